@@ -1,0 +1,16 @@
+# Every external dependency is found here, once.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(absl REQUIRED)
+find_package(nlohmann_json REQUIRED)
+
+if(NOT CLAWOS_FUZZ_ONLY)
+  find_package(Protobuf REQUIRED)
+  find_package(gRPC CONFIG REQUIRED)
+  find_package(spdlog REQUIRED)
+  find_package(CLI11 REQUIRED)
+  find_package(prometheus-cpp CONFIG REQUIRED)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,32 @@
+// Filesystem helpers with the project's secret-file rules: secrets live in
+// files of mode 0600 inside directories of mode 0700.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace clawos {
+
+// An absl::Status for an errno value: ENOENT → NOT_FOUND, EACCES → PERMISSION_DENIED,
+// ENOSPC → RESOURCE_EXHAUSTED, ... with "context: strerror".
+absl::Status ErrnoStatus(int err, std::string_view context);
+
+// Creates `path` (and parents) if absent with mode 0700; fails if it exists
+// and is group/other accessible or is not a directory.
+absl::Status EnsurePrivateDir(const std::string& path);
+// Creates a directory tree (mode 0755 for parents) if absent.
+absl::Status MakeDirs(const std::string& path, mode_t mode = 0755);
+
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Writes via a temp file in the same directory, fsync, rename, fsync(dir).
+absl::Status WriteFileAtomic(const std::string& path, std::string_view contents, mode_t mode);
+// Fails with FAILED_PRECONDITION if `path` is readable or writable by group/other.
+absl::Status CheckPrivateFile(const std::string& path);
+bool PathExists(const std::string& path);
+
+}  // namespace clawos

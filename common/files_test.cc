@@ -1,0 +1,45 @@
+#include "common/files.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace clawos {
+namespace {
+
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/files_test_" + std::to_string(getpid()) + "_" + name;
+}
+
+mode_t ModeOf(const std::string& p) {
+  struct stat st {};
+  stat(p.c_str(), &st);
+  return st.st_mode & 07777;
+}
+
+TEST(FilesTest, PrivateDirIsCreated0700AndWideOnesRefused) {
+  std::string dir = TempPath("d") + "/nested/state";
+  ASSERT_TRUE(EnsurePrivateDir(dir).ok());
+  EXPECT_EQ(ModeOf(dir), 0700u);
+  chmod(dir.c_str(), 0755);
+  auto s = EnsurePrivateDir(dir);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("0755"), std::string::npos) << s;
+}
+
+TEST(FilesTest, AtomicWriteSetsModeEvenUnderWideUmask) {
+  std::string p = TempPath("secret");
+  mode_t old = umask(0);
+  ASSERT_TRUE(WriteFileAtomic(p, "abc", 0600).ok());
+  umask(old);
+  EXPECT_EQ(ModeOf(p), 0600u);
+  EXPECT_EQ(ReadFile(p).value(), "abc");
+  EXPECT_TRUE(CheckPrivateFile(p).ok());
+  chmod(p.c_str(), 0644);
+  EXPECT_EQ(CheckPrivateFile(p).code(), absl::StatusCode::kFailedPrecondition);
+  unlink(p.c_str());
+  EXPECT_EQ(ReadFile(p).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace clawos

@@ -1,0 +1,169 @@
+#include "common/metrics.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "grpcpp/support/status.h"
+
+namespace clawos {
+namespace {
+
+// process_* metrics read from /proc/self, in the names the Prometheus client
+// libraries use.
+class ProcessCollector : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    auto gauge = [&](const char* name, const char* help, double v, prometheus::MetricType t) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = t;
+      prometheus::ClientMetric m;
+      if (t == prometheus::MetricType::Counter) {
+        m.counter.value = v;
+      } else {
+        m.gauge.value = v;
+      }
+      f.metric.push_back(m);
+      out.push_back(std::move(f));
+    };
+    std::ifstream stat("/proc/self/stat");
+    std::string line;
+    std::getline(stat, line);
+    // Fields after the ")" of comm: state is field 3.
+    size_t close = line.rfind(')');
+    std::vector<std::string> f =
+        close == std::string::npos ? std::vector<std::string>{}
+                                   : absl::StrSplit(line.substr(close + 2), ' ');
+    double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    if (f.size() > 22) {
+      double utime = std::stod(f[11]), stime = std::stod(f[12]);
+      gauge("process_cpu_seconds_total", "User and system CPU time in seconds.",
+            (utime + stime) / ticks, prometheus::MetricType::Counter);
+      gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
+            std::stod(f[21]) * page, prometheus::MetricType::Gauge);
+      gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", std::stod(f[20]),
+            prometheus::MetricType::Gauge);
+      double starttime = std::stod(f[19]) / ticks;
+      std::ifstream up("/proc/stat");
+      std::string l;
+      while (std::getline(up, l)) {
+        if (l.rfind("btime ", 0) == 0) {
+          gauge("process_start_time_seconds", "Start time since the epoch in seconds.",
+                std::stod(l.substr(6)) + starttime, prometheus::MetricType::Gauge);
+        }
+      }
+    }
+    int fds = 0;
+    if (DIR* d = opendir("/proc/self/fd")) {
+      while (readdir(d)) ++fds;
+      closedir(d);
+      fds -= 2;
+    }
+    gauge("process_open_fds", "Open file descriptors.", fds, prometheus::MetricType::Gauge);
+    return out;
+  }
+};
+
+class RpcInterceptor : public grpc::experimental::Interceptor {
+ public:
+  RpcInterceptor(Metrics* m, std::string method)
+      : metrics_(m), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      metrics_->RecordRpc(method_, methods->GetSendStatus().error_code(), secs);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  Metrics* metrics_;
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class RpcInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcInterceptorFactory(Metrics* m) : metrics_(m) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcInterceptor(metrics_, info->method());
+  }
+
+ private:
+  Metrics* metrics_;
+};
+
+const char* CodeName(int code) {
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
+  std::unique_ptr<Metrics> m(new Metrics);
+  m->registry_ = std::make_shared<prometheus::Registry>();
+  m->handled_ = &prometheus::BuildCounter()
+                     .Name("grpc_server_handled_total")
+                     .Help("RPCs completed on the server, by method and status code.")
+                     .Register(*m->registry_);
+  m->latency_ = &prometheus::BuildHistogram()
+                     .Name("grpc_server_handling_seconds")
+                     .Help("Time from receiving an RPC to sending its status.")
+                     .Register(*m->registry_);
+  if (!listen.empty()) {
+    try {
+      m->exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
+    }
+    m->exposer_->RegisterCollectable(m->registry_);
+    m->exposer_->RegisterCollectable(std::make_shared<ProcessCollector>());
+    auto ports = m->exposer_->GetListeningPorts();
+    m->port_ = ports.empty() ? 0 : ports.front();
+  }
+  return m;
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+Metrics::InterceptorFactory() {
+  return std::make_unique<RpcInterceptorFactory>(this);
+}
+
+void Metrics::RecordRpc(const std::string& method, int code, double seconds) {
+  handled_->Add({{"grpc_method", method}, {"grpc_code", CodeName(code)}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
+  latency_->Add({{"grpc_method", method}}, kBuckets).Observe(seconds);
+}
+
+}  // namespace clawos

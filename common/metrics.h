@@ -1,0 +1,44 @@
+// Prometheus /metrics for a daemon: process metrics, per-method gRPC counters
+// and latency, and any families the daemon adds to registry().
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include "absl/status/statusor.h"
+
+namespace clawos {
+
+class Metrics {
+ public:
+  // Serves http://`listen`/metrics ("host:port"; port 0 picks one). An empty
+  // `listen` keeps the registry but serves nothing.
+  static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& listen);
+
+  prometheus::Registry& registry() { return *registry_; }
+  // The bound port, or 0 when not serving.
+  int port() const { return port_; }
+  // Interceptor factory that records grpc_server_handled_total{grpc_method,grpc_code}
+  // and grpc_server_handling_seconds{grpc_method}.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
+
+  void RecordRpc(const std::string& method, int code, double seconds);
+
+ private:
+  Metrics() = default;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Counter>* handled_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace clawos
