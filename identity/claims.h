@@ -1,0 +1,23 @@
+// What a verified ClawOS token says.
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace clawos::identity {
+
+struct Claims {
+  std::string issuer;
+  std::string subject;
+  std::string audience;
+  absl::Time issued_at;
+  absl::Time not_before;
+  absl::Time expires_at;
+  std::string jti;
+  std::string role;               // "agent" or "operator"
+  std::string identity_provider;  // set for tokens from an OIDC exchange
+  std::string kid;
+};
+
+}  // namespace clawos::identity

@@ -1,0 +1,34 @@
+// Compact JWS (RFC 7515) parsing and encoding. Parsing checks only the form:
+// size limit, three base64url parts, JSON-object header and payload. What the
+// header and claims must say is token_verifier.h's job.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+
+namespace clawos::identity {
+
+inline constexpr size_t kMaxTokenBytes = 8192;
+
+struct ParsedJws {
+  nlohmann::json header;   // a JSON object
+  nlohmann::json payload;  // a JSON object
+  std::string signing_input;  // "<b64 header>.<b64 payload>", what the signature covers
+  std::vector<uint8_t> signature;
+};
+
+// UNAUTHENTICATED with the reason on any malformed input.
+absl::StatusOr<ParsedJws> ParseJws(std::string_view token, size_t max_bytes = kMaxTokenBytes);
+
+// "<b64url(header)>.<b64url(payload)>" — the input to sign.
+std::string SigningInput(const nlohmann::json& header, const nlohmann::json& payload);
+// signing_input + "." + b64url(signature).
+std::string CompactJws(const std::string& signing_input, const std::vector<uint8_t>& signature);
+
+}  // namespace clawos::identity

@@ -1,0 +1,58 @@
+// OIDC token exchange: an ID token from a configured external issuer, checked
+// against that issuer's JWKS (from a file; RS256, ES256 or EdDSA), becomes a
+// ClawOS operator token. Configuration file (JSON):
+//
+//   {"operator_audience": "clawos-controlplane",
+//    "providers": [{"issuer": "https://idp.example.com", "audience": "clawos",
+//                   "jwks_file": "idp-jwks.json", "subject_claim": "sub"}]}
+//
+// jwks_file is relative to the configuration file's directory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/crypto/jwk.h"
+
+namespace clawos::identity {
+
+struct OidcProvider {
+  std::string issuer;
+  std::string audience;
+  std::string subject_claim = "sub";
+  std::vector<crypto::JwkPublicKey> keys;
+};
+
+struct OidcConfig {
+  std::string operator_audience = "clawos-controlplane";
+  std::vector<OidcProvider> providers;
+};
+
+absl::StatusOr<OidcConfig> LoadOidcConfig(const std::string& path);
+// Parses {"keys": [...]}; keys that cannot be used are an error, not skipped.
+absl::StatusOr<std::vector<crypto::JwkPublicKey>> ParseJwks(const std::string& json);
+
+struct ExternalIdentity {
+  std::string issuer;
+  std::string subject;
+  absl::Time expires_at;
+};
+
+class OidcVerifier {
+ public:
+  OidcVerifier(OidcConfig config, const Clock& clock, absl::Duration leeway)
+      : config_(std::move(config)), clock_(clock), leeway_(leeway) {}
+  // UNAUTHENTICATED with the reason; FAILED_PRECONDITION when no provider is set.
+  absl::StatusOr<ExternalIdentity> Verify(std::string_view id_token) const;
+  const OidcConfig& config() const { return config_; }
+
+ private:
+  OidcConfig config_;
+  const Clock& clock_;
+  absl::Duration leeway_;
+};
+
+}  // namespace clawos::identity
