@@ -1,0 +1,32 @@
+// What every `clawos` command shares: daemon addresses, output format, and
+// reporting of errors.
+#pragma once
+
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "common/grpc_client.h"
+
+namespace clawos::cli {
+
+inline constexpr char kDefaultIdentityAddr[] = "unix:/var/lib/clawos/identity/identity.sock";
+
+struct Context {
+  std::string identity_addr = kDefaultIdentityAddr;
+  std::string output = "text";  // "text" or "json"
+  ClientOptions tls;
+  bool json() const { return output == "json"; }
+};
+
+// Prints "clawos: <what>: <CODE>: <message>" on stderr; returns the exit code (1).
+int ReportError(const std::string& what, const absl::Status& status);
+// Prints a JSON value (pretty) on stdout.
+void PrintJson(const nlohmann::json& j);
+// Reads all of stdin.
+std::string ReadStdin();
+
+}  // namespace clawos::cli

@@ -1,0 +1,32 @@
+// clawos: the ClawOS command line.
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+#include "cli/identity_commands.h"
+
+int main(int argc, char** argv) {
+  clawos::cli::Context ctx;
+  int rc = 0;
+  CLI::App app{"clawos: run AI agents in verified microVMs"};
+  app.require_subcommand(1);
+  app.add_option("--identity", ctx.identity_addr, "clawos-identity address: unix:/path or host:port")
+      ->envname("CLAWOS_IDENTITY_ADDR")
+      ->capture_default_str();
+  app.add_option("-o,--output", ctx.output, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--tls-ca", ctx.tls.tls_ca_file, "CA for TLS to daemons on TCP")
+      ->envname("CLAWOS_TLS_CA");
+  app.add_option("--tls-cert", ctx.tls.tls_cert_file, "Client certificate (mTLS)")
+      ->envname("CLAWOS_TLS_CERT");
+  app.add_option("--tls-key", ctx.tls.tls_key_file, "Client key (mTLS)")->envname("CLAWOS_TLS_KEY");
+  clawos::cli::AddTokenCommands(app, ctx, rc);
+  clawos::cli::AddSecretCommands(app, ctx, rc);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return rc;
+}
