@@ -39,6 +39,7 @@ void AddDaemonFlags(CLI::App& app, DaemonOptions* o, const std::string& p) {
   app.add_option("--metrics-listen", o->metrics_listen,
                  "host:port for Prometheus /metrics; empty disables")
       ->envname(p + "_METRICS_LISTEN")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
   app.add_option("--log-level", o->log_level, "debug, info, warn or error")
       ->envname("CLAWOS_LOG_LEVEL")

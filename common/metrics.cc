@@ -147,7 +147,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
           absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
     }
     m->exposer_->RegisterCollectable(m->registry_);
-    m->exposer_->RegisterCollectable(std::make_shared<ProcessCollector>());
+    m->process_ = std::make_shared<ProcessCollector>();
+    m->exposer_->RegisterCollectable(m->process_);
     auto ports = m->exposer_->GetListeningPorts();
     m->port_ = ports.empty() ? 0 : ports.front();
   }

@@ -35,6 +35,7 @@ class Metrics {
  private:
   Metrics() = default;
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> process_;  // the exposer holds only weak_ptrs
   std::unique_ptr<prometheus::Exposer> exposer_;
   prometheus::Family<prometheus::Counter>* handled_ = nullptr;
   prometheus::Family<prometheus::Histogram>* latency_ = nullptr;

@@ -1,0 +1,351 @@
+// Starts the real clawos-identity on a temp dir and unix socket and drives it
+// through the CLI and gRPC: state across restarts, kill -9 during writes,
+// wrong master keys, transport trust, health, reflection, metrics, OIDC.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "clawos/identity/v1/identity.grpc.pb.h"
+#include "common/crypto/sha256.h"
+#include "common/files.h"
+#include "common/grpc_client.h"
+#include "common/sqlite/db.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/temp_dir.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "identity/schema.h"
+#include "identity/testing/external_idp.h"
+#include "test/integration/reflection_client.h"
+
+namespace clawos {
+namespace {
+
+namespace pb = ::clawos::identity::v1;
+using testing::Daemon;
+using testing::RunCommand;
+using testing::RunResult;
+
+const std::string kBin = CLAWOS_BIN_DIR;
+
+class IdentityDaemonTest : public ::testing::Test {
+ protected:
+  std::string state() const { return dir_.Sub("state"); }
+  std::string sock() const { return dir_.Sub("id.sock"); }
+  std::string addr() const { return "unix:" + sock(); }
+
+  // Starts the daemon with extra flags/env; waits until it serves.
+  std::unique_ptr<Daemon> Start(std::vector<std::string> extra = {},
+                                std::map<std::string, std::string> env = {}) {
+    std::vector<std::string> argv = {kBin + "/clawos-identity", "--state-dir", state(),
+                                     "--listen", addr(), "--metrics-listen", ""};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto d = std::make_unique<Daemon>(argv, dir_.Sub("daemon.log"), env);
+    if (!d->WaitForFile(sock()) || !Healthy()) {
+      ADD_FAILURE() << "daemon did not come up:\n" << d->Log();
+    }
+    return d;
+  }
+
+  bool Healthy() {
+    auto ch = MakeChannel(addr()).value();
+    auto stub = grpc::health::v1::Health::NewStub(ch);
+    for (int i = 0; i < 100; ++i) {
+      grpc::health::v1::HealthCheckResponse resp;
+      auto ctx = MakeClientContext(absl::Seconds(2));
+      if (stub->Check(ctx.get(), {}, &resp).ok() &&
+          resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+        return true;
+      }
+      usleep(50 * 1000);
+    }
+    return false;
+  }
+
+  RunResult Cli(std::vector<std::string> args, const std::string& in = "") {
+    args.insert(args.begin(), {kBin + "/clawos", "--identity", addr()});
+    return RunCommand(args, in);
+  }
+
+  std::unique_ptr<pb::IdentityService::Stub> Stub(const std::string& address = "") {
+    return pb::IdentityService::NewStub(MakeChannel(address.empty() ? addr() : address).value());
+  }
+
+  clawos::testing::TempDir dir_;
+};
+
+TEST_F(IdentityDaemonTest, CliIssuesVerifiesAndRejects) {
+  auto d = Start();
+  RunResult issued = Cli({"token", "issue", "--subject", "agents/a1", "--audience", "proxy",
+                          "--ttl", "10m"});
+  ASSERT_EQ(issued.exit_code, 0) << issued.err;
+  std::string token = issued.out;
+  EXPECT_EQ(std::count(token.begin(), token.end(), '.'), 2);
+
+  RunResult ok = Cli({"token", "verify", "--audience", "proxy"}, token);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("sub=agents/a1"), std::string::npos);
+
+  RunResult wrong_aud = Cli({"token", "verify", "--audience", "controlplane"}, token);
+  EXPECT_NE(wrong_aud.exit_code, 0);
+  EXPECT_NE(wrong_aud.err.find("not for audience"), std::string::npos) << wrong_aud.err;
+
+  std::string tampered = token;
+  tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
+  RunResult bad = Cli({"token", "verify", "--audience", "proxy"}, tampered);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("UNAUTHENTICATED"), std::string::npos) << bad.err;
+
+  RunResult too_long = Cli({"token", "issue", "--subject", "a", "--audience", "b", "--ttl", "48h"});
+  EXPECT_NE(too_long.exit_code, 0);
+  EXPECT_NE(too_long.err.find("--max-ttl"), std::string::npos) << too_long.err;
+
+  RunResult bad_ttl = Cli({"token", "issue", "--subject", "a", "--audience", "b", "--ttl", "soon"});
+  EXPECT_EQ(bad_ttl.exit_code, 2) << "a flag error is a usage error";
+
+  RunResult json = Cli({"-o", "json", "token", "issue", "--subject", "agents/a2", "--audience", "p"});
+  ASSERT_EQ(json.exit_code, 0);
+  auto j = nlohmann::json::parse(json.out);
+  RunResult revoke = Cli({"token", "revoke", "--jti", j["jti"].get<std::string>()});
+  EXPECT_EQ(revoke.exit_code, 0) << revoke.err;
+  RunResult revoked = Cli({"token", "verify", "--audience", "p"}, j["token"].get<std::string>());
+  EXPECT_NE(revoked.err.find("revoked"), std::string::npos) << revoked.err;
+}
+
+TEST_F(IdentityDaemonTest, CliSecretsReadValuesFromStdinOnly) {
+  auto d = Start();
+  EXPECT_EQ(Cli({"secret", "put", "openai"}, "sk-live-123\n").exit_code, 0);
+  RunResult got = Cli({"secret", "get", "openai"});
+  EXPECT_EQ(got.exit_code, 0);
+  EXPECT_EQ(got.out, "sk-live-123") << "one trailing newline dropped, nothing added off a tty";
+  RunResult list = Cli({"-o", "json", "secret", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto arr = nlohmann::json::parse(list.out);
+  ASSERT_EQ(arr.size(), 1u);
+  EXPECT_EQ(arr[0]["name"], "secrets/openai");
+  EXPECT_EQ(list.out.find("sk-live"), std::string::npos) << "list never shows values";
+  EXPECT_EQ(Cli({"secret", "delete", "openai"}).exit_code, 0);
+  RunResult gone = Cli({"secret", "get", "openai"});
+  EXPECT_NE(gone.err.find("NOT_FOUND"), std::string::npos) << gone.err;
+  RunResult bad = Cli({"secret", "put", "../etc/passwd"}, "x");
+  EXPECT_NE(bad.err.find("INVALID_ARGUMENT"), std::string::npos) << bad.err;
+  EXPECT_EQ(d->Log().find("sk-live"), std::string::npos) << "secret values never reach logs";
+}
+
+TEST_F(IdentityDaemonTest, RestartKeepsKeysRevocationsAndSecrets) {
+  std::string token, revoked, jwks;
+  {
+    auto d = Start();
+    token = Cli({"token", "issue", "--subject", "agents/a", "--audience", "p"}).out;
+    revoked = Cli({"token", "issue", "--subject", "agents/b", "--audience", "p"}).out;
+    ASSERT_EQ(Cli({"token", "revoke", "--subject", "agents/b"}).exit_code, 0);
+    ASSERT_EQ(Cli({"secret", "put", "k"}, "v1").exit_code, 0);
+    jwks = Cli({"token", "jwks"}).out;
+    EXPECT_EQ(d->Stop(SIGTERM), 0) << "graceful stop exits 0";
+    EXPECT_FALSE(PathExists(sock())) << "socket removed on shutdown";
+  }
+  auto d = Start();
+  EXPECT_EQ(Cli({"token", "verify", "--audience", "p"}, token).exit_code, 0);
+  EXPECT_NE(Cli({"token", "verify", "--audience", "p"}, revoked).exit_code, 0);
+  EXPECT_EQ(Cli({"secret", "get", "k"}).out, "v1");
+  EXPECT_EQ(Cli({"token", "jwks"}).out, jwks);
+}
+
+TEST_F(IdentityDaemonTest, KillNineDuringWritesLosesNoCommittedRecord) {
+  auto d = Start();
+  auto stub = Stub();
+  std::atomic<bool> stop{false};
+  std::vector<int> acked;
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      pb::UpdateSecretRequest req;
+      req.set_name("secrets/s" + std::to_string(i));
+      req.set_value("value-" + std::to_string(i));
+      req.set_allow_missing(true);
+      pb::Secret resp;
+      auto ctx = MakeClientContext(absl::Seconds(2));
+      if (!stub->UpdateSecret(ctx.get(), req, &resp).ok()) break;
+      acked.push_back(i);
+    }
+  });
+  usleep(700 * 1000);
+  d->Stop(SIGKILL);
+  stop = true;
+  writer.join();
+  ASSERT_GT(acked.size(), 5u) << "the writer should have committed something before the kill";
+
+  // The database is intact and every acknowledged write is there.
+  auto db = sqlite::Db::Open(state() + "/identity.db", identity::Migrations());
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto check = (*db)->Prepare("PRAGMA integrity_check").value();
+  ASSERT_TRUE(check.Step().value());
+  EXPECT_EQ(check.Text(0), "ok");
+  db->reset();
+
+  auto again = Start();
+  auto s2 = Stub();
+  for (int i : acked) {
+    pb::AccessSecretRequest req;
+    req.set_name("secrets/s" + std::to_string(i));
+    pb::AccessSecretResponse resp;
+    auto ctx = MakeClientContext();
+    auto st = s2->AccessSecret(ctx.get(), req, &resp);
+    ASSERT_TRUE(st.ok()) << "acknowledged secret s" << i << " lost: " << st.error_message();
+    EXPECT_EQ(resp.value(), "value-" + std::to_string(i));
+  }
+}
+
+TEST_F(IdentityDaemonTest, WrongMasterKeyRefusesToStartAndChangesNothing) {
+  const std::string key_a(64, 'a'), key_b(64, 'b');
+  {
+    auto d = Start({}, {{"CLAWOS_MASTER_KEY", key_a}});
+    ASSERT_EQ(Cli({"secret", "put", "k"}, "v").exit_code, 0);
+    d->Stop(SIGTERM);
+  }
+  auto before = crypto::Sha256File(state() + "/identity.db").value();
+  RunResult r = RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "--listen", addr(),
+                     "--metrics-listen", ""},
+                    "", {{"CLAWOS_MASTER_KEY", key_b}}, absl::Seconds(20));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("does not open"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(key_b), std::string::npos) << "the key never appears in output";
+  EXPECT_EQ(crypto::Sha256File(state() + "/identity.db").value(), before);
+
+  RunResult malformed = RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "--listen",
+                             addr(), "--metrics-listen", ""},
+                            "", {{"CLAWOS_MASTER_KEY", "short"}}, absl::Seconds(20));
+  EXPECT_NE(malformed.exit_code, 0);
+  EXPECT_NE(malformed.err.find("64 hex"), std::string::npos) << malformed.err;
+
+  auto d = Start({}, {{"CLAWOS_MASTER_KEY", key_a}});
+  EXPECT_EQ(Cli({"secret", "get", "k"}).out, "v");
+}
+
+TEST_F(IdentityDaemonTest, OfflineMasterKeyRotation) {
+  const std::string key_a(64, 'a'), key_b(64, 'c');
+  {
+    auto d = Start({}, {{"CLAWOS_MASTER_KEY", key_a}});
+    ASSERT_EQ(Cli({"secret", "put", "k"}, "v").exit_code, 0);
+    d->Stop(SIGTERM);
+  }
+  RunResult rot = RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "rotate-master-key"}, "",
+                      {{"CLAWOS_MASTER_KEY", key_a}, {"CLAWOS_NEW_MASTER_KEY", key_b}});
+  ASSERT_EQ(rot.exit_code, 0) << rot.err;
+  auto d = Start({}, {{"CLAWOS_MASTER_KEY", key_b}});
+  EXPECT_EQ(Cli({"secret", "get", "k"}).out, "v");
+}
+
+TEST_F(IdentityDaemonTest, PlainTcpGetsOnlyPublicMethods) {
+  auto d = Start({"--listen", "127.0.0.1:0"});
+  // Find the TCP port from the "serving" log line.
+  std::string log = d->Log();
+  size_t at = log.find("127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string tcp = log.substr(at, log.find('"', at) - at);
+  auto stub = Stub(tcp);
+  pb::IssueTokenRequest req;
+  req.set_subject("a");
+  req.set_audience("b");
+  pb::IssueTokenResponse resp;
+  auto ctx = MakeClientContext();
+  auto st = stub->IssueToken(ctx.get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  pb::AccessSecretRequest acc;
+  acc.set_name("secrets/x");
+  pb::AccessSecretResponse acc_resp;
+  auto ctx2 = MakeClientContext();
+  EXPECT_EQ(stub->AccessSecret(ctx2.get(), acc, &acc_resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  pb::Jwks jwks;
+  auto ctx3 = MakeClientContext();
+  EXPECT_TRUE(stub->GetJwks(ctx3.get(), {}, &jwks).ok());
+  EXPECT_EQ(jwks.keys_size(), 1);
+}
+
+TEST_F(IdentityDaemonTest, ReflectionHealthAndRequestIds) {
+  auto d = Start();
+  auto names = testing::ReflectionListServices(MakeChannel(addr()).value());
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_NE(std::find(names->begin(), names->end(), "clawos.identity.v1.IdentityService"),
+            names->end());
+  EXPECT_NE(std::find(names->begin(), names->end(), "grpc.health.v1.Health"), names->end());
+
+  auto stub = Stub();
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-request-id", "req-test-42");
+  pb::VerifyTokenRequest req;
+  req.set_token("garbage");
+  req.set_audience("a");
+  pb::VerifyTokenResponse resp;
+  stub->VerifyToken(&ctx, req, &resp);
+  auto md = ctx.GetServerInitialMetadata();
+  auto it = md.find("x-request-id");
+  ASSERT_NE(it, md.end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "req-test-42");
+  EXPECT_NE(d->Log().find("\"request_id\":\"req-test-42\""), std::string::npos)
+      << "the request id reaches the daemon's log lines";
+}
+
+TEST_F(IdentityDaemonTest, ServesPrometheusMetrics) {
+  // Pick a free port, then hand it to the daemon.
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(s);
+  auto d = Start({"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
+  Cli({"token", "jwks"});
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  write(c, req.data(), req.size());
+  std::string body;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(c, buf, sizeof(buf))) > 0) body.append(buf, static_cast<size_t>(n));
+  close(c);
+  EXPECT_NE(body.find("process_resident_memory_bytes"), std::string::npos);
+  EXPECT_NE(body.find("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"/clawos.identity."
+                      "v1.IdentityService/GetJwks\"} 1"),
+            std::string::npos)
+      << body.substr(0, 2000);
+}
+
+TEST_F(IdentityDaemonTest, OidcExchangeGivesAnOperatorToken) {
+  identity::testing::IdpKey idp("ES256", "idp-key");
+  nlohmann::json jwks = {{"keys", nlohmann::json::array({idp.Jwk()})}};
+  ASSERT_TRUE(WriteFileAtomic(dir_.Sub("idp-jwks.json"), jwks.dump(), 0600).ok());
+  nlohmann::json cfg = {{"providers", {{{"issuer", "https://idp.test"},
+                                        {"audience", "clawos"},
+                                        {"jwks_file", "idp-jwks.json"}}}}};
+  ASSERT_TRUE(WriteFileAtomic(dir_.Sub("oidc.json"), cfg.dump(), 0600).ok());
+  auto d = Start({"--oidc-config", dir_.Sub("oidc.json")});
+  int64_t now = time(nullptr);
+  std::string id_token = idp.Sign({}, {{"iss", "https://idp.test"}, {"aud", "clawos"},
+                                       {"sub", "alice"}, {"iat", now}, {"exp", now + 300}});
+  RunResult ex = Cli({"token", "exchange-oidc", "--ttl", "15m"}, id_token);
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  RunResult v = Cli({"-o", "json", "token", "verify", "--audience", "clawos-controlplane"}, ex.out);
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  auto claims = nlohmann::json::parse(v.out);
+  EXPECT_EQ(claims["sub"], "alice");
+  EXPECT_EQ(claims["role"], "operator");
+  EXPECT_EQ(claims["idp"], "https://idp.test");
+  std::string forged = id_token.substr(0, id_token.rfind('.') + 1) + "AAAA";
+  EXPECT_NE(Cli({"token", "exchange-oidc"}, forged).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace clawos
