@@ -37,7 +37,7 @@ void AddDaemonFlags(CLI::App& app, DaemonOptions* o, const std::string& p) {
                  "PEM CA; when set, TCP clients must present a certificate it signed (mTLS)")
       ->envname(p + "_TLS_CLIENT_CA");
   app.add_option("--metrics-listen", o->metrics_listen,
-                 "host:port for Prometheus /metrics; empty disables")
+                 "host:port for Prometheus /metrics; \"off\" disables")
       ->envname(p + "_METRICS_LISTEN")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();

@@ -139,7 +139,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
                      .Name("grpc_server_handling_seconds")
                      .Help("Time from receiving an RPC to sending its status.")
                      .Register(*m->registry_);
-  if (!listen.empty()) {
+  if (!listen.empty() && listen != "off") {
     try {
       m->exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
     } catch (const std::exception& e) {

@@ -20,7 +20,7 @@ namespace clawos {
 class Metrics {
  public:
   // Serves http://`listen`/metrics ("host:port"; port 0 picks one). An empty
-  // `listen` keeps the registry but serves nothing.
+  // `listen` or "off" keeps the registry but serves nothing.
   static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& listen);
 
   prometheus::Registry& registry() { return *registry_; }
