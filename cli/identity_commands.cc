@@ -70,7 +70,9 @@ nlohmann::json ClaimsJson(const pb::Claims& c) {
 
 void PrintIssued(const Context& ctx, const pb::IssueTokenResponse& r) {
   if (ctx.json()) {
-    PrintJson({{"token", r.token()}, {"jti", r.jti()}, {"kid", r.kid()},
+    PrintJson({{"token", r.token()},
+               {"jti", r.jti()},
+               {"kid", r.kid()},
                {"expire_time", Time(r.expire_time())}});
   } else {
     std::cout << r.token() << "\n";
@@ -82,15 +84,16 @@ std::string TrimToken(std::string s) { return std::string(absl::StripAsciiWhites
 }  // namespace
 
 void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
-  auto* token = app.add_subcommand("token", "Issue, verify and revoke agent tokens")
-                    ->require_subcommand(1);
+  auto* token =
+      app.add_subcommand("token", "Issue, verify and revoke agent tokens")->require_subcommand(1);
 
   struct IssueArgs {
     std::string subject, audience, ttl, role = "agent";
   };
   auto issue_args = std::make_shared<IssueArgs>();
   auto* issue = token->add_subcommand("issue", "Issue a token; prints it on stdout");
-  issue->add_option("--subject", issue_args->subject, "sub claim, e.g. agents/research-1")->required();
+  issue->add_option("--subject", issue_args->subject, "sub claim, e.g. agents/research-1")
+      ->required();
   issue->add_option("--audience", issue_args->audience, "aud claim, e.g. clawos-inference-proxy")
       ->required();
   AddTtl(issue, &issue_args->ttl);
@@ -100,7 +103,8 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_subject(issue_args->subject);
     req.set_audience(issue_args->audience);
     req.set_role(issue_args->role);
-    if (!issue_args->ttl.empty()) *req.mutable_ttl() = ProtoDuration(*ParseDuration(issue_args->ttl));
+    if (!issue_args->ttl.empty())
+      *req.mutable_ttl() = ProtoDuration(*ParseDuration(issue_args->ttl));
     rc = Call<pb::IssueTokenRequest, pb::IssueTokenResponse>(
         ctx, "token issue", &pb::IdentityService::Stub::IssueToken, req,
         [&](const pb::IssueTokenResponse& r) { PrintIssued(ctx, r); });
@@ -133,7 +137,8 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
   auto rv = std::make_shared<RevokeArgs>();
   auto* revoke = token->add_subcommand("revoke", "Revoke one token (--jti) or a subject's tokens");
   auto* jti_opt = revoke->add_option("--jti", rv->jti, "The token's jti");
-  auto* sub_opt = revoke->add_option("--subject", rv->subject, "Every token of this subject so far");
+  auto* sub_opt =
+      revoke->add_option("--subject", rv->subject, "Every token of this subject so far");
   jti_opt->excludes(sub_opt);
   revoke->add_option("--reason", rv->reason, "Why, kept with the revocation");
   revoke->callback([&ctx, &rc, rv, jti_opt, sub_opt] {
@@ -184,8 +189,10 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
           nlohmann::json out = nlohmann::json::array();
           for (const auto& k : r.signing_keys()) {
             std::string state = k.state() == pb::SigningKey::CURRENT ? "current" : "retired";
-            out.push_back({{"kid", k.kid()}, {"state", state}, {"create_time", Time(k.create_time())}});
-            if (!ctx.json()) std::cout << k.kid() << "  " << state << "  " << Time(k.create_time()) << "\n";
+            out.push_back(
+                {{"kid", k.kid()}, {"state", state}, {"create_time", Time(k.create_time())}});
+            if (!ctx.json())
+              std::cout << k.kid() << "  " << state << "  " << Time(k.create_time()) << "\n";
           }
           if (ctx.json()) PrintJson(out);
         });
@@ -206,8 +213,8 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
 }
 
 void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
-  auto* secret = app.add_subcommand("secret", "Sealed secrets (provider API keys)")
-                     ->require_subcommand(1);
+  auto* secret =
+      app.add_subcommand("secret", "Sealed secrets (provider API keys)")->require_subcommand(1);
   auto name = std::make_shared<std::string>();
   auto raw = std::make_shared<bool>(false);
 
@@ -224,10 +231,10 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_value(value);
     req.set_allow_missing(true);
     rc = Call<pb::UpdateSecretRequest, pb::Secret>(
-        ctx, "secret put", &pb::IdentityService::Stub::UpdateSecret, req,
-        [&](const pb::Secret& s) {
+        ctx, "secret put", &pb::IdentityService::Stub::UpdateSecret, req, [&](const pb::Secret& s) {
           if (ctx.json()) {
-            PrintJson({{"name", s.name()}, {"size_bytes", s.size_bytes()},
+            PrintJson({{"name", s.name()},
+                       {"size_bytes", s.size_bytes()},
                        {"update_time", Time(s.update_time())}});
           } else {
             std::cout << "stored " << s.name() << " (" << s.size_bytes() << " bytes)\n";
@@ -265,7 +272,8 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
           ctx, "secret list", &pb::IdentityService::Stub::ListSecrets, req,
           [&](const pb::ListSecretsResponse& r) {
             for (const auto& s : r.secrets()) {
-              all.push_back({{"name", s.name()}, {"size_bytes", s.size_bytes()},
+              all.push_back({{"name", s.name()},
+                             {"size_bytes", s.size_bytes()},
                              {"update_time", Time(s.update_time())}});
             }
             token = r.next_page_token();

@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   CLI::App app{"clawos: run AI agents in verified microVMs"};
   app.require_subcommand(1);
-  app.add_option("--identity", ctx.identity_addr, "clawos-identity address: unix:/path or host:port")
+  app.add_option("--identity", ctx.identity_addr,
+                 "clawos-identity address: unix:/path or host:port")
       ->envname("CLAWOS_IDENTITY_ADDR")
       ->capture_default_str();
   app.add_option("-o,--output", ctx.output, "Output format: text or json")

@@ -4,9 +4,37 @@
 
 namespace clawos {
 
+namespace {
+
+// Applies `key = value` lines of the --config TOML file to options that
+// neither a flag nor an environment variable has set. (CLI11's own config
+// support would let the file override the environment.)
+void ApplyConfigFile(CLI::App& app) {
+  CLI::Option* config = app.get_option_no_throw("--config");
+  if (!config || config->count() == 0) return;
+  std::string path = config->as<std::string>();
+  if (path.empty()) return;
+  for (const CLI::ConfigItem& item : CLI::ConfigTOML().from_file(path)) {
+    if (!item.parents.empty()) {
+      throw CLI::ConfigError("[" + item.parents.front() + "] sections are not supported in " +
+                             path);
+    }
+    CLI::Option* opt = app.get_option_no_throw("--" + item.name);
+    if (!opt || opt == config) {
+      throw CLI::ConfigError("unknown setting \"" + item.name + "\" in " + path);
+    }
+    if (opt->count() > 0) continue;  // a flag or the environment wins
+    for (const std::string& v : item.inputs) opt->add_result(v);
+    opt->run_callback();
+  }
+}
+
+}  // namespace
+
 void AddConfigFileFlag(CLI::App& app) {
-  app.set_config("--config", "", "TOML file of flag values (flags and env override it)")
-      ->envname("CLAWOS_CONFIG");
+  app.add_option("--config", "TOML file of flag values (flags and env override it)")
+      ->envname("CLAWOS_CONFIG")
+      ->check(CLI::ExistingFile);
 }
 
 CLI::Option* AddDurationFlag(CLI::App& app, const std::string& name, absl::Duration* out,
@@ -52,6 +80,7 @@ void AddDaemonFlags(CLI::App& app, DaemonOptions* o, const std::string& p) {
 std::optional<int> ParseFlags(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
+    ApplyConfigFile(app);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;

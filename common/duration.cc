@@ -13,7 +13,8 @@ absl::StatusOr<absl::Duration> ParseDuration(std::string_view text) {
   if (d != std::string::npos) {
     int64_t days = 0;
     if (!absl::SimpleAtoi(s.substr(0, d), &days) || days < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", std::string(text), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid duration \"", std::string(text), "\""));
     }
     extra = absl::Hours(24 * days);
     s = s.substr(d + 1);
@@ -21,14 +22,16 @@ absl::StatusOr<absl::Duration> ParseDuration(std::string_view text) {
   }
   absl::Duration out;
   if (s.empty() || !absl::ParseDuration(s, &out)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid duration \"", std::string(text), "\" (use e.g. 90s, 10m, 1h30m, 7d)"));
+    return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", std::string(text),
+                                                   "\" (use e.g. 90s, 10m, 1h30m, 7d)"));
   }
   if (out < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("negative duration \"", std::string(text), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("negative duration \"", std::string(text), "\""));
   }
   if (out == absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("infinite duration \"", std::string(text), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("infinite duration \"", std::string(text), "\""));
   }
   return out + extra;
 }

@@ -63,9 +63,9 @@ absl::Status EnsurePrivateDir(const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
   }
   if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s has mode %04o; it holds secrets and must be 0700 (chmod 700 %s)", path,
-        st.st_mode & 07777, path));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s has mode %04o; it holds secrets and must be 0700 (chmod 700 %s)", path,
+                        st.st_mode & 07777, path));
   }
   return absl::OkStatus();
 }
@@ -133,9 +133,9 @@ absl::Status CheckPrivateFile(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("checking ", path));
   if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s has mode %04o; a secret file must be 0600 (chmod 600 %s)", path, st.st_mode & 07777,
-        path));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s has mode %04o; a secret file must be 0600 (chmod 600 %s)", path,
+                        st.st_mode & 07777, path));
   }
   return absl::OkStatus();
 }

@@ -85,8 +85,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
       ports.push_back(nullptr);
     } else {
       if (addr.find(':') == std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "listen address \"", addr, "\" is neither unix:/path nor host:port"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("listen address \"", addr, "\" is neither unix:/path nor host:port"));
       }
       ports.push_back(std::make_unique<int>(0));
       builder.AddListeningPort(addr, *tcp_creds, ports.back().get());
@@ -103,9 +103,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   out->server_ = builder.BuildAndStart();
   ::umask(old_umask);
   if (!out->server_) {
-    return absl::UnavailableError(absl::StrCat(
-        "could not listen on ", absl::StrJoin(options.listen, ", "),
-        " (address in use, or no permission?)"));
+    return absl::UnavailableError(absl::StrCat("could not listen on ",
+                                               absl::StrJoin(options.listen, ", "),
+                                               " (address in use, or no permission?)"));
   }
   for (const std::string& p : out->unix_paths_) ::chmod(p.c_str(), options.socket_mode);
   for (size_t i = 0; i < options.listen.size(); ++i) {

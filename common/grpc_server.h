@@ -33,8 +33,7 @@ class GrpcServer {
  public:
   // Builds and starts the server. `metrics` may be null.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const ServerOptions& options, const std::vector<grpc::Service*>& services,
-      Metrics* metrics);
+      const ServerOptions& options, const std::vector<grpc::Service*>& services, Metrics* metrics);
   ~GrpcServer();
 
   // The address each TCP listener bound to, e.g. "127.0.0.1:41234", in the

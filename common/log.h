@@ -20,7 +20,8 @@ enum class Level { kDebug, kInfo, kWarn, kError };
 // "warn", "error"). Unknown level names mean "info". Safe to call once at start.
 void Init(std::string_view daemon, std::string_view level = "info");
 
-void Write(Level level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
+void Write(Level level, std::string_view msg,
+           const nlohmann::json& fields = nlohmann::json::object());
 inline void Debug(std::string_view m, const nlohmann::json& f = nlohmann::json::object()) {
   Write(Level::kDebug, m, f);
 }

@@ -39,9 +39,9 @@ class ProcessCollector : public prometheus::Collectable {
     std::getline(stat, line);
     // Fields after the ")" of comm: state is field 3.
     size_t close = line.rfind(')');
-    std::vector<std::string> f =
-        close == std::string::npos ? std::vector<std::string>{}
-                                   : absl::StrSplit(line.substr(close + 2), ' ');
+    std::vector<std::string> f = close == std::string::npos
+                                     ? std::vector<std::string>{}
+                                     : absl::StrSplit(line.substr(close + 2), ' ');
     double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     double page = static_cast<double>(sysconf(_SC_PAGESIZE));
     if (f.size() > 22) {

@@ -11,9 +11,9 @@
 #define CLAWOS_CONCAT(a, b) CLAWOS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::absl::Status clawos_status_ = (expr);      \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status clawos_status_ = (expr);          \
     if (!clawos_status_.ok()) return clawos_status_; \
   } while (0)
 

@@ -23,8 +23,8 @@ absl::Status ValidateConfig(IdentityConfig& c) {
         " must be between 1s and --max-ttl (", clawos::FormatDuration(c.issuer.max_ttl), ")"));
   }
   if (c.leeway > kMaxLeeway) {
-    return absl::InvalidArgumentError(absl::StrCat("--leeway must be at most ",
-                                                   clawos::FormatDuration(kMaxLeeway)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--leeway must be at most ", clawos::FormatDuration(kMaxLeeway)));
   }
   if (c.key_rotation_interval != absl::ZeroDuration() &&
       c.key_rotation_interval < absl::Minutes(1)) {
@@ -43,8 +43,7 @@ absl::StatusOr<std::unique_ptr<IdentityManager>> IdentityManager::Open(IdentityC
   ASSIGN_OR_RETURN(m->sealer_, LoadMasterKey(c.master_key, *m->db_));
   ASSIGN_OR_RETURN(m->keys_,
                    SigningKeys::Load(*m->db_, *m->sealer_, clock, c.issuer.max_ttl, c.leeway));
-  ASSIGN_OR_RETURN(m->revocations_,
-                   Revocations::Load(*m->db_, clock, c.issuer.max_ttl + c.leeway));
+  ASSIGN_OR_RETURN(m->revocations_, Revocations::Load(*m->db_, clock, c.issuer.max_ttl + c.leeway));
   m->secrets_ = std::make_unique<SecretStore>(*m->db_, *m->sealer_, clock);
   m->issuer_ = std::make_unique<TokenIssuer>(c.issuer, *m->keys_, clock);
   SigningKeys* keys = m->keys_.get();
@@ -102,7 +101,8 @@ absl::StatusOr<IssuedToken> IdentityManager::ExchangeOidc(std::string_view id_to
   r.identity_provider = who.issuer;
   auto t = issuer_->Issue(r);
   if (t.ok()) {
-    log::Info("OIDC token exchanged", {{"sub", who.subject}, {"idp", who.issuer}, {"jti", t->claims.jti}});
+    log::Info("OIDC token exchanged",
+              {{"sub", who.subject}, {"idp", who.issuer}, {"jti", t->claims.jti}});
   }
   return t;
 }

@@ -91,8 +91,7 @@ void ToProto(const SigningKeyInfo& k, pb::SigningKey* out) {
 
 }  // namespace
 
-grpc::Status IdentityService::IssueToken(grpc::ServerContext* ctx,
-                                         const pb::IssueTokenRequest* req,
+grpc::Status IdentityService::IssueToken(grpc::ServerContext* ctx, const pb::IssueTokenRequest* req,
                                          pb::IssueTokenResponse* resp) {
   ScopedRequestId rid(ctx);
   if (!IsTrustedPeer(*ctx)) return Denied("IssueToken");

@@ -17,8 +17,8 @@ namespace clawos::identity {
 inline constexpr size_t kMaxTokenBytes = 8192;
 
 struct ParsedJws {
-  nlohmann::json header;   // a JSON object
-  nlohmann::json payload;  // a JSON object
+  nlohmann::json header;      // a JSON object
+  nlohmann::json payload;     // a JSON object
   std::string signing_input;  // "<b64 header>.<b64 payload>", what the signature covers
   std::vector<uint8_t> signature;
 };

@@ -42,8 +42,9 @@ int RotateOffline(IdentityConfig config) {
   } else {
     auto key = clawos::identity::ParseMasterKeyHex(next_hex);
     if (!key.ok()) return Fail(key.status());
-    n = clawos::identity::LoadMasterKey((*m)->config().master_key, (*m)->db()).value()->Rotate(
-        (*m)->db(), std::move(*key));
+    n = clawos::identity::LoadMasterKey((*m)->config().master_key, (*m)->db())
+            .value()
+            ->Rotate((*m)->db(), std::move(*key));
   }
   if (!n.ok()) return Fail(n.status());
   std::cout << "re-sealed " << *n << " records under the new master key\n";
@@ -64,9 +65,10 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", config.state_dir, "Directory (0700) for identity.db and master.key")
       ->envname("CLAWOS_IDENTITY_STATE_DIR")
       ->capture_default_str();
-  app.add_option("--master-key-path", config.master_key.path,
-                 "Master key file (64 hex, 0600; created if absent). Default <state-dir>/master.key. "
-                 "CLAWOS_MASTER_KEY (env only) overrides it")
+  app.add_option(
+         "--master-key-path", config.master_key.path,
+         "Master key file (64 hex, 0600; created if absent). Default <state-dir>/master.key. "
+         "CLAWOS_MASTER_KEY (env only) overrides it")
       ->envname("CLAWOS_MASTER_KEY_PATH");
   app.add_option("--issuer", config.issuer.issuer, "The iss claim of issued tokens")
       ->envname("CLAWOS_IDENTITY_ISSUER")
@@ -83,10 +85,10 @@ int main(int argc, char** argv) {
   app.add_option("--oidc-config", config.oidc_config_file,
                  "JSON file of trusted OIDC issuers for token exchange")
       ->envname("CLAWOS_IDENTITY_OIDC_CONFIG");
-  auto* rotate = app.add_subcommand(
-      "rotate-master-key",
-      "Re-seal all state under a new master key (daemon stopped). New key from "
-      "CLAWOS_NEW_MASTER_KEY, or generated into the key file");
+  auto* rotate =
+      app.add_subcommand("rotate-master-key",
+                         "Re-seal all state under a new master key (daemon stopped). New key from "
+                         "CLAWOS_NEW_MASTER_KEY, or generated into the key file");
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
 
   clawos::log::Init("clawos-identity", daemon.log_level);

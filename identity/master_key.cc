@@ -50,7 +50,8 @@ absl::StatusOr<bool> KeyOpensDb(sqlite::Db& db, const crypto::SecretBytes& key) 
 absl::Status WriteKeyCheck(sqlite::Db& db, const crypto::SecretBytes& key) {
   ASSIGN_OR_RETURN(auto sealed,
                    crypto::AesGcmSeal(key.span(), Bytes(kKeyCheckPlaintext), Bytes(kKeyCheckAad)));
-  ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('key_check', ?)"));
+  ASSIGN_OR_RETURN(auto st,
+                   db.Prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('key_check', ?)"));
   st.BindBlob(1, sealed);
   return st.Run();
 }
@@ -61,8 +62,8 @@ absl::StatusOr<int64_t> ResealTable(sqlite::Db& db, const std::string& table,
                                     std::string (*aad)(const std::string&),
                                     const crypto::SecretBytes& old_key,
                                     const crypto::SecretBytes& new_key) {
-  ASSIGN_OR_RETURN(auto sel, db.Prepare(absl::StrCat("SELECT ", id_col, ", ", blob_col, " FROM ", table,
-                                                   " WHERE length(", blob_col, ") > 0")));
+  ASSIGN_OR_RETURN(auto sel, db.Prepare(absl::StrCat("SELECT ", id_col, ", ", blob_col, " FROM ",
+                                                     table, " WHERE length(", blob_col, ") > 0")));
   std::vector<std::pair<std::string, std::vector<uint8_t>>> rows;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, sel.Step());
@@ -124,7 +125,8 @@ absl::StatusOr<int64_t> Sealer::Rotate(sqlite::Db& db, crypto::SecretBytes new_k
   std::unique_lock lock(mu_);
   if (from_file()) RETURN_IF_ERROR(WriteKeyFile(NextPath(source_.path), new_key));
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
-  ASSIGN_OR_RETURN(int64_t n1, ResealTable(db, "secrets", "name", "sealed", &SecretAad, key_, new_key));
+  ASSIGN_OR_RETURN(int64_t n1,
+                   ResealTable(db, "secrets", "name", "sealed", &SecretAad, key_, new_key));
   ASSIGN_OR_RETURN(int64_t n2, ResealTable(db, "signing_keys", "kid", "sealed_private",
                                            &SigningKeyAad, key_, new_key));
   RETURN_IF_ERROR(WriteKeyCheck(db, new_key));
@@ -150,7 +152,8 @@ absl::StatusOr<std::unique_ptr<Sealer>> LoadMasterKey(const MasterKeySource& sou
     where = "CLAWOS_MASTER_KEY";
   } else {
     if (source.path.empty()) {
-      return absl::InvalidArgumentError("no master key: set CLAWOS_MASTER_KEY or CLAWOS_MASTER_KEY_PATH");
+      return absl::InvalidArgumentError(
+          "no master key: set CLAWOS_MASTER_KEY or CLAWOS_MASTER_KEY_PATH");
     }
     where = source.path;
     if (PathExists(source.path)) {

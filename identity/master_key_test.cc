@@ -118,14 +118,16 @@ TEST_F(MasterKeyTest, TamperedRecordFailsAuthentication) {
   SecretStore secrets(*db, *sealer, clock_);
   ASSERT_TRUE(secrets.Create("k", crypto::AsBytes("value")).ok());
   ASSERT_TRUE(db->Exec("UPDATE secrets SET sealed = substr(sealed, 1, 20) || x'00' || "
-                       "substr(sealed, 22)").ok());
+                       "substr(sealed, 22)")
+                  .ok());
   auto v = secrets.Access("k");
   EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss) << v.status();
   // A record moved under another name does not open either (AAD = name).
   ASSERT_TRUE(secrets.Create("a", crypto::AsBytes("one")).ok());
   ASSERT_TRUE(secrets.Create("b", crypto::AsBytes("two")).ok());
   ASSERT_TRUE(db->Exec("UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name='a') "
-                       "WHERE name = 'b'").ok());
+                       "WHERE name = 'b'")
+                  .ok());
   EXPECT_FALSE(secrets.Access("b").ok());
 }
 

@@ -48,7 +48,8 @@ absl::StatusOr<OidcConfig> LoadOidcConfig(const std::string& path) {
   }
   for (const auto& p : j["providers"]) {
     OidcProvider prov;
-    if (!p.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": a provider is not an object"));
+    if (!p.is_object())
+      return absl::InvalidArgumentError(absl::StrCat(path, ": a provider is not an object"));
     prov.issuer = p.value("issuer", "");
     prov.audience = p.value("audience", "");
     prov.subject_claim = p.value("subject_claim", "sub");
@@ -82,11 +83,14 @@ absl::StatusOr<ExternalIdentity> OidcVerifier::Verify(std::string_view id_token)
   for (const auto& cand : config_.providers) {
     if (cand.issuer == iss->get<std::string>()) prov = &cand;
   }
-  if (!prov) return Reject(absl::StrCat("issuer \"", iss->get<std::string>().substr(0, 128), "\" is not configured"));
+  if (!prov)
+    return Reject(
+        absl::StrCat("issuer \"", iss->get<std::string>().substr(0, 128), "\" is not configured"));
   auto alg = h.find("alg");
   if (alg == h.end() || !alg->is_string()) return Reject("header has no \"alg\"");
   for (const char* name : {"jku", "jwk", "x5u", "x5c", "crit"}) {
-    if (h.contains(name)) return Reject(absl::StrCat("header member \"", name, "\" is not accepted"));
+    if (h.contains(name))
+      return Reject(absl::StrCat("header member \"", name, "\" is not accepted"));
   }
   std::string kid = h.contains("kid") && h["kid"].is_string() ? h["kid"].get<std::string>() : "";
   const crypto::JwkPublicKey* key = nullptr;
@@ -119,7 +123,8 @@ absl::StatusOr<ExternalIdentity> OidcVerifier::Verify(std::string_view id_token)
   }
   if (auto iat = p.find("iat"); iat != p.end()) {
     if (!iat->is_number()) return Reject("\"iat\" is not a number");
-    if (now + leeway_ < absl::FromUnixSeconds(iat->get<int64_t>())) return Reject("issued in the future");
+    if (now + leeway_ < absl::FromUnixSeconds(iat->get<int64_t>()))
+      return Reject("issued in the future");
   }
   auto sub = p.find(prov->subject_claim);
   if (sub == p.end() || !sub->is_string() || sub->get<std::string>().empty()) {

@@ -78,8 +78,10 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, OidcTest, ::testing::Values("RS256", "ES256
 TEST(OidcConfigTest, ClearErrors) {
   clawos::testing::TempDir dir;
   EXPECT_EQ(LoadOidcConfig(dir.Sub("missing.json")).status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(WriteFileAtomic(dir.Sub("bad.json"), "{\"providers\": [{\"issuer\": \"x\"}]}", 0600).ok());
-  EXPECT_EQ(LoadOidcConfig(dir.Sub("bad.json")).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(
+      WriteFileAtomic(dir.Sub("bad.json"), "{\"providers\": [{\"issuer\": \"x\"}]}", 0600).ok());
+  EXPECT_EQ(LoadOidcConfig(dir.Sub("bad.json")).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(ParseJwks(R"({"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]})").ok()) << "tiny RSA";
   EXPECT_FALSE(ParseJwks(R"({"keys":[{"kty":"oct","k":"AAAA"}]})").ok()) << "symmetric key";
 }

@@ -39,7 +39,8 @@ absl::StatusOr<RevocationRecord> Revocations::RevokeToken(const std::string& jti
   st.Bind(1, jti).Bind(2, now).Bind(3, now + absl::ToInt64Seconds(retention_)).Bind(4, reason);
   RETURN_IF_ERROR(st.Run());
   std::lock_guard lock(mu_);
-  auto [it, inserted] = tokens_.try_emplace(jti, RevocationRecord{jti, "", absl::FromUnixSeconds(now), reason});
+  auto [it, inserted] =
+      tokens_.try_emplace(jti, RevocationRecord{jti, "", absl::FromUnixSeconds(now), reason});
   log::Info("token revoked", {{"jti", jti}});
   return it->second;
 }
@@ -51,9 +52,10 @@ absl::StatusOr<RevocationRecord> Revocations::RevokeSubject(const std::string& s
   }
   std::lock_guard db_lock(db_.mutex());
   int64_t now = absl::ToUnixSeconds(clock_.Now());
-  ASSIGN_OR_RETURN(auto st, db_.Prepare("INSERT INTO revoked_subjects(subject, create_time, reason) "
-                                        "VALUES(?, ?, ?) ON CONFLICT(subject) DO UPDATE SET "
-                                        "create_time = excluded.create_time, reason = excluded.reason"));
+  ASSIGN_OR_RETURN(auto st,
+                   db_.Prepare("INSERT INTO revoked_subjects(subject, create_time, reason) "
+                               "VALUES(?, ?, ?) ON CONFLICT(subject) DO UPDATE SET "
+                               "create_time = excluded.create_time, reason = excluded.reason"));
   st.Bind(1, subject).Bind(2, now).Bind(3, reason);
   RETURN_IF_ERROR(st.Run());
   std::lock_guard lock(mu_);

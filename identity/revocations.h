@@ -16,7 +16,7 @@
 namespace clawos::identity {
 
 struct RevocationRecord {
-  std::string jti;      // one of jti / subject is set
+  std::string jti;  // one of jti / subject is set
   std::string subject;
   absl::Time create_time;
   std::string reason;

@@ -9,11 +9,12 @@ namespace clawos::identity {
 
 absl::Status ValidateSecretId(const std::string& id) {
   auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid secret id \"", id.substr(0, 64),
-                                                   "\": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid secret id \"", id.substr(0, 64), "\": ", why));
   };
   if (id.empty() || id.size() > 128) return bad("must be 1-128 characters");
-  if (!std::isalnum(static_cast<unsigned char>(id[0]))) return bad("must start with a letter or digit");
+  if (!std::isalnum(static_cast<unsigned char>(id[0])))
+    return bad("must start with a letter or digit");
   for (char c : id) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
       return bad("only letters, digits, '.', '_' and '-' are allowed");
@@ -22,13 +23,12 @@ absl::Status ValidateSecretId(const std::string& id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SecretInfo> SecretStore::Write(const std::string& id,
-                                              std::span<const uint8_t> value, bool must_be_new,
-                                              bool allow_missing) {
+absl::StatusOr<SecretInfo> SecretStore::Write(const std::string& id, std::span<const uint8_t> value,
+                                              bool must_be_new, bool allow_missing) {
   RETURN_IF_ERROR(ValidateSecretId(id));
   if (value.size() > kMaxSecretBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("secret value is ", value.size(),
-                                                   " bytes; the limit is ", kMaxSecretBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("secret value is ", value.size(), " bytes; the limit is ", kMaxSecretBytes));
   }
   ASSIGN_OR_RETURN(auto sealed, sealer_.Seal(value, SecretAad(id)));
   std::lock_guard lock(db_.mutex());
@@ -45,10 +45,10 @@ absl::StatusOr<SecretInfo> SecretStore::Write(const std::string& id,
         absl::StrCat("secrets/", id, " does not exist (set allow_missing to create it)"));
   }
   int64_t now = absl::ToUnixSeconds(clock_.Now());
-  ASSIGN_OR_RETURN(auto st, db_.Prepare(
-                                "INSERT INTO secrets(name, sealed, size_bytes, create_time, "
-                                "update_time) VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO "
-                                "UPDATE SET sealed = ?2, size_bytes = ?3, update_time = ?4"));
+  ASSIGN_OR_RETURN(auto st,
+                   db_.Prepare("INSERT INTO secrets(name, sealed, size_bytes, create_time, "
+                               "update_time) VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(name) DO "
+                               "UPDATE SET sealed = ?2, size_bytes = ?3, update_time = ?4"));
   st.Bind(1, id).BindBlob(2, sealed).Bind(3, static_cast<int64_t>(value.size())).Bind(4, now);
   RETURN_IF_ERROR(st.Run());
   RETURN_IF_ERROR(tx->Commit());
@@ -64,8 +64,7 @@ absl::StatusOr<SecretInfo> SecretStore::Create(const std::string& id,
 }
 
 absl::StatusOr<SecretInfo> SecretStore::Update(const std::string& id,
-                                               std::span<const uint8_t> value,
-                                               bool allow_missing) {
+                                               std::span<const uint8_t> value, bool allow_missing) {
   return Write(id, value, /*must_be_new=*/false, allow_missing);
 }
 
@@ -117,7 +116,8 @@ absl::Status SecretStore::Delete(const std::string& id) {
   ASSIGN_OR_RETURN(auto st, db_.Prepare("DELETE FROM secrets WHERE name = ?"));
   st.Bind(1, id);
   RETURN_IF_ERROR(st.Run());
-  if (db_.Changes() == 0) return absl::NotFoundError(absl::StrCat("secrets/", id, " does not exist"));
+  if (db_.Changes() == 0)
+    return absl::NotFoundError(absl::StrCat("secrets/", id, " does not exist"));
   log::Info("secret deleted", {{"secret", id}});
   return absl::OkStatus();
 }

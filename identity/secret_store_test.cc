@@ -54,7 +54,8 @@ TEST_F(SecretStoreTest, ValuesAreNotStoredInClear) {
 }
 
 TEST_F(SecretStoreTest, ListPagesInNameOrder) {
-  for (const char* n : {"c", "a", "b", "d"}) ASSERT_TRUE(store_->Create(n, crypto::AsBytes("v")).ok());
+  for (const char* n : {"c", "a", "b", "d"})
+    ASSERT_TRUE(store_->Create(n, crypto::AsBytes("v")).ok());
   auto first = store_->List("", 2).value();
   ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(first[0].id, "a");

@@ -16,13 +16,12 @@ absl::Time SigningKeyInfo::purge_time() const {
 
 std::string Ed25519Thumbprint(const crypto::Ed25519PublicKey& pub) {
   // Members in lexicographic order, no whitespace (RFC 7638 §3).
-  std::string canonical = absl::StrCat(R"({"crv":"Ed25519","kty":"OKP","x":")",
-                                       crypto::Base64UrlEncode(pub), R"("})");
+  std::string canonical =
+      absl::StrCat(R"({"crv":"Ed25519","kty":"OKP","x":")", crypto::Base64UrlEncode(pub), R"("})");
   return crypto::Base64UrlEncode(crypto::Sha256Of(canonical));
 }
 
-absl::StatusOr<std::unique_ptr<SigningKeys>> SigningKeys::Load(sqlite::Db& db,
-                                                               const Sealer& sealer,
+absl::StatusOr<std::unique_ptr<SigningKeys>> SigningKeys::Load(sqlite::Db& db, const Sealer& sealer,
                                                                const Clock& clock,
                                                                absl::Duration max_ttl,
                                                                absl::Duration leeway) {
@@ -90,16 +89,19 @@ absl::StatusOr<SigningKeyInfo> SigningKeys::CreateLocked() {
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db_));
   int64_t now = absl::ToUnixSeconds(info.create_time);
   ASSIGN_OR_RETURN(auto retire,
-                   db_.Prepare(
-                       "UPDATE signing_keys SET retire_time = ?, sealed_private = x'' "
-                       "WHERE retire_time IS NULL"));
+                   db_.Prepare("UPDATE signing_keys SET retire_time = ?, sealed_private = x'' "
+                               "WHERE retire_time IS NULL"));
   retire.Bind(1, now);
   RETURN_IF_ERROR(retire.Run());
-  ASSIGN_OR_RETURN(auto ins, db_.Prepare("INSERT INTO signing_keys(kid, public_key, sealed_private, "
-                                         "create_time, retire_time, max_token_ttl) "
-                                         "VALUES(?, ?, ?, ?, NULL, ?)"));
-  ins.Bind(1, info.kid).BindBlob(2, info.public_key).BindBlob(3, sealed).Bind(4, now).Bind(
-      5, absl::ToInt64Seconds(max_ttl_));
+  ASSIGN_OR_RETURN(auto ins,
+                   db_.Prepare("INSERT INTO signing_keys(kid, public_key, sealed_private, "
+                               "create_time, retire_time, max_token_ttl) "
+                               "VALUES(?, ?, ?, ?, NULL, ?)"));
+  ins.Bind(1, info.kid)
+      .BindBlob(2, info.public_key)
+      .BindBlob(3, sealed)
+      .Bind(4, now)
+      .Bind(5, absl::ToInt64Seconds(max_ttl_));
   RETURN_IF_ERROR(ins.Run());
   RETURN_IF_ERROR(tx->Commit());
 

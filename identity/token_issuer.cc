@@ -32,17 +32,16 @@ absl::StatusOr<IssuedToken> TokenIssuer::Issue(const IssueRequest& r) const {
   absl::Duration ttl = r.ttl == absl::ZeroDuration() ? config_.default_ttl : r.ttl;
   if (ttl < absl::Seconds(1)) return absl::InvalidArgumentError("ttl must be at least 1s");
   if (ttl > config_.max_ttl) {
-    return absl::InvalidArgumentError(absl::StrCat("ttl ", clawos::FormatDuration(ttl),
-                                                   " exceeds the maximum ",
-                                                   clawos::FormatDuration(config_.max_ttl),
-                                                   " (--max-ttl)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ttl ", clawos::FormatDuration(ttl), " exceeds the maximum ",
+                     clawos::FormatDuration(config_.max_ttl), " (--max-ttl)"));
   }
   auto current = keys_.current();
   if (!current.key) return absl::UnavailableError("no signing key loaded");
   ASSIGN_OR_RETURN(std::string jti, crypto::RandomId(16));
   absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()));
-  Claims c{config_.issuer, r.subject,      r.audience, now, now, now + ttl,
-           jti,            r.role,         r.identity_provider, current.kid};
+  Claims c{config_.issuer, r.subject,           r.audience, now, now, now + ttl, jti,
+           r.role,         r.identity_provider, current.kid};
   nlohmann::json header = {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", current.kid}};
   nlohmann::json payload = {{"iss", c.issuer},
                             {"sub", c.subject},

@@ -28,14 +28,15 @@ absl::StatusOr<absl::Time> TimeClaim(const nlohmann::json& p, const char* name) 
   if (!it->is_number_integer() && !it->is_number_unsigned()) {
     return Reject(absl::StrCat("\"", name, "\" claim is not an integer NumericDate"));
   }
-  int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX / 2
-                  ? INT64_MAX / 2
-                  : it->get<int64_t>();
+  int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX / 2 ? INT64_MAX / 2
+                                                                              : it->get<int64_t>();
   if (v < 0) return Reject(absl::StrCat("\"", name, "\" claim is negative"));
   return absl::FromUnixSeconds(v);
 }
 
-std::string Iso(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
+std::string Iso(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
 
 }  // namespace
 
@@ -65,7 +66,8 @@ absl::StatusOr<Claims> TokenVerifier::Verify(std::string_view token,
     return Reject("header \"typ\" must be \"JWT\"");
   }
   for (const char* name : kForbiddenHeaders) {
-    if (h.contains(name)) return Reject(absl::StrCat("header member \"", name, "\" is not accepted"));
+    if (h.contains(name))
+      return Reject(absl::StrCat("header member \"", name, "\" is not accepted"));
   }
   auto kid = h.find("kid");
   if (kid == h.end() || !kid->is_string()) return Reject("header has no \"kid\"");
@@ -86,7 +88,8 @@ absl::StatusOr<Claims> TokenVerifier::Verify(std::string_view token,
   auto iss = StringClaim(p, "iss");
   if (!iss.ok()) return iss.status();
   if (*iss != config_.issuer) {
-    return Reject(absl::StrCat("issuer \"", iss->substr(0, 64), "\" is not \"", config_.issuer, "\""));
+    return Reject(
+        absl::StrCat("issuer \"", iss->substr(0, 64), "\" is not \"", config_.issuer, "\""));
   }
   c.issuer = *iss;
   auto sub = StringClaim(p, "sub");
@@ -98,7 +101,8 @@ absl::StatusOr<Claims> TokenVerifier::Verify(std::string_view token,
   if (aud->is_string()) {
     aud_ok = aud->get<std::string>() == audience;
   } else if (aud->is_array()) {
-    for (const auto& a : *aud) aud_ok = aud_ok || (a.is_string() && a.get<std::string>() == audience);
+    for (const auto& a : *aud)
+      aud_ok = aud_ok || (a.is_string() && a.get<std::string>() == audience);
   } else {
     return Reject("\"aud\" claim is neither a string nor an array");
   }
@@ -118,7 +122,8 @@ absl::StatusOr<Claims> TokenVerifier::Verify(std::string_view token,
   c.issued_at = *iat;
   absl::Time now = clock_.Now();
   if (now >= *exp + config_.leeway) return Reject(absl::StrCat("token expired at ", Iso(*exp)));
-  if (now + config_.leeway < *nbf) return Reject(absl::StrCat("token not valid before ", Iso(*nbf)));
+  if (now + config_.leeway < *nbf)
+    return Reject(absl::StrCat("token not valid before ", Iso(*nbf)));
   if (now + config_.leeway < *iat) return Reject("token issued in the future");
   if (auto role = p.find("role"); role != p.end() && role->is_string()) c.role = *role;
   if (auto idp = p.find("idp"); idp != p.end() && idp->is_string()) c.identity_provider = *idp;

@@ -22,17 +22,16 @@ class TokenVerifierTest : public ::testing::Test {
       : key_(crypto::Ed25519PrivateKey::FromSeed(std::vector<uint8_t>(32, 7)).value()),
         other_(crypto::Ed25519PrivateKey::FromSeed(std::vector<uint8_t>(32, 9)).value()) {
     keys_["k1"] = key_.public_key();
-    VerifierDeps deps{
-        [this](const std::string& kid) -> std::optional<crypto::Ed25519PublicKey> {
-          auto it = keys_.find(kid);
-          if (it == keys_.end()) return std::nullopt;
-          return it->second;
-        },
-        [this](const std::string& jti) { return revoked_jti_.count(jti) > 0; },
-        [this](const std::string& sub, absl::Time iat) {
-          auto it = revoked_sub_.find(sub);
-          return it != revoked_sub_.end() && iat <= it->second;
-        }};
+    VerifierDeps deps{[this](const std::string& kid) -> std::optional<crypto::Ed25519PublicKey> {
+                        auto it = keys_.find(kid);
+                        if (it == keys_.end()) return std::nullopt;
+                        return it->second;
+                      },
+                      [this](const std::string& jti) { return revoked_jti_.count(jti) > 0; },
+                      [this](const std::string& sub, absl::Time iat) {
+                        auto it = revoked_sub_.find(sub);
+                        return it != revoked_sub_.end() && iat <= it->second;
+                      }};
     verifier_ = std::make_unique<TokenVerifier>(
         VerifierConfig{kIssuer, absl::Seconds(30), kMaxTokenBytes}, deps, clock_);
   }
@@ -40,7 +39,7 @@ class TokenVerifierTest : public ::testing::Test {
   int64_t now() const { return absl::ToUnixSeconds(clock_.Now()); }
   json Header() const { return {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", "k1"}}; }
   json Payload() const {
-    return {{"iss", kIssuer}, {"sub", "agents/a1"}, {"aud", kAud},       {"iat", now()},
+    return {{"iss", kIssuer}, {"sub", "agents/a1"}, {"aud", kAud},    {"iat", now()},
             {"nbf", now()},   {"exp", now() + 600}, {"jti", "jti-1"}, {"role", "agent"}};
   }
   std::string Sign(const json& h, const json& p) const { return SignEd25519(key_, h, p); }
@@ -114,7 +113,8 @@ TEST_F(TokenVerifierTest, RejectsMissingKid) {
 
 TEST_F(TokenVerifierTest, RejectsKeyEmbeddedInHeader) {
   json h = Header();
-  h["jwk"] = {{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", crypto::Base64UrlEncode(other_.public_key())}};
+  h["jwk"] = {
+      {"kty", "OKP"}, {"crv", "Ed25519"}, {"x", crypto::Base64UrlEncode(other_.public_key())}};
   ExpectRejected(SignEd25519(other_, h, Payload()), "\"jwk\"");
   json h2 = Header();
   h2["jku"] = "https://attacker.example/jwks.json";
@@ -209,8 +209,8 @@ TEST_F(TokenVerifierTest, RejectsTamperedPayload) {
   json p = Payload();
   p["sub"] = "agents/admin";
   size_t a = t.find('.'), b = t.rfind('.');
-  std::string forged = t.substr(0, a + 1) + crypto::Base64UrlEncode(std::string_view(p.dump())) +
-                       t.substr(b);
+  std::string forged =
+      t.substr(0, a + 1) + crypto::Base64UrlEncode(std::string_view(p.dump())) + t.substr(b);
   ExpectRejected(forged, "signature does not verify");
 }
 

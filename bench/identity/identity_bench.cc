@@ -100,10 +100,10 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/clawos_bench_XXXXXX";
   std::string dir = mkdtemp(tmpl);
   std::string sock = dir + "/id.sock";
-  testing::Daemon daemon({std::string(CLAWOS_BIN_DIR) + "/clawos-identity", "--state-dir",
-                          dir + "/state", "--listen", "unix:" + sock, "--metrics-listen", "",
-                          "--log-level", "warn"},
-                         dir + "/daemon.log");
+  testing::Daemon daemon(
+      {std::string(CLAWOS_BIN_DIR) + "/clawos-identity", "--state-dir", dir + "/state", "--listen",
+       "unix:" + sock, "--metrics-listen", "", "--log-level", "warn"},
+      dir + "/daemon.log");
   if (!daemon.WaitForFile(sock)) {
     std::fprintf(stderr, "daemon did not start:\n%s\n", daemon.Log().c_str());
     return 1;
@@ -124,9 +124,11 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(dir);
 
   std::printf("identity issue+verify, n=%d per case, best of 3 rounds (one op = sign+verify)\n", n);
-  std::printf("  %-38s %10.0f ops/s  ratio 1.00 (baseline)\n", "raw OpenSSL Ed25519 sign+verify", raw);
+  std::printf("  %-38s %10.0f ops/s  ratio 1.00 (baseline)\n", "raw OpenSSL Ed25519 sign+verify",
+              raw);
   std::printf("  %-38s %10.0f ops/s  ratio %.2f\n", "in-process IdentityManager", lib, lib / raw);
-  std::printf("  %-38s %10.0f ops/s  ratio %.2f\n", "gRPC unix socket, 1 client", grpc1, grpc1 / raw);
+  std::printf("  %-38s %10.0f ops/s  ratio %.2f\n", "gRPC unix socket, 1 client", grpc1,
+              grpc1 / raw);
   char label[64];
   std::snprintf(label, sizeof(label), "gRPC unix socket, %d clients", threads);
   std::printf("  %-38s %10.0f ops/s  ratio %.2f\n", label, grpcN, grpcN / raw);

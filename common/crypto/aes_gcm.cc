@@ -33,8 +33,7 @@ absl::Status CheckTag(size_t tag_size) {
 absl::StatusOr<std::vector<uint8_t>> AesGcmEncrypt(std::span<const uint8_t> key,
                                                    std::span<const uint8_t> iv,
                                                    std::span<const uint8_t> plaintext,
-                                                   std::span<const uint8_t> aad,
-                                                   size_t tag_size) {
+                                                   std::span<const uint8_t> aad, size_t tag_size) {
   if (auto s = CheckKey(key); !s.ok()) return s;
   if (auto s = CheckTag(tag_size); !s.ok()) return s;
   if (iv.empty()) return absl::InvalidArgumentError("GCM IV must not be empty");
@@ -70,8 +69,7 @@ absl::StatusOr<std::vector<uint8_t>> AesGcmEncrypt(std::span<const uint8_t> key,
   return out;
 }
 
-absl::StatusOr<SecretBytes> AesGcmDecrypt(std::span<const uint8_t> key,
-                                          std::span<const uint8_t> iv,
+absl::StatusOr<SecretBytes> AesGcmDecrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
                                           std::span<const uint8_t> ciphertext_and_tag,
                                           std::span<const uint8_t> aad, size_t tag_size) {
   if (auto s = CheckKey(key); !s.ok()) return s;

@@ -31,8 +31,7 @@ absl::StatusOr<std::vector<uint8_t>> AesGcmEncrypt(std::span<const uint8_t> key,
                                                    std::span<const uint8_t> plaintext,
                                                    std::span<const uint8_t> aad,
                                                    size_t tag_size = kAesGcmTagSize);
-absl::StatusOr<SecretBytes> AesGcmDecrypt(std::span<const uint8_t> key,
-                                          std::span<const uint8_t> iv,
+absl::StatusOr<SecretBytes> AesGcmDecrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
                                           std::span<const uint8_t> ciphertext_and_tag,
                                           std::span<const uint8_t> aad,
                                           size_t tag_size = kAesGcmTagSize);

@@ -64,8 +64,10 @@ absl::StatusOr<JwkPublicKey> JwkPublicKey::FromJson(const nlohmann::json& j) {
     if (!n.ok()) return n.status();
     auto e = Member(j, "e");
     if (!e.ok()) return e.status();
-    std::unique_ptr<BIGNUM, BnDeleter> bn_n(BN_bin2bn(n->data(), static_cast<int>(n->size()), nullptr));
-    std::unique_ptr<BIGNUM, BnDeleter> bn_e(BN_bin2bn(e->data(), static_cast<int>(e->size()), nullptr));
+    std::unique_ptr<BIGNUM, BnDeleter> bn_n(
+        BN_bin2bn(n->data(), static_cast<int>(n->size()), nullptr));
+    std::unique_ptr<BIGNUM, BnDeleter> bn_e(
+        BN_bin2bn(e->data(), static_cast<int>(e->size()), nullptr));
     if (BN_num_bits(bn_n.get()) < 2048) return Bad("RSA keys under 2048 bits are refused");
     std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get());
@@ -86,7 +88,8 @@ absl::StatusOr<JwkPublicKey> JwkPublicKey::FromJson(const nlohmann::json& j) {
     point.insert(point.end(), y->begin(), y->end());
     std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
     OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
-    OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size());
+    OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                     point.size());
     auto k = FromData("EC", bld.get());
     if (!k.ok()) return k.status();
     raw = *k;

@@ -11,7 +11,8 @@ absl::Status OpenSslError(std::string_view context) {
   char buf[256] = "unknown OpenSSL error";
   if (code != 0) ERR_error_string_n(code, buf, sizeof(buf));
   ERR_clear_error();
-  return absl::InternalError(absl::StrCat(std::string(context), ": ", static_cast<const char*>(buf)));
+  return absl::InternalError(
+      absl::StrCat(std::string(context), ": ", static_cast<const char*>(buf)));
 }
 
 }  // namespace clawos::crypto::internal

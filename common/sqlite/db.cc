@@ -37,8 +37,8 @@ absl::StatusCode CodeFor(int rc) {
 
 absl::Status Db::Error(std::string_view context) const {
   int rc = sqlite3_extended_errcode(db_);
-  return absl::Status(CodeFor(rc),
-                      absl::StrCat(std::string(context), ": ", sqlite3_errmsg(db_), " (", path_, ")"));
+  return absl::Status(
+      CodeFor(rc), absl::StrCat(std::string(context), ": ", sqlite3_errmsg(db_), " (", path_, ")"));
 }
 
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path,
@@ -50,9 +50,9 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path,
     ::close(fd);
   }
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   std::unique_ptr<Db> db(new Db(raw, path));
   if (rc != SQLITE_OK) return db->Error("opening database");
   sqlite3_extended_result_codes(raw, 1);
@@ -67,8 +67,8 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path,
   auto row = check->Step();
   if (!row.ok()) return row.status();
   if (!*row || check->Text(0) != "ok") {
-    return absl::DataLossError(absl::StrCat("database ", path, " failed its integrity check: ",
-                                            *row ? check->Text(0) : "no result"));
+    return absl::DataLossError(absl::StrCat(
+        "database ", path, " failed its integrity check: ", *row ? check->Text(0) : "no result"));
   }
   if (auto s = db->Migrate(migrations); !s.ok()) return s;
   return db;
@@ -106,10 +106,9 @@ absl::Status Db::Migrate(const std::vector<Migration>& migrations) {
   int current = SchemaVersion();
   int latest = migrations.empty() ? 0 : migrations.back().version;
   if (current > latest) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("database ", path_, " has schema version ", current,
-                     " but this binary knows only up to ", latest,
-                     "; refusing to open it (was it written by a newer ClawOS?)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database ", path_, " has schema version ", current, " but this binary knows only up to ",
+        latest, "; refusing to open it (was it written by a newer ClawOS?)"));
   }
   for (const auto& m : migrations) {
     if (m.version <= current) continue;

@@ -54,7 +54,7 @@ int DecodeStatus(int status) {
 }  // namespace
 
 RunResult RunCommand(const std::vector<std::string>& argv_in, const std::string& stdin_data,
-              const std::map<std::string, std::string>& env, absl::Duration timeout) {
+                     const std::map<std::string, std::string>& env, absl::Duration timeout) {
   RunResult r;
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return r;

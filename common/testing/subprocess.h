@@ -20,8 +20,8 @@ struct RunResult {
 
 // Runs argv[0] (a path) with `env` added to the current environment.
 RunResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_data = "",
-              const std::map<std::string, std::string>& env = {},
-              absl::Duration timeout = absl::Seconds(60));
+                     const std::map<std::string, std::string>& env = {},
+                     absl::Duration timeout = absl::Seconds(60));
 
 class Daemon {
  public:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -45,8 +46,13 @@ class IdentityDaemonTest : public ::testing::Test {
   // Starts the daemon with extra flags/env; waits until it serves.
   std::unique_ptr<Daemon> Start(std::vector<std::string> extra = {},
                                 std::map<std::string, std::string> env = {}) {
-    std::vector<std::string> argv = {kBin + "/clawos-identity", "--state-dir", state(),
-                                     "--listen", addr(), "--metrics-listen", ""};
+    std::vector<std::string> argv = {kBin + "/clawos-identity",
+                                     "--state-dir",
+                                     state(),
+                                     "--listen",
+                                     addr(),
+                                     "--metrics-listen",
+                                     ""};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto d = std::make_unique<Daemon>(argv, dir_.Sub("daemon.log"), env);
     if (!d->WaitForFile(sock()) || !Healthy()) {
@@ -84,8 +90,8 @@ class IdentityDaemonTest : public ::testing::Test {
 
 TEST_F(IdentityDaemonTest, CliIssuesVerifiesAndRejects) {
   auto d = Start();
-  RunResult issued = Cli({"token", "issue", "--subject", "agents/a1", "--audience", "proxy",
-                          "--ttl", "10m"});
+  RunResult issued =
+      Cli({"token", "issue", "--subject", "agents/a1", "--audience", "proxy", "--ttl", "10m"});
   ASSERT_EQ(issued.exit_code, 0) << issued.err;
   std::string token = issued.out;
   EXPECT_EQ(std::count(token.begin(), token.end(), '.'), 2);
@@ -111,7 +117,8 @@ TEST_F(IdentityDaemonTest, CliIssuesVerifiesAndRejects) {
   RunResult bad_ttl = Cli({"token", "issue", "--subject", "a", "--audience", "b", "--ttl", "soon"});
   EXPECT_EQ(bad_ttl.exit_code, 2) << "a flag error is a usage error";
 
-  RunResult json = Cli({"-o", "json", "token", "issue", "--subject", "agents/a2", "--audience", "p"});
+  RunResult json =
+      Cli({"-o", "json", "token", "issue", "--subject", "agents/a2", "--audience", "p"});
   ASSERT_EQ(json.exit_code, 0);
   auto j = nlohmann::json::parse(json.out);
   RunResult revoke = Cli({"token", "revoke", "--jti", j["jti"].get<std::string>()});
@@ -212,16 +219,16 @@ TEST_F(IdentityDaemonTest, WrongMasterKeyRefusesToStartAndChangesNothing) {
   }
   auto before = crypto::Sha256File(state() + "/identity.db").value();
   RunResult r = RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "--listen", addr(),
-                     "--metrics-listen", ""},
-                    "", {{"CLAWOS_MASTER_KEY", key_b}}, absl::Seconds(20));
+                            "--metrics-listen", ""},
+                           "", {{"CLAWOS_MASTER_KEY", key_b}}, absl::Seconds(20));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("does not open"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find(key_b), std::string::npos) << "the key never appears in output";
   EXPECT_EQ(crypto::Sha256File(state() + "/identity.db").value(), before);
 
   RunResult malformed = RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "--listen",
-                             addr(), "--metrics-listen", ""},
-                            "", {{"CLAWOS_MASTER_KEY", "short"}}, absl::Seconds(20));
+                                    addr(), "--metrics-listen", ""},
+                                   "", {{"CLAWOS_MASTER_KEY", "short"}}, absl::Seconds(20));
   EXPECT_NE(malformed.exit_code, 0);
   EXPECT_NE(malformed.err.find("64 hex"), std::string::npos) << malformed.err;
 
@@ -236,8 +243,9 @@ TEST_F(IdentityDaemonTest, OfflineMasterKeyRotation) {
     ASSERT_EQ(Cli({"secret", "put", "k"}, "v").exit_code, 0);
     d->Stop(SIGTERM);
   }
-  RunResult rot = RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "rotate-master-key"}, "",
-                      {{"CLAWOS_MASTER_KEY", key_a}, {"CLAWOS_NEW_MASTER_KEY", key_b}});
+  RunResult rot =
+      RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "rotate-master-key"}, "",
+                 {{"CLAWOS_MASTER_KEY", key_a}, {"CLAWOS_NEW_MASTER_KEY", key_b}});
   ASSERT_EQ(rot.exit_code, 0) << rot.err;
   auto d = Start({}, {{"CLAWOS_MASTER_KEY", key_b}});
   EXPECT_EQ(Cli({"secret", "get", "k"}).out, "v");
@@ -327,14 +335,17 @@ TEST_F(IdentityDaemonTest, OidcExchangeGivesAnOperatorToken) {
   identity::testing::IdpKey idp("ES256", "idp-key");
   nlohmann::json jwks = {{"keys", nlohmann::json::array({idp.Jwk()})}};
   ASSERT_TRUE(WriteFileAtomic(dir_.Sub("idp-jwks.json"), jwks.dump(), 0600).ok());
-  nlohmann::json cfg = {{"providers", {{{"issuer", "https://idp.test"},
-                                        {"audience", "clawos"},
-                                        {"jwks_file", "idp-jwks.json"}}}}};
+  nlohmann::json cfg = {
+      {"providers",
+       {{{"issuer", "https://idp.test"}, {"audience", "clawos"}, {"jwks_file", "idp-jwks.json"}}}}};
   ASSERT_TRUE(WriteFileAtomic(dir_.Sub("oidc.json"), cfg.dump(), 0600).ok());
   auto d = Start({"--oidc-config", dir_.Sub("oidc.json")});
   int64_t now = time(nullptr);
-  std::string id_token = idp.Sign({}, {{"iss", "https://idp.test"}, {"aud", "clawos"},
-                                       {"sub", "alice"}, {"iat", now}, {"exp", now + 300}});
+  std::string id_token = idp.Sign({}, {{"iss", "https://idp.test"},
+                                       {"aud", "clawos"},
+                                       {"sub", "alice"},
+                                       {"iat", now},
+                                       {"exp", now + 300}});
   RunResult ex = Cli({"token", "exchange-oidc", "--ttl", "15m"}, id_token);
   ASSERT_EQ(ex.exit_code, 0) << ex.err;
   RunResult v = Cli({"-o", "json", "token", "verify", "--audience", "clawos-controlplane"}, ex.out);
@@ -345,6 +356,56 @@ TEST_F(IdentityDaemonTest, OidcExchangeGivesAnOperatorToken) {
   EXPECT_EQ(claims["idp"], "https://idp.test");
   std::string forged = id_token.substr(0, id_token.rfind('.') + 1) + "AAAA";
   EXPECT_NE(Cli({"token", "exchange-oidc"}, forged).exit_code, 0);
+}
+
+// mTLS: over TCP with TLS and a verified client certificate, trusted methods
+// work; without a client certificate the handshake is refused.
+TEST_F(IdentityDaemonTest, MutualTlsMakesTcpTrusted) {
+  auto ssl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/openssl");
+    RunResult r = RunCommand(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  std::string d = dir_.path();
+  ssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+       d + "/ca.key", "-out", d + "/ca.pem", "-days", "1", "-subj", "/CN=test-ca"});
+  ASSERT_TRUE(WriteFileAtomic(d + "/server.ext", "subjectAltName=IP:127.0.0.1\n", 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(d + "/client.ext", "extendedKeyUsage=clientAuth\n", 0600).ok());
+  for (std::string who : {"server", "client"}) {
+    ssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+         d + "/" + who + ".key", "-out", d + "/" + who + ".csr", "-subj", "/CN=" + who});
+    ssl({"x509", "-req", "-in", d + "/" + who + ".csr", "-CA", d + "/ca.pem", "-CAkey",
+         d + "/ca.key", "-CAcreateserial", "-out", d + "/" + who + ".pem", "-days", "1", "-extfile",
+         d + "/" + who + ".ext"});
+  }
+  chmod((d + "/server.key").c_str(), 0600);
+
+  auto daemon = Start({"--listen", "127.0.0.1:0", "--tls-cert", d + "/server.pem", "--tls-key",
+                       d + "/server.key", "--tls-client-ca", d + "/ca.pem"});
+  std::string log = daemon->Log();
+  size_t at = log.find("127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string tcp = log.substr(at, log.find('"', at) - at);
+
+  ClientOptions with_cert{d + "/ca.pem", d + "/client.pem", d + "/client.key"};
+  auto stub = pb::IdentityService::NewStub(MakeChannel(tcp, with_cert).value());
+  pb::IssueTokenRequest req;
+  req.set_subject("agents/tls");
+  req.set_audience("p");
+  pb::IssueTokenResponse resp;
+  auto ctx = MakeClientContext(absl::Seconds(10));
+  auto st = stub->IssueToken(ctx.get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+
+  ClientOptions no_cert{d + "/ca.pem", "", ""};
+  auto anon = pb::IdentityService::NewStub(MakeChannel(tcp, no_cert).value());
+  pb::Jwks jwks;
+  auto ctx2 = MakeClientContext(absl::Seconds(5));
+  EXPECT_FALSE(anon->GetJwks(ctx2.get(), {}, &jwks).ok()) << "no client certificate, no service";
+
+  auto plain = pb::IdentityService::NewStub(MakeChannel(tcp).value());
+  auto ctx3 = MakeClientContext(absl::Seconds(5));
+  EXPECT_FALSE(plain->GetJwks(ctx3.get(), {}, &jwks).ok()) << "plaintext to a TLS port fails";
 }
 
 }  // namespace

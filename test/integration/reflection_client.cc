@@ -57,7 +57,8 @@ absl::StatusOr<std::vector<std::string>> ReflectionListServices(
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   call->StartCall(reinterpret_cast<void*>(1));
   if (!Next(cq)) return absl::UnavailableError("reflection call did not start");
   // ServerReflectionRequest{list_services (7): ""}
