@@ -48,6 +48,20 @@ absl::StatusOr<ParsedJws> ParseJws(std::string_view token, size_t max_bytes) {
   return out;
 }
 
+std::optional<absl::Time> NumericDate(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) {
+    uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX / 2)) return std::nullopt;
+    return absl::FromUnixSeconds(static_cast<int64_t>(u));
+  }
+  if (v.is_number_integer()) {
+    int64_t i = v.get<int64_t>();
+    if (i < 0) return std::nullopt;
+    return absl::FromUnixSeconds(i);
+  }
+  return std::nullopt;
+}
+
 std::string SigningInput(const nlohmann::json& header, const nlohmann::json& payload) {
   return absl::StrCat(crypto::Base64UrlEncode(header.dump()), ".",
                       crypto::Base64UrlEncode(payload.dump()));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace clawos::identity {
 
@@ -25,6 +27,10 @@ struct ParsedJws {
 
 // UNAUTHENTICATED with the reason on any malformed input.
 absl::StatusOr<ParsedJws> ParseJws(std::string_view token, size_t max_bytes = kMaxTokenBytes);
+
+// An RFC 7519 NumericDate: a non-negative integer count of seconds. Floats,
+// strings, negatives and values past year ~292e9 give nullopt.
+std::optional<absl::Time> NumericDate(const nlohmann::json& value);
 
 // "<b64url(header)>.<b64url(payload)>" — the input to sign.
 std::string SigningInput(const nlohmann::json& header, const nlohmann::json& payload);

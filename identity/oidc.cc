@@ -113,24 +113,24 @@ absl::StatusOr<ExternalIdentity> OidcVerifier::Verify(std::string_view id_token)
   }
   if (!aud_ok) return Reject(absl::StrCat("not issued for audience \"", prov->audience, "\""));
   absl::Time now = clock_.Now();
-  auto exp = p.find("exp");
-  if (exp == p.end() || !exp->is_number()) return Reject("missing \"exp\"");
-  absl::Time exp_t = absl::FromUnixSeconds(exp->get<int64_t>());
-  if (now >= exp_t + leeway_) return Reject("expired");
-  if (auto nbf = p.find("nbf"); nbf != p.end()) {
-    if (!nbf->is_number()) return Reject("\"nbf\" is not a number");
-    if (now + leeway_ < absl::FromUnixSeconds(nbf->get<int64_t>())) return Reject("not yet valid");
-  }
-  if (auto iat = p.find("iat"); iat != p.end()) {
-    if (!iat->is_number()) return Reject("\"iat\" is not a number");
-    if (now + leeway_ < absl::FromUnixSeconds(iat->get<int64_t>()))
-      return Reject("issued in the future");
+  auto date = [&](const char* name) -> std::optional<absl::Time> {
+    auto it = p.find(name);
+    return it == p.end() ? std::nullopt : NumericDate(*it);
+  };
+  auto exp = date("exp");
+  if (!exp) return Reject("\"exp\" is missing or not an integer NumericDate");
+  if (now >= *exp + leeway_) return Reject("expired");
+  for (const char* name : {"nbf", "iat"}) {
+    if (!p.contains(name)) continue;
+    auto t = date(name);
+    if (!t) return Reject(absl::StrCat("\"", name, "\" is not an integer NumericDate"));
+    if (now + leeway_ < *t) return Reject(absl::StrCat("\"", name, "\" is in the future"));
   }
   auto sub = p.find(prov->subject_claim);
   if (sub == p.end() || !sub->is_string() || sub->get<std::string>().empty()) {
     return Reject(absl::StrCat("missing \"", prov->subject_claim, "\" claim"));
   }
-  return ExternalIdentity{prov->issuer, *sub, exp_t};
+  return ExternalIdentity{prov->issuer, *sub, *exp};
 }
 
 }  // namespace clawos::identity

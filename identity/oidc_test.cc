@@ -60,6 +60,12 @@ TEST_P(OidcTest, RejectsForgeries) {
   c["exp"] = absl::ToUnixSeconds(clock_.Now()) - 60;
   EXPECT_FALSE(verifier_->Verify(key_.Sign({}, c)).ok());
   c = Claims();
+  c["exp"] = 1.5e300;  // not an integer NumericDate
+  EXPECT_FALSE(verifier_->Verify(key_.Sign({}, c)).ok());
+  c = Claims();
+  c["nbf"] = absl::ToUnixSeconds(clock_.Now()) + 3600;
+  EXPECT_FALSE(verifier_->Verify(key_.Sign({}, c)).ok());
+  c = Claims();
   c.erase("email");
   EXPECT_FALSE(verifier_->Verify(key_.Sign({}, c)).ok());
   EXPECT_FALSE(verifier_->Verify(key_.Sign({{"kid", "unknown"}}, Claims())).ok());

@@ -49,7 +49,9 @@ TEST_F(SecretStoreTest, ValuesAreNotStoredInClear) {
   db_->Exec("PRAGMA wal_checkpoint(FULL)").IgnoreError();
   for (const char* f : {"identity.db", "identity.db-wal"}) {
     auto bytes = ReadFile(dir_.Sub(f));
-    if (bytes.ok()) EXPECT_EQ(bytes->find("PLAINTEXT-MARKER-123"), std::string::npos) << f;
+    if (bytes.ok()) {
+      EXPECT_EQ(bytes->find("PLAINTEXT-MARKER-123"), std::string::npos) << f;
+    }
   }
 }
 

@@ -25,13 +25,9 @@ absl::StatusOr<std::string> StringClaim(const nlohmann::json& p, const char* nam
 absl::StatusOr<absl::Time> TimeClaim(const nlohmann::json& p, const char* name) {
   auto it = p.find(name);
   if (it == p.end()) return Reject(absl::StrCat("missing \"", name, "\" claim"));
-  if (!it->is_number_integer() && !it->is_number_unsigned()) {
-    return Reject(absl::StrCat("\"", name, "\" claim is not an integer NumericDate"));
-  }
-  int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX / 2 ? INT64_MAX / 2
-                                                                              : it->get<int64_t>();
-  if (v < 0) return Reject(absl::StrCat("\"", name, "\" claim is negative"));
-  return absl::FromUnixSeconds(v);
+  auto t = NumericDate(*it);
+  if (!t) return Reject(absl::StrCat("\"", name, "\" claim is not an integer NumericDate"));
+  return *t;
 }
 
 std::string Iso(absl::Time t) {

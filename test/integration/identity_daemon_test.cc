@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -406,6 +407,54 @@ TEST_F(IdentityDaemonTest, MutualTlsMakesTcpTrusted) {
   auto plain = pb::IdentityService::NewStub(MakeChannel(tcp).value());
   auto ctx3 = MakeClientContext(absl::Seconds(5));
   EXPECT_FALSE(plain->GetJwks(ctx3.get(), {}, &jwks).ok()) << "plaintext to a TLS port fails";
+}
+
+// A full disk: writes fail with RESOURCE_EXHAUSTED and a message that says so;
+// nothing acknowledged is lost and the daemon keeps serving.
+TEST_F(IdentityDaemonTest, FullDiskIsAClearErrorAndLosesNothing) {
+  std::string small = dir_.Sub("small");
+  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
+  if (geteuid() != 0 || mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0) {
+    GTEST_SKIP() << "SKIPPED: needs root to mount a 1 MiB tmpfs as a full disk";
+  }
+  struct Unmount {
+    std::string p;
+    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
+  } unmount{small};
+  auto d = std::make_unique<Daemon>(
+      std::vector<std::string>{kBin + "/clawos-identity", "--state-dir", small + "/state",
+                               "--listen", addr(), "--metrics-listen", "off"},
+      dir_.Sub("full.log"));
+  ASSERT_TRUE(d->WaitForFile(sock()) && Healthy()) << d->Log();
+  auto stub = Stub();
+  std::string value(60 * 1024, 'v');
+  int acked = 0;
+  grpc::Status last;
+  for (int i = 0; i < 100; ++i) {
+    pb::UpdateSecretRequest req;
+    req.set_name("secrets/s" + std::to_string(i));
+    req.set_value(value + std::to_string(i));
+    req.set_allow_missing(true);
+    pb::Secret resp;
+    auto ctx = MakeClientContext();
+    last = stub->UpdateSecret(ctx.get(), req, &resp);
+    if (!last.ok()) break;
+    acked = i + 1;
+  }
+  ASSERT_FALSE(last.ok()) << "1 MiB cannot hold 100 x 60 KiB";
+  EXPECT_EQ(last.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << last.error_message();
+  EXPECT_NE(last.error_message().find("full"), std::string::npos) << last.error_message();
+  ASSERT_GT(acked, 0);
+  for (int i = 0; i < acked; ++i) {
+    pb::AccessSecretRequest req;
+    req.set_name("secrets/s" + std::to_string(i));
+    pb::AccessSecretResponse resp;
+    auto ctx = MakeClientContext();
+    ASSERT_TRUE(stub->AccessSecret(ctx.get(), req, &resp).ok()) << "lost s" << i;
+    EXPECT_EQ(resp.value(), value + std::to_string(i));
+  }
+  EXPECT_TRUE(Healthy());
+  EXPECT_EQ(d->Stop(SIGTERM), 0);
 }
 
 }  // namespace
