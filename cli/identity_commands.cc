@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "clawos/identity/v1/identity.grpc.pb.h"
+#include "common/crypto/encoding.h"
 #include "common/duration.h"
 #include "common/grpc_status.h"
 
@@ -43,8 +44,19 @@ std::string Time(const google::protobuf::Timestamp& t) { return TimeUtil::ToStri
 
 google::protobuf::Duration ProtoDuration(absl::Duration d) {
   google::protobuf::Duration out;
-  out.set_seconds(absl::ToInt64Seconds(d));
+  int64_t secs = absl::ToInt64Seconds(d);
+  out.set_seconds(secs);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d - absl::Seconds(secs))));
   return out;
+}
+
+bool ValidUtf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
 }
 
 // A --ttl value checked at parse time.
@@ -143,7 +155,8 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
   revoke->add_option("--reason", rv->reason, "Why, kept with the revocation");
   revoke->callback([&ctx, &rc, rv, jti_opt, sub_opt] {
     if (!*jti_opt && !*sub_opt) {
-      rc = ReportError("token revoke", absl::InvalidArgumentError("give --jti or --subject"));
+      std::cerr << "clawos: token revoke: give --jti or --subject\n";
+      rc = 2;
       return;
     }
     pb::CreateRevocationRequest req;
@@ -251,7 +264,13 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
         ctx, "secret get", &pb::IdentityService::Stub::AccessSecret, req,
         [&](const pb::AccessSecretResponse& r) {
           if (ctx.json()) {
-            PrintJson({{"name", r.name()}, {"value", r.value()}});
+            // Binary values go out as base64url so the JSON stays valid.
+            if (ValidUtf8(r.value())) {
+              PrintJson({{"name", r.name()}, {"value", r.value()}});
+            } else {
+              PrintJson(
+                  {{"name", r.name()}, {"value_base64url", crypto::Base64UrlEncode(r.value())}});
+            }
           } else {
             std::cout << r.value();
             if (isatty(1)) std::cout << "\n";

@@ -29,4 +29,20 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view contents,
 absl::Status CheckPrivateFile(const std::string& path);
 bool PathExists(const std::string& path);
 
+// An exclusive advisory lock (flock) on a file, held until destruction. Used
+// so that one state directory has one owner process.
+class FileLock {
+ public:
+  // FAILED_PRECONDITION naming the holder's pid when another process holds it.
+  static absl::StatusOr<FileLock> Acquire(const std::string& path);
+  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  FileLock& operator=(FileLock&&) = delete;
+  FileLock(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 }  // namespace clawos

@@ -33,12 +33,36 @@ absl::Status ValidateConfig(IdentityConfig& c) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> RotateMasterKeyOffline(IdentityConfig config,
+                                               const std::string& new_key_hex) {
+  RETURN_IF_ERROR(ValidateConfig(config));
+  RETURN_IF_ERROR(EnsurePrivateDir(config.state_dir));
+  ASSIGN_OR_RETURN(auto lock, FileLock::Acquire(config.state_dir + "/identity.lock"));
+  ASSIGN_OR_RETURN(auto db, sqlite::Db::Open(config.state_dir + "/identity.db", Migrations()));
+  ASSIGN_OR_RETURN(auto sealer, LoadMasterKey(config.master_key, *db));
+  crypto::SecretBytes next;
+  if (new_key_hex.empty()) {
+    if (!sealer->from_file()) {
+      return absl::InvalidArgumentError(
+          "the master key comes from CLAWOS_MASTER_KEY: give the new one in CLAWOS_NEW_MASTER_KEY");
+    }
+    ASSIGN_OR_RETURN(auto fresh, crypto::RandomBytes(32));
+    next = crypto::SecretBytes(std::move(fresh));
+  } else {
+    ASSIGN_OR_RETURN(next, ParseMasterKeyHex(new_key_hex));
+  }
+  return sealer->Rotate(*db, std::move(next));
+}
+
 absl::StatusOr<std::unique_ptr<IdentityManager>> IdentityManager::Open(IdentityConfig config,
                                                                        const Clock& clock) {
   RETURN_IF_ERROR(ValidateConfig(config));
   RETURN_IF_ERROR(EnsurePrivateDir(config.state_dir));
   std::unique_ptr<IdentityManager> m(new IdentityManager(std::move(config), clock));
   const IdentityConfig& c = m->config_;
+  auto lock = FileLock::Acquire(c.state_dir + "/identity.lock");
+  if (!lock.ok()) return lock.status();
+  m->lock_.emplace(std::move(*lock));
   ASSIGN_OR_RETURN(m->db_, sqlite::Db::Open(c.state_dir + "/identity.db", Migrations()));
   ASSIGN_OR_RETURN(m->sealer_, LoadMasterKey(c.master_key, *m->db_));
   ASSIGN_OR_RETURN(m->keys_,

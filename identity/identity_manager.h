@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/files.h"
 #include "common/sqlite/db.h"
 #include "identity/master_key.h"
 #include "identity/oidc.h"
@@ -35,6 +36,13 @@ struct IdentityConfig {
 
 // Checks bounds and fills defaults; INVALID_ARGUMENT says which setting is wrong.
 absl::Status ValidateConfig(IdentityConfig& config);
+
+// Offline master-key rotation (`clawos-identity rotate-master-key`): takes the
+// state directory's lock (so no daemon is running on it), checks the current
+// key, and re-seals everything under `new_key_hex`, or under a fresh key
+// written to the key file when it is empty. Returns the re-sealed count.
+absl::StatusOr<int64_t> RotateMasterKeyOffline(IdentityConfig config,
+                                               const std::string& new_key_hex);
 
 class IdentityManager {
  public:
@@ -66,6 +74,7 @@ class IdentityManager {
 
   IdentityConfig config_;
   const Clock& clock_;
+  std::optional<FileLock> lock_;  // one process owns a state directory
   std::unique_ptr<sqlite::Db> db_;
   std::unique_ptr<Sealer> sealer_;
   std::unique_ptr<SigningKeys> keys_;

@@ -217,6 +217,9 @@ grpc::Status IdentityService::ExchangeOidcToken(grpc::ServerContext* ctx,
                                                 pb::IssueTokenResponse* resp) {
   ScopedRequestId rid(ctx);
   absl::Duration ttl = req->has_ttl() ? FromProto(req->ttl()) : absl::ZeroDuration();
+  if (req->has_ttl() && ttl <= absl::ZeroDuration()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("ttl must be positive"));
+  }
   auto t = m_.ExchangeOidc(req->id_token(), ttl);
   if (!t.ok()) return ToGrpcStatus(t.status());
   ToProto(*t, resp);

@@ -34,19 +34,11 @@ int Fail(const absl::Status& s) {
 
 int RotateOffline(IdentityConfig config) {
   std::string next_hex = TakeEnvSecret("CLAWOS_NEW_MASTER_KEY");
-  auto m = clawos::identity::IdentityManager::Open(std::move(config), clawos::RealClock::Get());
-  if (!m.ok()) return Fail(m.status());
-  absl::StatusOr<int64_t> n;
-  if (next_hex.empty()) {
-    n = (*m)->RotateMasterKey();
-  } else {
-    auto key = clawos::identity::ParseMasterKeyHex(next_hex);
-    if (!key.ok()) return Fail(key.status());
-    n = clawos::identity::LoadMasterKey((*m)->config().master_key, (*m)->db())
-            .value()
-            ->Rotate((*m)->db(), std::move(*key));
+  auto n = clawos::identity::RotateMasterKeyOffline(std::move(config), next_hex);
+  if (!n.ok()) {
+    std::cerr << "clawos-identity rotate-master-key: " << n.status().message() << "\n";
+    return 1;
   }
-  if (!n.ok()) return Fail(n.status());
   std::cout << "re-sealed " << *n << " records under the new master key\n";
   return 0;
 }

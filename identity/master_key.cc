@@ -131,12 +131,15 @@ absl::StatusOr<int64_t> Sealer::Rotate(sqlite::Db& db, crypto::SecretBytes new_k
                                            &SigningKeyAad, key_, new_key));
   RETURN_IF_ERROR(WriteKeyCheck(db, new_key));
   RETURN_IF_ERROR(tx->Commit());
+  // Committed: from here on the new key is the key, whatever happens to the file.
+  key_ = std::move(new_key);
   if (from_file()) {
     if (::rename(NextPath(source_.path).c_str(), source_.path.c_str()) != 0) {
-      return ErrnoStatus(errno, "installing the new master key file (the next start completes it)");
+      return ErrnoStatus(errno,
+                         "the data is re-sealed but installing the new master key file "
+                         "failed (the next start completes it from master.key.next)");
     }
   }
-  key_ = std::move(new_key);
   return n1 + n2;
 }
 

@@ -5,6 +5,7 @@
 #include "common/files.h"
 #include "common/status.h"
 #include "identity/jws.h"
+#include "identity/token_issuer.h"
 
 namespace clawos::identity {
 namespace {
@@ -53,6 +54,7 @@ absl::StatusOr<OidcConfig> LoadOidcConfig(const std::string& path) {
     prov.issuer = p.value("issuer", "");
     prov.audience = p.value("audience", "");
     prov.subject_claim = p.value("subject_claim", "sub");
+    prov.subject_prefix = p.value("subject_prefix", prov.subject_prefix);
     std::string jwks = p.value("jwks_file", "");
     if (prov.issuer.empty() || prov.audience.empty() || jwks.empty()) {
       return absl::InvalidArgumentError(
@@ -130,7 +132,12 @@ absl::StatusOr<ExternalIdentity> OidcVerifier::Verify(std::string_view id_token)
   if (sub == p.end() || !sub->is_string() || sub->get<std::string>().empty()) {
     return Reject(absl::StrCat("missing \"", prov->subject_claim, "\" claim"));
   }
-  return ExternalIdentity{prov->issuer, *sub, *exp};
+  std::string subject = prov->subject_prefix + sub->get<std::string>();
+  if (!ValidateName("subject", subject).ok()) {
+    return Reject(absl::StrCat("\"", prov->subject_claim,
+                               "\" claim is not 1-256 printable characters without spaces"));
+  }
+  return ExternalIdentity{prov->issuer, subject, *exp};
 }
 
 }  // namespace clawos::identity

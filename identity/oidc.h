@@ -4,7 +4,8 @@
 //
 //   {"operator_audience": "clawos-controlplane",
 //    "providers": [{"issuer": "https://idp.example.com", "audience": "clawos",
-//                   "jwks_file": "idp-jwks.json", "subject_claim": "sub"}]}
+//                   "jwks_file": "idp-jwks.json", "subject_claim": "sub",
+//                   "subject_prefix": "oidc:"}]}
 //
 // jwks_file is relative to the configuration file's directory.
 #pragma once
@@ -23,6 +24,9 @@ struct OidcProvider {
   std::string issuer;
   std::string audience;
   std::string subject_claim = "sub";
+  // Put before the external subject so it cannot pass for an agent's
+  // ("agents/...") or another issuer's subject.
+  std::string subject_prefix = "oidc:";
   std::vector<crypto::JwkPublicKey> keys;
 };
 
@@ -37,7 +41,7 @@ absl::StatusOr<std::vector<crypto::JwkPublicKey>> ParseJwks(const std::string& j
 
 struct ExternalIdentity {
   std::string issuer;
-  std::string subject;
+  std::string subject;  // subject_prefix + the subject claim
   absl::Time expires_at;
 };
 

@@ -44,7 +44,7 @@ class OidcTest : public ::testing::TestWithParam<const char*> {
 TEST_P(OidcTest, AcceptsAValidIdToken) {
   auto who = verifier_->Verify(key_.Sign({}, Claims()));
   ASSERT_TRUE(who.ok()) << who.status();
-  EXPECT_EQ(who->subject, "ops@example.com");
+  EXPECT_EQ(who->subject, "oidc:ops@example.com") << "prefixed: never an agents/ subject";
   EXPECT_EQ(who->issuer, kIss);
 }
 

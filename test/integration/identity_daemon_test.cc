@@ -156,6 +156,11 @@ TEST_F(IdentityDaemonTest, RestartKeepsKeysRevocationsAndSecrets) {
     revoked = Cli({"token", "issue", "--subject", "agents/b", "--audience", "p"}).out;
     ASSERT_EQ(Cli({"token", "revoke", "--subject", "agents/b"}).exit_code, 0);
     ASSERT_EQ(Cli({"secret", "put", "k"}, "v1").exit_code, 0);
+    std::string old_key = ReadFile(state() + "/master.key").value();
+    RunResult rotated = Cli({"secret", "rotate-master-key"});
+    ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
+    EXPECT_NE(rotated.out.find("re-sealed 2 records"), std::string::npos) << rotated.out;
+    EXPECT_NE(ReadFile(state() + "/master.key").value(), old_key);
     jwks = Cli({"token", "jwks"}).out;
     EXPECT_EQ(d->Stop(SIGTERM), 0) << "graceful stop exits 0";
     EXPECT_FALSE(PathExists(sock())) << "socket removed on shutdown";
@@ -163,7 +168,7 @@ TEST_F(IdentityDaemonTest, RestartKeepsKeysRevocationsAndSecrets) {
   auto d = Start();
   EXPECT_EQ(Cli({"token", "verify", "--audience", "p"}, token).exit_code, 0);
   EXPECT_NE(Cli({"token", "verify", "--audience", "p"}, revoked).exit_code, 0);
-  EXPECT_EQ(Cli({"secret", "get", "k"}).out, "v1");
+  EXPECT_EQ(Cli({"secret", "get", "k"}).out, "v1") << "opened under the rotated key";
   EXPECT_EQ(Cli({"token", "jwks"}).out, jwks);
 }
 
@@ -341,6 +346,14 @@ TEST_F(IdentityDaemonTest, OidcExchangeGivesAnOperatorToken) {
        {{{"issuer", "https://idp.test"}, {"audience", "clawos"}, {"jwks_file", "idp-jwks.json"}}}}};
   ASSERT_TRUE(WriteFileAtomic(dir_.Sub("oidc.json"), cfg.dump(), 0600).ok());
   auto d = Start({"--oidc-config", dir_.Sub("oidc.json")});
+  // A second daemon on the same state directory is refused.
+  RunResult second = RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "--listen",
+                                 "unix:" + dir_.Sub("other.sock"), "--metrics-listen", "off"});
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_NE(second.err.find("held by another process"), std::string::npos) << second.err;
+  RunResult rotate =
+      RunCommand({kBin + "/clawos-identity", "--state-dir", state(), "rotate-master-key"});
+  EXPECT_NE(rotate.exit_code, 0) << "offline rotation refuses a running daemon's state";
   int64_t now = time(nullptr);
   std::string id_token = idp.Sign({}, {{"iss", "https://idp.test"},
                                        {"aud", "clawos"},
@@ -352,7 +365,7 @@ TEST_F(IdentityDaemonTest, OidcExchangeGivesAnOperatorToken) {
   RunResult v = Cli({"-o", "json", "token", "verify", "--audience", "clawos-controlplane"}, ex.out);
   ASSERT_EQ(v.exit_code, 0) << v.err;
   auto claims = nlohmann::json::parse(v.out);
-  EXPECT_EQ(claims["sub"], "alice");
+  EXPECT_EQ(claims["sub"], "oidc:alice");
   EXPECT_EQ(claims["role"], "operator");
   EXPECT_EQ(claims["idp"], "https://idp.test");
   std::string forged = id_token.substr(0, id_token.rfind('.') + 1) + "AAAA";
