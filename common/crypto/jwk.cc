@@ -24,22 +24,14 @@ absl::StatusOr<std::vector<uint8_t>> Member(const nlohmann::json& j, const char*
   return v;
 }
 
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct BldDeleter {
-  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct CtxDeleter {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
+using internal::BnPtr;
+using internal::ParamBldPtr;
+using internal::ParamPtr;
+using internal::PkeyCtxPtr;
 
 absl::StatusOr<EVP_PKEY*> FromData(const char* type, OSSL_PARAM_BLD* bld) {
-  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld));
-  std::unique_ptr<EVP_PKEY_CTX, CtxDeleter> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   EVP_PKEY* key = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
@@ -64,12 +56,10 @@ absl::StatusOr<JwkPublicKey> JwkPublicKey::FromJson(const nlohmann::json& j) {
     if (!n.ok()) return n.status();
     auto e = Member(j, "e");
     if (!e.ok()) return e.status();
-    std::unique_ptr<BIGNUM, BnDeleter> bn_n(
-        BN_bin2bn(n->data(), static_cast<int>(n->size()), nullptr));
-    std::unique_ptr<BIGNUM, BnDeleter> bn_e(
-        BN_bin2bn(e->data(), static_cast<int>(e->size()), nullptr));
+    BnPtr bn_n(BN_bin2bn(n->data(), static_cast<int>(n->size()), nullptr));
+    BnPtr bn_e(BN_bin2bn(e->data(), static_cast<int>(e->size()), nullptr));
     if (BN_num_bits(bn_n.get()) < 2048) return Bad("RSA keys under 2048 bits are refused");
-    std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
+    ParamBldPtr bld(OSSL_PARAM_BLD_new());
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get());
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get());
     auto k = FromData("RSA", bld.get());
@@ -86,7 +76,7 @@ absl::StatusOr<JwkPublicKey> JwkPublicKey::FromJson(const nlohmann::json& j) {
     std::vector<uint8_t> point = {0x04};
     point.insert(point.end(), x->begin(), x->end());
     point.insert(point.end(), y->begin(), y->end());
-    std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
+    ParamBldPtr bld(OSSL_PARAM_BLD_new());
     OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
     OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                      point.size());
