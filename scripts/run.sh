@@ -36,6 +36,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -S "$sock" ] || { echo "run: clawos-identity did not open $sock" >&2; exit 1; }
+for _ in $(seq 1 50); do  # the socket exists a moment before it accepts
+  build/bin/clawos token jwks >/dev/null 2>&1 && break
+  sleep 0.1
+done
 
 token=$(build/bin/clawos token issue --subject agents/demo --audience clawos-inference-proxy --ttl 10m)
 echo "$token" | build/bin/clawos token verify --audience clawos-inference-proxy
