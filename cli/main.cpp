@@ -3,6 +3,7 @@
 
 #include "cli/context.h"
 #include "cli/identity_commands.h"
+#include "cli/image_commands.h"
 
 int main(int argc, char** argv) {
   clawos::cli::Context ctx;
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", ctx.tls.tls_key_file, "Client key (mTLS)")->envname("CLAWOS_TLS_KEY");
   clawos::cli::AddTokenCommands(app, ctx, rc);
   clawos::cli::AddSecretCommands(app, ctx, rc);
+  clawos::cli::AddImageCommands(app, ctx, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/encoding.h"
-#include "common/crypto/sha256.h"
+#include "common/crypto/jwk.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "identity/schema.h"
@@ -12,13 +12,6 @@ namespace clawos::identity {
 absl::Time SigningKeyInfo::purge_time() const {
   if (!retire_time) return absl::InfiniteFuture();
   return *retire_time + max_token_ttl + leeway;
-}
-
-std::string Ed25519Thumbprint(const crypto::Ed25519PublicKey& pub) {
-  // Members in lexicographic order, no whitespace (RFC 7638 §3).
-  std::string canonical =
-      absl::StrCat(R"({"crv":"Ed25519","kty":"OKP","x":")", crypto::Base64UrlEncode(pub), R"("})");
-  return crypto::Base64UrlEncode(crypto::Sha256Of(canonical));
 }
 
 absl::StatusOr<std::unique_ptr<SigningKeys>> SigningKeys::Load(sqlite::Db& db, const Sealer& sealer,
@@ -79,7 +72,7 @@ absl::StatusOr<SigningKeyInfo> SigningKeys::CreateLocked() {
   ASSIGN_OR_RETURN(auto key, crypto::Ed25519PrivateKey::Generate());
   SigningKeyInfo info;
   info.public_key = key.public_key();
-  info.kid = Ed25519Thumbprint(info.public_key);
+  info.kid = crypto::Ed25519Thumbprint(info.public_key);
   info.create_time = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()));
   info.max_token_ttl = max_ttl_;
   info.leeway = leeway_;

@@ -32,9 +32,6 @@ struct SigningKeyInfo {
   absl::Duration leeway;
 };
 
-// RFC 7638 thumbprint of the OKP/Ed25519 JWK, base64url: the key's kid.
-std::string Ed25519Thumbprint(const crypto::Ed25519PublicKey& pub);
-
 class SigningKeys {
  public:
   // Loads keys from the db; makes the first key on a fresh db. `max_ttl` and

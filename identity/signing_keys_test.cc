@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/crypto/encoding.h"
+#include "common/crypto/jwk.h"
 #include "common/testing/temp_dir.h"
 #include "identity/schema.h"
 
@@ -35,7 +36,7 @@ TEST_F(SigningKeysTest, KidIsTheRfc7638Thumbprint) {
   auto pub = crypto::Base64UrlDecode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo").value();
   crypto::Ed25519PublicKey key{};
   std::copy(pub.begin(), pub.end(), key.begin());
-  EXPECT_EQ(Ed25519Thumbprint(key), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+  EXPECT_EQ(crypto::Ed25519Thumbprint(key), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
 }
 
 TEST_F(SigningKeysTest, RotationKeepsRetiredKeyUntilItsTokensExpire) {

@@ -12,6 +12,9 @@ PACKAGES=(
   libabsl-dev libssl-dev libsqlite3-dev sqlite3
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   prometheus-cpp-dev libtomlplusplus-dev
+  # guest images (issue 3): the kernel is fetched with apt-get download
+  qemu-system-x86 cryptsetup-bin busybox-static dmsetup e2fsprogs squashfs-tools
+  erofs-utils lz4 kmod
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 curl openssl
@@ -24,14 +27,21 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+# `clawos image build` fetches the guest kernel with apt-get download, which
+# needs package lists even when nothing is missing.
+if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
 $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/encoding.h"
+#include "common/crypto/sha256.h"
 
 namespace clawos::crypto {
 namespace {
@@ -42,6 +43,13 @@ absl::StatusOr<EVP_PKEY*> FromData(const char* type, OSSL_PARAM_BLD* bld) {
 }
 
 }  // namespace
+
+std::string Ed25519Thumbprint(std::span<const uint8_t> pub) {
+  // Members in lexicographic order, no whitespace (RFC 7638 §3).
+  std::string canonical =
+      absl::StrCat(R"({"crv":"Ed25519","kty":"OKP","x":")", Base64UrlEncode(pub), R"("})");
+  return Base64UrlEncode(Sha256Of(canonical));
+}
 
 absl::StatusOr<JwkPublicKey> JwkPublicKey::FromJson(const nlohmann::json& j) {
   if (!j.is_object()) return Bad("not a JSON object");

@@ -15,6 +15,9 @@
 
 namespace clawos::crypto {
 
+// RFC 7638 thumbprint of an OKP/Ed25519 public key, base64url: used as its kid.
+std::string Ed25519Thumbprint(std::span<const uint8_t> public_key);
+
 class JwkPublicKey {
  public:
   // INVALID_ARGUMENT naming what is wrong with the JWK.

@@ -1,0 +1,174 @@
+#include "common/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+
+extern char** environ;
+
+namespace clawos {
+namespace {
+
+std::vector<std::string> MergedEnv(const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> all;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) all[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : extra) {
+    if (v.empty()) {
+      all.erase(k);
+    } else {
+      all[k] = v;
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& [k, v] : all) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+int ExitCodeOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv_in,
+                                   const std::map<std::string, std::string>& env,
+                                   const std::string& log_path) {
+  if (argv_in.empty()) return absl::InvalidArgumentError("empty command");
+  int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", log_path));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  std::vector<std::string> argv = argv_in;
+  auto envs = MergedEnv(env);
+  auto cargv = CStrings(argv);
+  auto cenv = CStrings(envs);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(fd);
+  if (rc != 0) return ErrnoStatus(rc, absl::StrCat("starting ", argv[0]));
+  return pid;
+}
+
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv_in,
+                                         const ProcessOptions& options) {
+  if (argv_in.empty()) return absl::InvalidArgumentError("empty command");
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+    return ErrnoStatus(errno, "creating pipes");
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, options.cwd.c_str());
+  std::vector<std::string> argv = argv_in;
+  auto envs = MergedEnv(options.env);
+  auto cargv = CStrings(argv);
+  auto cenv = CStrings(envs);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  if (rc != 0) {
+    close(in[1]);
+    close(out[0]);
+    close(err[0]);
+    return ErrnoStatus(rc, absl::StrCat("starting ", argv[0]));
+  }
+  signal(SIGPIPE, SIG_IGN);
+  ProcessResult r;
+  size_t written = 0;
+  int in_fd = in[1];
+  if (options.stdin_data.empty()) {
+    close(in_fd);
+    in_fd = -1;
+  }
+  absl::Time deadline = absl::Now() + options.timeout;
+  bool out_open = true, err_open = true;
+  while ((out_open || err_open) && absl::Now() < deadline) {
+    pollfd fds[3];
+    int n = 0;
+    if (out_open) fds[n++] = {out[0], POLLIN, 0};
+    if (err_open) fds[n++] = {err[0], POLLIN, 0};
+    if (in_fd >= 0) fds[n++] = {in_fd, POLLOUT, 0};
+    if (poll(fds, n, 100) <= 0) continue;
+    for (int i = 0; i < n; ++i) {
+      if (!fds[i].revents) continue;
+      if (fds[i].fd == in_fd) {
+        ssize_t w =
+            write(in_fd, options.stdin_data.data() + written, options.stdin_data.size() - written);
+        if (w > 0) written += static_cast<size_t>(w);
+        if (w < 0 || written == options.stdin_data.size()) {
+          close(in_fd);
+          in_fd = -1;
+        }
+        continue;
+      }
+      char buf[65536];
+      ssize_t got = read(fds[i].fd, buf, sizeof(buf));
+      std::string& dst = fds[i].fd == out[0] ? r.out : r.err;
+      if (got > 0) {
+        dst.append(buf, static_cast<size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        (fds[i].fd == out[0] ? out_open : err_open) = false;
+      }
+    }
+  }
+  if (in_fd >= 0) close(in_fd);
+  close(out[0]);
+  close(err[0]);
+  r.timed_out = out_open || err_open;
+  if (r.timed_out) kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = ExitCodeOf(status);
+  return r;
+}
+
+absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
+                                       const ProcessOptions& options) {
+  auto r = RunProcess(argv, options);
+  if (!r.ok()) return r.status();
+  if (r->timed_out) {
+    return absl::DeadlineExceededError(absl::StrCat("`", absl::StrJoin(argv, " "), "` timed out"));
+  }
+  if (r->exit_code != 0) {
+    std::string tail = r->err.size() > 800 ? r->err.substr(r->err.size() - 800) : r->err;
+    while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
+    return absl::InternalError(
+        absl::StrCat("`", argv[0], "` exited with ", r->exit_code, tail.empty() ? "" : ": ", tail));
+  }
+  return std::move(r->out);
+}
+
+}  // namespace clawos

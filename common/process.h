@@ -1,0 +1,49 @@
+// Running a program to completion: argv (looked up in PATH), stdin, captured
+// stdout/stderr, extra environment, a timeout.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace clawos {
+
+struct ProcessOptions {
+  std::string stdin_data;
+  // Added to (or, with an empty value, removed from) this process's environment.
+  std::map<std::string, std::string> env;
+  absl::Duration timeout = absl::Minutes(10);
+  std::string cwd;  // empty: this process's
+};
+
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal when killed by one
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// NOT_FOUND when the program cannot be started.
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         const ProcessOptions& options = {});
+
+// RunProcess that also requires exit code 0; the error names the command and
+// carries the end of its stderr. Returns stdout.
+absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
+                                       const ProcessOptions& options = {});
+
+// Starts argv (stdin /dev/null, stdout and stderr appended to `log_path`,
+// created 0600) without waiting; returns its pid. The caller reaps it.
+absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv,
+                                   const std::map<std::string, std::string>& env,
+                                   const std::string& log_path);
+
+// A waitpid() status as an exit code: the code, or 128 + the signal.
+int ExitCodeOf(int wait_status);
+
+}  // namespace clawos

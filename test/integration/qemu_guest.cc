@@ -1,0 +1,161 @@
+#include "test/integration/qemu_guest.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/process.h"
+#include "common/status.h"
+
+namespace clawos::testing {
+
+int64_t HostTscKhz() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("cpu MHz", 0) == 0) {
+      return static_cast<int64_t>(std::atof(line.substr(line.find(':') + 1).c_str()) * 1000);
+    }
+  }
+  return 0;
+}
+
+absl::StatusOr<std::unique_ptr<QemuGuest>> QemuGuest::Start(const GuestOptions& o) {
+  ASSIGN_OR_RETURN(image::Manifest m, image::ReadManifest(o.image_dir));
+  std::unique_ptr<QemuGuest> g(new QemuGuest);
+  g->console_path_ = o.work_dir + "/console.log";
+  g->socket_path_ = o.work_dir + "/agent.sock";
+  std::string rootfs =
+      o.rootfs_override.empty() ? o.image_dir + "/" + m.rootfs.path : o.rootfs_override;
+  std::string cmdline = m.cmdline;
+  if (int64_t khz = HostTscKhz(); khz > 0) cmdline += absl::StrCat(" tsc_early_khz=", khz);
+  if (!o.extra_cmdline.empty()) cmdline += " " + o.extra_cmdline;
+  const char* accel_env = std::getenv("CLAWOS_TEST_ACCEL");
+  std::string accel = accel_env && std::string(accel_env) == "kvm" ? "kvm" : "tcg,tb-size=32";
+  std::vector<std::string> argv = {
+      "qemu-system-x86_64",
+      "-M",
+      "microvm,x-option-roms=off,pit=on,pic=on,rtc=on",
+      "-accel",
+      accel,
+      "-m",
+      "256",
+      "-smp",
+      "1",
+      "-nodefaults",
+      "-no-user-config",
+      "-nographic",
+      "-no-reboot",
+      "-kernel",
+      o.image_dir + "/" + m.vmlinux.path,
+      "-initrd",
+      o.image_dir + "/" + m.initramfs.path,
+      "-append",
+      cmdline,
+      "-chardev",
+      "file,id=con,path=" + g->console_path_,
+      "-serial",
+      "chardev:con",
+      "-drive",
+      "id=root,file=" + rootfs + ",format=raw,if=none,readonly=on",
+      "-device",
+      "virtio-blk-device,drive=root,serial=clawos-root",
+      "-drive",
+      "id=hash,file=" + o.image_dir + "/" + m.verity_hash.path + ",format=raw,if=none,readonly=on",
+      "-device",
+      "virtio-blk-device,drive=hash,serial=clawos-hash",
+      "-device",
+      "virtio-serial-device",
+      "-chardev",
+      "socket,id=agent,path=" + g->socket_path_ + ",server=on,wait=off",
+      "-device",
+      "virtserialport,chardev=agent,name=clawos.agent"};
+  ASSIGN_OR_RETURN(g->pid_, SpawnWithLog(argv, {}, o.work_dir + "/qemu.log"));
+  return g;
+}
+
+QemuGuest::~QemuGuest() {
+  if (fd_ >= 0) close(fd_);
+  if (pid_ > 0 && !exited_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+absl::Status QemuGuest::Connect(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path_.c_str());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      fd_ = fd;
+      return absl::OkStatus();
+    }
+    close(fd);
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      return absl::FailedPreconditionError(absl::StrCat("QEMU exited (", ExitCodeOf(status), ")"));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError("agent socket never accepted");
+}
+
+absl::StatusOr<std::string> QemuGuest::ReadLine(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  if (fd_ < 0) RETURN_IF_ERROR(Connect(timeout));
+  while (true) {
+    size_t nl = pending_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = pending_.substr(0, nl);
+      pending_.erase(0, nl + 1);
+      return line;
+    }
+    int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (left <= 0) return absl::DeadlineExceededError("no line from the agent in time");
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, std::min(left, 200)) <= 0) continue;
+    char buf[512];
+    ssize_t n = read(fd_, buf, sizeof(buf));
+    if (n <= 0) return absl::UnavailableError("agent channel closed");
+    pending_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+absl::Status QemuGuest::Send(const std::string& line) {
+  if (fd_ < 0) RETURN_IF_ERROR(Connect(absl::Seconds(30)));
+  std::string l = line + "\n";
+  if (write(fd_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) {
+    return absl::UnavailableError("write to the agent channel failed");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> QemuGuest::Wait(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      return ExitCodeOf(status);
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError("QEMU did not exit in time");
+}
+
+std::string QemuGuest::Console() const { return ReadFile(console_path_).value_or(""); }
+
+}  // namespace clawos::testing
