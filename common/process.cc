@@ -109,6 +109,9 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv_in
   ProcessResult r;
   size_t written = 0;
   int in_fd = in[1];
+  // Non-blocking: a large stdin must not block us while the child waits for
+  // us to drain its stdout.
+  fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
   if (options.stdin_data.empty()) {
     close(in_fd);
     in_fd = -1;
@@ -128,7 +131,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv_in
         ssize_t w =
             write(in_fd, options.stdin_data.data() + written, options.stdin_data.size() - written);
         if (w > 0) written += static_cast<size_t>(w);
-        if (w < 0 || written == options.stdin_data.size()) {
+        if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == options.stdin_data.size()) {
           close(in_fd);
           in_fd = -1;
         }
