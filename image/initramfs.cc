@@ -77,7 +77,10 @@ absl::StatusOr<std::string> BuildInitramfs(const GuestKernel& kernel,
     std::string name = rel.substr(rel.rfind('/') + 1);
     ASSIGN_OR_RETURN(std::string ko, ReadFile(moddir + rel));
     cpio.AddFile("lib/modules/" + name, std::move(ko), 0644);
-    listing += name + "\n";
+    // CPU-specific accelerations (crc32c-intel needs SSE4.2) are optional:
+    // the generic code serves when the CPU lacks the feature.
+    bool optional = rel.rfind("kernel/arch/", 0) == 0;
+    listing += (optional ? "?" : "") + name + "\n";
   }
   cpio.AddFile("lib/modules/load.order", listing, 0644);
   return cpio.Serialize();

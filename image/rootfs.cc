@@ -61,6 +61,32 @@ uint64_t TreeBytes(const std::string& root) {
   return total;
 }
 
+// mke2fs -d copies each source file's ctime (which no one can set) and atime
+// (which reading the tree moves); rewrite every inode's times to the epoch so
+// two builds give the same bytes.
+absl::Status FixExt4Ctimes(const std::string& staging, const std::string& image, int64_t epoch,
+                           const ProcessOptions& env) {
+  std::string cmds;
+  auto add = [&](const std::string& path) {
+    // Reading the tree during mke2fs also moved atimes; set every time field.
+    for (const char* field : {"atime", "ctime", "mtime", "crtime"}) {
+      cmds += absl::StrCat("sif \"", path, "\" ", field, " @", epoch, "\n");
+    }
+  };
+  add("/");
+  add("/lost+found");
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(staging, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    add(it->path().string().substr(staging.size()));
+  }
+  std::string script = image + ".debugfs";
+  RETURN_IF_ERROR(WriteFileAtomic(script, cmds, 0600));
+  auto out = RunChecked({"debugfs", "-w", "-f", script, image}, env);
+  ::unlink(script.c_str());
+  return out.status();
+}
+
 absl::Status PadTo4096(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", path));
@@ -171,11 +197,11 @@ absl::Status MakeRootfsImage(const std::string& staging, const std::string& imag
                                 "-d", staging, image},
                                env)
                         .status());
+    RETURN_IF_ERROR(FixExt4Ctimes(staging, image, o.source_date_epoch, env));
   } else if (o.format == "squashfs") {
     RETURN_IF_ERROR(
         RunChecked({"mksquashfs", staging, image, "-noappend", "-all-root", "-mkfs-time", epoch,
-                    "-all-time", epoch, "-no-progress", "-quiet", "-comp", "gzip", "-no-xattrs"},
-                   env)
+                    "-all-time", epoch, "-no-progress", "-quiet", "-comp", "gzip", "-no-xattrs"})
             .status());
   } else if (o.format == "erofs") {
     RETURN_IF_ERROR(RunChecked({"mkfs.erofs", "-T", epoch, "-U", o.uuid, "--all-root", "-x", "-1",
