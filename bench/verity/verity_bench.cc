@@ -23,7 +23,9 @@ using Clock = std::chrono::steady_clock;
 constexpr char kSalt[] = "5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17c0ffee5a17";
 constexpr char kUuid[] = "8d2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b";
 
-double Seconds(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+double Seconds(Clock::time_point a) {
+  return std::chrono::duration<double>(Clock::now() - a).count();
+}
 
 }  // namespace
 
@@ -88,7 +90,8 @@ int main(int argc, char** argv) {
                    clawos::ReadFile(dir + "/theirs.hash").value_or("b");
   std::filesystem::remove_all(dir);
   std::printf("dm-verity format of %d MiB (sha256, 4096-byte blocks), best of %d\n", mib, rounds);
-  std::printf("  veritysetup format (baseline)   %7.3f s  %7.0f MiB/s\n", best_theirs, mib / best_theirs);
+  std::printf("  veritysetup format (baseline)   %7.3f s  %7.0f MiB/s\n", best_theirs,
+              mib / best_theirs);
   std::printf("  clawos VerityFormat             %7.3f s  %7.0f MiB/s  ratio %.2fx\n", best_ours,
               mib / best_ours, best_theirs / best_ours);
   std::printf("  root hash identical: %s; hash file identical: %s\n",
