@@ -73,6 +73,16 @@ bool ReadRelease(std::string* out) {
   return true;
 }
 
+// The filesystem type mounted at `dir`, or "none".
+std::string MountedType(const std::string& dir) {
+  std::ifstream mounts("/proc/mounts");
+  std::string dev, where, type, rest, found = "none";
+  while (mounts >> dev >> where >> type && std::getline(mounts, rest)) {
+    if (where == dir) found = type;  // the last mount wins
+  }
+  return found;
+}
+
 }  // namespace
 
 int main() {
@@ -102,10 +112,11 @@ int main() {
   }
   std::string release;
   bool ok = ReadRelease(&release);
-  std::string hello = ok ? std::string("READY ") + kVersion +
-                               " uptime_ms=" + std::to_string(UptimeMs()) + " release=" + release +
-                               "\n"
-                         : "FAILED " + release + "\n";
+  std::string hello =
+      ok ? std::string("READY ") + kVersion + " uptime_ms=" + std::to_string(UptimeMs()) +
+               " var=" + MountedType("/var") + " workspace=" + MountedType("/workspace") +
+               " release=" + release + "\n"
+         : "FAILED " + release + "\n";
   Console(ok ? "ready on " + port : release);
   WriteAll(fd, hello);
 

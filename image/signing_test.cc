@@ -8,20 +8,14 @@
 
 #include "common/crypto/encoding.h"
 #include "common/files.h"
+#include "common/testing/flip_byte.h"
 #include "common/testing/temp_dir.h"
 #include "image/testing/fake_image.h"
 
 namespace clawos::image {
 namespace {
 
-void FlipByte(const std::string& path, size_t offset) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.get(c);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.put(static_cast<char>(c ^ 0x01));
-}
+using clawos::testing::FlipByte;
 
 class SigningTest : public ::testing::Test {
  protected:

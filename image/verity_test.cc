@@ -8,6 +8,7 @@
 
 #include "common/crypto/encoding.h"
 #include "common/files.h"
+#include "common/testing/flip_byte.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 
@@ -37,14 +38,7 @@ void WriteRandom(const std::string& path, size_t bytes, unsigned seed) {
   ASSERT_TRUE(WriteFileAtomic(path, data, 0644).ok());
 }
 
-void FlipByte(const std::string& path, size_t offset) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.get(c);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.put(static_cast<char>(c ^ 0x01));
-}
+using clawos::testing::FlipByte;
 
 struct Case {
   uint64_t blocks;

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/files.h"
+#include "common/process.h"
 #include "common/testing/temp_dir.h"
 #include "test/integration/qemu_guest.h"
 
@@ -45,6 +46,9 @@ TEST_F(ImageBootTest, VerifiedRootBootsAndAgentAnswers) {
   ASSERT_TRUE(hello.ok()) << hello.status() << "\nconsole:\n" << g->Console();
   EXPECT_EQ(hello->rfind("READY clawos-agent/", 0), 0u) << *hello;
   EXPECT_NE(hello->find("release=clawos-image name=clawos-agent"), std::string::npos) << *hello;
+  EXPECT_NE(hello->find(" var=tmpfs workspace=none "), std::string::npos)
+      << "no runtime disk: /var is a tmpfs; no workspace disk: nothing on /workspace\n"
+      << *hello;
   ASSERT_TRUE(g->Send("PING").ok());
   EXPECT_EQ(g->ReadLine(absl::Seconds(10)).value_or(""), "PONG");
   ASSERT_TRUE(g->Send("POWEROFF").ok());
@@ -53,6 +57,36 @@ TEST_F(ImageBootTest, VerifiedRootBootsAndAgentAnswers) {
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
   EXPECT_NE(g->Console().find("root verified (dm-verity)"), std::string::npos) << g->Console();
+}
+
+TEST_F(ImageBootTest, RuntimeAndWorkspaceDisksAreMounted) {
+  GuestOptions o;
+  for (auto [name, path] : {std::pair<const char*, std::string*>{"runtime", &o.runtime_disk},
+                            {"workspace", &o.workspace_disk}}) {
+    *path = dir_.Sub(std::string(name) + ".img");
+    auto made = RunProcess({"mkfs.ext4", "-q", "-F", *path, "16M"});
+    ASSERT_TRUE(made.ok() && made->exit_code == 0) << (made.ok() ? made->err : "mkfs.ext4 missing");
+  }
+  auto g = Boot(o);
+  ASSERT_TRUE(g);
+  auto hello = g->ReadLine(absl::Seconds(60));
+  ASSERT_TRUE(hello.ok()) << hello.status() << "\nconsole:\n" << g->Console();
+  EXPECT_NE(hello->find(" var=ext4 workspace=ext4 "), std::string::npos) << *hello;
+  ASSERT_TRUE(g->Send("POWEROFF").ok());
+  EXPECT_TRUE(g->Wait(absl::Seconds(30)).ok());
+}
+
+TEST_F(ImageBootTest, MissingHashDiskStopsTheBootWithAClearMessage) {
+  GuestOptions o;
+  o.omit_hash_disk = true;
+  auto g = Boot(o);
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(g->Wait(absl::Seconds(90)).ok()) << "the guest should power itself off\n"
+                                               << g->Console();
+  EXPECT_NE(g->Console().find("clawos-init: FATAL: root disk (serial clawos-root) or hash disk "
+                              "(serial clawos-hash) is missing"),
+            std::string::npos)
+      << g->Console();
 }
 
 TEST_F(ImageBootTest, FlippedByteInAFileIsAnIoErrorInsideTheGuest) {

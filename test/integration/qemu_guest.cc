@@ -69,16 +69,23 @@ absl::StatusOr<std::unique_ptr<QemuGuest>> QemuGuest::Start(const GuestOptions& 
       "id=root,file=" + rootfs + ",format=raw,if=none,readonly=on",
       "-device",
       "virtio-blk-device,drive=root,serial=clawos-root",
-      "-drive",
-      "id=hash,file=" + o.image_dir + "/" + m.verity_hash.path + ",format=raw,if=none,readonly=on",
-      "-device",
-      "virtio-blk-device,drive=hash,serial=clawos-hash",
       "-device",
       "virtio-serial-device",
       "-chardev",
       "socket,id=agent,path=" + g->socket_path_ + ",server=on,wait=off",
       "-device",
       "virtserialport,chardev=agent,name=clawos.agent"};
+  auto disk = [&argv](const std::string& id, const std::string& file, const std::string& serial,
+                      bool readonly) {
+    argv.insert(argv.end(),
+                {"-drive",
+                 absl::StrCat("id=", id, ",file=", file, ",format=raw,if=none",
+                              readonly ? ",readonly=on" : ""),
+                 "-device", absl::StrCat("virtio-blk-device,drive=", id, ",serial=", serial)});
+  };
+  if (!o.omit_hash_disk) disk("hash", o.image_dir + "/" + m.verity_hash.path, "clawos-hash", true);
+  if (!o.runtime_disk.empty()) disk("runtime", o.runtime_disk, "clawos-runtime", false);
+  if (!o.workspace_disk.empty()) disk("workspace", o.workspace_disk, "clawos-workspace", false);
   ASSIGN_OR_RETURN(g->pid_, SpawnWithLog(argv, {}, o.work_dir + "/qemu.log"));
   return g;
 }

@@ -20,6 +20,9 @@ struct GuestOptions {
   std::string work_dir;         // console.log, agent.sock go here
   std::string rootfs_override;  // boot this rootfs file instead of the image's
   std::string extra_cmdline;    // appended (later words win in /init)
+  std::string runtime_disk;     // ext4 image for /var (serial clawos-runtime)
+  std::string workspace_disk;   // ext4 image for /workspace (serial clawos-workspace)
+  bool omit_hash_disk = false;  // to test the missing-disk path
 };
 
 // The host's TSC frequency in kHz for tsc_early_khz= (TCG guests hang without it).
