@@ -51,6 +51,9 @@ TEST_F(ImageBootTest, VerifiedRootBootsAndAgentAnswers) {
       << *hello;
   ASSERT_TRUE(g->Send("PING").ok());
   EXPECT_EQ(g->ReadLine(absl::Seconds(10)).value_or(""), "PONG");
+  auto qmp = g->Qmp();
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  EXPECT_EQ(qmp->Status().value_or("?"), "running");
   ASSERT_TRUE(g->Send("POWEROFF").ok());
   EXPECT_EQ(g->ReadLine(absl::Seconds(10)).value_or(""), "BYE");
   auto code = g->Wait(absl::Seconds(30));
@@ -72,8 +75,11 @@ TEST_F(ImageBootTest, RuntimeAndWorkspaceDisksAreMounted) {
   auto hello = g->ReadLine(absl::Seconds(60));
   ASSERT_TRUE(hello.ok()) << hello.status() << "\nconsole:\n" << g->Console();
   EXPECT_NE(hello->find(" var=ext4 workspace=ext4 "), std::string::npos) << *hello;
-  ASSERT_TRUE(g->Send("POWEROFF").ok());
-  EXPECT_TRUE(g->Wait(absl::Seconds(30)).ok());
+  // The hard stop path: QMP quit ends QEMU at once.
+  auto qmp = g->Qmp();
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  qmp->Execute("quit").IgnoreError();  // QEMU may close before answering
+  EXPECT_TRUE(g->Wait(absl::Seconds(10)).ok());
 }
 
 TEST_F(ImageBootTest, MissingHashDiskStopsTheBootWithAClearMessage) {

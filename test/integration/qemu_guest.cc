@@ -15,77 +15,39 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
+#include "vm-launcher/qemu_command.h"
 
 namespace clawos::testing {
-
-int64_t HostTscKhz() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("cpu MHz", 0) == 0) {
-      return static_cast<int64_t>(std::atof(line.substr(line.find(':') + 1).c_str()) * 1000);
-    }
-  }
-  return 0;
-}
 
 absl::StatusOr<std::unique_ptr<QemuGuest>> QemuGuest::Start(const GuestOptions& o) {
   ASSIGN_OR_RETURN(image::Manifest m, image::ReadManifest(o.image_dir));
   std::unique_ptr<QemuGuest> g(new QemuGuest);
   g->console_path_ = o.work_dir + "/console.log";
   g->socket_path_ = o.work_dir + "/agent.sock";
+  g->qmp_path_ = o.work_dir + "/qmp.sock";
+  launcher::QemuConfig c;
+  const char* accel_env = std::getenv("CLAWOS_TEST_ACCEL");
+  c.accel = accel_env && std::string(accel_env) == "kvm" ? "kvm" : "tcg";
+  c.kernel = o.image_dir + "/" + m.vmlinux.path;
+  c.initrd = o.image_dir + "/" + m.initramfs.path;
+  c.cmdline = m.cmdline;
+  if (int64_t khz = launcher::HostTscKhz(); khz > 0)
+    c.cmdline += absl::StrCat(" tsc_early_khz=", khz);
+  if (!o.extra_cmdline.empty()) c.cmdline += " " + o.extra_cmdline;
+  c.console_log = g->console_path_;
+  c.agent_socket = g->socket_path_;
+  c.qmp_socket = g->qmp_path_;
   std::string rootfs =
       o.rootfs_override.empty() ? o.image_dir + "/" + m.rootfs.path : o.rootfs_override;
-  std::string cmdline = m.cmdline;
-  if (int64_t khz = HostTscKhz(); khz > 0) cmdline += absl::StrCat(" tsc_early_khz=", khz);
-  if (!o.extra_cmdline.empty()) cmdline += " " + o.extra_cmdline;
-  const char* accel_env = std::getenv("CLAWOS_TEST_ACCEL");
-  std::string accel = accel_env && std::string(accel_env) == "kvm" ? "kvm" : "tcg,tb-size=32";
-  std::vector<std::string> argv = {
-      "qemu-system-x86_64",
-      "-M",
-      "microvm,x-option-roms=off,pit=on,pic=on,rtc=on",
-      "-accel",
-      accel,
-      "-m",
-      "256",
-      "-smp",
-      "1",
-      "-nodefaults",
-      "-no-user-config",
-      "-nographic",
-      "-no-reboot",
-      "-kernel",
-      o.image_dir + "/" + m.vmlinux.path,
-      "-initrd",
-      o.image_dir + "/" + m.initramfs.path,
-      "-append",
-      cmdline,
-      "-chardev",
-      "file,id=con,path=" + g->console_path_,
-      "-serial",
-      "chardev:con",
-      "-drive",
-      "id=root,file=" + rootfs + ",format=raw,if=none,readonly=on",
-      "-device",
-      "virtio-blk-device,drive=root,serial=clawos-root",
-      "-device",
-      "virtio-serial-device",
-      "-chardev",
-      "socket,id=agent,path=" + g->socket_path_ + ",server=on,wait=off",
-      "-device",
-      "virtserialport,chardev=agent,name=clawos.agent"};
-  auto disk = [&argv](const std::string& id, const std::string& file, const std::string& serial,
-                      bool readonly) {
-    argv.insert(argv.end(),
-                {"-drive",
-                 absl::StrCat("id=", id, ",file=", file, ",format=raw,if=none",
-                              readonly ? ",readonly=on" : ""),
-                 "-device", absl::StrCat("virtio-blk-device,drive=", id, ",serial=", serial)});
-  };
-  if (!o.omit_hash_disk) disk("hash", o.image_dir + "/" + m.verity_hash.path, "clawos-hash", true);
-  if (!o.runtime_disk.empty()) disk("runtime", o.runtime_disk, "clawos-runtime", false);
-  if (!o.workspace_disk.empty()) disk("workspace", o.workspace_disk, "clawos-workspace", false);
+  c.disks.push_back({"root", rootfs, "clawos-root", true});
+  if (!o.omit_hash_disk)
+    c.disks.push_back({"hash", o.image_dir + "/" + m.verity_hash.path, "clawos-hash", true});
+  if (!o.runtime_disk.empty())
+    c.disks.push_back({"runtime", o.runtime_disk, "clawos-runtime", false});
+  if (!o.workspace_disk.empty())
+    c.disks.push_back({"workspace", o.workspace_disk, "clawos-workspace", false});
+  RETURN_IF_ERROR(launcher::ValidateQemuConfig(c));
+  std::vector<std::string> argv = launcher::QemuArgv(c);
   ASSIGN_OR_RETURN(g->pid_, SpawnWithLog(argv, {}, o.work_dir + "/qemu.log"));
   return g;
 }
@@ -161,6 +123,10 @@ absl::StatusOr<int> QemuGuest::Wait(absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   return absl::DeadlineExceededError("QEMU did not exit in time");
+}
+
+absl::StatusOr<launcher::QmpClient> QemuGuest::Qmp() {
+  return launcher::QmpClient::Connect(qmp_path_, absl::Seconds(10));
 }
 
 std::string QemuGuest::Console() const { return ReadFile(console_path_).value_or(""); }

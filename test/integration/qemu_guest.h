@@ -1,7 +1,6 @@
-// Test helper: boots a built guest image under QEMU microvm (TCG here; KVM
-// when CLAWOS_TEST_ACCEL=kvm) with its disks found by serial, the console in a
-// file and the agent channel on a unix socket. The launcher's VMM layer
-// (issue 4) supersedes this for production.
+// Test helper: boots a built guest image with the launcher's QEMU command line
+// (TCG here; KVM when CLAWOS_TEST_ACCEL=kvm): disks by serial, the console in a
+// file, the agent channel and QMP on unix sockets.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "image/manifest.h"
+#include "vm-launcher/qmp_client.h"
 
 namespace clawos::testing {
 
@@ -25,9 +25,6 @@ struct GuestOptions {
   bool omit_hash_disk = false;  // to test the missing-disk path
 };
 
-// The host's TSC frequency in kHz for tsc_early_khz= (TCG guests hang without it).
-int64_t HostTscKhz();
-
 class QemuGuest {
  public:
   static absl::StatusOr<std::unique_ptr<QemuGuest>> Start(const GuestOptions& options);
@@ -39,6 +36,7 @@ class QemuGuest {
   // Waits for QEMU to exit; its exit code, or DEADLINE_EXCEEDED.
   absl::StatusOr<int> Wait(absl::Duration timeout);
   std::string Console() const;
+  absl::StatusOr<launcher::QmpClient> Qmp();
 
  private:
   QemuGuest() = default;
@@ -48,6 +46,7 @@ class QemuGuest {
   bool exited_ = false;
   std::string console_path_;
   std::string socket_path_;
+  std::string qmp_path_;
   std::string pending_;
 };
 

@@ -1,0 +1,94 @@
+#include "vm-launcher/qemu_command.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace clawos::launcher {
+namespace {
+
+// Characters that would break QEMU's comma-separated option syntax.
+bool SafeOptionValue(const std::string& v) {
+  return !v.empty() && v.find(',') == std::string::npos && v.find('\n') == std::string::npos;
+}
+
+}  // namespace
+
+absl::Status ValidateQemuConfig(const QemuConfig& c) {
+  auto bad = [](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("qemu: ", what));
+  };
+  if (c.accel != "kvm" && c.accel != "tcg") return bad("accel must be kvm or tcg");
+  if (c.vcpus < 1 || c.vcpus > 64) return bad("vcpus must be 1-64");
+  if (c.memory_mib < 64 || c.memory_mib > 1 << 20) return bad("memory must be 64 MiB - 1 TiB");
+  for (const auto* f : {&c.kernel, &c.initrd, &c.console_log, &c.agent_socket, &c.qmp_socket}) {
+    if (!SafeOptionValue(*f)) return bad("paths must be set and contain no ','");
+  }
+  if (c.cmdline.find('\n') != std::string::npos) return bad("cmdline must be one line");
+  for (const QemuDisk& d : c.disks) {
+    if (d.id.empty() ||
+        d.id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+      return bad(absl::StrCat("disk id \"", d.id, "\" must be [a-z0-9_]+"));
+    }
+    if (!SafeOptionValue(d.path) || !SafeOptionValue(d.serial) || d.serial.size() > 20) {
+      return bad(absl::StrCat("disk ", d.id,
+                              ": path and serial (at most 20 characters) must be set, no ','"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> QemuArgv(const QemuConfig& c) {
+  std::vector<std::string> a = {
+      c.binary,
+      "-M",
+      "microvm,x-option-roms=off,pit=on,pic=on,rtc=on",
+      "-accel",
+      c.accel == "kvm" ? "kvm" : "tcg,tb-size=32",
+      "-m",
+      std::to_string(c.memory_mib),
+      "-smp",
+      std::to_string(c.vcpus),
+      "-nodefaults",
+      "-no-user-config",
+      "-nographic",
+      "-no-reboot",
+      "-kernel",
+      c.kernel,
+      "-initrd",
+      c.initrd,
+      "-append",
+      c.cmdline,
+      "-chardev",
+      "file,id=con,path=" + c.console_log,
+      "-serial",
+      "chardev:con",
+      "-qmp",
+      "unix:" + c.qmp_socket + ",server=on,wait=off",
+  };
+  for (const QemuDisk& d : c.disks) {
+    a.insert(a.end(),
+             {"-drive",
+              absl::StrCat("id=", d.id, ",file=", d.path, ",format=raw,if=none",
+                           d.readonly ? ",readonly=on" : ""),
+              "-device", absl::StrCat("virtio-blk-device,drive=", d.id, ",serial=", d.serial)});
+  }
+  a.insert(a.end(), {"-device", "virtio-serial-device", "-chardev",
+                     "socket,id=agent,path=" + c.agent_socket + ",server=on,wait=off", "-device",
+                     "virtserialport,chardev=agent,name=clawos.agent"});
+  return a;
+}
+
+int64_t HostTscKhz(const std::string& cpuinfo_path) {
+  std::ifstream f(cpuinfo_path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("cpu MHz", 0) == 0) {
+      return static_cast<int64_t>(std::atof(line.substr(line.find(':') + 1).c_str()) * 1000);
+    }
+  }
+  return 0;
+}
+
+}  // namespace clawos::launcher

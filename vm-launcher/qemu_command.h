@@ -1,0 +1,45 @@
+// The QEMU microvm command line for a ClawOS guest: pure, so it is
+// table-tested without QEMU. Options as measured in
+// ../shared/notes/vm-findings.md (microvm with PIT/PIC/RTC, no option ROMs,
+// no default devices, disks by virtio serial, the agent channel on a
+// virtio-serial port named "clawos.agent", QMP on a unix socket).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace clawos::launcher {
+
+struct QemuDisk {
+  std::string id;  // [a-z0-9_]+
+  std::string path;
+  std::string serial;  // what the guest's /init looks for, e.g. clawos-root
+  bool readonly = false;
+};
+
+struct QemuConfig {
+  std::string binary = "qemu-system-x86_64";
+  std::string accel = "tcg";  // "kvm" or "tcg"
+  int vcpus = 1;
+  int memory_mib = 256;
+  std::string kernel;  // vmlinux (PVH) or bzImage
+  std::string initrd;
+  std::string cmdline;  // complete (tsc_early_khz included for TCG)
+  std::vector<QemuDisk> disks;
+  std::string console_log;   // the serial console goes to this file
+  std::string agent_socket;  // unix socket QEMU listens on for the agent port
+  std::string qmp_socket;    // unix socket QEMU listens on for QMP
+};
+
+// INVALID_ARGUMENT naming the bad field.
+absl::Status ValidateQemuConfig(const QemuConfig& config);
+std::vector<std::string> QemuArgv(const QemuConfig& config);
+
+// The host TSC frequency in kHz (from /proc/cpuinfo), 0 when unknown. TCG
+// guests need `tsc_early_khz=` or 10-40 % of boots hang.
+int64_t HostTscKhz(const std::string& cpuinfo_path = "/proc/cpuinfo");
+
+}  // namespace clawos::launcher

@@ -1,0 +1,99 @@
+#include "vm-launcher/qmp_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status.h"
+
+namespace clawos::launcher {
+
+absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& path, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("QMP socket path too long: ", path));
+  }
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  int fd = -1;
+  while (true) {
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) break;
+    close(fd);
+    if (absl::Now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("cannot connect to QMP at ", path));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  QmpClient c(fd);
+  ASSIGN_OR_RETURN(nlohmann::json greeting, c.ReadMessage(deadline));
+  if (!greeting.contains("QMP")) {
+    return absl::InternalError(absl::StrCat("unexpected QMP greeting: ", greeting.dump()));
+  }
+  RETURN_IF_ERROR(c.Execute("qmp_capabilities").status());
+  return c;
+}
+
+QmpClient::~QmpClient() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::StatusOr<nlohmann::json> QmpClient::ReadMessage(absl::Time deadline) {
+  while (true) {
+    size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded())
+        return absl::InternalError(absl::StrCat("QMP sent invalid JSON: ", line));
+      return j;
+    }
+    int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (left <= 0) return absl::DeadlineExceededError("QMP did not answer in time");
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, left) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(fd_, buf, sizeof(buf));
+    if (n <= 0) return absl::UnavailableError("QMP connection closed (QEMU exited?)");
+    buffer_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+absl::StatusOr<nlohmann::json> QmpClient::Execute(const std::string& command,
+                                                  const nlohmann::json& arguments,
+                                                  absl::Duration timeout) {
+  nlohmann::json req = {{"execute", command}};
+  if (!arguments.is_null()) req["arguments"] = arguments;
+  std::string line = req.dump() + "\n";
+  if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    return absl::UnavailableError("writing to QMP failed");
+  }
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    ASSIGN_OR_RETURN(nlohmann::json msg, ReadMessage(deadline));
+    if (msg.contains("event")) {
+      events_.push_back(std::move(msg));
+      continue;
+    }
+    if (msg.contains("return")) return msg["return"];
+    if (msg.contains("error")) {
+      return absl::FailedPreconditionError(absl::StrCat("QMP ", command, ": ",
+                                                        msg["error"].value("class", "Error"), ": ",
+                                                        msg["error"].value("desc", "")));
+    }
+  }
+}
+
+absl::StatusOr<std::string> QmpClient::Status() {
+  ASSIGN_OR_RETURN(nlohmann::json r, Execute("query-status"));
+  return r.value("status", "unknown");
+}
+
+}  // namespace clawos::launcher
