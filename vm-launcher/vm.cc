@@ -1,0 +1,101 @@
+#include "vm-launcher/vm.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace clawos::launcher {
+
+const char* VmStateName(VmState s) {
+  switch (s) {
+    case VmState::kCreating:
+      return "CREATING";
+    case VmState::kBooting:
+      return "BOOTING";
+    case VmState::kRunning:
+      return "RUNNING";
+    case VmState::kStopping:
+      return "STOPPING";
+    case VmState::kStopped:
+      return "STOPPED";
+    case VmState::kFailed:
+      return "FAILED";
+  }
+  return "UNKNOWN";
+}
+
+bool ParseVmState(const std::string& name, VmState* out) {
+  for (VmState s : {VmState::kCreating, VmState::kBooting, VmState::kRunning, VmState::kStopping,
+                    VmState::kStopped, VmState::kFailed}) {
+    if (name == VmStateName(s)) {
+      *out = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status ValidateVmName(const std::string& n) {
+  bool ok = !n.empty() && n.size() <= 63 &&
+            ((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= '0' && n[0] <= '9'));
+  for (char c : n) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("VM name \"", n.substr(0, 80),
+                     "\" must be 1-63 of [a-z0-9-], starting with a letter or digit"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateVmSpec(const VmSpec& s, const VmLimits& l) {
+  if (auto st = ValidateVmName(s.name); !st.ok()) return st;
+  if (s.image.empty()) return absl::InvalidArgumentError("image is required");
+  if (s.vcpus < 1 || s.vcpus > l.max_vcpus) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vcpus must be 1-", l.max_vcpus, ", got ", s.vcpus));
+  }
+  if (s.memory_mib < 128 || s.memory_mib > l.max_memory_mib) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory must be 128-", l.max_memory_mib, " MiB, got ", s.memory_mib));
+  }
+  for (auto [what, v] : {std::pair<const char*, int64_t>{"runtime disk", s.runtime_disk_mib},
+                         {"workspace disk", s.workspace_disk_mib}}) {
+    if (v < 16 || v > l.max_disk_mib) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " must be 16-", l.max_disk_mib, " MiB, got ", v));
+    }
+  }
+  if (s.network != "none" && s.network != "bridge") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("network must be none or bridge, got \"", s.network, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAllowed(const Vm& vm, VmOp op) {
+  VmState s = vm.state;
+  bool ok = false;
+  const char* what = "";
+  switch (op) {
+    case VmOp::kStart:
+      ok = s == VmState::kStopped || s == VmState::kFailed || s == VmState::kCreating;
+      what = "start";
+      break;
+    case VmOp::kStop:
+      ok = s == VmState::kRunning || s == VmState::kBooting;
+      what = "stop";
+      break;
+    case VmOp::kDelete:
+      ok = s == VmState::kStopped || s == VmState::kFailed || s == VmState::kCreating;
+      what = "delete";
+      break;
+    case VmOp::kExec:
+      ok = s == VmState::kRunning;
+      what = "exec in";
+      break;
+  }
+  if (ok) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("cannot ", what, " VM ", vm.spec.name,
+                                                    ": it is ", VmStateName(s),
+                                                    op == VmOp::kDelete ? " (stop it first)" : ""));
+}
+
+}  // namespace clawos::launcher
