@@ -15,7 +15,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
-#include "vm-launcher/qemu_command.h"
+#include "vm-launcher/guest_config.h"
 
 namespace clawos::testing {
 
@@ -25,27 +25,13 @@ absl::StatusOr<std::unique_ptr<QemuGuest>> QemuGuest::Start(const GuestOptions& 
   g->console_path_ = o.work_dir + "/console.log";
   g->socket_path_ = o.work_dir + "/agent.sock";
   g->qmp_path_ = o.work_dir + "/qmp.sock";
-  launcher::QemuConfig c;
   const char* accel_env = std::getenv("CLAWOS_TEST_ACCEL");
-  c.accel = accel_env && std::string(accel_env) == "kvm" ? "kvm" : "tcg";
-  c.kernel = o.image_dir + "/" + m.vmlinux.path;
-  c.initrd = o.image_dir + "/" + m.initramfs.path;
-  c.cmdline = m.cmdline;
-  if (int64_t khz = launcher::HostTscKhz(); khz > 0)
-    c.cmdline += absl::StrCat(" tsc_early_khz=", khz);
+  launcher::QemuConfig c =
+      launcher::GuestQemuConfig(m, {o.image_dir, o.work_dir, o.runtime_disk, o.workspace_disk}, 1,
+                                256, accel_env && std::string(accel_env) == "kvm" ? "kvm" : "tcg");
   if (!o.extra_cmdline.empty()) c.cmdline += " " + o.extra_cmdline;
-  c.console_log = g->console_path_;
-  c.agent_socket = g->socket_path_;
-  c.qmp_socket = g->qmp_path_;
-  std::string rootfs =
-      o.rootfs_override.empty() ? o.image_dir + "/" + m.rootfs.path : o.rootfs_override;
-  c.disks.push_back({"root", rootfs, "clawos-root", true});
-  if (!o.omit_hash_disk)
-    c.disks.push_back({"hash", o.image_dir + "/" + m.verity_hash.path, "clawos-hash", true});
-  if (!o.runtime_disk.empty())
-    c.disks.push_back({"runtime", o.runtime_disk, "clawos-runtime", false});
-  if (!o.workspace_disk.empty())
-    c.disks.push_back({"workspace", o.workspace_disk, "clawos-workspace", false});
+  if (!o.rootfs_override.empty()) c.disks[0].path = o.rootfs_override;
+  if (o.omit_hash_disk) c.disks.erase(c.disks.begin() + 1);
   RETURN_IF_ERROR(launcher::ValidateQemuConfig(c));
   std::vector<std::string> argv = launcher::QemuArgv(c);
   ASSIGN_OR_RETURN(g->pid_, SpawnWithLog(argv, {}, o.work_dir + "/qemu.log"));
