@@ -1,0 +1,145 @@
+// The launcher core against real boots of the built, signed guest image:
+// import, create, start (agent-gated), stop, start again, delete; and every
+// refusal with its reason.
+#include "vm-launcher/launcher.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/testing/flip_byte.h"
+#include "common/testing/temp_dir.h"
+#include "image/signing.h"
+
+namespace clawos::launcher {
+namespace {
+
+class LauncherCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* img = std::getenv("CLAWOS_TEST_IMAGE");
+    if (!img || !PathExists(std::string(img) + "/manifest.sig")) {
+      GTEST_SKIP()
+          << "SKIPPED: no built and signed guest image (CLAWOS_TEST_IMAGE; ctest builds it)";
+    }
+    if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root for VM cgroups";
+    image_ = img;
+    auto pub = image::ParsePublicKey(image_ + "/../guest-keys/signing.pub");
+    ASSERT_TRUE(pub.ok()) << pub.status();
+    LauncherConfig c;
+    c.state_dir = dir_.Sub("state");
+    c.cgroup_parent = absl::StrCat("clawos-test-", getpid());
+    c.signing_pubkey = *pub;
+    c.max_vms = 2;
+    c.ready_timeout = absl::Seconds(90);
+    auto l = Launcher::Open(c, RealClock::Get());
+    ASSERT_TRUE(l.ok()) << l.status();
+    launcher_ = std::move(*l);
+  }
+  void TearDown() override {
+    if (!launcher_) return;
+    for (const Vm& vm : launcher_->ListVms()) {
+      if (vm.state == VmState::kRunning) launcher_->StopVm(vm.spec.name).IgnoreError();
+    }
+    for (const char* h : {"", "/unified", "/memory", "/cpu", "/pids"}) {
+      ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-test-", getpid()).c_str());
+    }
+  }
+  VmSpec Spec(const std::string& name) {
+    VmSpec s;
+    s.name = name;
+    s.image = "agent";
+    s.runtime_disk_mib = 32;
+    s.workspace_disk_mib = 32;
+    return s;
+  }
+  clawos::testing::TempDir dir_;
+  std::string image_;
+  std::unique_ptr<Launcher> launcher_;
+};
+
+TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  auto vm = launcher_->CreateVm(Spec("one"));
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  EXPECT_EQ(vm->state, VmState::kStopped);
+  std::string dir = launcher_->VmDir("one");
+  EXPECT_TRUE(PathExists(dir + "/workspace.img"));
+
+  auto running = launcher_->StartVm("one");
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state, VmState::kRunning);
+  EXPECT_GT(running->pid, 0);
+  EXPECT_GT(running->cgroup_id, 0u);
+  EXPECT_TRUE(IsSameProcess(static_cast<pid_t>(running->pid), running->pid_start_time));
+  EXPECT_EQ(launcher_->StartVm("one").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(launcher_->DeleteVm("one").code(), absl::StatusCode::kFailedPrecondition);
+
+  auto stopped = launcher_->StopVm("one");
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->state, VmState::kStopped);
+  EXPECT_FALSE(IsSameProcess(static_cast<pid_t>(running->pid), running->pid_start_time));
+  EXPECT_TRUE(PathExists(dir + "/workspace.img")) << "the workspace survives a stop";
+
+  auto again = launcher_->StartVm("one");
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(launcher_->StopVm("one").ok());
+  ASSERT_TRUE(launcher_->DeleteVm("one").ok());
+  EXPECT_FALSE(PathExists(dir)) << "delete removes the disks";
+  EXPECT_EQ(launcher_->GetVm("one").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(LauncherCoreTest, RefusesBadRequestsWithReasons) {
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  EXPECT_EQ(launcher_->ImportImage("agent", image_).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  VmSpec bad = Spec("Bad_Name");
+  EXPECT_EQ(launcher_->CreateVm(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  VmSpec zero = Spec("zero");
+  zero.memory_mib = 0;
+  EXPECT_EQ(launcher_->CreateVm(zero).status().code(), absl::StatusCode::kInvalidArgument);
+  VmSpec unknown = Spec("x");
+  unknown.image = "nope";
+  EXPECT_EQ(launcher_->CreateVm(unknown).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(launcher_->CreateVm(Spec("a")).ok());
+  EXPECT_EQ(launcher_->CreateVm(Spec("a")).status().code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(launcher_->CreateVm(Spec("b")).ok());
+  auto third = launcher_->CreateVm(Spec("c"));
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted) << "max VMs is 2";
+  EXPECT_EQ(launcher_->StopVm("a").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(launcher_->StartVm("ghost").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(LauncherCoreTest, RefusesUnsignedWrongKeyAndTamperedImages) {
+  std::string copy = dir_.Sub("img");
+  std::filesystem::copy(image_, copy, std::filesystem::copy_options::recursive);
+  // Wrong key: signed by another key.
+  ASSERT_TRUE(image::GenerateSigningKey(dir_.Sub("other")).ok());
+  ASSERT_TRUE(
+      image::SignImage(copy, image::LoadSigningKey(dir_.Sub("other/signing.key")).value()).ok());
+  auto wrong = launcher_->ImportImage("wrong", copy);
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(wrong.status().message().find("wrong key"), std::string::npos) << wrong.status();
+  // Unsigned.
+  ::unlink((copy + "/manifest.sig").c_str());
+  EXPECT_NE(launcher_->ImportImage("unsigned", copy).status().message().find("unsigned"),
+            std::string::npos);
+  // Tampered after import: the start is refused before anything boots.
+  std::filesystem::copy_file(image_ + "/manifest.sig", copy + "/manifest.sig");
+  ASSERT_TRUE(launcher_->ImportImage("agent", copy).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("t")).ok());
+  clawos::testing::FlipByte(copy + "/vmlinux", 4096);
+  auto start = launcher_->StartVm("t");
+  EXPECT_EQ(start.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(start.status().message().find("refusing to boot image agent: vmlinux file vmlinux"),
+            std::string::npos)
+      << start.status();
+  EXPECT_EQ(launcher_->GetVm("t")->state, VmState::kStopped) << "nothing was started";
+}
+
+}  // namespace
+}  // namespace clawos::launcher
