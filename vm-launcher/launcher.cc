@@ -1,5 +1,6 @@
 #include "vm-launcher/launcher.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -37,7 +38,55 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config,
   ASSIGN_OR_RETURN(l->images_db_,
                    sqlite::Db::Open(l->config_.state_dir + "/images.db", ImageMigrations()));
   ASSIGN_OR_RETURN(l->store_, VmStore::Open(l->config_.state_dir + "/launcher.db", clock));
+  RETURN_IF_ERROR(l->Reconcile());
   return l;
+}
+
+absl::Status Launcher::Reconcile() {
+  std::lock_guard lock(mu_);
+  for (Vm vm : store_->List()) {
+    if (running_.count(vm.spec.name)) continue;
+    bool had_vmm = vm.state == VmState::kRunning || vm.state == VmState::kBooting ||
+                   vm.state == VmState::kStopping;
+    if (!had_vmm) {
+      if (vm.state == VmState::kCreating) {  // a create that never finished
+        std::error_code ec;
+        std::filesystem::remove_all(VmDir(vm.spec.name), ec);
+        store_->Delete(vm.spec.name).IgnoreError();
+      }
+      continue;
+    }
+    std::string dir = VmDir(vm.spec.name);
+    if (vm.state == VmState::kRunning &&
+        IsSameProcess(static_cast<pid_t>(vm.pid), vm.pid_start_time)) {
+      QemuConfig qc;
+      qc.console_log = dir + "/console.log";
+      qc.agent_socket = dir + "/agent.sock";
+      qc.qmp_socket = dir + "/qmp.sock";
+      auto vmm = VmmProcess::Adopt(static_cast<pid_t>(vm.pid), vm.pid_start_time, qc);
+      if (vmm.ok()) {
+        running_[vm.spec.name] = std::move(*vmm);
+        log::Info("vm re-adopted", {{"vm", vm.spec.name}, {"pid", vm.pid}});
+        continue;
+      }
+    }
+    // Gone (or caught mid-boot/mid-stop): make sure nothing of it is left.
+    if (IsSameProcess(static_cast<pid_t>(vm.pid), vm.pid_start_time)) {
+      ::kill(static_cast<pid_t>(vm.pid), SIGKILL);
+    }
+    if (auto cg = VmCgroup::Open(config_.cgroup_root, layout_, config_.cgroup_parent, vm.spec.name);
+        cg.ok()) {
+      cg->Destroy().IgnoreError();
+    }
+    ::unlink((dir + "/agent.sock").c_str());
+    ::unlink((dir + "/qmp.sock").c_str());
+    std::string was = VmStateName(vm.state);
+    Fail(vm,
+         absl::UnavailableError(absl::StrCat(
+             "the VMM (pid ", vm.pid, ") exited while the launcher was down (VM was ", was, ")")))
+        .IgnoreError();
+  }
+  return absl::OkStatus();
 }
 
 Launcher::~Launcher() = default;

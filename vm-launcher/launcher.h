@@ -44,7 +44,14 @@ struct ImageRecord {
 
 class Launcher {
  public:
+  // Opens the state and reconciles it with what really runs (see Reconcile).
   static absl::StatusOr<std::unique_ptr<Launcher>> Open(LauncherConfig config, const Clock& clock);
+
+  // After a restart or `kill -9` of the launcher: a VM whose VMM still runs
+  // (same pid and start time) is adopted and stays RUNNING; a VM whose VMM is
+  // gone becomes FAILED ("... exited while the launcher was down") and its
+  // cgroup and sockets are cleaned; half-done transitions are settled.
+  absl::Status Reconcile();
   ~Launcher();
 
   // Verifies DIR completely (signature, digests, whole hash tree) and records it.

@@ -4,6 +4,7 @@
 #include "vm-launcher/launcher.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -49,6 +50,15 @@ class LauncherCoreTest : public ::testing::Test {
       ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-test-", getpid()).c_str());
     }
   }
+  LauncherConfig Config() {
+    LauncherConfig c;
+    c.state_dir = dir_.Sub("state");
+    c.cgroup_parent = absl::StrCat("clawos-test-", getpid());
+    c.signing_pubkey = image::ParsePublicKey(image_ + "/../guest-keys/signing.pub").value();
+    c.max_vms = 2;
+    c.ready_timeout = absl::Seconds(90);
+    return c;
+  }
   VmSpec Spec(const std::string& name) {
     VmSpec s;
     s.name = name;
@@ -91,6 +101,39 @@ TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
   ASSERT_TRUE(launcher_->DeleteVm("one").ok());
   EXPECT_FALSE(PathExists(dir)) << "delete removes the disks";
   EXPECT_EQ(launcher_->GetVm("one").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(LauncherCoreTest, RestartAdoptsLiveVmsAndReportsDeadOnes) {
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("live")).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("dies")).ok());
+  auto live = launcher_->StartVm("live");
+  ASSERT_TRUE(live.ok()) << live.status();
+  auto dies = launcher_->StartVm("dies");
+  ASSERT_TRUE(dies.ok()) << dies.status();
+  launcher_.reset();  // the launcher goes away; its VMs keep running
+  ::kill(static_cast<pid_t>(dies->pid), SIGKILL);
+  for (int i = 0; i < 100 && IsSameProcess(static_cast<pid_t>(dies->pid), dies->pid_start_time);
+       ++i) {
+    usleep(20000);
+  }
+
+  auto reopened = Launcher::Open(Config(), RealClock::Get());
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  launcher_ = std::move(*reopened);
+  auto a = launcher_->GetVm("live");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->state, VmState::kRunning) << "re-adopted by pid and start time";
+  EXPECT_EQ(a->pid, live->pid);
+  auto b = launcher_->GetVm("dies");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->state, VmState::kFailed);
+  EXPECT_NE(b->reason.find("exited while the launcher was down"), std::string::npos) << b->reason;
+  EXPECT_FALSE(PathExists(launcher_->VmDir("dies") + "/agent.sock"));
+  // The adopted VM can still be stopped in order.
+  auto stopped = launcher_->StopVm("live");
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_FALSE(IsSameProcess(static_cast<pid_t>(live->pid), live->pid_start_time));
 }
 
 TEST_F(LauncherCoreTest, RefusesBadRequestsWithReasons) {
