@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,22 +9,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
+#include "common/unix_socket.h"
 
 namespace clawos::launcher {
 
 absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& path, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("QMP socket path too long: ", path));
-  }
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
   int fd = -1;
   while (true) {
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) break;
-    close(fd);
+    auto connected = ConnectUnixSocket(path);
+    if (connected.ok()) {
+      fd = *connected;
+      break;
+    }
+    if (connected.status().code() == absl::StatusCode::kInvalidArgument) return connected.status();
     if (absl::Now() > deadline) {
       return absl::UnavailableError(absl::StrCat("cannot connect to QMP at ", path));
     }

@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
+#include "common/unix_socket.h"
 #include "vm-launcher/qmp_client.h"
 
 namespace clawos::launcher {
@@ -110,16 +110,13 @@ std::string VmmProcess::ConsoleTail() const {
 }
 
 absl::Status VmmProcess::ConnectAgent(absl::Time deadline) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", config_.agent_socket.c_str());
   while (absl::Now() < deadline) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      agent_fd_ = fd;
+    auto fd = ConnectUnixSocket(config_.agent_socket);
+    if (fd.ok()) {
+      agent_fd_ = *fd;
       return absl::OkStatus();
     }
-    ::close(fd);
+    if (fd.status().code() == absl::StatusCode::kInvalidArgument) return fd.status();
     if (!Running())
       return absl::FailedPreconditionError("QEMU exited before the agent channel opened");
     absl::SleepFor(absl::Milliseconds(20));

@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
+#include "common/unix_socket.h"
 #include "vm-launcher/guest_config.h"
 
 namespace clawos::testing {
@@ -49,15 +49,12 @@ QemuGuest::~QemuGuest() {
 absl::Status QemuGuest::Connect(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path_.c_str());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      fd_ = fd;
+    if (auto fd = ConnectUnixSocket(socket_path_); fd.ok()) {
+      fd_ = *fd;
       return absl::OkStatus();
+    } else if (fd.status().code() == absl::StatusCode::kInvalidArgument) {
+      return fd.status();
     }
-    close(fd);
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       exited_ = true;
