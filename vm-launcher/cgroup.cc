@@ -137,15 +137,18 @@ absl::Status VmCgroup::Destroy() const {
     for (pid_t p : procs) ::kill(p, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  absl::Status result = absl::OkStatus();
-  for (const std::string& p : v1_paths_) {
-    if (::rmdir(p.c_str()) != 0 && errno != ENOENT && result.ok()) {
-      result = ErrnoStatus(errno, absl::StrCat("removing cgroup ", p));
+  // A task that just exited may hold the cgroup busy for a moment.
+  auto remove = [](const std::string& p) {
+    for (int i = 0; i < 50; ++i) {
+      if (::rmdir(p.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
+      if (errno != EBUSY) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-  }
-  if (::rmdir(v2_path_.c_str()) != 0 && errno != ENOENT && result.ok()) {
-    result = ErrnoStatus(errno, absl::StrCat("removing cgroup ", v2_path_));
-  }
+    return ErrnoStatus(errno, absl::StrCat("removing cgroup ", p));
+  };
+  absl::Status result = absl::OkStatus();
+  for (const std::string& p : v1_paths_) result.Update(remove(p));
+  result.Update(remove(v2_path_));
   return result;
 }
 

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -27,6 +29,18 @@ CREATE TABLE images(
   return m;
 }
 
+constexpr int64_t kVmmOverheadMib = 128;  // QEMU itself, beyond guest memory
+
+int64_t MemAvailableMib(const std::string& meminfo) {
+  std::ifstream f(meminfo);
+  std::string key, unit;
+  int64_t kb;
+  while (f >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb / 1024;
+  }
+  return -1;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config,
@@ -39,13 +53,84 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config,
                    sqlite::Db::Open(l->config_.state_dir + "/images.db", ImageMigrations()));
   ASSIGN_OR_RETURN(l->store_, VmStore::Open(l->config_.state_dir + "/launcher.db", clock));
   RETURN_IF_ERROR(l->Reconcile());
+  if (l->config_.housekeeping) {
+    Launcher* self = l.get();
+    l->housekeeper_ = std::thread([self] { self->HousekeepLoop(); });
+  }
   return l;
 }
 
+Launcher::~Launcher() {
+  quit_ = true;
+  if (housekeeper_.joinable()) housekeeper_.join();
+}
+
+std::string Launcher::VmDir(const std::string& name) const {
+  return absl::StrCat(config_.state_dir, "/vms/", name);
+}
+
+absl::Status Launcher::Save(const Vm& vm, VmState previous) {
+  RETURN_IF_ERROR(store_->Update(vm));
+  auto stored = store_->Get(vm.spec.name);
+  events_.Publish(
+      {VmChange::Type::kStateChanged, stored.ok() ? *stored : vm, previous, clock_.Now()});
+  return absl::OkStatus();
+}
+
+absl::Status Launcher::Fail(Vm& vm, FailureKind kind, const absl::Status& why) {
+  VmState previous = vm.state;
+  vm.state = VmState::kFailed;
+  vm.failure = kind;
+  vm.reason = std::string(why.message());
+  vm.pid = 0;
+  vm.pid_start_time = 0;
+  vm.stop_time = clock_.Now();
+  Save(vm, previous).IgnoreError();
+  log::Warn("vm failed", {{"vm", vm.spec.name}, {"reason", vm.reason.substr(0, 300)}});
+  return why;
+}
+
+void Launcher::CleanUp(const std::string& name) {
+  if (auto cg = VmCgroup::Open(config_.cgroup_root, layout_, config_.cgroup_parent, name);
+      cg.ok()) {
+    cg->Destroy().IgnoreError();
+  }
+  std::string dir = VmDir(name);
+  ::unlink((dir + "/agent.sock").c_str());
+  ::unlink((dir + "/qmp.sock").c_str());
+}
+
+absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(const std::string& name,
+                                                                    VmmProcess& vmm,
+                                                                    absl::Time deadline) {
+  AgentClient::Options o;
+  o.vm = "vms/" + name;
+  if (auto vm = store_->Get(name); vm.ok()) o.env = vm->spec.env;
+  auto log = Logs(name);
+  if (log.ok()) {
+    std::shared_ptr<VmLog> l = *log;
+    o.on_log = [l](const apb::LogLine& line) {
+      absl::Time t =
+          absl::FromUnixSeconds(line.time().seconds()) + absl::Nanoseconds(line.time().nanos());
+      l->Append(LogSource::kAgent, t, line.level(), line.text());
+    };
+  }
+  if (config_.on_inference) {
+    o.inference_enabled = true;
+    InferenceHandler h = config_.on_inference;
+    o.on_guest_stream = [this, h, name](std::unique_ptr<AgentStream> s, apb::Frame first) {
+      Touch(name);
+      h(name, std::move(s), std::move(first));
+    };
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<AgentClient> c,
+                   AgentClient::Connect(vmm.config().agent_socket, std::move(o), deadline,
+                                        [&vmm] { return vmm.Running(); }));
+  return std::shared_ptr<AgentClient>(std::move(c));
+}
+
 absl::Status Launcher::Reconcile() {
-  std::lock_guard lock(mu_);
   for (Vm vm : store_->List()) {
-    if (running_.count(vm.spec.name)) continue;
     bool had_vmm = vm.state == VmState::kRunning || vm.state == VmState::kBooting ||
                    vm.state == VmState::kStopping;
     if (!had_vmm) {
@@ -65,34 +150,44 @@ absl::Status Launcher::Reconcile() {
       qc.qmp_socket = dir + "/qmp.sock";
       auto vmm = VmmProcess::Adopt(static_cast<pid_t>(vm.pid), vm.pid_start_time, qc);
       if (vmm.ok()) {
-        running_[vm.spec.name] = std::move(*vmm);
-        log::Info("vm re-adopted", {{"vm", vm.spec.name}, {"pid", vm.pid}});
+        Runtime rt;
+        rt.vmm = std::move(*vmm);
+        auto agent = ConnectAgent(vm.spec.name, *rt.vmm, absl::Now() + absl::Seconds(15));
+        if (agent.ok()) rt.agent = *agent;  // else: reconnected on first use
+        rt.last_activity = rt.last_ping = clock_.Now();
+        std::lock_guard lock(mu_);
+        running_[vm.spec.name] = std::move(rt);
+        log::Info("vm re-adopted",
+                  {{"vm", vm.spec.name},
+                   {"pid", vm.pid},
+                   {"agent", agent.ok() ? "connected" : agent.status().ToString()}});
         continue;
       }
     }
     // Gone (or caught mid-boot/mid-stop): make sure nothing of it is left.
     if (IsSameProcess(static_cast<pid_t>(vm.pid), vm.pid_start_time)) {
       ::kill(static_cast<pid_t>(vm.pid), SIGKILL);
+      for (int i = 0; i < 100 && IsSameProcess(static_cast<pid_t>(vm.pid), vm.pid_start_time); ++i)
+        absl::SleepFor(absl::Milliseconds(20));
     }
-    if (auto cg = VmCgroup::Open(config_.cgroup_root, layout_, config_.cgroup_parent, vm.spec.name);
-        cg.ok()) {
-      cg->Destroy().IgnoreError();
-    }
-    ::unlink((dir + "/agent.sock").c_str());
-    ::unlink((dir + "/qmp.sock").c_str());
+    CleanUp(vm.spec.name);
     std::string was = VmStateName(vm.state);
-    Fail(vm,
+    Fail(vm, FailureKind::kVmmExited,
          absl::UnavailableError(absl::StrCat(
              "the VMM (pid ", vm.pid, ") exited while the launcher was down (VM was ", was, ")")))
         .IgnoreError();
   }
+  // Leftovers without a record: VM directories and cgroups of VMs that are gone.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(config_.state_dir + "/vms", ec)) {
+    std::string name = e.path().filename().string();
+    if (store_->Get(name).status().code() == absl::StatusCode::kNotFound) {
+      log::Warn("removing orphaned VM directory", {{"dir", e.path().string()}});
+      std::filesystem::remove_all(e.path(), ec);
+      CleanUp(name);
+    }
+  }
   return absl::OkStatus();
-}
-
-Launcher::~Launcher() = default;
-
-std::string Launcher::VmDir(const std::string& name) const {
-  return absl::StrCat(config_.state_dir, "/vms/", name);
 }
 
 absl::StatusOr<ImageRecord> Launcher::ImportImage(const std::string& name, const std::string& dir) {
@@ -135,10 +230,32 @@ absl::StatusOr<ImageRecord> Launcher::FindImage(const std::string& name) const {
   return absl::NotFoundError(absl::StrCat("no image named ", name, " (import it first)"));
 }
 
+absl::StatusOr<ImageRecord> Launcher::GetImage(const std::string& name) const {
+  return FindImage(name);
+}
+
+absl::Status Launcher::DeleteImage(const std::string& name) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(FindImage(name).status());
+  for (const Vm& vm : store_->List()) {
+    if (vm.spec.image == name) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("image ", name, " is used by VM ", vm.spec.name, " (delete the VM first)"));
+    }
+  }
+  std::lock_guard db_lock(images_db_->mutex());
+  ASSIGN_OR_RETURN(auto st, images_db_->Prepare("DELETE FROM images WHERE name = ?"));
+  st.Bind(1, name);
+  return st.Run();
+}
+
 absl::StatusOr<Vm> Launcher::CreateVm(const VmSpec& spec) {
   RETURN_IF_ERROR(ValidateVmSpec(spec, config_.limits));
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(FindImage(spec.image).status());
+  if (store_->Get(spec.name).ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("VM ", spec.name, " already exists"));
+  }
   if (static_cast<int>(store_->List().size()) >= config_.max_vms) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the launcher holds its maximum of ", config_.max_vms, " VMs"));
@@ -152,28 +269,33 @@ absl::StatusOr<Vm> Launcher::CreateVm(const VmSpec& spec) {
   if (made.ok()) made = CreateExt4Disk(dir + "/runtime.img", spec.runtime_disk_mib);
   if (made.ok()) made = CreateExt4Disk(dir + "/workspace.img", spec.workspace_disk_mib);
   if (!made.ok()) {  // undo all of it
-    std::filesystem::remove_all(dir);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
     store_->Delete(spec.name).IgnoreError();
     return made;
   }
   vm.state = VmState::kStopped;
   RETURN_IF_ERROR(store_->Update(vm));
+  ASSIGN_OR_RETURN(Vm stored, store_->Get(spec.name));
+  events_.Publish({VmChange::Type::kCreated, stored, VmState::kCreating, clock_.Now()});
   log::Info("vm created", {{"vm", spec.name}, {"image", spec.image}});
-  return store_->Get(spec.name);
+  return stored;
 }
 
-absl::Status Launcher::Fail(Vm& vm, const absl::Status& why) {
-  vm.state = VmState::kFailed;
-  vm.reason = std::string(why.message());
-  vm.pid = 0;
-  vm.pid_start_time = 0;
-  store_->Update(vm).IgnoreError();
-  log::Warn("vm failed", {{"vm", vm.spec.name}, {"reason", vm.reason.substr(0, 300)}});
-  return why;
+absl::Status Launcher::CheckMemory(const VmSpec& spec) const {
+  if (config_.min_available_mib <= 0) return absl::OkStatus();
+  int64_t avail = MemAvailableMib(config_.meminfo_path);
+  if (avail < 0) return absl::OkStatus();  // no figure: no gate
+  int64_t need = spec.memory_mib + kVmmOverheadMib;
+  if (avail - need < config_.min_available_mib) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "not enough memory to start ", spec.name, ": ", avail, " MiB available, the VM needs ",
+        need, " MiB and the launcher keeps ", config_.min_available_mib, " MiB free"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
-  std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
   RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStart));
   ASSIGN_OR_RETURN(ImageRecord img, FindImage(vm.spec.image));
@@ -188,72 +310,145 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
         absl::StrCat("refusing to boot image ", img.name,
                      ": its root hash changed since import (re-import it)"));
   }
+  auto abort = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(vm, store_->Get(name));  // the state may have moved meanwhile
+    RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStart));
+    RETURN_IF_ERROR(CheckMemory(vm.spec));
+    VmState previous = vm.state;
+    vm.state = VmState::kBooting;
+    vm.failure = FailureKind::kNone;
+    vm.reason.clear();
+    vm.start_time = clock_.Now();
+    vm.ready_time = absl::InfinitePast();
+    RETURN_IF_ERROR(Save(vm, previous));
+    booting_[name] = abort;
+  }
+  // The slow part runs unlocked: other VMs start, stop and list meanwhile.
   std::string dir = VmDir(name);
+  auto finish_failed = [&](FailureKind kind, absl::Status why) {
+    CleanUp(name);
+    std::lock_guard lock(mu_);
+    booting_.erase(name);
+    if (*abort) {  // a stop arrived during the boot
+      VmState previous = vm.state;
+      vm.state = VmState::kStopped;
+      vm.reason = "the start was aborted by a stop";
+      vm.pid = 0;
+      vm.pid_start_time = 0;
+      vm.stop_time = clock_.Now();
+      Save(vm, previous).IgnoreError();
+      return absl::AbortedError(absl::StrCat("start of ", name, " aborted by a stop"));
+    }
+    return Fail(
+        vm, kind,
+        absl::Status(why.code(), absl::StrCat("start of ", name, " failed: ", why.message())));
+  };
   auto cg = VmCgroup::Create(config_.cgroup_root, layout_, config_.cgroup_parent, name,
-                             {static_cast<int64_t>(vm.spec.memory_mib + 128) << 20,
+                             {static_cast<int64_t>(vm.spec.memory_mib + kVmmOverheadMib) << 20,
                               static_cast<int64_t>(vm.spec.vcpus) * 100000, 100000, 1024});
-  if (!cg.ok()) return Fail(vm, cg.status());
+  if (!cg.ok()) return finish_failed(FailureKind::kHostSetup, cg.status());
   QemuConfig qc =
       GuestQemuConfig(*manifest, {img.dir, dir, dir + "/runtime.img", dir + "/workspace.img"},
                       vm.spec.vcpus, vm.spec.memory_mib, config_.accel);
   ::unlink(qc.console_log.c_str());
+  if (auto log = Logs(name); log.ok()) (*log)->ResetConsole();
   auto vmm = VmmProcess::Launch(qc, *cg, dir + "/qemu.log");
-  if (!vmm.ok()) {
-    cg->Destroy().IgnoreError();
-    return Fail(vm, vmm.status());
+  if (!vmm.ok()) return finish_failed(FailureKind::kVmmExited, vmm.status());
+  {
+    std::lock_guard lock(mu_);
+    vm.pid = (*vmm)->pid();
+    vm.pid_start_time = (*vmm)->start_time();
+    vm.cgroup_id = cg->id();
+    store_->Update(vm).IgnoreError();  // same state: no event
   }
-  vm.state = VmState::kBooting;
-  vm.pid = (*vmm)->pid();
-  vm.pid_start_time = (*vmm)->start_time();
-  vm.cgroup_id = cg->id();
-  vm.reason.clear();
-  RETURN_IF_ERROR(store_->Update(vm));
-  auto ready = (*vmm)->WaitReady(config_.ready_timeout);
-  if (!ready.ok()) {  // roll back: the process, its cgroup, its sockets
-    (*vmm)->Stop(absl::Seconds(2)).IgnoreError();
-    cg->Destroy().IgnoreError();
-    ::unlink(qc.agent_socket.c_str());
-    ::unlink(qc.qmp_socket.c_str());
-    return Fail(
-        vm, absl::Status(ready.status().code(),
-                         absl::StrCat("start of ", name, " failed: ", ready.status().message())));
+  VmmProcess& p = **vmm;
+  auto agent = ConnectAgent(name, p, absl::Now() + config_.ready_timeout);
+  if (!agent.ok() || *abort) {
+    absl::Status why = agent.ok() ? absl::AbortedError("aborted") : agent.status();
+    p.Stop(absl::ZeroDuration()).IgnoreError();
+    if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(qc.console_log);
+    FailureKind kind = why.code() == absl::StatusCode::kDeadlineExceeded ? FailureKind::kBootTimeout
+                                                                         : FailureKind::kVmmExited;
+    return finish_failed(kind, absl::Status(why.code(), absl::StrCat(why.message(), "; console:\n",
+                                                                     p.ConsoleTail())));
   }
+  std::lock_guard lock(mu_);
+  booting_.erase(name);
+  VmState previous = vm.state;
   vm.state = VmState::kRunning;
-  RETURN_IF_ERROR(store_->Update(vm));
-  running_[name] = std::move(*vmm);
-  log::Info("vm running", {{"vm", name}, {"pid", vm.pid}, {"cgroup_id", vm.cgroup_id}});
+  vm.ready_time = clock_.Now();
+  vm.agent_version = (*agent)->hello().agent_version();
+  RETURN_IF_ERROR(Save(vm, previous));
+  Runtime rt;
+  rt.vmm = std::move(*vmm);
+  rt.agent = *agent;
+  rt.last_activity = rt.last_ping = clock_.Now();
+  running_[name] = std::move(rt);
+  log::Info("vm running", {{"vm", name},
+                           {"pid", vm.pid},
+                           {"cgroup_id", vm.cgroup_id},
+                           {"boot_ms", absl::ToInt64Milliseconds(vm.ready_time - vm.start_time)}});
   return store_->Get(name);
 }
 
-absl::StatusOr<Vm> Launcher::StopVm(const std::string& name) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
-  RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStop));
-  vm.state = VmState::kStopping;
-  RETURN_IF_ERROR(store_->Update(vm));
-  auto it = running_.find(name);
+absl::StatusOr<Vm> Launcher::StopVm(const std::string& name, absl::Duration grace, bool force) {
+  Runtime rt;
+  Vm vm;
+  {
+    std::unique_lock lock(mu_);
+    ASSIGN_OR_RETURN(vm, store_->Get(name));
+    if (vm.state == VmState::kStopped) return vm;  // not an error
+    if (vm.state == VmState::kBooting) {
+      if (auto it = booting_.find(name); it != booting_.end()) *it->second = true;
+      lock.unlock();
+      // The start notices the abort within a moment (it polls the VMM).
+      for (int i = 0; i < 600; ++i) {
+        auto now = store_->Get(name);
+        if (!now.ok() || now->state != VmState::kBooting) return now;
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+      return absl::DeadlineExceededError(absl::StrCat("VM ", name, " is still starting"));
+    }
+    RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStop));
+    VmState previous = vm.state;
+    vm.state = VmState::kStopping;
+    RETURN_IF_ERROR(Save(vm, previous));
+    if (auto it = running_.find(name); it != running_.end()) {
+      rt = std::move(it->second);
+      running_.erase(it);
+    }
+  }
   absl::Status stopped = absl::OkStatus();
-  if (it != running_.end()) {
-    stopped = it->second->Stop(config_.stop_grace);
-    running_.erase(it);
+  if (rt.vmm) {
+    bool asked = !force && rt.agent && rt.agent->connected() && rt.agent->Shutdown(grace).ok();
+    // The channel stays open until QEMU is gone: the guest's last writes must not block.
+    stopped = rt.vmm->Stop(asked ? grace + absl::Seconds(5) : absl::ZeroDuration());
+    rt.agent.reset();
+    if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(rt.vmm->config().console_log);
   }
-  if (auto cg = VmCgroup::Open(config_.cgroup_root, layout_, config_.cgroup_parent, name);
-      cg.ok()) {
-    cg->Destroy().IgnoreError();
-  }
-  std::string dir = VmDir(name);
-  ::unlink((dir + "/agent.sock").c_str());
-  ::unlink((dir + "/qmp.sock").c_str());
+  CleanUp(name);
+  std::lock_guard lock(mu_);
+  VmState previous = vm.state;
   vm.state = stopped.ok() ? VmState::kStopped : VmState::kFailed;
+  vm.failure = stopped.ok() ? FailureKind::kNone : FailureKind::kVmmExited;
   vm.reason = stopped.ok() ? "" : std::string(stopped.message());
   vm.pid = 0;
   vm.pid_start_time = 0;
-  RETURN_IF_ERROR(store_->Update(vm));
-  log::Info("vm stopped", {{"vm", name}});
+  vm.stop_time = clock_.Now();
+  RETURN_IF_ERROR(Save(vm, previous));
+  log::Info("vm stopped", {{"vm", name}, {"force", force}});
   return store_->Get(name);
 }
 
-absl::Status Launcher::DeleteVm(const std::string& name) {
+absl::Status Launcher::DeleteVm(const std::string& name, bool force) {
+  if (force) {
+    ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
+    if (vm.state == VmState::kRunning || vm.state == VmState::kBooting) {
+      RETURN_IF_ERROR(StopVm(name, absl::ZeroDuration(), true).status());
+    }
+  }
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
   RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kDelete));
@@ -261,8 +456,126 @@ absl::Status Launcher::DeleteVm(const std::string& name) {
   std::filesystem::remove_all(VmDir(name), ec);
   if (ec) return absl::InternalError(absl::StrCat("removing ", VmDir(name), ": ", ec.message()));
   RETURN_IF_ERROR(store_->Delete(name));
+  logs_.erase(name);
+  events_.Publish({VmChange::Type::kDeleted, vm, vm.state, clock_.Now()});
   log::Info("vm deleted", {{"vm", name}});
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::Agent(const std::string& name) {
+  std::unique_lock lock(mu_);
+  ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
+  RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kExec));
+  auto it = running_.find(name);
+  if (it == running_.end()) {
+    return absl::UnavailableError(absl::StrCat("VM ", name, " has no VMM attached"));
+  }
+  it->second.last_activity = clock_.Now();
+  if (it->second.agent && it->second.agent->connected()) return it->second.agent;
+  // The channel dropped (or was never re-made after a restart): make it again.
+  VmmProcess* vmm = it->second.vmm.get();
+  lock.unlock();
+  auto agent = ConnectAgent(name, *vmm, absl::Now() + absl::Seconds(10));
+  if (!agent.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the agent of VM ", name, " does not answer: ", agent.status().message()));
+  }
+  lock.lock();
+  it = running_.find(name);
+  if (it == running_.end()) return absl::UnavailableError(absl::StrCat("VM ", name, " stopped"));
+  it->second.agent = *agent;
+  return *agent;
+}
+
+void Launcher::Touch(const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (auto it = running_.find(name); it != running_.end()) it->second.last_activity = clock_.Now();
+}
+
+absl::StatusOr<std::shared_ptr<VmLog>> Launcher::Logs(const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (auto it = logs_.find(name); it != logs_.end()) return it->second;
+  RETURN_IF_ERROR(store_->Get(name).status());
+  ASSIGN_OR_RETURN(auto log, VmLog::Open(VmDir(name)));
+  logs_[name] = log;
+  return log;
+}
+
+void Launcher::Housekeep() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, rt] : running_) names.push_back(name);
+  }
+  for (const std::string& name : names) {
+    std::shared_ptr<AgentClient> agent;
+    bool alive = true, ping_due = false, idle = false;
+    std::string console;
+    {
+      std::lock_guard lock(mu_);
+      auto it = running_.find(name);
+      if (it == running_.end()) continue;
+      Runtime& rt = it->second;
+      console = rt.vmm->config().console_log;
+      alive = rt.vmm->Running();
+      agent = rt.agent;
+      absl::Time now = clock_.Now();
+      ping_due = now - rt.last_ping >= config_.health_interval;
+      if (ping_due) rt.last_ping = now;
+      idle = config_.idle_timeout > absl::ZeroDuration() &&
+             now - rt.last_activity >= config_.idle_timeout;
+    }
+    if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(console);
+    if (!alive) {  // the VMM died without being asked to
+      std::unique_lock lock(mu_);
+      auto it = running_.find(name);
+      if (it == running_.end()) continue;
+      std::string tail = it->second.vmm->ConsoleTail();
+      running_.erase(it);
+      lock.unlock();
+      CleanUp(name);
+      lock.lock();
+      if (auto vm = store_->Get(name); vm.ok() && vm->state == VmState::kRunning) {
+        Fail(*vm, FailureKind::kVmmExited,
+             absl::UnavailableError(absl::StrCat("the VMM exited without a stop being asked for; "
+                                                 "console:\n",
+                                                 tail)))
+            .IgnoreError();
+      }
+      continue;
+    }
+    if (idle) {
+      log::Info("stopping idle vm",
+                {{"vm", name}, {"idle_timeout", absl::FormatDuration(config_.idle_timeout)}});
+      StopVm(name).IgnoreError();
+      continue;
+    }
+    if (ping_due && agent) {
+      bool ok = agent->Ping(absl::Seconds(10)).ok();
+      std::unique_lock lock(mu_);
+      auto it = running_.find(name);
+      if (it == running_.end()) continue;
+      it->second.missed_pings = ok ? 0 : it->second.missed_pings + 1;
+      if (it->second.missed_pings >= 3) {
+        lock.unlock();
+        log::Warn("agent unresponsive: stopping the vm", {{"vm", name}});
+        StopVm(name, absl::ZeroDuration(), true).IgnoreError();
+        if (auto vm = store_->Get(name); vm.ok()) {
+          std::lock_guard relock(mu_);
+          Fail(*vm, FailureKind::kAgentUnresponsive,
+               absl::UnavailableError("the guest agent missed three health pings"))
+              .IgnoreError();
+        }
+      }
+    }
+  }
+}
+
+void Launcher::HousekeepLoop() {
+  while (!quit_) {
+    Housekeep();
+    for (int i = 0; i < 5 && !quit_; ++i) absl::SleepFor(absl::Milliseconds(100));
+  }
 }
 
 }  // namespace clawos::launcher

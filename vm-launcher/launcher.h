@@ -1,14 +1,20 @@
 // The launcher's core, without the network: images imported once (fully
 // verified), VMs created with their own disks, started only from an image
 // whose signature and digests check out at that moment, gated on the guest
-// agent's readiness, rolled back completely when a start fails, stopped in
-// order, deleted with their disks. The gRPC service (to come) only adapts.
+// agent's handshake, rolled back completely when a start fails, stopped in
+// order, deleted with their disks; exec and files over the agent channel;
+// logs and state changes kept for readers. A housekeeping thread notices
+// VMMs that died, agents that went silent and VMs left idle. The gRPC
+// service only adapts.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,12 +22,19 @@
 #include "common/crypto/ed25519.h"
 #include "common/sqlite/db.h"
 #include "image/manifest.h"
+#include "vm-launcher/agent_client.h"
 #include "vm-launcher/cgroup.h"
+#include "vm-launcher/events.h"
 #include "vm-launcher/vm.h"
+#include "vm-launcher/vm_log.h"
 #include "vm-launcher/vm_store.h"
 #include "vm-launcher/vmm_process.h"
 
 namespace clawos::launcher {
+
+// A guest-opened inference stream of VM `vm` (see inference_tunnel.h).
+using InferenceHandler =
+    std::function<void(const std::string& vm, std::unique_ptr<AgentStream>, apb::Frame first)>;
 
 struct LauncherConfig {
   std::string state_dir = "/var/lib/clawos/launcher";
@@ -33,6 +46,18 @@ struct LauncherConfig {
   int max_vms = 8;
   absl::Duration ready_timeout = absl::Seconds(120);
   absl::Duration stop_grace = absl::Seconds(20);
+  // Memory-pressure gate: refuse a start that would leave less than this
+  // much MemAvailable (after the guest's memory and the VMM's overhead).
+  int64_t min_available_mib = 256;
+  std::string meminfo_path = "/proc/meminfo";
+  // Stop a VM with no exec, file or inference traffic for this long; 0: never.
+  absl::Duration idle_timeout = absl::ZeroDuration();
+  // Ping each running agent this often; three missed pings fail the VM.
+  absl::Duration health_interval = absl::Seconds(10);
+  // Set to tunnel the guests' inference endpoint; unset: no tunnel.
+  InferenceHandler on_inference;
+  // Run the housekeeping thread (tests may drive Housekeep() themselves).
+  bool housekeeping = true;
 };
 
 struct ImageRecord {
@@ -46,40 +71,73 @@ class Launcher {
  public:
   // Opens the state and reconciles it with what really runs (see Reconcile).
   static absl::StatusOr<std::unique_ptr<Launcher>> Open(LauncherConfig config, const Clock& clock);
-
-  // After a restart or `kill -9` of the launcher: a VM whose VMM still runs
-  // (same pid and start time) is adopted and stays RUNNING; a VM whose VMM is
-  // gone becomes FAILED ("... exited while the launcher was down") and its
-  // cgroup and sockets are cleaned; half-done transitions are settled.
-  absl::Status Reconcile();
+  // Leaves running VMs running: the next Open re-adopts them.
   ~Launcher();
 
   // Verifies DIR completely (signature, digests, whole hash tree) and records it.
   absl::StatusOr<ImageRecord> ImportImage(const std::string& name, const std::string& dir);
   std::vector<ImageRecord> ListImages() const;
+  absl::StatusOr<ImageRecord> GetImage(const std::string& name) const;
+  // FAILED_PRECONDITION while a VM uses it. The image's files are not touched.
+  absl::Status DeleteImage(const std::string& name);
 
   absl::StatusOr<Vm> CreateVm(const VmSpec& spec);
-  // Returns once the agent answered (RUNNING), or FAILED with everything undone.
+  // Returns once the agent finished its handshake (RUNNING), or fails with
+  // the reason and the VM FAILED with everything it made undone.
   absl::StatusOr<Vm> StartVm(const std::string& name);
-  absl::StatusOr<Vm> StopVm(const std::string& name);
-  absl::Status DeleteVm(const std::string& name);
+  // Graceful: the agent is asked to shut down, QEMU is killed after `grace`.
+  // `force` kills at once. A BOOTING VM's start is aborted.
+  absl::StatusOr<Vm> StopVm(const std::string& name, absl::Duration grace, bool force = false);
+  absl::StatusOr<Vm> StopVm(const std::string& name) { return StopVm(name, config_.stop_grace); }
+  // `force` stops a running VM first.
+  absl::Status DeleteVm(const std::string& name, bool force = false);
   absl::StatusOr<Vm> GetVm(const std::string& name) const { return store_->Get(name); }
   std::vector<Vm> ListVms() const { return store_->List(); }
 
+  // The agent of a RUNNING VM (reconnected if its channel dropped); counts as
+  // activity for the idle timeout.
+  absl::StatusOr<std::shared_ptr<AgentClient>> Agent(const std::string& name);
+  void Touch(const std::string& name);
+  absl::StatusOr<std::shared_ptr<VmLog>> Logs(const std::string& name);
+  VmEvents& events() { return events_; }
+
+  // One housekeeping pass: console lines into the logs, dead VMMs and silent
+  // agents noticed, idle VMs stopped.
+  void Housekeep();
   std::string VmDir(const std::string& name) const;
 
  private:
+  struct Runtime {
+    std::unique_ptr<VmmProcess> vmm;
+    std::shared_ptr<AgentClient> agent;
+    absl::Time last_activity;
+    absl::Time last_ping;
+    int missed_pings = 0;
+  };
   Launcher(LauncherConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
+  absl::Status Reconcile();
   absl::StatusOr<ImageRecord> FindImage(const std::string& name) const;
-  absl::Status Fail(Vm& vm, const absl::Status& why);
+  // Stores `vm` and tells the watchers.
+  absl::Status Save(const Vm& vm, VmState previous);
+  absl::Status Fail(Vm& vm, FailureKind kind, const absl::Status& why);
+  absl::Status CheckMemory(const VmSpec& spec) const;
+  absl::StatusOr<std::shared_ptr<AgentClient>> ConnectAgent(const std::string& name,
+                                                            VmmProcess& vmm, absl::Time deadline);
+  void CleanUp(const std::string& name);  // cgroup and sockets of a VM without a VMM
+  void HousekeepLoop();
 
   LauncherConfig config_;
   const Clock& clock_;
   CgroupLayout layout_ = CgroupLayout::kUnified;
   std::unique_ptr<sqlite::Db> images_db_;
   std::unique_ptr<VmStore> store_;
-  mutable std::mutex mu_;  // serialises lifecycle operations
-  std::map<std::string, std::unique_ptr<VmmProcess>> running_;
+  VmEvents events_;
+  mutable std::mutex mu_;  // guards state transitions and the maps below
+  std::map<std::string, Runtime> running_;
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>> booting_;  // abort flags
+  std::map<std::string, std::shared_ptr<VmLog>> logs_;
+  std::atomic<bool> quit_{false};
+  std::thread housekeeper_;
 };
 
 }  // namespace clawos::launcher

@@ -1,5 +1,7 @@
 #include "vm-launcher/vm.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
 
 namespace clawos::launcher {
@@ -61,6 +63,30 @@ absl::Status ValidateVmSpec(const VmSpec& s, const VmLimits& l) {
     if (v < 16 || v > l.max_disk_mib) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, " must be 16-", l.max_disk_mib, " MiB, got ", v));
+    }
+  }
+  if (s.env.size() > 64) return absl::InvalidArgumentError("env has more than 64 entries");
+  size_t env_bytes = 0;
+  for (const auto& [k, v] : s.env) {
+    bool ok = !k.empty() && !(k[0] >= '0' && k[0] <= '9');
+    for (char c : k) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("env key \"", k.substr(0, 80), "\" must match [A-Za-z_][A-Za-z0-9_]*"));
+    }
+    env_bytes += k.size() + v.size();
+  }
+  if (env_bytes > 32 * 1024) return absl::InvalidArgumentError("env is over 32 KiB");
+  for (const auto& [k, v] : s.labels) {
+    bool ok = !k.empty() && k.size() <= 63 && k[0] >= 'a' && k[0] <= 'z';
+    for (char c : k)
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "label key \"", k.substr(0, 80), "\" must be 1-63 of [a-z0-9_-] starting with a letter"));
+    }
+    if (v.size() > 63) {
+      return absl::InvalidArgumentError(absl::StrCat("label ", k, ": value over 63 characters"));
     }
   }
   if (s.network != "none" && s.network != "bridge") {

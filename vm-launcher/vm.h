@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,9 +22,11 @@ struct VmSpec {
   std::string image;  // an imported image's name
   int vcpus = 1;
   int memory_mib = 256;
-  int64_t runtime_disk_mib = 256;     // /var
-  int64_t workspace_disk_mib = 1024;  // /workspace, kept across stop/start
-  std::string network = "none";       // "none" or "bridge"
+  int64_t runtime_disk_mib = 256;             // /var
+  int64_t workspace_disk_mib = 1024;          // /workspace, kept across stop/start
+  std::string network = "none";               // "none" or "bridge"
+  std::map<std::string, std::string> env;     // the guest agent's and its commands'
+  std::map<std::string, std::string> labels;  // for filtering
 };
 
 struct VmLimits {
@@ -32,15 +35,31 @@ struct VmLimits {
   int64_t max_disk_mib = 64 * 1024;
 };
 
+// Why a VM is FAILED (clawos.launcher.v1.Failure.Reason).
+enum class FailureKind {
+  kNone = 0,
+  kImageVerification = 1,
+  kHostSetup = 2,
+  kIdentity = 3,
+  kVmmExited = 4,
+  kBootTimeout = 5,
+  kAgentUnresponsive = 6,
+};
+
 struct Vm {
   VmSpec spec;
   VmState state = VmState::kCreating;
+  FailureKind failure = FailureKind::kNone;
   std::string reason;           // why it is FAILED (or last stopped), for humans
   int64_t pid = 0;              // the VMM process while one runs
   uint64_t pid_start_time = 0;  // /proc/<pid>/stat field 22: pid + this identify a process
   uint64_t cgroup_id = 0;
+  std::string agent_version;  // from the guest's Hello in the current or last run
   absl::Time create_time;
   absl::Time update_time;
+  absl::Time start_time = absl::InfinitePast();  // the current or last run's
+  absl::Time ready_time = absl::InfinitePast();
+  absl::Time stop_time = absl::InfinitePast();
 };
 
 absl::Status ValidateVmName(const std::string& name);

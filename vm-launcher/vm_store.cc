@@ -21,6 +21,9 @@ CREATE TABLE vms(
   create_time    INTEGER NOT NULL,
   update_time    INTEGER NOT NULL
 );
+)sql"},
+                                                   {2, R"sql(
+ALTER TABLE vms ADD COLUMN runtime TEXT NOT NULL DEFAULT '{}';  -- JSON: agent, times
 )sql"}};
   return m;
 }
@@ -32,7 +35,23 @@ std::string SpecJson(const VmSpec& s) {
                         {"memory_mib", s.memory_mib},
                         {"runtime_disk_mib", s.runtime_disk_mib},
                         {"workspace_disk_mib", s.workspace_disk_mib},
-                        {"network", s.network}}
+                        {"network", s.network},
+                        {"env", s.env},
+                        {"labels", s.labels}}
+      .dump();
+}
+
+int64_t Millis(absl::Time t) { return t == absl::InfinitePast() ? 0 : absl::ToUnixMillis(t); }
+absl::Time FromMillis(int64_t ms) {
+  return ms == 0 ? absl::InfinitePast() : absl::FromUnixMillis(ms);
+}
+
+std::string RuntimeJson(const Vm& vm) {
+  return nlohmann::json{{"agent_version", vm.agent_version},
+                        {"failure", static_cast<int>(vm.failure)},
+                        {"start_ms", Millis(vm.start_time)},
+                        {"ready_ms", Millis(vm.ready_time)},
+                        {"stop_ms", Millis(vm.stop_time)}}
       .dump();
 }
 
@@ -48,6 +67,8 @@ absl::StatusOr<Vm> FromRow(const sqlite::Statement& st) {
   vm.spec.runtime_disk_mib = j.value("runtime_disk_mib", int64_t{256});
   vm.spec.workspace_disk_mib = j.value("workspace_disk_mib", int64_t{1024});
   vm.spec.network = j.value("network", "none");
+  vm.spec.env = j.value("env", std::map<std::string, std::string>{});
+  vm.spec.labels = j.value("labels", std::map<std::string, std::string>{});
   if (!ParseVmState(st.Text(2), &vm.state)) {
     return absl::DataLossError(absl::StrCat("VM ", vm.spec.name, ": unknown state ", st.Text(2)));
   }
@@ -57,11 +78,20 @@ absl::StatusOr<Vm> FromRow(const sqlite::Statement& st) {
   vm.cgroup_id = static_cast<uint64_t>(st.Int(6));
   vm.create_time = absl::FromUnixMillis(st.Int(7));
   vm.update_time = absl::FromUnixMillis(st.Int(8));
+  auto r = nlohmann::json::parse(st.Text(9), nullptr, false);
+  if (r.is_object()) {
+    vm.agent_version = r.value("agent_version", "");
+    vm.failure = static_cast<FailureKind>(r.value("failure", 0));
+    vm.start_time = FromMillis(r.value("start_ms", int64_t{0}));
+    vm.ready_time = FromMillis(r.value("ready_ms", int64_t{0}));
+    vm.stop_time = FromMillis(r.value("stop_ms", int64_t{0}));
+  }
   return vm;
 }
 
 constexpr char kColumns[] =
-    "name, spec, state, reason, pid, pid_start_time, cgroup_id, create_time, update_time";
+    "name, spec, state, reason, pid, pid_start_time, cgroup_id, create_time, update_time, "
+    "runtime";
 
 }  // namespace
 
@@ -75,13 +105,16 @@ absl::Status VmStore::Insert(const Vm& vm) {
   std::lock_guard lock(db_->mutex());
   int64_t now = absl::ToUnixMillis(clock_.Now());
   ASSIGN_OR_RETURN(auto st, db_->Prepare(absl::StrCat("INSERT INTO vms(", kColumns,
-                                                      ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")));
+                                                      ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")));
   st.Bind(1, vm.spec.name)
       .Bind(2, SpecJson(vm.spec))
       .Bind(3, VmStateName(vm.state))
       .Bind(4, vm.reason);
   st.Bind(5, vm.pid).Bind(6, static_cast<int64_t>(vm.pid_start_time));
-  st.Bind(7, static_cast<int64_t>(vm.cgroup_id)).Bind(8, now).Bind(9, now);
+  st.Bind(7, static_cast<int64_t>(vm.cgroup_id))
+      .Bind(8, now)
+      .Bind(9, now)
+      .Bind(10, RuntimeJson(vm));
   auto s = st.Run();
   if (s.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("VM ", vm.spec.name, " already exists"));
@@ -114,11 +147,11 @@ std::vector<Vm> VmStore::List() const {
 absl::Status VmStore::Update(const Vm& vm) {
   std::lock_guard lock(db_->mutex());
   ASSIGN_OR_RETURN(auto st, db_->Prepare("UPDATE vms SET spec = ?, state = ?, reason = ?, pid = ?, "
-                                         "pid_start_time = ?, cgroup_id = ?, update_time = ? "
-                                         "WHERE name = ?"));
+                                         "pid_start_time = ?, cgroup_id = ?, update_time = ?, "
+                                         "runtime = ? WHERE name = ?"));
   st.Bind(1, SpecJson(vm.spec)).Bind(2, VmStateName(vm.state)).Bind(3, vm.reason).Bind(4, vm.pid);
   st.Bind(5, static_cast<int64_t>(vm.pid_start_time)).Bind(6, static_cast<int64_t>(vm.cgroup_id));
-  st.Bind(7, absl::ToUnixMillis(clock_.Now())).Bind(8, vm.spec.name);
+  st.Bind(7, absl::ToUnixMillis(clock_.Now())).Bind(8, RuntimeJson(vm)).Bind(9, vm.spec.name);
   RETURN_IF_ERROR(st.Run());
   if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("no VM named ", vm.spec.name));
   return absl::OkStatus();

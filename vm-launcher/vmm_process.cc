@@ -1,9 +1,7 @@
 #include "vm-launcher/vmm_process.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +15,6 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
-#include "common/unix_socket.h"
 #include "vm-launcher/qmp_client.h"
 
 namespace clawos::launcher {
@@ -87,7 +84,6 @@ absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Adopt(pid_t pid, uint64_
 }
 
 VmmProcess::~VmmProcess() {
-  if (agent_fd_ >= 0) ::close(agent_fd_);
   if (child_) ::waitpid(pid_, nullptr, WNOHANG);  // reap it if it already exited
 }
 
@@ -109,82 +105,24 @@ std::string VmmProcess::ConsoleTail() const {
   return c;
 }
 
-absl::Status VmmProcess::ConnectAgent(absl::Time deadline) {
-  while (absl::Now() < deadline) {
-    auto fd = ConnectUnixSocket(config_.agent_socket);
-    if (fd.ok()) {
-      agent_fd_ = *fd;
-      return absl::OkStatus();
-    }
-    if (fd.status().code() == absl::StatusCode::kInvalidArgument) return fd.status();
-    if (!Running())
-      return absl::FailedPreconditionError("QEMU exited before the agent channel opened");
-    absl::SleepFor(absl::Milliseconds(20));
+bool VmmProcess::WaitExit(absl::Duration timeout) {
+  absl::Time until = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() >= until) return false;
+    absl::SleepFor(absl::Milliseconds(50));
   }
-  return absl::DeadlineExceededError("the agent channel never opened");
-}
-
-absl::StatusOr<std::string> VmmProcess::WaitReady(absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  if (agent_fd_ < 0) RETURN_IF_ERROR(ConnectAgent(deadline));
-  while (true) {
-    size_t nl = pending_.find('\n');
-    if (nl != std::string::npos) {
-      std::string line = pending_.substr(0, nl);
-      pending_.erase(0, nl + 1);
-      if (line.rfind("READY ", 0) == 0) return line;
-      if (line.rfind("FAILED ", 0) == 0) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("the guest agent failed: ", line.substr(7)));
-      }
-      continue;
-    }
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("the guest agent did not report ready in ",
-                                                      absl::FormatDuration(timeout), "; console:\n",
-                                                      ConsoleTail()));
-    }
-    pollfd p{agent_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) {
-      if (!Running()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("the VM stopped during boot; console:\n", ConsoleTail()));
-      }
-      continue;
-    }
-    char buf[512];
-    ssize_t n = ::read(agent_fd_, buf, sizeof(buf));
-    if (n <= 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("the agent channel closed during boot; console:\n", ConsoleTail()));
-    }
-    pending_.append(buf, static_cast<size_t>(n));
-  }
+  return true;
 }
 
 absl::Status VmmProcess::Stop(absl::Duration grace) {
-  auto wait_gone = [this](absl::Duration d) {
-    absl::Time until = absl::Now() + d;
-    while (absl::Now() < until) {
-      if (!Running()) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return !Running();
-  };
-  if (!Running()) return absl::OkStatus();
-  // 1. Ask the guest to power off (it syncs its disks first).
-  if (agent_fd_ < 0) ConnectAgent(absl::Now() + absl::Seconds(1)).IgnoreError();
-  if (agent_fd_ >= 0 && ::write(agent_fd_, "POWEROFF\n", 9) == 9 && wait_gone(grace)) {
-    return absl::OkStatus();
-  }
-  // 2. Tell QEMU to quit.
+  if (WaitExit(grace)) return absl::OkStatus();
+  // Tell QEMU to quit.
   if (auto qmp = QmpClient::Connect(config_.qmp_socket, absl::Seconds(2)); qmp.ok()) {
     qmp->Execute("quit", nullptr, absl::Seconds(2)).IgnoreError();
-    if (wait_gone(absl::Seconds(5))) return absl::OkStatus();
+    if (WaitExit(absl::Seconds(5))) return absl::OkStatus();
   }
-  // 3. Kill it.
   ::kill(pid_, SIGKILL);
-  if (wait_gone(absl::Seconds(5))) return absl::OkStatus();
+  if (WaitExit(absl::Seconds(5))) return absl::OkStatus();
   return absl::InternalError(absl::StrCat("QEMU (pid ", pid_, ") did not exit after SIGKILL"));
 }
 

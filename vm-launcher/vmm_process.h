@@ -1,7 +1,8 @@
 // The VMM process of one VM: disks made for it, QEMU started inside its
-// cgroup, the agent's readiness awaited on the channel, and an orderly stop
-// (agent power-off, then QMP quit, then SIGKILL). A pid is only trusted
-// together with its start time, so a recycled pid is never mistaken for it.
+// cgroup, and an orderly stop (the exit the agent was asked for, then QMP
+// quit, then SIGKILL). The agent channel itself is AgentClient's. A pid is
+// only trusted together with its start time, so a recycled pid is never
+// mistaken for it.
 #pragma once
 
 #include <sys/types.h>
@@ -37,26 +38,25 @@ class VmmProcess {
                                                            const QemuConfig& config);
   ~VmmProcess();
 
-  // Waits for the agent's first line: "READY ..." → the line; "FAILED ..." or
-  // QEMU exiting → FAILED_PRECONDITION with the reason and the console's tail.
-  absl::StatusOr<std::string> WaitReady(absl::Duration timeout);
-  // Orderly stop; returns once QEMU is gone.
+  // Stops QEMU and returns once it is gone: waits up to `grace` for an exit
+  // already under way (the guest powering off), then QMP quit, then SIGKILL.
   absl::Status Stop(absl::Duration grace);
+  // True until QEMU exited; false at once when `timeout` passes first.
+  bool WaitExit(absl::Duration timeout);
   bool Running();
+  // The last ~600 bytes of the serial console, for failure messages.
+  std::string ConsoleTail() const;
+  const QemuConfig& config() const { return config_; }
 
   pid_t pid() const { return pid_; }
   uint64_t start_time() const { return start_time_; }
 
  private:
   VmmProcess() = default;
-  absl::Status ConnectAgent(absl::Time deadline);
-  std::string ConsoleTail() const;
   QemuConfig config_;
   pid_t pid_ = -1;
   uint64_t start_time_ = 0;
   bool child_ = false;  // launched by us (reap with waitpid) or adopted
-  int agent_fd_ = -1;
-  std::string pending_;
 };
 
 }  // namespace clawos::launcher

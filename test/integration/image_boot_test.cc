@@ -42,20 +42,27 @@ class ImageBootTest : public ::testing::Test {
 TEST_F(ImageBootTest, VerifiedRootBootsAndAgentAnswers) {
   auto g = Boot({});
   ASSERT_TRUE(g);
-  auto hello = g->ReadLine(absl::Seconds(60));
-  ASSERT_TRUE(hello.ok()) << hello.status() << "\nconsole:\n" << g->Console();
-  EXPECT_EQ(hello->rfind("READY clawos-agent/", 0), 0u) << *hello;
-  EXPECT_NE(hello->find("release=clawos-image name=clawos-agent"), std::string::npos) << *hello;
-  EXPECT_NE(hello->find(" var=tmpfs workspace=none "), std::string::npos)
-      << "no runtime disk: /var is a tmpfs; no workspace disk: nothing on /workspace\n"
-      << *hello;
-  ASSERT_TRUE(g->Send("PING").ok());
-  EXPECT_EQ(g->ReadLine(absl::Seconds(10)).value_or(""), "PONG");
+  auto agent = g->ConnectAgent(absl::Seconds(60));
+  ASSERT_TRUE(agent.ok()) << agent.status() << "\nconsole:\n" << g->Console();
+  EXPECT_EQ((*agent)->hello().protocol_version(), 1u);
+  EXPECT_FALSE((*agent)->hello().agent_version().empty());
+  auto release = g->Exec(**agent, {"cat", "/etc/clawos/release"});
+  ASSERT_TRUE(release.ok()) << release.status();
+  EXPECT_EQ(release->rfind("clawos-image name=clawos-agent", 0), 0u) << *release;
+  auto mounts = g->Exec(**agent, {"cat", "/proc/mounts"});
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  EXPECT_NE(mounts->find(" /var tmpfs "), std::string::npos) << "no runtime disk: /var is a tmpfs\n"
+                                                             << *mounts;
+  EXPECT_EQ(mounts->find(" /workspace "), std::string::npos)
+      << "no workspace disk: nothing on /workspace\n"
+      << *mounts;
+  auto pong = (*agent)->Ping(absl::Seconds(10));
+  ASSERT_TRUE(pong.ok()) << pong.status();
+  EXPECT_GT(pong->memory_available_bytes(), 0u);
   auto qmp = g->Qmp();
   ASSERT_TRUE(qmp.ok()) << qmp.status();
   EXPECT_EQ(qmp->Status().value_or("?"), "running");
-  ASSERT_TRUE(g->Send("POWEROFF").ok());
-  EXPECT_EQ(g->ReadLine(absl::Seconds(10)).value_or(""), "BYE");
+  ASSERT_TRUE((*agent)->Shutdown(absl::Seconds(5)).ok());
   auto code = g->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
@@ -72,9 +79,12 @@ TEST_F(ImageBootTest, RuntimeAndWorkspaceDisksAreMounted) {
   }
   auto g = Boot(o);
   ASSERT_TRUE(g);
-  auto hello = g->ReadLine(absl::Seconds(60));
-  ASSERT_TRUE(hello.ok()) << hello.status() << "\nconsole:\n" << g->Console();
-  EXPECT_NE(hello->find(" var=ext4 workspace=ext4 "), std::string::npos) << *hello;
+  auto agent = g->ConnectAgent(absl::Seconds(60));
+  ASSERT_TRUE(agent.ok()) << agent.status() << "\nconsole:\n" << g->Console();
+  auto mounts = g->Exec(**agent, {"cat", "/proc/mounts"});
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  EXPECT_NE(mounts->find(" /var ext4 "), std::string::npos) << *mounts;
+  EXPECT_NE(mounts->find(" /workspace ext4 "), std::string::npos) << *mounts;
   // The hard stop path: QMP quit ends QEMU at once.
   auto qmp = g->Qmp();
   ASSERT_TRUE(qmp.ok()) << qmp.status();
@@ -108,13 +118,13 @@ TEST_F(ImageBootTest, FlippedByteInAFileIsAnIoErrorInsideTheGuest) {
   o.rootfs_override = tampered;
   auto g = Boot(o);
   ASSERT_TRUE(g);
-  auto hello = g->ReadLine(absl::Seconds(60));
-  ASSERT_TRUE(hello.ok()) << hello.status() << "\nconsole:\n" << g->Console();
-  EXPECT_EQ(hello->rfind("FAILED cannot read /etc/clawos/release: Input/output error", 0), 0u)
-      << *hello;
-  ASSERT_TRUE(g->Send("POWEROFF").ok());
-  g->Wait(absl::Seconds(30)).IgnoreError();
+  ASSERT_TRUE(g->Wait(absl::Seconds(90)).ok()) << "the guest should power itself off\n"
+                                               << g->Console();
   std::string console = g->Console();
+  EXPECT_NE(console.find("clawos-agent: FATAL: cannot read /etc/clawos/release: Input/output "
+                         "error; powering off"),
+            std::string::npos)
+      << console;
   EXPECT_NE(console.find("verity"), std::string::npos) << console;
   EXPECT_NE(console.find("is corrupted"), std::string::npos) << console;
 }

@@ -12,9 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/status.h"
 #include "common/testing/flip_byte.h"
 #include "common/testing/temp_dir.h"
 #include "image/signing.h"
+#include "vm-launcher/agent_ops.h"
 
 namespace clawos::launcher {
 namespace {
@@ -67,6 +69,49 @@ class LauncherCoreTest : public ::testing::Test {
     s.workspace_disk_mib = 32;
     return s;
   }
+  absl::StatusOr<std::string> Exec(const std::string& vm, std::vector<std::string> argv) {
+    ASSIGN_OR_RETURN(auto agent, launcher_->Agent(vm));
+    apb::ExecRequest r;
+    for (auto& a : argv) r.add_argv(a);
+    std::string out;
+    ExecCallbacks cb;
+    cb.on_output = [&](const std::string& d, bool err) {
+      if (!err) out += d;
+      return true;
+    };
+    ASSIGN_OR_RETURN(auto exit, RunExec(*agent, r, "", cb, absl::Now() + absl::Seconds(60)));
+    if (exit.exit_code() != 0)
+      return absl::InternalError("exit code " + std::to_string(exit.exit_code()));
+    return out;
+  }
+  absl::Status Put(const std::string& vm, const std::string& path, const std::string& content) {
+    ASSIGN_OR_RETURN(auto agent, launcher_->Agent(vm));
+    apb::FilePut put;
+    put.set_path(path);
+    put.set_create_parents(true);
+    size_t off = 0;
+    auto next = [&](std::string* data, bool* eof) {
+      size_t n = std::min<size_t>(agent::kMaxChunkBytes, content.size() - off);
+      *data = content.substr(off, n);
+      off += n;
+      *eof = off == content.size();
+      return absl::OkStatus();
+    };
+    return PutFile(*agent, put, next, absl::Now() + absl::Seconds(60)).status();
+  }
+  absl::StatusOr<std::string> Get(const std::string& vm, const std::string& path) {
+    ASSIGN_OR_RETURN(auto agent, launcher_->Agent(vm));
+    std::string out;
+    RETURN_IF_ERROR(GetFile(
+        *agent, path, [](const apb::FileInfo&) { return true; },
+        [&](const std::string& d) {
+          out += d;
+          return true;
+        },
+        absl::Now() + absl::Seconds(60)));
+    return out;
+  }
+
   clawos::testing::TempDir dir_;
   std::string image_;
   std::unique_ptr<Launcher> launcher_;
@@ -86,8 +131,20 @@ TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
   EXPECT_GT(running->pid, 0);
   EXPECT_GT(running->cgroup_id, 0u);
   EXPECT_TRUE(IsSameProcess(static_cast<pid_t>(running->pid), running->pid_start_time));
+  EXPECT_FALSE(running->agent_version.empty());
   EXPECT_EQ(launcher_->StartVm("one").status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(launcher_->DeleteVm("one").code(), absl::StatusCode::kFailedPrecondition);
+
+  // Exec, and a file round trip through /workspace.
+  auto uname = Exec("one", {"uname", "-r"});
+  ASSERT_TRUE(uname.ok()) << uname.status();
+  EXPECT_NE(uname->find("cloud-amd64"), std::string::npos) << *uname;
+  std::string content(700 * 1024, 'x');  // more than one chunk
+  content += "end";
+  ASSERT_TRUE(Put("one", "/workspace/notes/kept.txt", content).ok());
+  EXPECT_EQ(Get("one", "/workspace/notes/kept.txt").value_or("?"), content);
+  auto missing = Get("one", "/workspace/nope");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
 
   auto stopped = launcher_->StopVm("one");
   ASSERT_TRUE(stopped.ok()) << stopped.status();
@@ -97,7 +154,19 @@ TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
 
   auto again = launcher_->StartVm("one");
   ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Get("one", "/workspace/notes/kept.txt").value_or("?"), content)
+      << "the workspace survives stop and start";
   ASSERT_TRUE(launcher_->StopVm("one").ok());
+  // The logs outlive the run: the console and the agent's own lines.
+  auto log = launcher_->Logs("one");
+  ASSERT_TRUE(log.ok()) << log.status();
+  bool console = false, agent = false;
+  for (const LogRecord& r : (*log)->Read({})) {
+    console |= r.source == LogSource::kConsole && r.text.find("root verified") != std::string::npos;
+    agent |=
+        r.source == LogSource::kAgent && r.text.find("welcomed as vms/one") != std::string::npos;
+  }
+  EXPECT_TRUE(console && agent) << "console " << console << ", agent " << agent;
   ASSERT_TRUE(launcher_->DeleteVm("one").ok());
   EXPECT_FALSE(PathExists(dir)) << "delete removes the disks";
   EXPECT_EQ(launcher_->GetVm("one").status().code(), absl::StatusCode::kNotFound);
@@ -125,6 +194,8 @@ TEST_F(LauncherCoreTest, RestartAdoptsLiveVmsAndReportsDeadOnes) {
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->state, VmState::kRunning) << "re-adopted by pid and start time";
   EXPECT_EQ(a->pid, live->pid);
+  auto hostname = Exec("live", {"hostname"});
+  EXPECT_EQ(hostname.value_or("?"), "clawos\n") << "the agent channel is made again";
   auto b = launcher_->GetVm("dies");
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->state, VmState::kFailed);
@@ -153,8 +224,33 @@ TEST_F(LauncherCoreTest, RefusesBadRequestsWithReasons) {
   ASSERT_TRUE(launcher_->CreateVm(Spec("b")).ok());
   auto third = launcher_->CreateVm(Spec("c"));
   EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted) << "max VMs is 2";
-  EXPECT_EQ(launcher_->StopVm("a").status().code(), absl::StatusCode::kFailedPrecondition);
+  auto stop = launcher_->StopVm("a");
+  ASSERT_TRUE(stop.ok()) << "stopping a stopped VM is not an error: " << stop.status();
+  EXPECT_EQ(stop->state, VmState::kStopped);
+  auto exec = launcher_->Agent("a");
+  EXPECT_EQ(exec.status().code(), absl::StatusCode::kFailedPrecondition) << exec.status();
+  EXPECT_NE(exec.status().message().find("it is STOPPED"), std::string::npos) << exec.status();
   EXPECT_EQ(launcher_->StartVm("ghost").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(launcher_->DeleteImage("agent").code(), absl::StatusCode::kFailedPrecondition)
+      << "in use by a and b";
+}
+
+TEST_F(LauncherCoreTest, MemoryPressureGateRefusesAStart) {
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("big")).ok());
+  launcher_.reset();
+  LauncherConfig c = Config();
+  c.meminfo_path = dir_.Sub("meminfo");
+  ASSERT_TRUE(
+      WriteFileAtomic(c.meminfo_path, "MemTotal: 1000000 kB\nMemAvailable: 400000 kB\n", 0644)
+          .ok());
+  c.min_available_mib = 256;  // 390 MiB available - (256 + 128) needed < 256
+  launcher_ = Launcher::Open(c, RealClock::Get()).value();
+  auto start = launcher_->StartVm("big");
+  EXPECT_EQ(start.status().code(), absl::StatusCode::kResourceExhausted) << start.status();
+  EXPECT_NE(start.status().message().find("390 MiB available"), std::string::npos)
+      << start.status();
+  EXPECT_EQ(launcher_->GetVm("big")->state, VmState::kStopped) << "nothing was started";
 }
 
 TEST_F(LauncherCoreTest, RefusesUnsignedWrongKeyAndTamperedImages) {

@@ -1,8 +1,6 @@
 #include "test/integration/qemu_guest.h"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +12,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
-#include "common/unix_socket.h"
+#include "vm-launcher/agent_ops.h"
 #include "vm-launcher/guest_config.h"
 
 namespace clawos::testing {
@@ -39,60 +37,41 @@ absl::StatusOr<std::unique_ptr<QemuGuest>> QemuGuest::Start(const GuestOptions& 
 }
 
 QemuGuest::~QemuGuest() {
-  if (fd_ >= 0) close(fd_);
   if (pid_ > 0 && !exited_) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
 }
 
-absl::Status QemuGuest::Connect(absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (auto fd = ConnectUnixSocket(socket_path_); fd.ok()) {
-      fd_ = *fd;
-      return absl::OkStatus();
-    } else if (fd.status().code() == absl::StatusCode::kInvalidArgument) {
-      return fd.status();
-    }
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exited_ = true;
-      return absl::FailedPreconditionError(absl::StrCat("QEMU exited (", ExitCodeOf(status), ")"));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError("agent socket never accepted");
+bool QemuGuest::Exited() {
+  int status = 0;
+  if (!exited_ && waitpid(pid_, &status, WNOHANG) == pid_) exited_ = true;
+  return exited_;
 }
 
-absl::StatusOr<std::string> QemuGuest::ReadLine(absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  if (fd_ < 0) RETURN_IF_ERROR(Connect(timeout));
-  while (true) {
-    size_t nl = pending_.find('\n');
-    if (nl != std::string::npos) {
-      std::string line = pending_.substr(0, nl);
-      pending_.erase(0, nl + 1);
-      return line;
-    }
-    int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (left <= 0) return absl::DeadlineExceededError("no line from the agent in time");
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, std::min(left, 200)) <= 0) continue;
-    char buf[512];
-    ssize_t n = read(fd_, buf, sizeof(buf));
-    if (n <= 0) return absl::UnavailableError("agent channel closed");
-    pending_.append(buf, static_cast<size_t>(n));
-  }
+absl::StatusOr<std::unique_ptr<launcher::AgentClient>> QemuGuest::ConnectAgent(
+    absl::Duration timeout) {
+  launcher::AgentClient::Options o;
+  o.vm = "vms/boot-test";
+  return launcher::AgentClient::Connect(socket_path_, o, absl::Now() + timeout,
+                                        [this] { return !Exited(); });
 }
 
-absl::Status QemuGuest::Send(const std::string& line) {
-  if (fd_ < 0) RETURN_IF_ERROR(Connect(absl::Seconds(30)));
-  std::string l = line + "\n";
-  if (write(fd_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) {
-    return absl::UnavailableError("write to the agent channel failed");
+absl::StatusOr<std::string> QemuGuest::Exec(launcher::AgentClient& agent,
+                                            std::vector<std::string> argv) {
+  launcher::apb::ExecRequest r;
+  for (auto& a : argv) r.add_argv(a);
+  std::string out, err;
+  launcher::ExecCallbacks cb;
+  cb.on_output = [&](const std::string& d, bool is_err) {
+    (is_err ? err : out) += d;
+    return true;
+  };
+  ASSIGN_OR_RETURN(auto exit, launcher::RunExec(agent, r, "", cb, absl::Now() + absl::Seconds(60)));
+  if (exit.exit_code() != 0) {
+    return absl::InternalError(absl::StrCat(argv[0], " exited ", exit.exit_code(), ": ", err));
   }
-  return absl::OkStatus();
+  return out;
 }
 
 absl::StatusOr<int> QemuGuest::Wait(absl::Duration timeout) {

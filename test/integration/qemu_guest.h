@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "image/manifest.h"
+#include "vm-launcher/agent_client.h"
 #include "vm-launcher/qmp_client.h"
 
 namespace clawos::testing {
@@ -30,9 +31,10 @@ class QemuGuest {
   static absl::StatusOr<std::unique_ptr<QemuGuest>> Start(const GuestOptions& options);
   ~QemuGuest();
 
-  // Connects to the agent channel (retrying) and reads one line.
-  absl::StatusOr<std::string> ReadLine(absl::Duration timeout);
-  absl::Status Send(const std::string& line);
+  // Connects to the agent channel and does the handshake (Hello → Welcome → Ready).
+  absl::StatusOr<std::unique_ptr<launcher::AgentClient>> ConnectAgent(absl::Duration timeout);
+  // Runs a command in the guest: its stdout, or the error / a non-zero exit.
+  absl::StatusOr<std::string> Exec(launcher::AgentClient& agent, std::vector<std::string> argv);
   // Waits for QEMU to exit; its exit code, or DEADLINE_EXCEEDED.
   absl::StatusOr<int> Wait(absl::Duration timeout);
   std::string Console() const;
@@ -40,14 +42,12 @@ class QemuGuest {
 
  private:
   QemuGuest() = default;
-  absl::Status Connect(absl::Duration timeout);
+  bool Exited();
   pid_t pid_ = -1;
-  int fd_ = -1;
   bool exited_ = false;
   std::string console_path_;
   std::string socket_path_;
   std::string qmp_path_;
-  std::string pending_;
 };
 
 }  // namespace clawos::testing

@@ -1,6 +1,6 @@
 // The launcher's VMM process layer against real QEMU boots of the built image:
-// per-VM ext4 disks, QEMU inside the VM's cgroup, readiness from the agent,
-// orderly stop, and failure reports that carry the guest console.
+// per-VM ext4 disks, QEMU inside the VM's cgroup, the agent's handshake,
+// orderly stop, and failures that leave the guest console to read.
 #include "vm-launcher/vmm_process.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/testing/temp_dir.h"
+#include "vm-launcher/agent_client.h"
 #include "vm-launcher/guest_config.h"
 
 namespace clawos::launcher {
@@ -41,7 +42,8 @@ class VmmProcessTest : public ::testing::Test {
   }
   void TearDown() override {
     if (cgroup_) {
-      EXPECT_TRUE(cgroup_->Destroy().ok());
+      auto destroyed = cgroup_->Destroy();
+      EXPECT_TRUE(destroyed.ok()) << destroyed;
       for (const char* h : {"", "/unified", "/memory", "/cpu", "/pids"}) {
         ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-test").c_str());
       }
@@ -69,12 +71,18 @@ TEST_F(VmmProcessTest, BootsInItsCgroupReportsReadyAndStopsInOrder) {
   auto vmm = VmmProcess::Launch(Config(true), *cgroup_, dir_.Sub("qemu.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.status();
   EXPECT_EQ(cgroup_->Processes(), std::vector<pid_t>{(*vmm)->pid()});
-  auto ready = (*vmm)->WaitReady(absl::Seconds(90));
-  ASSERT_TRUE(ready.ok()) << ready.status();
-  EXPECT_NE(ready->find("var=ext4 workspace=ext4"), std::string::npos) << *ready;
+  VmmProcess& p = **vmm;
+  auto agent = AgentClient::Connect(p.config().agent_socket, {}, absl::Now() + absl::Seconds(90),
+                                    [&p] { return p.Running(); });
+  ASSERT_TRUE(agent.ok()) << agent.status() << "\n" << p.ConsoleTail();
+  EXPECT_FALSE((*agent)->hello().kernel_release().empty());
   EXPECT_TRUE(IsSameProcess((*vmm)->pid(), (*vmm)->start_time()));
   EXPECT_FALSE(IsSameProcess((*vmm)->pid(), (*vmm)->start_time() + 1)) << "pid alone is not enough";
+  ASSERT_TRUE((*agent)->Shutdown(absl::Seconds(5)).ok());
   ASSERT_TRUE((*vmm)->Stop(absl::Seconds(30)).ok());
+  EXPECT_NE(p.ConsoleTail().find("shutting down on request"), std::string::npos)
+      << "an orderly power-off, not a kill\n"
+      << p.ConsoleTail();
   EXPECT_FALSE((*vmm)->Running());
   EXPECT_TRUE(cgroup_->Processes().empty());
 }
@@ -84,12 +92,13 @@ TEST_F(VmmProcessTest, FailedBootIsReportedWithTheConsole) {
   c.cmdline += " clawos.root_hash=" + std::string(64, 'b');
   auto vmm = VmmProcess::Launch(c, *cgroup_, dir_.Sub("qemu.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.status();
-  auto ready = (*vmm)->WaitReady(absl::Seconds(90));
-  ASSERT_FALSE(ready.ok());
-  EXPECT_EQ(ready.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(ready.status().message().find("FATAL: cannot mount the verified root"),
-            std::string::npos)
-      << ready.status();
+  VmmProcess& p = **vmm;
+  auto agent = AgentClient::Connect(p.config().agent_socket, {}, absl::Now() + absl::Seconds(90),
+                                    [&p] { return p.Running(); });
+  ASSERT_FALSE(agent.ok());
+  EXPECT_EQ(agent.status().code(), absl::StatusCode::kFailedPrecondition) << agent.status();
+  EXPECT_NE(p.ConsoleTail().find("FATAL: cannot mount the verified root"), std::string::npos)
+      << p.ConsoleTail();
   // The launcher's rollback: stop whatever is left; TearDown removes the cgroup.
   EXPECT_TRUE((*vmm)->Stop(absl::Seconds(5)).ok());
   EXPECT_FALSE((*vmm)->Running());
