@@ -14,9 +14,11 @@
 namespace clawos::cli {
 
 inline constexpr char kDefaultIdentityAddr[] = "unix:/var/lib/clawos/identity/identity.sock";
+inline constexpr char kDefaultLauncherAddr[] = "unix:/var/lib/clawos/launcher/launcher.sock";
 
 struct Context {
   std::string identity_addr = kDefaultIdentityAddr;
+  std::string launcher_addr = kDefaultLauncherAddr;
   std::string output = "text";  // "text" or "json"
   ClientOptions tls;
   bool json() const { return output == "json"; }

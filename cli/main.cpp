@@ -4,15 +4,21 @@
 #include "cli/context.h"
 #include "cli/identity_commands.h"
 #include "cli/image_commands.h"
+#include "cli/vm_commands.h"
 
 int main(int argc, char** argv) {
   clawos::cli::Context ctx;
   int rc = 0;
   CLI::App app{"clawos: run AI agents in verified microVMs"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options (-o json, --launcher) also after the subcommand
   app.add_option("--identity", ctx.identity_addr,
                  "clawos-identity address: unix:/path or host:port")
       ->envname("CLAWOS_IDENTITY_ADDR")
+      ->capture_default_str();
+  app.add_option("--launcher", ctx.launcher_addr,
+                 "clawos-vm-launcher address: unix:/path or host:port")
+      ->envname("CLAWOS_LAUNCHER_ADDR")
       ->capture_default_str();
   app.add_option("-o,--output", ctx.output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
@@ -25,6 +31,8 @@ int main(int argc, char** argv) {
   clawos::cli::AddTokenCommands(app, ctx, rc);
   clawos::cli::AddSecretCommands(app, ctx, rc);
   clawos::cli::AddImageCommands(app, ctx, rc);
+  clawos::cli::AddImageLauncherCommands(*app.get_subcommand("image"), ctx, rc);
+  clawos::cli::AddVmCommands(app, ctx, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

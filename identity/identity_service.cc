@@ -1,44 +1,23 @@
 #include "identity/identity_service.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/encoding.h"
 #include "common/grpc_server.h"
 #include "common/grpc_status.h"
+#include "common/grpc_util.h"
 #include "common/log.h"
 #include "common/request_id.h"
 
 namespace clawos::identity {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
-constexpr int kDefaultPageSize = 100;
-constexpr int kMaxPageSize = 1000;
-
 google::protobuf::Timestamp Ts(absl::Time t) {
-  return TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t));
+  return ToProtoTime(absl::FromUnixSeconds(absl::ToUnixSeconds(t)));
 }
 
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-grpc::Status Denied(const char* method) {
-  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                      absl::StrCat(method,
-                                   " needs a trusted transport: call over the daemon's unix "
-                                   "socket or over TLS with a client certificate (mTLS)"));
-}
-
-absl::StatusOr<int> PageSize(int32_t requested) {
-  if (requested < 0) return absl::InvalidArgumentError("page_size must not be negative");
-  if (requested == 0) return kDefaultPageSize;
-  return std::min<int>(requested, kMaxPageSize);
-}
+grpc::Status Denied(const char* method) { return UntrustedDenied(method); }
 
 // "secrets/<id>" → id.
 absl::StatusOr<std::string> SecretId(const std::string& name) {
@@ -98,7 +77,7 @@ grpc::Status IdentityService::IssueToken(grpc::ServerContext* ctx, const pb::Iss
   IssueRequest r;
   r.subject = req->subject();
   r.audience = req->audience();
-  if (req->has_ttl()) r.ttl = FromProto(req->ttl());
+  if (req->has_ttl()) r.ttl = FromProtoDuration(req->ttl());
   if (req->has_ttl() && r.ttl <= absl::ZeroDuration()) {
     return ToGrpcStatus(absl::InvalidArgumentError("ttl must be positive"));
   }
@@ -216,7 +195,7 @@ grpc::Status IdentityService::ExchangeOidcToken(grpc::ServerContext* ctx,
                                                 const pb::ExchangeOidcTokenRequest* req,
                                                 pb::IssueTokenResponse* resp) {
   ScopedRequestId rid(ctx);
-  absl::Duration ttl = req->has_ttl() ? FromProto(req->ttl()) : absl::ZeroDuration();
+  absl::Duration ttl = req->has_ttl() ? FromProtoDuration(req->ttl()) : absl::ZeroDuration();
   if (req->has_ttl() && ttl <= absl::ZeroDuration()) {
     return ToGrpcStatus(absl::InvalidArgumentError("ttl must be positive"));
   }

@@ -1,6 +1,7 @@
 #include "vm-launcher/agent_ops.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status.h"
 
 namespace clawos::launcher {
@@ -23,7 +24,16 @@ absl::StatusOr<apb::ExecExit> RunExec(AgentClient& agent, apb::ExecRequest reque
     RETURN_IF_ERROR(stream->Send(std::move(in)));
   }
   for (;;) {
-    ASSIGN_OR_RETURN(apb::Frame r, stream->Next(deadline));
+    absl::Time step = std::min(deadline, absl::Now() + absl::Milliseconds(500));
+    auto next = stream->Next(step);
+    if (next.status().code() == absl::StatusCode::kDeadlineExceeded && step < deadline) {
+      if (cb.cancelled && cb.cancelled()) return absl::CancelledError("exec cancelled");
+      continue;
+    }
+    if (next.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      return absl::DeadlineExceededError("the command ran past the call's deadline; killed");
+    }
+    ASSIGN_OR_RETURN(apb::Frame r, std::move(next));
     switch (r.body_case()) {
       case apb::Frame::kExecStarted:
         if (cb.on_started && !cb.on_started(r.exec_started().pid()))

@@ -15,6 +15,8 @@ struct ExecCallbacks {
   // Each returns false to cancel the command (the caller went away).
   std::function<bool(int32_t pid)> on_started;
   std::function<bool(const std::string& data, bool is_stderr)> on_output;
+  // Asked twice a second while the command is silent; true cancels it.
+  std::function<bool()> cancelled;
 };
 
 // Runs `request` (stdin given whole; empty means /dev/null) and returns its

@@ -69,6 +69,12 @@ std::string Launcher::VmDir(const std::string& name) const {
   return absl::StrCat(config_.state_dir, "/vms/", name);
 }
 
+std::string Launcher::CgroupPath(const std::string& name) const {
+  std::string v2 =
+      layout_ == CgroupLayout::kHybrid ? config_.cgroup_root + "/unified" : config_.cgroup_root;
+  return absl::StrCat(v2, "/", config_.cgroup_parent, "/", name);
+}
+
 absl::Status Launcher::Save(const Vm& vm, VmState previous) {
   RETURN_IF_ERROR(store_->Update(vm));
   auto stored = store_->Get(vm.spec.name);

@@ -105,6 +105,9 @@ class Launcher {
   // agents noticed, idle VMs stopped.
   void Housekeep();
   std::string VmDir(const std::string& name) const;
+  // The VM's v2 cgroup path (whether or not it exists now).
+  std::string CgroupPath(const std::string& name) const;
+  const LauncherConfig& config() const { return config_; }
 
  private:
   struct Runtime {

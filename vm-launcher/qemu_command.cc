@@ -1,7 +1,10 @@
 #include "vm-launcher/qemu_command.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -89,6 +92,30 @@ int64_t HostTscKhz(const std::string& cpuinfo_path) {
     }
   }
   return 0;
+}
+
+std::string DetectAccel(std::string* why, const std::string& cpuinfo_path,
+                        const std::string& kvm_path) {
+  if (::access(kvm_path.c_str(), R_OK | W_OK) != 0) {
+    *why = kvm_path + " is not usable";
+    return "tcg";
+  }
+  std::ifstream f(cpuinfo_path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::string w;
+    while (words >> w) {
+      if (w == "vmx" || w == "svm") {
+        *why = kvm_path + " is usable and the CPU has " + w;
+        return "kvm";
+      }
+    }
+    break;
+  }
+  *why = kvm_path + " exists but the CPU has no vmx/svm (a software hypervisor): using TCG";
+  return "tcg";
 }
 
 }  // namespace clawos::launcher

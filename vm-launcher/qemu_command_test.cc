@@ -74,5 +74,18 @@ TEST(QemuCommandTest, TscFromCpuinfo) {
   EXPECT_EQ(HostTscKhz(dir.Sub("missing")), 0);
 }
 
+TEST(QemuCommandTest, AccelNeedsUsableKvmAndHardwareVirtualisation) {
+  clawos::testing::TempDir dir;
+  std::string why;
+  ASSERT_TRUE(WriteFileAtomic(dir.Sub("kvm"), "", 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Sub("pvm"), "flags\t\t: fpu vme sse2 hypervisor\n", 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Sub("vmx"), "flags\t\t: fpu vme vmx sse2\n", 0644).ok());
+  EXPECT_EQ(DetectAccel(&why, dir.Sub("vmx"), dir.Sub("kvm")), "kvm") << why;
+  EXPECT_EQ(DetectAccel(&why, dir.Sub("pvm"), dir.Sub("kvm")), "tcg");
+  EXPECT_NE(why.find("no vmx/svm"), std::string::npos) << why;
+  EXPECT_EQ(DetectAccel(&why, dir.Sub("vmx"), dir.Sub("no-kvm")), "tcg");
+  EXPECT_NE(why.find("not usable"), std::string::npos) << why;
+}
+
 }  // namespace
 }  // namespace clawos::launcher

@@ -132,6 +132,7 @@ std::vector<LogRecord> VmLog::Read(const LogQuery& q) const {
   std::vector<LogRecord> out;
   for (const LogRecord& r : records_) {
     if (r.sequence <= q.after_sequence) continue;
+    if (q.up_to > 0 && r.sequence > q.up_to) break;
     if (r.source == LogSource::kConsole && !q.console) continue;
     if (r.source == LogSource::kAgent && !q.agent) continue;
     if (r.time < q.since) continue;

@@ -31,6 +31,7 @@ struct LogQuery {
   bool agent = true;
   int64_t after_sequence = 0;  // > 0 overrides tail
   int tail = 0;                // 0: all
+  int64_t up_to = 0;           // > 0: only lines up to this sequence
   absl::Time since = absl::InfinitePast();
 };
 

@@ -1,0 +1,370 @@
+#include "cli/vm_commands.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "cli/launcher_client.h"
+#include "cli/vm_io_commands.h"
+#include "common/duration.h"
+#include "common/grpc_client.h"
+#include "common/grpc_util.h"
+
+namespace clawos::cli {
+namespace {
+
+// Runs one unary launcher call; on success hands the response to `ok`.
+template <typename Req, typename Resp, typename Fn>
+absl::StatusOr<Resp> Unary(const Context& ctx, Fn method, const Req& req,
+                           absl::Duration timeout = absl::Seconds(30)) {
+  auto stub = LauncherStub(ctx);
+  if (!stub.ok()) return stub.status();
+  Resp resp;
+  auto cctx = MakeClientContext(timeout);
+  grpc::Status s = ((*stub).get()->*method)(cctx.get(), req, &resp);
+  if (!s.ok()) return LauncherError(ctx, s);
+  return resp;
+}
+
+absl::Status ParsePairs(const std::vector<std::string>& in, const char* what,
+                        google::protobuf::Map<std::string, std::string>* out) {
+  for (const std::string& kv : in) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " \"", kv, "\" is not KEY=VALUE"));
+    }
+    (*out)[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return absl::OkStatus();
+}
+
+void PrintVm(const lpb::Vm& vm) {
+  std::cout << "name:      " << vm.name() << "\n"
+            << "state:     " << lpb::Vm::State_Name(vm.state()) << "\n";
+  if (vm.has_failure()) {
+    std::cout << "failure:   " << lpb::Failure::Reason_Name(vm.failure().reason()) << ": "
+              << vm.failure().message() << "\n";
+  }
+  std::cout << "image:     " << vm.spec().image() << "\n"
+            << "vcpus:     " << vm.spec().vcpus() << "\n"
+            << "memory:    " << vm.spec().memory_mib() << " MiB\n"
+            << "disks:     runtime " << vm.spec().runtime_disk_mib() << " MiB, workspace "
+            << vm.spec().workspace_disk_mib() << " MiB\n"
+            << "backend:   " << lpb::Vm::Backend_Name(vm.backend()) << " ("
+            << lpb::Vm::Accel_Name(vm.accel()) << ")\n";
+  if (vm.pid()) std::cout << "pid:       " << vm.pid() << "\n";
+  if (vm.cgroup_id()) {
+    std::cout << "cgroup:    " << vm.cgroup_path() << " (id " << vm.cgroup_id() << ")\n";
+  }
+  if (!vm.agent_version().empty()) std::cout << "agent:     " << vm.agent_version() << "\n";
+  std::cout << "subject:   " << vm.agent_subject() << "\n"
+            << "created:   " << Age(vm.create_time()) << " ago\n";
+  if (vm.has_ready_time() && vm.has_start_time()) {
+    double boot = static_cast<double>(vm.ready_time().seconds() - vm.start_time().seconds()) +
+                  (vm.ready_time().nanos() - vm.start_time().nanos()) / 1e9;
+    std::cout << "booted in: " << absl::StrFormat("%.1fs", boot) << "\n";
+  }
+  for (const auto& [k, v] : vm.spec().labels()) std::cout << "label:     " << k << "=" << v << "\n";
+}
+
+// Prints the VM's state changes on stderr while a start runs.
+class Progress {
+ public:
+  Progress(const Context& ctx, const std::string& name) {
+    auto stub = LauncherStub(ctx);
+    if (!stub.ok()) return;
+    stub_ = std::move(*stub);
+    cctx_ = MakeClientContext(absl::Hours(1));
+    lpb::WatchVmsRequest req;
+    reader_ = stub_->WatchVms(cctx_.get(), req);
+    thread_ = std::thread([this, name] {
+      lpb::VmEvent e;
+      while (reader_->Read(&e)) {
+        if (e.vm().name() != name || e.type() != lpb::VmEvent::STATE_CHANGED) continue;
+        std::cerr << absl::StrFormat("  %6.1fs  %s\n", absl::ToDoubleSeconds(absl::Now() - start_),
+                                     lpb::Vm::State_Name(e.vm().state()));
+        last_ = e.vm().state();
+      }
+    });
+  }
+  // Lets the final state's event arrive (up to a second) before the watch ends.
+  void Finish(lpb::Vm::State final_state) {
+    for (int i = 0; i < 100 && last_ != final_state; ++i) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ~Progress() {
+    if (cctx_) cctx_->TryCancel();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  absl::Time start_ = absl::Now();
+  std::atomic<int> last_{lpb::Vm::STATE_UNSPECIFIED};
+  std::unique_ptr<lpb::LauncherService::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> cctx_;
+  std::unique_ptr<grpc::ClientReader<lpb::VmEvent>> reader_;
+  std::thread thread_;
+};
+
+struct StartFlags {
+  std::string name, image;
+  int vcpus = 0, mem = 256, workspace_mib = 0;
+  std::vector<std::string> env, labels;
+  absl::Duration timeout = absl::Minutes(5);
+};
+
+absl::StatusOr<std::string> DefaultImage(const Context& ctx) {
+  lpb::ListImagesRequest req;
+  auto list = Unary<lpb::ListImagesRequest, lpb::ListImagesResponse>(
+      ctx, &lpb::LauncherService::Stub::ListImages, req);
+  if (!list.ok()) return list.status();
+  if (list->images_size() == 1) return list->images(0).name();
+  return absl::InvalidArgumentError(
+      absl::StrCat("give --image: the launcher holds ", list->images_size(),
+                   " images (import one with `clawos image import DIR`)"));
+}
+
+int Start(const Context& ctx, const StartFlags& f) {
+  std::string name = VmName(f.name);
+  lpb::GetVmRequest get;
+  get.set_name(name);
+  auto existing = Unary<lpb::GetVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::GetVm, get);
+  if (!existing.ok() && existing.status().code() != absl::StatusCode::kNotFound) {
+    return ReportError("vm start", existing.status());
+  }
+  if (!existing.ok()) {
+    lpb::CreateVmRequest c;
+    c.set_vm_id(name.substr(4));
+    std::string image = f.image;
+    if (image.empty()) {
+      auto d = DefaultImage(ctx);
+      if (!d.ok()) return ReportError("vm start", d.status());
+      image = *d;
+    }
+    c.mutable_spec()->set_image(ImageName(image));
+    c.mutable_spec()->set_vcpus(f.vcpus);
+    c.mutable_spec()->set_memory_mib(f.mem);
+    c.mutable_spec()->set_workspace_disk_mib(f.workspace_mib);
+    if (auto s = ParsePairs(f.env, "--env", c.mutable_spec()->mutable_env()); !s.ok())
+      return ReportError("vm start", s);
+    if (auto s = ParsePairs(f.labels, "--label", c.mutable_spec()->mutable_labels()); !s.ok())
+      return ReportError("vm start", s);
+    auto made = Unary<lpb::CreateVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::CreateVm, c);
+    if (!made.ok()) return ReportError("vm start", made.status());
+    if (!ctx.json()) std::cerr << "created " << name << " from " << c.spec().image() << "\n";
+  } else if (!f.image.empty() && existing->spec().image() != ImageName(f.image)) {
+    return ReportError("vm start", absl::FailedPreconditionError(
+                                       absl::StrCat(name, " exists with ", existing->spec().image(),
+                                                    "; delete it to use another image")));
+  }
+  absl::Time t0 = absl::Now();
+  std::unique_ptr<Progress> progress;
+  if (!ctx.json()) {
+    std::cerr << "starting " << name << " (checking the image signature, booting, waiting for "
+              << "the agent)\n";
+    progress = std::make_unique<Progress>(ctx, name);
+  }
+  lpb::StartVmRequest s;
+  s.set_name(name);
+  auto vm =
+      Unary<lpb::StartVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::StartVm, s, f.timeout);
+  if (progress) progress->Finish(vm.ok() ? lpb::Vm::RUNNING : lpb::Vm::FAILED);
+  progress.reset();
+  if (!vm.ok()) return ReportError("vm start", vm.status());
+  if (ctx.json()) {
+    std::cout << ToJson(*vm) << "\n";
+  } else {
+    std::cout << absl::StrFormat("%s RUNNING in %.1fs (agent %s, pid %d, %s)\n", name,
+                                 absl::ToDoubleSeconds(absl::Now() - t0), vm->agent_version(),
+                                 vm->pid(), lpb::Vm::Accel_Name(vm->accel()));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
+  auto* vm = app.add_subcommand("vm", "Agent microVMs (clawos-vm-launcher)")->require_subcommand(1);
+
+  auto start_flags = std::make_shared<StartFlags>();
+  auto* start = vm->add_subcommand(
+      "start", "Start a VM, creating it first when it does not exist; waits until RUNNING");
+  start->add_option("name", start_flags->name, "VM id, e.g. agent-1")->required();
+  start->add_option("--image", start_flags->image,
+                    "Image to create the VM from (default: the only imported image)");
+  start->add_option("--vcpus", start_flags->vcpus, "vCPUs (default 1)");
+  start->add_option("--mem", start_flags->mem, "Memory in MiB")->capture_default_str();
+  start->add_option("--workspace-mib", start_flags->workspace_mib,
+                    "Size of /workspace in MiB (default 1024)");
+  start->add_option("--env", start_flags->env,
+                    "KEY=VALUE for the agent (repeatable; not for secrets)");
+  start->add_option("--label", start_flags->labels, "KEY=VALUE label (repeatable)");
+  start->callback([&ctx, &rc, start_flags] { rc = Start(ctx, *start_flags); });
+
+  auto* list = vm->add_subcommand("list", "List VMs");
+  auto filter = std::make_shared<std::string>();
+  list->add_option("--filter", *filter, "e.g. state=RUNNING AND labels.team=x");
+  list->callback([&ctx, &rc, filter] {
+    lpb::ListVmsRequest req;
+    req.set_filter(*filter);
+    req.set_page_size(1000);
+    auto r = Unary<lpb::ListVmsRequest, lpb::ListVmsResponse>(
+        ctx, &lpb::LauncherService::Stub::ListVms, req);
+    if (!r.ok()) {
+      rc = ReportError("vm list", r.status());
+      return;
+    }
+    if (ctx.json()) {
+      std::cout << ToJson(*r) << "\n";
+      return;
+    }
+    std::cout << absl::StrFormat("%-24s %-9s %-18s %5s %7s %8s %5s\n", "NAME", "STATE", "IMAGE",
+                                 "VCPUS", "MEM_MIB", "PID", "AGE");
+    for (const auto& v : r->vms()) {
+      std::cout << absl::StrFormat("%-24s %-9s %-18s %5d %7d %8d %5s\n", v.name().substr(4),
+                                   lpb::Vm::State_Name(v.state()), v.spec().image().substr(7),
+                                   v.spec().vcpus(), v.spec().memory_mib(), v.pid(),
+                                   Age(v.create_time()));
+    }
+  });
+
+  auto name = std::make_shared<std::string>();
+  auto* status = vm->add_subcommand("status", "Show one VM");
+  status->add_option("name", *name, "VM id")->required();
+  status->callback([&ctx, &rc, name] {
+    lpb::GetVmRequest req;
+    req.set_name(VmName(*name));
+    auto r = Unary<lpb::GetVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::GetVm, req);
+    if (!r.ok()) {
+      rc = ReportError("vm status", r.status());
+      return;
+    }
+    if (ctx.json()) {
+      std::cout << ToJson(*r) << "\n";
+    } else {
+      PrintVm(*r);
+    }
+  });
+
+  auto stop_timeout = std::make_shared<absl::Duration>(absl::Seconds(30));
+  auto force = std::make_shared<bool>(false);
+  auto* stop = vm->add_subcommand("stop", "Stop a VM (the guest shuts down in order)");
+  stop->add_option("name", *name, "VM id")->required();
+  stop->add_option_function<std::string>(
+      "--timeout",
+      [stop_timeout](const std::string& v) {
+        auto d = clawos::ParseDuration(v);
+        if (!d.ok()) throw CLI::ValidationError("--timeout", std::string(d.status().message()));
+        *stop_timeout = *d;
+      },
+      "How long the guest gets before QEMU is killed (default 30s)");
+  stop->add_flag("--force", *force, "Kill the VMM at once");
+  stop->callback([&ctx, &rc, name, stop_timeout, force] {
+    lpb::StopVmRequest req;
+    req.set_name(VmName(*name));
+    *req.mutable_timeout() = ToProtoDuration(*stop_timeout);
+    req.set_force(*force);
+    auto r = Unary<lpb::StopVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::StopVm, req,
+                                                *stop_timeout + absl::Seconds(30));
+    if (!r.ok()) {
+      rc = ReportError("vm stop", r.status());
+      return;
+    }
+    if (ctx.json()) {
+      std::cout << ToJson(*r) << "\n";
+    } else {
+      std::cout << r->name() << " " << lpb::Vm::State_Name(r->state()) << "\n";
+    }
+  });
+
+  auto* del = vm->add_subcommand("delete", "Delete a stopped VM with its disks");
+  del->add_option("name", *name, "VM id")->required();
+  del->add_flag("--force", *force, "Stop it first if it runs");
+  del->callback([&ctx, &rc, name, force] {
+    lpb::DeleteVmRequest req;
+    req.set_name(VmName(*name));
+    req.set_force(*force);
+    auto r = Unary<lpb::DeleteVmRequest, google::protobuf::Empty>(
+        ctx, &lpb::LauncherService::Stub::DeleteVm, req, absl::Minutes(2));
+    if (!r.ok()) {
+      rc = ReportError("vm delete", r.status());
+      return;
+    }
+    if (!ctx.json()) std::cout << "deleted " << req.name() << "\n";
+  });
+
+  AddVmIoCommands(*vm, ctx, rc);
+}
+
+void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
+  auto dir = std::make_shared<std::string>();
+  auto id = std::make_shared<std::string>("default");
+  auto* imp = image.add_subcommand(
+      "import", "Import a signed image into clawos-vm-launcher (full verification, once)");
+  imp->add_option("dir", *dir, "Image directory (manifest.json, manifest.sig, artefacts)")
+      ->required();
+  imp->add_option("--name", *id, "Image id in the launcher")->capture_default_str();
+  imp->callback([&ctx, &rc, dir, id] {
+    lpb::ImportImageRequest req;
+    req.set_image_id(*id);
+    std::error_code ec;
+    req.set_source_dir(std::filesystem::absolute(*dir, ec).lexically_normal().string());
+    auto r = Unary<lpb::ImportImageRequest, lpb::Image>(
+        ctx, &lpb::LauncherService::Stub::ImportImage, req, absl::Minutes(10));
+    if (!r.ok()) {
+      rc = ReportError("image import", r.status());
+      return;
+    }
+    if (ctx.json()) {
+      std::cout << ToJson(*r) << "\n";
+    } else {
+      std::cout << "imported " << r->name() << " (root hash " << r->verity_root_hash()
+                << ", signed by " << r->signer_key_id() << ")\n";
+    }
+  });
+
+  auto* list = image.add_subcommand("list", "List the launcher's images");
+  list->callback([&ctx, &rc] {
+    lpb::ListImagesRequest req;
+    req.set_page_size(1000);
+    auto r = Unary<lpb::ListImagesRequest, lpb::ListImagesResponse>(
+        ctx, &lpb::LauncherService::Stub::ListImages, req);
+    if (!r.ok()) {
+      rc = ReportError("image list", r.status());
+      return;
+    }
+    if (ctx.json()) {
+      std::cout << ToJson(*r) << "\n";
+      return;
+    }
+    std::cout << absl::StrFormat("%-20s %-18s %10s  %s\n", "NAME", "ROOT_HASH", "SIZE_MIB",
+                                 "SIGNER");
+    for (const auto& i : r->images()) {
+      std::cout << absl::StrFormat("%-20s %-18s %10d  %s\n", i.name().substr(7),
+                                   i.verity_root_hash().substr(0, 16) + "..", i.size_bytes() >> 20,
+                                   i.signer_key_id());
+    }
+  });
+
+  auto* del = image.add_subcommand("delete", "Remove an image from the launcher");
+  del->add_option("name", *id, "Image id")->required();
+  del->callback([&ctx, &rc, id] {
+    lpb::DeleteImageRequest req;
+    req.set_name(ImageName(*id));
+    auto r = Unary<lpb::DeleteImageRequest, google::protobuf::Empty>(
+        ctx, &lpb::LauncherService::Stub::DeleteImage, req);
+    if (!r.ok()) {
+      rc = ReportError("image delete", r.status());
+      return;
+    }
+    if (!ctx.json()) std::cout << "deleted " << req.name() << "\n";
+  });
+}
+
+}  // namespace clawos::cli

@@ -1,0 +1,12 @@
+// `clawos vm exec|logs|cp`: the streaming commands.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+
+namespace clawos::cli {
+
+void AddVmIoCommands(CLI::App& vm, Context& ctx, int& rc);
+
+}  // namespace clawos::cli

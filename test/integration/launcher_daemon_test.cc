@@ -1,0 +1,255 @@
+// The real clawos-vm-launcher driven through the `clawos` CLI and gRPC, with
+// real QEMU boots of the built, signed image: the VM lifecycle with exec and
+// files, kill -9 of the launcher and of a VMM, concurrent starts against the
+// max-VMs guard, and bad requests with their codes.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "clawos/launcher/v1/launcher.grpc.pb.h"
+#include "common/files.h"
+#include "common/grpc_client.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/temp_dir.h"
+
+namespace clawos {
+namespace {
+
+namespace lpb = ::clawos::launcher::v1;
+using testing::Daemon;
+using testing::RunCommand;
+using testing::RunResult;
+
+const std::string kBin = CLAWOS_BIN_DIR;
+
+class LauncherDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* img = std::getenv("CLAWOS_TEST_IMAGE");
+    if (!img || !PathExists(std::string(img) + "/manifest.sig")) {
+      GTEST_SKIP() << "SKIPPED: no built and signed guest image (CLAWOS_TEST_IMAGE; ctest "
+                      "builds it)";
+    }
+    if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root for VM cgroups";
+    image_ = img;
+    cgroup_parent_ = absl::StrCat("clawos-test-d", getpid());
+    StartDaemon();
+    RunResult r = Cli({"image", "import", image_, "--name", "agent"}, absl::Minutes(5));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  void TearDown() override {
+    if (!daemon_) return;
+    // Delete every VM (killing the running ones), then the daemon, then the cgroups.
+    RunResult list = Cli({"vm", "list", "-o", "json"});
+    auto j = nlohmann::json::parse(list.out, nullptr, false);
+    if (j.is_object() && j.contains("vms")) {
+      for (const auto& vm : j["vms"]) {
+        Cli({"vm", "delete", "--force", vm.value("name", "")}, absl::Minutes(2));
+      }
+    }
+    daemon_->Stop(SIGTERM);
+    for (const char* h : {"/unified", "/memory", "/cpu", "/pids", ""}) {
+      std::string parent = absl::StrCat("/sys/fs/cgroup", h, "/", cgroup_parent_);
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+        if (e.is_directory()) ::rmdir(e.path().c_str());
+      }
+      ::rmdir(parent.c_str());
+    }
+  }
+
+  void StartDaemon() {
+    ::unlink(sock().c_str());  // a killed daemon leaves its socket; wait for the new one
+    daemon_ = std::make_unique<Daemon>(
+        std::vector<std::string>{kBin + "/clawos-vm-launcher", "--state-dir", state(), "--listen",
+                                 "unix:" + sock(), "--metrics-listen", "off", "--cgroup-parent",
+                                 cgroup_parent_, "--max-vms", "3", "--accel", "tcg",
+                                 "--health-interval", "2s", "--min-available-mib", "64"},
+        dir_.Sub("daemon.log"),
+        std::map<std::string, std::string>{
+            {"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
+    ASSERT_TRUE(daemon_->WaitForFile(sock())) << daemon_->Log();
+  }
+
+  RunResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(60),
+                const std::string& in = "") {
+    args.insert(args.begin(), kBin + "/clawos");
+    return RunCommand(args, in, {{"CLAWOS_LAUNCHER_ADDR", "unix:" + sock()}}, timeout);
+  }
+
+  nlohmann::json Status(const std::string& vm) {
+    RunResult r = Cli({"vm", "status", vm, "-o", "json"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_object() ? j : nlohmann::json::object();
+  }
+
+  std::unique_ptr<lpb::LauncherService::Stub> Stub() {
+    return lpb::LauncherService::NewStub(MakeChannel("unix:" + sock(), {}).value());
+  }
+
+  std::string state() const { return dir_.Sub("state"); }
+  std::string sock() const { return dir_.Sub("launcher.sock"); }
+
+  clawos::testing::TempDir dir_;
+  std::string image_;
+  std::string cgroup_parent_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(LauncherDaemonTest, LifecycleWithExecAndFiles) {
+  RunResult start = Cli({"vm", "start", "w1", "--image", "agent"}, absl::Minutes(5));
+  ASSERT_EQ(start.exit_code, 0) << start.err << daemon_->Log();
+  EXPECT_TRUE(absl::StrContains(start.out, "vms/w1 RUNNING")) << start.out;
+  EXPECT_TRUE(absl::StrContains(start.err, "RUNNING")) << "progress is shown: " << start.err;
+
+  RunResult uname = Cli({"vm", "exec", "w1", "--", "uname", "-r"});
+  ASSERT_EQ(uname.exit_code, 0) << uname.err;
+  EXPECT_TRUE(absl::StrContains(uname.out, "cloud-amd64")) << uname.out;
+  RunResult fails = Cli({"vm", "exec", "w1", "--", "sh", "-c", "echo oops >&2; exit 7"});
+  EXPECT_EQ(fails.exit_code, 7) << "the command's exit code is the CLI's";
+  EXPECT_EQ(fails.err, "oops\n");
+
+  std::string local = dir_.Sub("in.bin");
+  std::string content;
+  for (int i = 0; i < 100000; ++i) content += absl::StrCat(i, "\n");
+  ASSERT_TRUE(WriteFileAtomic(local, content, 0640).ok());
+  RunResult put = Cli({"vm", "cp", local, "w1:/workspace/data/in.bin"});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  RunResult get = Cli({"vm", "cp", "w1:/workspace/data/in.bin", dir_.Sub("out.bin")});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(ReadFile(dir_.Sub("out.bin")).value_or(""), content);
+
+  RunResult busy = Cli({"vm", "delete", "w1"});
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(busy.err, "FAILED_PRECONDITION")) << busy.err;
+
+  ASSERT_EQ(Cli({"vm", "stop", "w1"}).exit_code, 0);
+  EXPECT_EQ(Status("w1").value("state", ""), "STOPPED");
+  RunResult again = Cli({"vm", "start", "w1"}, absl::Minutes(5));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  RunResult kept = Cli({"vm", "exec", "w1", "--", "sha256sum", "/workspace/data/in.bin"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  RunResult local_sum = RunCommand({"/usr/bin/sha256sum", local});
+  EXPECT_EQ(kept.out.substr(0, 64), local_sum.out.substr(0, 64)) << "the workspace survives";
+
+  RunResult logs = Cli({"vm", "logs", "w1", "--source", "console"});
+  EXPECT_TRUE(absl::StrContains(logs.out, "root verified (dm-verity)")) << logs.out;
+
+  ASSERT_EQ(Cli({"vm", "stop", "w1"}).exit_code, 0);
+  std::string vm_dir = state() + "/vms/w1";
+  ASSERT_TRUE(PathExists(vm_dir + "/workspace.img"));
+  ASSERT_EQ(Cli({"vm", "delete", "w1"}).exit_code, 0);
+  EXPECT_FALSE(PathExists(vm_dir)) << "delete removes the disks";
+  RunResult gone = Cli({"vm", "status", "w1"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(gone.err, "NOT_FOUND")) << gone.err;
+}
+
+TEST_F(LauncherDaemonTest, KillNineOfTheLauncherAndOfAVmm) {
+  ASSERT_EQ(Cli({"vm", "start", "a", "--image", "agent"}, absl::Minutes(5)).exit_code, 0);
+  ASSERT_EQ(Cli({"vm", "start", "b", "--image", "agent"}, absl::Minutes(5)).exit_code, 0);
+  int pid_a = Status("a").value("pid", 0), pid_b = Status("b").value("pid", 0);
+  ASSERT_GT(pid_a, 0);
+  ASSERT_GT(pid_b, 0);
+
+  daemon_->Stop(SIGKILL);
+  StartDaemon();
+  for (const char* vm : {"a", "b"}) {
+    nlohmann::json s = Status(vm);
+    EXPECT_EQ(s.value("state", ""), "RUNNING") << vm << ": " << s.dump();
+    RunResult host = Cli({"vm", "exec", vm, "--", "hostname"});
+    EXPECT_EQ(host.exit_code, 0) << vm << ": " << host.err;
+    EXPECT_EQ(host.out, "clawos\n");
+  }
+  EXPECT_EQ(Status("a").value("pid", 0), pid_a) << "the same VMM, not a new one";
+
+  // A VMM killed under the launcher: the VM shows FAILED with the reason, cleaned up.
+  std::string cgroup = Status("b").value("cgroup_path", "");
+  ASSERT_FALSE(cgroup.empty());
+  ASSERT_EQ(::kill(pid_b, SIGKILL), 0);
+  nlohmann::json s;
+  for (int i = 0; i < 100; ++i) {
+    s = Status("b");
+    if (s.value("state", "") == "FAILED") break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(s.value("state", ""), "FAILED") << s.dump();
+  EXPECT_EQ(s["failure"].value("reason", ""), "VMM_EXITED") << s.dump();
+  EXPECT_FALSE(PathExists(cgroup)) << "the VM's cgroup is removed";
+  EXPECT_FALSE(PathExists(state() + "/vms/b/agent.sock"));
+  EXPECT_EQ(Status("a").value("state", ""), "RUNNING") << "the other VM is untouched";
+}
+
+TEST_F(LauncherDaemonTest, ThreeConcurrentStartsAndTheMaxVmsGuard) {
+  std::vector<std::future<RunResult>> starts;
+  for (const char* vm : {"c1", "c2", "c3"}) {
+    starts.push_back(std::async(std::launch::async, [this, vm] {
+      return Cli({"vm", "start", vm, "--image", "agent"}, absl::Minutes(6));
+    }));
+  }
+  for (auto& f : starts) {
+    RunResult r = f.get();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  RunResult list = Cli({"vm", "list", "--filter", "state=RUNNING", "-o", "json"});
+  auto j = nlohmann::json::parse(list.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << list.out;
+  EXPECT_EQ(j["vms"].size(), 3u) << list.out;
+  RunResult fourth = Cli({"vm", "start", "c4", "--image", "agent"});
+  EXPECT_EQ(fourth.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(fourth.err, "RESOURCE_EXHAUSTED")) << fourth.err;
+  EXPECT_TRUE(absl::StrContains(fourth.err, "maximum of 3 VMs")) << fourth.err;
+}
+
+TEST_F(LauncherDaemonTest, BadRequestsGetClearCodes) {
+  auto stub = Stub();
+  auto create = [&](const std::string& id, const std::string& image, int mem) {
+    lpb::CreateVmRequest req;
+    req.set_vm_id(id);
+    req.mutable_spec()->set_image(image);
+    req.mutable_spec()->set_memory_mib(mem);
+    lpb::Vm vm;
+    auto ctx = MakeClientContext();
+    return stub->CreateVm(ctx.get(), req, &vm);
+  };
+  grpc::Status s = create("Bad_Name", "images/agent", 256);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "vm_id")) << s.error_message();
+  s = create("zero", "images/agent", 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "memory_mib")) << s.error_message();
+  s = create("lost", "images/nope", 256);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "no image named nope")) << s.error_message();
+  ASSERT_TRUE(create("dup", "images/agent", 256).ok());
+  s = create("dup", "images/agent", 256);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+
+  RunResult exec = Cli({"vm", "exec", "dup", "--", "true"});
+  EXPECT_EQ(exec.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(exec.err, "FAILED_PRECONDITION: cannot exec in VM dup: it is "))
+      << exec.err;
+  RunResult bad_filter = Cli({"vm", "list", "--filter", "colour=red"});
+  EXPECT_TRUE(absl::StrContains(bad_filter.err, "INVALID_ARGUMENT: filter: unknown field"))
+      << bad_filter.err;
+
+  // An unsigned copy of the image is refused at import, with the reason.
+  std::string copy = dir_.Sub("unsigned");
+  std::filesystem::copy(image_, copy, std::filesystem::copy_options::recursive);
+  std::filesystem::remove(copy + "/manifest.sig");
+  RunResult imp = Cli({"image", "import", copy, "--name", "unsigned"});
+  EXPECT_EQ(imp.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(imp.err, "FAILED_PRECONDITION")) << imp.err;
+  EXPECT_TRUE(absl::StrContains(imp.err, "unsigned")) << imp.err;
+}
+
+}  // namespace
+}  // namespace clawos

@@ -1,0 +1,411 @@
+#include "vm-launcher/launcher_service.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
+#include "common/grpc_status.h"
+#include "common/grpc_util.h"
+#include "common/request_id.h"
+#include "common/status.h"
+#include "vm-launcher/agent_ops.h"
+#include "vm-launcher/vm_proto.h"
+
+namespace clawos::launcher {
+namespace {
+
+grpc::Status Err(const absl::Status& s) { return ToGrpcStatus(s); }
+grpc::Status Invalid(const std::string& m) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, m);
+}
+
+// The call's own deadline, or `fallback` from now when it has none.
+absl::Time Deadline(const grpc::ServerContext& ctx, absl::Duration fallback) {
+  absl::Time d = absl::FromChrono(ctx.deadline());
+  absl::Time limit = absl::Now() + fallback;
+  return d < limit ? d : limit;
+}
+
+constexpr size_t kMaxStdin = 1 << 20;
+
+}  // namespace
+
+void LauncherService::ToProto(const Vm& vm, bool trusted, lpb::Vm* out) const {
+  VmToProto(vm, l_.CgroupPath(vm.spec.name), trusted, out);
+}
+
+grpc::Status LauncherService::CreateVm(Ctx* ctx, const lpb::CreateVmRequest* req, lpb::Vm* resp) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("CreateVm");
+  if (auto s = ValidateVmName(req->vm_id()); !s.ok()) return Err(Annotate(s, "vm_id"));
+  auto spec = SpecFromProto(req->vm_id(), req->spec());
+  if (!spec.ok()) return Err(spec.status());
+  if (spec->network == "bridge") {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "BRIDGE networking is not built yet; create the VM with network NONE "
+                        "(inference still works through the agent channel)");
+  }
+  auto vm = l_.CreateVm(*spec);
+  if (!vm.ok()) return Err(vm.status());
+  if (req->start()) {
+    vm = l_.StartVm(req->vm_id());
+    if (!vm.ok()) return Err(vm.status());
+  }
+  ToProto(*vm, true, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::GetVm(Ctx* ctx, const lpb::GetVmRequest* req, lpb::Vm* resp) {
+  ScopedRequestId rid(ctx);
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  auto vm = l_.GetVm(*id);
+  if (!vm.ok()) return Err(vm.status());
+  ToProto(*vm, IsTrustedPeer(*ctx), resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::ListVms(Ctx* ctx, const lpb::ListVmsRequest* req,
+                                      lpb::ListVmsResponse* resp) {
+  ScopedRequestId rid(ctx);
+  auto size = PageSize(req->page_size());
+  if (!size.ok()) return Err(size.status());
+  auto filter = VmFilter::Parse(req->filter());
+  if (!filter.ok()) return Err(filter.status());
+  std::string after;
+  if (!req->page_token().empty()) {
+    auto t = DecodePageToken(req->page_token());
+    if (!t.ok()) return Err(t.status());
+    after = *t;
+  }
+  bool trusted = IsTrustedPeer(*ctx);
+  for (const Vm& vm : l_.ListVms()) {  // ordered by name
+    if (vm.spec.name <= after || !filter->Matches(vm)) continue;
+    if (resp->vms_size() == *size) {
+      resp->set_next_page_token(EncodePageToken(resp->vms(*size - 1).name().substr(4)));
+      break;
+    }
+    ToProto(vm, trusted, resp->add_vms());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::DeleteVm(Ctx* ctx, const lpb::DeleteVmRequest* req,
+                                       google::protobuf::Empty*) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteVm");
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  return Err(l_.DeleteVm(*id, req->force()));
+}
+
+grpc::Status LauncherService::StartVm(Ctx* ctx, const lpb::StartVmRequest* req, lpb::Vm* resp) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StartVm");
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  auto vm = l_.StartVm(*id);
+  if (!vm.ok()) return Err(vm.status());
+  ToProto(*vm, true, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::StopVm(Ctx* ctx, const lpb::StopVmRequest* req, lpb::Vm* resp) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StopVm");
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  absl::Duration grace = absl::Seconds(30);
+  if (req->has_timeout()) {
+    grace = FromProtoDuration(req->timeout());
+    if (grace < absl::ZeroDuration() || grace > absl::Minutes(10)) {
+      return Invalid("timeout must be between 0 and 10m");
+    }
+  }
+  auto vm = l_.StopVm(*id, grace, req->force());
+  if (!vm.ok()) return Err(vm.status());
+  ToProto(*vm, true, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::WatchVms(Ctx* ctx, const lpb::WatchVmsRequest* req,
+                                       grpc::ServerWriter<lpb::VmEvent>* writer) {
+  ScopedRequestId rid(ctx);
+  auto filter = VmFilter::Parse(req->filter());
+  if (!filter.ok()) return Err(filter.status());
+  bool trusted = IsTrustedPeer(*ctx);
+  auto sub = l_.events().Subscribe();  // before the snapshot: no change is missed
+  if (req->send_initial()) {
+    for (const Vm& vm : l_.ListVms()) {
+      if (!filter->Matches(vm)) continue;
+      lpb::VmEvent e;
+      e.set_type(lpb::VmEvent::SNAPSHOT);
+      ToProto(vm, trusted, e.mutable_vm());
+      *e.mutable_event_time() = ToProtoTime(absl::Now());
+      if (!writer->Write(e)) return grpc::Status::OK;
+    }
+  }
+  while (!ctx->IsCancelled()) {
+    auto c = sub->Next(absl::Now() + absl::Milliseconds(500));
+    if (c.status().code() == absl::StatusCode::kDeadlineExceeded) continue;
+    if (!c.ok()) return Err(c.status());
+    if (!filter->Matches(c->vm) && c->type != VmChange::Type::kDeleted) continue;
+    lpb::VmEvent e;
+    e.set_type(c->type == VmChange::Type::kCreated   ? lpb::VmEvent::CREATED
+               : c->type == VmChange::Type::kDeleted ? lpb::VmEvent::DELETED
+                                                     : lpb::VmEvent::STATE_CHANGED);
+    ToProto(c->vm, trusted, e.mutable_vm());
+    Vm before = c->vm;
+    before.state = c->previous;
+    e.set_previous_state(StateToProto(before));
+    *e.mutable_event_time() = ToProtoTime(c->time);
+    if (!writer->Write(e)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::ImportImage(Ctx* ctx, const lpb::ImportImageRequest* req,
+                                          lpb::Image* resp) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("ImportImage");
+  if (auto s = ValidateVmName(req->image_id()); !s.ok()) return Err(Annotate(s, "image_id"));
+  if (req->source_dir().empty() || req->source_dir()[0] != '/') {
+    return Invalid("source_dir must be an absolute path on the launcher host");
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(req->source_dir(), ec)) {
+    return Invalid(absl::StrCat("source_dir ", req->source_dir(), " is not a directory"));
+  }
+  auto rec = l_.ImportImage(req->image_id(), req->source_dir());
+  if (!rec.ok()) {
+    absl::Status s = rec.status();
+    // A verification failure is a precondition of the image, whatever the check said.
+    if (s.code() == absl::StatusCode::kPermissionDenied ||
+        s.code() == absl::StatusCode::kDataLoss || s.code() == absl::StatusCode::kUnauthenticated) {
+      s = absl::FailedPreconditionError(s.message());
+    }
+    return Err(s);
+  }
+  return Err(ImageToProto(*rec, resp));
+}
+
+grpc::Status LauncherService::GetImage(Ctx* ctx, const lpb::GetImageRequest* req,
+                                       lpb::Image* resp) {
+  ScopedRequestId rid(ctx);
+  auto id = ImageIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  auto rec = l_.GetImage(*id);
+  if (!rec.ok()) return Err(rec.status());
+  return Err(ImageToProto(*rec, resp));
+}
+
+grpc::Status LauncherService::ListImages(Ctx* ctx, const lpb::ListImagesRequest* req,
+                                         lpb::ListImagesResponse* resp) {
+  ScopedRequestId rid(ctx);
+  auto size = PageSize(req->page_size());
+  if (!size.ok()) return Err(size.status());
+  std::string after;
+  if (!req->page_token().empty()) {
+    auto t = DecodePageToken(req->page_token());
+    if (!t.ok()) return Err(t.status());
+    after = *t;
+  }
+  for (const ImageRecord& rec : l_.ListImages()) {
+    if (rec.name <= after) continue;
+    if (resp->images_size() == *size) {
+      resp->set_next_page_token(EncodePageToken(resp->images(*size - 1).name().substr(7)));
+      break;
+    }
+    if (auto s = ImageToProto(rec, resp->add_images()); !s.ok()) return Err(s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::DeleteImage(Ctx* ctx, const lpb::DeleteImageRequest* req,
+                                          google::protobuf::Empty*) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteImage");
+  auto id = ImageIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  return Err(l_.DeleteImage(*id));
+}
+
+grpc::Status LauncherService::ExecVm(Ctx* ctx, const lpb::ExecVmRequest* req,
+                                     grpc::ServerWriter<lpb::ExecVmResponse>* writer) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("ExecVm");
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  if (req->argv().empty()) return Invalid("argv is required");
+  if (req->stdin_data().size() > kMaxStdin) return Invalid("stdin_data is over 1 MiB");
+  if (!req->working_dir().empty() && req->working_dir()[0] != '/') {
+    return Invalid("working_dir must be absolute");
+  }
+  auto agent = l_.Agent(*id);
+  if (!agent.ok()) return Err(agent.status());
+  apb::ExecRequest r;
+  for (const auto& a : req->argv()) r.add_argv(a);
+  for (const auto& [k, v] : req->env()) (*r.mutable_env())[k] = v;
+  r.set_working_dir(req->working_dir());
+  if (req->has_timeout()) *r.mutable_timeout() = req->timeout();
+  ExecCallbacks cb;
+  cb.on_started = [&](int32_t pid) {
+    lpb::ExecVmResponse m;
+    m.mutable_started()->set_pid(pid);
+    return writer->Write(m);
+  };
+  cb.on_output = [&](const std::string& d, bool is_err) {
+    lpb::ExecVmResponse m;
+    if (is_err) {
+      m.set_stderr_chunk(d);
+    } else {
+      m.set_stdout_chunk(d);
+    }
+    return writer->Write(m);
+  };
+  cb.cancelled = [ctx] { return ctx->IsCancelled(); };
+  auto exit = RunExec(**agent, r, req->stdin_data(), cb, Deadline(*ctx, absl::Hours(24)));
+  l_.Touch(*id);
+  if (!exit.ok()) return Err(exit.status());
+  lpb::ExecVmResponse m;
+  auto* e = m.mutable_exit();
+  e->set_exit_code(exit->exit_code());
+  e->set_signal(exit->signal());
+  e->set_timed_out(exit->timed_out());
+  *e->mutable_duration() = exit->duration();
+  writer->Write(m);
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::PutVmFile(Ctx* ctx, grpc::ServerReader<lpb::PutVmFileRequest>* reader,
+                                        lpb::VmFile* resp) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("PutVmFile");
+  lpb::PutVmFileRequest first;
+  if (!reader->Read(&first) || !first.has_header()) {
+    return Invalid("the first message must be a header");
+  }
+  const auto& h = first.header();
+  auto id = VmIdFromName(h.name());
+  if (!id.ok()) return Err(id.status());
+  if (h.path().empty() || h.path()[0] != '/') return Invalid("header.path must be absolute");
+  if (!h.sha256().empty() && h.sha256().size() != 64) {
+    return Invalid("header.sha256 must be 64 hex digits");
+  }
+  auto agent = l_.Agent(*id);
+  if (!agent.ok()) return Err(agent.status());
+  apb::FilePut put;
+  put.set_path(h.path());
+  put.set_mode(h.mode());
+  put.set_create_parents(h.create_parents());
+  put.set_overwrite(h.overwrite());
+  put.set_sha256(h.sha256());
+  ChunkSource next = [&](std::string* data, bool* eof) -> absl::Status {
+    lpb::PutVmFileRequest m;
+    if (!reader->Read(&m)) {
+      *eof = true;
+      return absl::OkStatus();
+    }
+    if (!m.has_data()) {
+      return absl::InvalidArgumentError("only the first message may be a header");
+    }
+    *data = std::move(*m.mutable_data());
+    *eof = false;
+    return absl::OkStatus();
+  };
+  auto info = PutFile(**agent, put, next, Deadline(*ctx, absl::Hours(1)));
+  l_.Touch(*id);
+  if (!info.ok()) return Err(info.status());
+  resp->set_vm(h.name());
+  resp->set_path(info->path());
+  resp->set_size_bytes(static_cast<int64_t>(info->size_bytes()));
+  resp->set_mode(info->mode());
+  *resp->mutable_modify_time() = info->modify_time();
+  resp->set_sha256(info->sha256());
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::GetVmFile(Ctx* ctx, const lpb::GetVmFileRequest* req,
+                                        grpc::ServerWriter<lpb::GetVmFileResponse>* writer) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("GetVmFile");
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  if (req->path().empty() || req->path()[0] != '/') return Invalid("path must be absolute");
+  auto agent = l_.Agent(*id);
+  if (!agent.ok()) return Err(agent.status());
+  auto s = GetFile(
+      **agent, req->path(),
+      [&](const apb::FileInfo& info) {
+        lpb::GetVmFileResponse m;
+        auto* f = m.mutable_file();
+        f->set_vm(req->name());
+        f->set_path(info.path());
+        f->set_size_bytes(static_cast<int64_t>(info.size_bytes()));
+        f->set_mode(info.mode());
+        *f->mutable_modify_time() = info.modify_time();
+        return writer->Write(m);
+      },
+      [&](const std::string& d) {
+        lpb::GetVmFileResponse m;
+        m.set_data(d);
+        return writer->Write(m);
+      },
+      Deadline(*ctx, absl::Hours(1)));
+  l_.Touch(*id);
+  if (s.code() == absl::StatusCode::kNotFound) {
+    s = absl::NotFoundError(absl::StrCat("no such file in the guest: ", s.message()));
+  }
+  return Err(s);
+}
+
+grpc::Status LauncherService::StreamVmLogs(Ctx* ctx, const lpb::StreamVmLogsRequest* req,
+                                           grpc::ServerWriter<lpb::LogEntry>* writer) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StreamVmLogs");
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  if (req->tail_lines() < 0 || req->after_sequence() < 0) {
+    return Invalid("tail_lines and after_sequence must not be negative");
+  }
+  auto log = l_.Logs(*id);
+  if (!log.ok()) return Err(log.status());
+  LogQuery q;
+  if (req->sources_size() > 0) {
+    q.console = q.agent = false;
+    for (int s : req->sources()) {
+      if (s == lpb::LOG_SOURCE_SERIAL_CONSOLE) q.console = true;
+      if (s == lpb::LOG_SOURCE_AGENT) q.agent = true;
+    }
+  }
+  q.after_sequence = req->after_sequence();
+  q.tail = req->tail_lines();
+  if (req->has_start_time()) q.since = FromProtoTime(req->start_time());
+  for (;;) {
+    q.up_to = (*log)->last_sequence();
+    for (const LogRecord& r : (*log)->Read(q)) {
+      lpb::LogEntry e;
+      e.set_vm(req->name());
+      e.set_source(r.source == LogSource::kAgent ? lpb::LOG_SOURCE_AGENT
+                                                 : lpb::LOG_SOURCE_SERIAL_CONSOLE);
+      *e.mutable_time() = ToProtoTime(r.time);
+      e.set_text(r.text);
+      e.set_level(r.level);
+      e.set_sequence(r.sequence);
+      if (!writer->Write(e)) return grpc::Status::OK;
+    }
+    if (!req->follow()) return grpc::Status::OK;
+    q.after_sequence = std::max(q.after_sequence, q.up_to);
+    q.tail = 0;
+    for (;;) {
+      if (ctx->IsCancelled()) return grpc::Status::OK;
+      auto vm = l_.GetVm(*id);
+      if (!vm.ok()) return grpc::Status::OK;  // deleted
+      bool live = vm->state == VmState::kBooting || vm->state == VmState::kRunning;
+      if ((*log)->WaitAfter(q.after_sequence, absl::Now() + absl::Milliseconds(500))) break;
+      if (!live) return grpc::Status::OK;
+    }
+  }
+}
+
+}  // namespace clawos::launcher

@@ -1,0 +1,116 @@
+// clawos-vm-launcher: verified microVMs, one agent each, with an agent
+// channel and state that survives restarts. See docs/vm-launcher.md.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "common/config.h"
+#include "common/grpc_server.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "image/signing.h"
+#include "vm-launcher/launcher.h"
+#include "vm-launcher/launcher_service.h"
+#include "vm-launcher/qemu_command.h"
+
+namespace {
+
+int Fail(const std::string& why) {
+  clawos::log::Error("startup failed", {{"error", why}});
+  std::cerr << "clawos-vm-launcher: " << why << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  clawos::BlockShutdownSignals();
+  clawos::launcher::LauncherConfig config;
+  clawos::DaemonOptions daemon;
+  daemon.metrics_listen = "127.0.0.1:9080";
+  std::string backend = "qemu";
+  std::string accel = "auto";
+
+  CLI::App app{"clawos-vm-launcher: signed, dm-verity-sealed microVMs, one agent each"};
+  clawos::AddConfigFileFlag(app);
+  clawos::AddDaemonFlags(app, &daemon, "CLAWOS_LAUNCHER");
+  app.add_option("--state-dir", config.state_dir,
+                 "Directory (0700) for launcher.db, images.db and per-VM disks")
+      ->envname("CLAWOS_LAUNCHER_STATE_DIR")
+      ->capture_default_str();
+  app.add_option("--backend", backend, "VMM backend: qemu or firecracker")
+      ->envname("CLAWOS_LAUNCHER_BACKEND")
+      ->check(CLI::IsMember({"qemu", "firecracker"}))
+      ->capture_default_str();
+  app.add_option("--accel", accel, "QEMU accelerator: auto (KVM when usable), kvm or tcg")
+      ->envname("CLAWOS_LAUNCHER_ACCEL")
+      ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+      ->capture_default_str();
+  app.add_option("--cgroup-parent", config.cgroup_parent,
+                 "cgroup under which each VM gets its own (<root>/<parent>/<vm>)")
+      ->envname("CLAWOS_LAUNCHER_CGROUP_PARENT")
+      ->capture_default_str();
+  app.add_option("--max-vms", config.max_vms, "Most VMs the launcher holds (created or running)")
+      ->envname("CLAWOS_LAUNCHER_MAX_VMS")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--min-available-mib", config.min_available_mib,
+                 "Refuse a start that would leave less MemAvailable than this; 0 disables")
+      ->envname("CLAWOS_LAUNCHER_MIN_AVAILABLE_MIB")
+      ->capture_default_str();
+  clawos::AddDurationFlag(app, "--ready-timeout", &config.ready_timeout,
+                          "CLAWOS_LAUNCHER_READY_TIMEOUT",
+                          "How long a start waits for the guest agent's handshake");
+  clawos::AddDurationFlag(
+      app, "--idle-timeout", &config.idle_timeout, "CLAWOS_LAUNCHER_IDLE_TIMEOUT",
+      "Stop a VM without exec, file or inference traffic for this long; 0: off");
+  clawos::AddDurationFlag(app, "--health-interval", &config.health_interval,
+                          "CLAWOS_LAUNCHER_HEALTH_INTERVAL",
+                          "Ping each running agent this often (three misses fail the VM)");
+  if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
+  clawos::log::Init("clawos-vm-launcher", daemon.log_level);
+
+  if (backend == "firecracker") {
+    bool kvm = ::access("/dev/kvm", R_OK | W_OK) == 0;
+    return Fail(std::string("the firecracker backend is not available in this build") +
+                (kvm ? "" : " (and this host has no usable /dev/kvm)") +
+                "; use --backend qemu. See docs/vm-launcher.md");
+  }
+  std::string accel_why = "asked for with --accel";
+  if (accel == "auto") accel = clawos::launcher::DetectAccel(&accel_why);
+  config.accel = accel;
+
+  const char* pub = std::getenv("CLAWOS_SIGNING_PUBKEY");
+  if (!pub || !*pub) {
+    return Fail(
+        "CLAWOS_SIGNING_PUBKEY is not set: give the hex Ed25519 public key (or the path of "
+        "signing.pub) that images must be signed with");
+  }
+  auto key = clawos::image::ParsePublicKey(pub);
+  if (!key.ok()) return Fail("CLAWOS_SIGNING_PUBKEY: " + std::string(key.status().message()));
+  config.signing_pubkey = *key;
+  if (daemon.server.listen.empty()) {
+    daemon.server.listen = {"127.0.0.1:2080", "unix:" + config.state_dir + "/launcher.sock"};
+  }
+
+  auto launcher = clawos::launcher::Launcher::Open(config, clawos::RealClock::Get());
+  if (!launcher.ok()) return Fail(std::string(launcher.status().message()));
+  auto metrics = clawos::Metrics::Start(daemon.metrics_listen);
+  if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
+  clawos::launcher::LauncherService service(**launcher);
+  auto server = clawos::GrpcServer::Start(daemon.server, {&service}, metrics->get());
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  clawos::log::Info("serving", {{"listen", (*server)->bound()},
+                                {"metrics_port", (*metrics)->port()},
+                                {"state_dir", config.state_dir},
+                                {"backend", backend},
+                                {"accel", accel},
+                                {"accel_reason", accel_why}});
+  int sig = clawos::WaitForShutdownSignal();
+  clawos::log::Info("draining; running VMs keep running and are re-adopted on restart",
+                    {{"signal", sig}});
+  (*server)->Shutdown();
+  clawos::log::Info("stopped");
+  return 0;
+}
