@@ -126,6 +126,7 @@ void Agent::Serve() {
 }
 
 void Agent::DropStreams() {
+  inference_.DropAll();
   for (auto& [id, e] : execs_) e->Cancel();
   execs_.clear();
   puts_.clear();
@@ -135,7 +136,8 @@ void Agent::DropStreams() {
 
 void Agent::Dispatch(pb::Frame& f) {
   const uint64_t id = f.stream_id();
-  for (auto it = execs_.begin(); it != execs_.end();) {  // forget finished execs
+  if (id != 0 && id % 2 == 0) return inference_.Deliver(f);  // guest-opened streams
+  for (auto it = execs_.begin(); it != execs_.end();) {      // forget finished execs
     it = it->second->done() ? execs_.erase(it) : std::next(it);
   }
   switch (f.body_case()) {
@@ -194,6 +196,14 @@ void Agent::OnWelcome(const pb::Welcome& w) {
   std::string ws = MountedType("/workspace");
   if (ws == "none") Log("warn", "/workspace is not mounted; commands run on the root");
   Log("info", "welcomed as " + w.vm() + " (release " + release_ + ", /workspace " + ws + ")");
+  if (w.inference_enabled() && !inference_.started()) {
+    std::string error;
+    if (!BringUpLoopback(&error) || !inference_.Start(kInferencePort, &error)) {
+      Log("error", "inference endpoint: " + error);
+    } else {
+      Log("info", "inference endpoint on 127.0.0.1:" + std::to_string(kInferencePort));
+    }
+  }
   pb::Frame ready;
   SetNow(ready.mutable_ready()->mutable_ready_time());
   Send(ready);

@@ -12,6 +12,7 @@
 
 #include "agent/exec.h"
 #include "agent/files.h"
+#include "agent/inference.h"
 #include "agent/sender.h"
 
 namespace clawos::agent {
@@ -46,6 +47,7 @@ class Agent : public Sender {
   std::map<uint64_t, std::shared_ptr<ExecSession>> execs_;
   std::map<uint64_t, std::unique_ptr<FilePutSession>> puts_;
   std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> gets_;
+  InferenceEndpoint inference_{*this};
 };
 
 }  // namespace clawos::agent

@@ -1,9 +1,12 @@
 #include "agent/system.h"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <openssl/evp.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -87,6 +90,20 @@ void SetClock(int64_t unix_ns) {
   if (unix_ns <= 0 || (ours - unix_ns < 1000000000 && unix_ns - ours < 1000000000)) return;
   timespec t{static_cast<time_t>(unix_ns / 1000000000), static_cast<long>(unix_ns % 1000000000)};
   clock_settime(CLOCK_REALTIME, &t);
+}
+
+bool BringUpLoopback(std::string* error) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  bool ok = fd >= 0 && ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  if (ok && !(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    ok = ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  }
+  if (!ok) *error = std::string("bringing up lo: ") + std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  return ok;
 }
 
 void PowerOff() {

@@ -19,6 +19,8 @@ std::string KernelRelease();
 bool ReadFirstLine(const std::string& path, std::string* out);
 // Sets the clock to `unix_ns` when it is more than a second off.
 void SetClock(int64_t unix_ns);
+// Sets the loopback interface up; false with the reason.
+bool BringUpLoopback(std::string* error);
 // Syncs, unmounts the writable disks and powers the VM off.
 [[noreturn]] void PowerOff();
 // Hex SHA-256 of `data` / of a file (false when unreadable).

@@ -465,6 +465,7 @@ absl::Status Launcher::DeleteVm(const std::string& name, bool force) {
   logs_.erase(name);
   events_.Publish({VmChange::Type::kDeleted, vm, vm.state, clock_.Now()});
   log::Info("vm deleted", {{"vm", name}});
+  if (config_.on_delete) config_.on_delete(name);
   return absl::OkStatus();
 }
 

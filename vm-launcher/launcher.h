@@ -56,6 +56,8 @@ struct LauncherConfig {
   absl::Duration health_interval = absl::Seconds(10);
   // Set to tunnel the guests' inference endpoint; unset: no tunnel.
   InferenceHandler on_inference;
+  // Called after a VM is deleted (its tokens are revoked there).
+  std::function<void(const std::string& vm)> on_delete;
   // Run the housekeeping thread (tests may drive Housekeep() themselves).
   bool housekeeping = true;
 };

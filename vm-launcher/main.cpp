@@ -10,6 +10,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "image/signing.h"
+#include "vm-launcher/agent_tokens.h"
+#include "vm-launcher/inference_tunnel.h"
 #include "vm-launcher/launcher.h"
 #include "vm-launcher/launcher_service.h"
 #include "vm-launcher/qemu_command.h"
@@ -30,6 +32,9 @@ int main(int argc, char** argv) {
   clawos::DaemonOptions daemon;
   daemon.metrics_listen = "127.0.0.1:9080";
   std::string backend = "qemu";
+  std::string proxy_url;
+  std::string identity_addr = "unix:/var/lib/clawos/identity/identity.sock";
+  absl::Duration token_ttl = absl::Minutes(15);
   std::string accel = "auto";
 
   CLI::App app{"clawos-vm-launcher: signed, dm-verity-sealed microVMs, one agent each"};
@@ -68,6 +73,16 @@ int main(int argc, char** argv) {
   clawos::AddDurationFlag(app, "--health-interval", &config.health_interval,
                           "CLAWOS_LAUNCHER_HEALTH_INTERVAL",
                           "Ping each running agent this often (three misses fail the VM)");
+  app.add_option("--inference-proxy-url", proxy_url,
+                 "http://host:port of clawos-inference-proxy; the guests' 127.0.0.1:11435 is "
+                 "tunnelled there with each VM's own token. Empty: no tunnel")
+      ->envname("CLAWOS_INFERENCE_PROXY_URL");
+  app.add_option("--identity", identity_addr,
+                 "clawos-identity address that issues the VMs' tokens (trusted transport)")
+      ->envname("CLAWOS_IDENTITY_ADDR")
+      ->capture_default_str();
+  clawos::AddDurationFlag(app, "--token-ttl", &token_ttl, "CLAWOS_LAUNCHER_TOKEN_TTL",
+                          "Lifetime of the VMs' tokens (refreshed at two thirds)");
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
   clawos::log::Init("clawos-vm-launcher", daemon.log_level);
 
@@ -90,6 +105,19 @@ int main(int argc, char** argv) {
   auto key = clawos::image::ParsePublicKey(pub);
   if (!key.ok()) return Fail("CLAWOS_SIGNING_PUBKEY: " + std::string(key.status().message()));
   config.signing_pubkey = *key;
+  std::shared_ptr<clawos::launcher::AgentTokens> tokens;
+  if (!proxy_url.empty()) {
+    tokens = std::make_shared<clawos::launcher::AgentTokens>(identity_addr, token_ttl);
+    auto tunnel = clawos::launcher::InferenceTunnel::Create(
+        {proxy_url, [tokens](const std::string& vm) { return tokens->Get(vm); }});
+    if (!tunnel.ok()) return Fail(std::string(tunnel.status().message()));
+    config.on_inference = [t = *tunnel](const std::string& vm,
+                                        std::unique_ptr<clawos::launcher::AgentStream> s,
+                                        clawos::launcher::apb::Frame f) {
+      t->Handle(vm, std::move(s), std::move(f));
+    };
+    config.on_delete = [tokens](const std::string& vm) { tokens->Revoke(vm); };
+  }
   if (daemon.server.listen.empty()) {
     daemon.server.listen = {"127.0.0.1:2080", "unix:" + config.state_dir + "/launcher.sock"};
   }
@@ -106,7 +134,8 @@ int main(int argc, char** argv) {
                                 {"state_dir", config.state_dir},
                                 {"backend", backend},
                                 {"accel", accel},
-                                {"accel_reason", accel_why}});
+                                {"accel_reason", accel_why},
+                                {"inference_proxy", proxy_url.empty() ? "off" : proxy_url}});
   int sig = clawos::WaitForShutdownSignal();
   clawos::log::Info("draining; running VMs keep running and are re-adopted on restart",
                     {{"signal", sig}});

@@ -14,9 +14,11 @@
 #include "common/files.h"
 #include "common/status.h"
 #include "common/testing/flip_byte.h"
+#include "common/testing/http_upstream.h"
 #include "common/testing/temp_dir.h"
 #include "image/signing.h"
 #include "vm-launcher/agent_ops.h"
+#include "vm-launcher/inference_tunnel.h"
 
 namespace clawos::launcher {
 namespace {
@@ -278,6 +280,76 @@ TEST_F(LauncherCoreTest, RefusesUnsignedWrongKeyAndTamperedImages) {
             std::string::npos)
       << start.status();
   EXPECT_EQ(launcher_->GetVm("t")->state, VmState::kStopped) << "nothing was started";
+}
+
+TEST_F(LauncherCoreTest, InferenceFromTheGuestReachesTheHostWithTheVmsToken) {
+  clawos::testing::HttpUpstream proxy(
+      {200,
+       {{"Content-Type", "text/event-stream"}, {"x-request-id", "proxy-rid-7"}},
+       {"data: {\"delta\":\"hel\"}\n\n", "data: {\"delta\":\"lo\"}\n\n", "data: [DONE]\n\n"}});
+  const std::string kToken = "eyJ.jwt-for-inf.s3cr3t-token-value";
+  auto tunnel = InferenceTunnel::Create(
+      {proxy.url() + "/", [&](const std::string& vm) -> absl::StatusOr<std::string> {
+         if (vm != "inf") return absl::NotFoundError("unknown vm");
+         return kToken;
+       }});
+  ASSERT_TRUE(tunnel.ok()) << tunnel.status();
+  launcher_.reset();
+  LauncherConfig c = Config();
+  c.on_inference = [t = *tunnel](const std::string& vm, std::unique_ptr<AgentStream> s,
+                                 apb::Frame f) { t->Handle(vm, std::move(s), std::move(f)); };
+  launcher_ = Launcher::Open(c, RealClock::Get()).value();
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("inf")).ok());
+  auto vm = launcher_->StartVm("inf");
+  ASSERT_TRUE(vm.ok()) << vm.status();
+
+  // The guest calls its local endpoint, trying to pass its own credentials.
+  auto out =
+      Exec("inf", {"wget", "-q", "-O", "-", "--header", "Authorization: Bearer stolen", "--header",
+                   "x-api-key: sk-guess", "--post-data", "{\"model\":\"m\",\"stream\":true}",
+                   "http://127.0.0.1:11435/v1/chat/completions"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "data: {\"delta\":\"hel\"}\n\ndata: {\"delta\":\"lo\"}\n\ndata: [DONE]\n\n");
+  auto reqs = proxy.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  const auto& r = reqs[0];
+  EXPECT_EQ(r.head.method, "POST");
+  EXPECT_EQ(r.head.target, "/v1/chat/completions");
+  EXPECT_EQ(r.head.Get("authorization"), "Bearer " + kToken) << "the VM's token, not the guest's";
+  EXPECT_FALSE(r.head.Has("x-api-key")) << "guest credentials are dropped";
+  EXPECT_FALSE(r.head.Get("x-request-id").empty());
+  EXPECT_EQ(r.body, "{\"model\":\"m\",\"stream\":true}");
+
+  // The token never enters the guest: not in its environment, command line or disks.
+  auto env = Exec("inf", {"sh", "-c", "cat /proc/cmdline; env; cat /proc/1/environ"});
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(env->find("s3cr3t"), std::string::npos) << *env;
+  ASSERT_TRUE(launcher_->StopVm("inf").ok());
+  for (const char* disk : {"runtime.img", "workspace.img"}) {
+    std::string bytes = ReadFile(launcher_->VmDir("inf") + "/" + disk).value_or("");
+    EXPECT_FALSE(bytes.empty());
+    EXPECT_EQ(bytes.find("s3cr3t-token-value"), std::string::npos) << disk;
+  }
+}
+
+TEST_F(LauncherCoreTest, InferenceWithoutAProxyAnswersAClearError) {
+  auto tunnel = InferenceTunnel::Create(
+      {"http://127.0.0.1:1",
+       [](const std::string&) -> absl::StatusOr<std::string> { return std::string("tok"); }});
+  ASSERT_TRUE(tunnel.ok());
+  launcher_.reset();
+  LauncherConfig c = Config();
+  c.on_inference = [t = *tunnel](const std::string& vm, std::unique_ptr<AgentStream> s,
+                                 apb::Frame f) { t->Handle(vm, std::move(s), std::move(f)); };
+  launcher_ = Launcher::Open(c, RealClock::Get()).value();
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("noproxy")).ok());
+  ASSERT_TRUE(launcher_->StartVm("noproxy").ok());
+  auto out =
+      Exec("noproxy", {"sh", "-c", "wget -S -O - http://127.0.0.1:11435/v1/models 2>&1; true"});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_NE(out->find("503"), std::string::npos) << *out;
 }
 
 }  // namespace

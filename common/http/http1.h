@@ -1,0 +1,58 @@
+// HTTP/1.1 message heads and chunked bodies, parsed incrementally. Plain C++
+// (no Abseil, no sockets) so the static in-guest agent links it as well as
+// the daemons. Bounded: a head over 64 KiB or 100 headers is an error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace clawos::http {
+
+inline constexpr size_t kMaxHeadBytes = 64 << 10;
+
+struct Head {
+  // Requests.
+  std::string method;
+  std::string target;
+  // Responses.
+  int status = 0;
+  std::string reason;
+  std::string version;  // "HTTP/1.1"
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  // The first header named `name` (case-insensitive), or "".
+  std::string Get(const std::string& name) const;
+  bool Has(const std::string& name) const;
+};
+
+enum class Parse { kNeedMore, kDone, kError };
+
+// Parses the head at the start of `buf`; on kDone sets `consumed` to its
+// length (the body follows). kError sets `error`.
+Parse ParseRequestHead(const std::string& buf, Head* out, size_t* consumed, std::string* error);
+Parse ParseResponseHead(const std::string& buf, Head* out, size_t* consumed, std::string* error);
+
+// Connection-level headers that a proxy must not forward (RFC 9110 7.6.1).
+bool IsHopByHop(const std::string& name);
+bool EqualsIgnoreCase(const std::string& a, const std::string& b);
+// "200 OK"-style reason phrase for common codes.
+const char* ReasonPhrase(int status);
+
+// Decodes a chunked body; trailers are read and dropped.
+class ChunkedDecoder {
+ public:
+  // Appends decoded bytes to `out`; false (with `error`) on malformed input.
+  bool Feed(const char* data, size_t n, std::string* out, std::string* error);
+  bool done() const { return state_ == State::kDone; }
+
+ private:
+  enum class State { kSize, kData, kDataEnd, kTrailer, kDone };
+  State state_ = State::kSize;
+  std::string line_;
+  uint64_t left_ = 0;
+};
+
+}  // namespace clawos::http

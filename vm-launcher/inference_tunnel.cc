@@ -1,0 +1,204 @@
+#include "vm-launcher/inference_tunnel.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/http/http1.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/tcp_socket.h"
+
+namespace clawos::launcher {
+namespace {
+
+constexpr size_t kMaxBody = 8 << 20;
+
+apb::Frame ErrorFrame(absl::Status s) {
+  apb::Frame f;
+  f.mutable_error()->set_code(static_cast<int>(s.code()));
+  f.mutable_error()->set_message(std::string(s.message()));
+  return f;
+}
+
+bool Credential(const std::string& name) {
+  return http::EqualsIgnoreCase(name, "authorization") ||
+         http::EqualsIgnoreCase(name, "x-api-key") || http::EqualsIgnoreCase(name, "cookie");
+}
+
+bool SendAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+struct Fd {
+  int fd;
+  ~Fd() { ::close(fd); }
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<InferenceTunnel>> InferenceTunnel::Create(TunnelConfig c) {
+  std::string url = c.proxy_url;
+  if (!absl::StartsWith(url, "http://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inference proxy URL \"", url, "\" must be http://host[:port] (the proxy on this host)"));
+  }
+  std::shared_ptr<InferenceTunnel> t(new InferenceTunnel(std::move(c)));
+  std::string rest = url.substr(7);
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  t->prefix_ = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!t->prefix_.empty() && t->prefix_.back() == '/') t->prefix_.pop_back();
+  size_t colon = hostport.rfind(':');
+  t->host_ = hostport.substr(0, colon);
+  if (colon != std::string::npos && (!absl::SimpleAtoi(hostport.substr(colon + 1), &t->port_) ||
+                                     t->port_ <= 0 || t->port_ > 65535)) {
+    return absl::InvalidArgumentError(absl::StrCat("inference proxy URL \"", url, "\": bad port"));
+  }
+  if (t->host_.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("inference proxy URL \"", url, "\": no host"));
+  }
+  return t;
+}
+
+void InferenceTunnel::Handle(const std::string& vm, std::unique_ptr<AgentStream> stream,
+                             apb::Frame first) {
+  if (!first.has_inference_request()) {
+    stream
+        ->Send(ErrorFrame(absl::InvalidArgumentError("a guest stream must open with an "
+                                                     "inference request")))
+        .IgnoreError();
+    stream->End();
+    return;
+  }
+  absl::Time deadline = absl::Now() + config_.timeout;
+  std::string body;
+  for (;;) {
+    auto f = stream->Next(deadline);
+    if (!f.ok()) return;  // the guest went away
+    if (!f->has_inference_request_body()) continue;
+    body += f->inference_request_body().data();
+    if (body.size() > kMaxBody) {
+      stream->Send(ErrorFrame(absl::ResourceExhaustedError("request body over 8 MiB")))
+          .IgnoreError();
+      stream->End();
+      return;
+    }
+    if (f->inference_request_body().eof()) break;
+  }
+  absl::Status s = Forward(vm, *stream, first.inference_request(), body);
+  if (!s.ok()) {
+    log::Warn("inference tunnel", {{"vm", vm},
+                                   {"request_id", first.inference_request().request_id()},
+                                   {"error", std::string(s.message())}});
+    stream->Send(ErrorFrame(s)).IgnoreError();
+  }
+  stream->End();
+}
+
+absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
+                                      const apb::InferenceRequest& req, const std::string& body) {
+  auto token = config_.token(vm);
+  if (!token.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("no token for this VM from clawos-identity: ", token.status().message()));
+  }
+  ASSIGN_OR_RETURN(int raw, ConnectTcp(host_, port_, config_.timeout));
+  Fd fd{raw};
+  std::string out = absl::StrCat(req.method(), " ", prefix_, req.path(),
+                                 " HTTP/1.1\r\nHost: ", host_, ":", port_, "\r\n");
+  for (const auto& h : req.headers()) {
+    if (http::IsHopByHop(h.name()) || Credential(h.name()) ||
+        http::EqualsIgnoreCase(h.name(), "host") ||
+        http::EqualsIgnoreCase(h.name(), "content-length") ||
+        http::EqualsIgnoreCase(h.name(), "x-request-id") ||
+        h.value().find_first_of("\r\n") != std::string::npos) {
+      continue;
+    }
+    absl::StrAppend(&out, h.name(), ": ", h.value(), "\r\n");
+  }
+  absl::StrAppend(&out, "Authorization: Bearer ", *token, "\r\nx-request-id: ", req.request_id(),
+                  "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+  if (!SendAll(fd.fd, out)) {
+    return absl::UnavailableError(
+        absl::StrCat("sending to the inference proxy at ", host_, ":", port_, " failed"));
+  }
+  // The response head.
+  std::string buf, error;
+  http::Head head;
+  size_t used = 0;
+  char tmp[64 * 1024];
+  for (;;) {
+    http::Parse p = http::ParseResponseHead(buf, &head, &used, &error);
+    if (p == http::Parse::kError) {
+      return absl::UnavailableError(absl::StrCat("the inference proxy answered badly: ", error));
+    }
+    if (p == http::Parse::kDone) break;
+    ssize_t n = ::recv(fd.fd, tmp, sizeof(tmp), 0);
+    if (n <= 0) {
+      return absl::UnavailableError(
+          absl::StrCat("the inference proxy at ", host_, ":", port_, " closed without answering"));
+    }
+    buf.append(tmp, static_cast<size_t>(n));
+  }
+  apb::Frame rf;
+  auto* r = rf.mutable_inference_response();
+  r->set_status(head.status);
+  std::string rid = head.Get("x-request-id");
+  r->set_request_id(rid.empty() ? req.request_id() : rid);
+  for (const auto& [k, v] : head.headers) {
+    if (http::IsHopByHop(k)) continue;
+    auto* h = r->add_headers();
+    h->set_name(k);
+    h->set_value(v);
+  }
+  RETURN_IF_ERROR(s.Send(rf));
+  // The body, as it arrives.
+  bool chunked = http::EqualsIgnoreCase(head.Get("transfer-encoding"), "chunked");
+  int64_t left = -1;
+  if (!chunked && head.Has("content-length")) {
+    if (!absl::SimpleAtoi(head.Get("content-length"), &left) || left < 0) left = -1;
+  }
+  http::ChunkedDecoder decoder;
+  std::string pending = buf.substr(used);
+  auto emit = [&](const std::string& data, bool eof) {
+    apb::Frame c;
+    c.mutable_inference_response_body()->set_data(data);
+    c.mutable_inference_response_body()->set_eof(eof);
+    return s.Send(c);
+  };
+  for (;;) {
+    std::string data;
+    if (chunked) {
+      if (!decoder.Feed(pending.data(), pending.size(), &data, &error)) {
+        return absl::UnavailableError(absl::StrCat("bad chunked body from the proxy: ", error));
+      }
+    } else {
+      data = left >= 0 ? pending.substr(0, static_cast<size_t>(left)) : pending;
+      if (left >= 0) left -= static_cast<int64_t>(data.size());
+    }
+    pending.clear();
+    bool done = chunked ? decoder.done() : left == 0;
+    for (size_t off = 0; off < data.size(); off += agent::kMaxChunkBytes) {
+      RETURN_IF_ERROR(emit(data.substr(off, agent::kMaxChunkBytes), false));
+    }
+    if (done) return emit("", true);
+    ssize_t n = ::recv(fd.fd, tmp, sizeof(tmp), 0);
+    if (n <= 0) {
+      if (!chunked && left < 0) return emit("", true);  // read-until-close body
+      return absl::UnavailableError("the inference proxy closed mid-response");
+    }
+    pending.assign(tmp, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace clawos::launcher

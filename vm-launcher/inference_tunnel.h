@@ -1,0 +1,43 @@
+// The host end of the in-guest inference endpoint. A guest-opened stream
+// carries one HTTP request; the tunnel drops any credentials the guest sent,
+// attaches the VM's own token (Authorization: Bearer <JWT for agents/<vm>>),
+// calls the inference proxy (CLAWOS_INFERENCE_PROXY_URL, plain http on the
+// host) and streams the response back, chunk by chunk.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "vm-launcher/agent_client.h"
+
+namespace clawos::launcher {
+
+struct TunnelConfig {
+  std::string proxy_url;  // "http://127.0.0.1:2083" (optionally with a path prefix)
+  // The VM's bearer token; called per request (cache inside).
+  std::function<absl::StatusOr<std::string>(const std::string& vm)> token;
+  absl::Duration timeout = absl::Minutes(10);
+};
+
+class InferenceTunnel {
+ public:
+  // INVALID_ARGUMENT for a URL that is not http://host[:port][/prefix].
+  static absl::StatusOr<std::shared_ptr<InferenceTunnel>> Create(TunnelConfig config);
+  // Serves one guest stream whose first frame is `first`; answers every
+  // failure on the stream (UNAVAILABLE when the proxy or the token cannot be had).
+  void Handle(const std::string& vm, std::unique_ptr<AgentStream> stream, apb::Frame first);
+
+ private:
+  explicit InferenceTunnel(TunnelConfig c) : config_(std::move(c)) {}
+  absl::Status Forward(const std::string& vm, AgentStream& s, const apb::InferenceRequest& req,
+                       const std::string& body);
+  TunnelConfig config_;
+  std::string host_;
+  int port_ = 80;
+  std::string prefix_;
+};
+
+}  // namespace clawos::launcher
