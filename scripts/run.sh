@@ -1,56 +1,107 @@
 #!/usr/bin/env bash
 # The main job: installs what ClawOS needs, builds it, and runs the stack on
-# its embedded default. Until the VM launcher exists (issue 4) the stack is
-# clawos-identity: it starts the daemon, issues an agent token, verifies it,
-# and keeps the daemon in the foreground (Ctrl-C stops it).
+# its embedded default: clawos-identity, then clawos-vm-launcher, then one
+# agent VM ("demo") booted from a signed, dm-verity-sealed image, with a
+# command run inside it. Daemons stay in the foreground (Ctrl-C stops the VM
+# and the daemons).
 #
 #   sudo scripts/run.sh            # set up, build, run
-#   scripts/run.sh --once          # ... and stop after the token check
-# Env: CLAWOS_STATE_DIR (default /var/lib/clawos as root, else
-# ~/.local/state/clawos), CLAWOS_SKIP_SETUP=1 skips install+build, and every
-# CLAWOS_IDENTITY_* variable of clawos-identity (see docs/identity.md).
+#   sudo scripts/run.sh --once     # ... and stop after the VM answered
+# Env: CLAWOS_STATE_DIR (default /var/lib/clawos), CLAWOS_SKIP_SETUP=1 skips
+# install+build, CLAWOS_IMAGE_DIR + CLAWOS_SIGNING_PUBKEY use a prebuilt
+# signed image instead of building one into $CLAWOS_STATE_DIR/images/agent,
+# CLAWOS_INFERENCE_PROXY_URL turns the guests' inference tunnel on, and every
+# CLAWOS_IDENTITY_* / CLAWOS_LAUNCHER_* variable of the daemons
+# (docs/identity.md, docs/vm-launcher.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 once=0
 [ "${1:-}" = "--once" ] && once=1
+[ "$(id -u)" -eq 0 ] || { echo "run: needs root (VM cgroups, /var/lib/clawos)" >&2; exit 1; }
 
 if [ "${CLAWOS_SKIP_SETUP:-0}" != 1 ]; then
   bash scripts/install-deps.sh
   bash scripts/build.sh
 fi
-
-if [ "$(id -u)" -eq 0 ]; then default_state=/var/lib/clawos; else default_state="$HOME/.local/state/clawos"; fi
-state="${CLAWOS_STATE_DIR:-$default_state}"
+bin=build/bin
+state="${CLAWOS_STATE_DIR:-/var/lib/clawos}"
 mkdir -p "$state" && chmod 700 "$state"
-sock="$state/identity/identity.sock"
-export CLAWOS_IDENTITY_ADDR="unix:$sock"
-: "${CLAWOS_IDENTITY_LISTEN:=127.0.0.1:2082,unix:$sock}"
+log() { echo "run: $*" >&2; }
+
+pids=()
+cleanup() {
+  if [ -n "${CLAWOS_LAUNCHER_ADDR:-}" ]; then
+    "$bin/clawos" vm delete --force demo >/dev/null 2>&1 || true
+  fi
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+# wait_for SOCKET PID PROBE...: until PROBE succeeds against the daemon.
+wait_for() {
+  local sock=$1 pid=$2; shift 2
+  for _ in $(seq 1 150); do
+    if [ -S "$sock" ] && "$@" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || { log "$(basename "$sock" .sock) exited; see its log above"; exit 1; }
+    sleep 0.1
+  done
+  log "nothing answers on $sock"; exit 1
+}
+
+# 1. clawos-identity: the VMs' tokens.
+id_sock="$state/identity/identity.sock"
+export CLAWOS_IDENTITY_ADDR="unix:$id_sock"
+: "${CLAWOS_IDENTITY_LISTEN:=127.0.0.1:2082,unix:$id_sock}"
 export CLAWOS_IDENTITY_LISTEN
+"$bin/clawos-identity" --state-dir "$state/identity" &
+pids+=($!)
+wait_for "$id_sock" "${pids[-1]}" "$bin/clawos" token jwks
+token=$("$bin/clawos" token issue --subject agents/demo --audience clawos-inference-proxy --ttl 10m)
+echo "$token" | "$bin/clawos" token verify --audience clawos-inference-proxy
 
-build/bin/clawos-identity --state-dir "$state/identity" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM
-for _ in $(seq 1 100); do
-  [ -S "$sock" ] && break
-  kill -0 $pid 2>/dev/null || { echo "run: clawos-identity exited; see its log above" >&2; exit 1; }
-  sleep 0.1
-done
-[ -S "$sock" ] || { echo "run: clawos-identity did not open $sock" >&2; exit 1; }
-for _ in $(seq 1 50); do  # the socket exists a moment before it accepts
-  build/bin/clawos token jwks >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# 2. A signed guest image (built once, then reused).
+if [ -z "${CLAWOS_IMAGE_DIR:-}" ]; then
+  CLAWOS_IMAGE_DIR="$state/images/agent"
+  keys="$state/image-key"
+  if [ ! -f "$keys/signing.key" ]; then
+    mkdir -p "$state/images"
+    "$bin/clawos" image keygen --out "$keys" >/dev/null
+  fi
+  if [ ! -f "$CLAWOS_IMAGE_DIR/manifest.sig" ]; then
+    log "building the guest image into $CLAWOS_IMAGE_DIR (once; a few minutes)"
+    rm -rf "$CLAWOS_IMAGE_DIR"
+    "$bin/clawos" image build --out "$CLAWOS_IMAGE_DIR"
+    "$bin/clawos" image sign --key "$keys/signing.key" "$CLAWOS_IMAGE_DIR"
+  fi
+  export CLAWOS_SIGNING_PUBKEY="$keys/signing.pub"
+fi
+: "${CLAWOS_SIGNING_PUBKEY:?set CLAWOS_SIGNING_PUBKEY with CLAWOS_IMAGE_DIR}"
+export CLAWOS_SIGNING_PUBKEY
 
-token=$(build/bin/clawos token issue --subject agents/demo --audience clawos-inference-proxy --ttl 10m)
-echo "$token" | build/bin/clawos token verify --audience clawos-inference-proxy
+# 3. clawos-vm-launcher.
+l_sock="$state/launcher/launcher.sock"
+export CLAWOS_LAUNCHER_ADDR="unix:$l_sock"
+: "${CLAWOS_LAUNCHER_LISTEN:=127.0.0.1:2080,unix:$l_sock}"
+export CLAWOS_LAUNCHER_LISTEN
+"$bin/clawos-vm-launcher" --state-dir "$state/launcher" &
+pids+=($!)
+wait_for "$l_sock" "${pids[-1]}" "$bin/clawos" vm list
+if ! "$bin/clawos" image list | grep -q '^agent '; then
+  "$bin/clawos" image import "$CLAWOS_IMAGE_DIR" --name agent
+fi
+
+# 4. An agent VM, and a command inside it.
+"$bin/clawos" vm delete --force demo >/dev/null 2>&1 || true
+"$bin/clawos" vm start demo --image agent --label started-by=run.sh
+"$bin/clawos" vm exec demo -- sh -c 'echo "hello from $(hostname): $(uname -r), /workspace on $(grep " /workspace " /proc/mounts | cut -d" " -f3)"'
 echo
-echo "clawos-identity is serving on $CLAWOS_IDENTITY_LISTEN (state in $state/identity)."
-echo "An agent token for agents/demo (10 minutes):"
-echo "$token"
-echo
-echo "Try:  export CLAWOS_IDENTITY_ADDR=unix:$sock"
-echo "      build/bin/clawos token jwks"
-echo "      echo -n sk-example | build/bin/clawos secret put openai"
+echo "The stack is up: clawos-identity ($CLAWOS_IDENTITY_LISTEN), clawos-vm-launcher"
+echo "($CLAWOS_LAUNCHER_LISTEN) and the agent VM vms/demo. Try:"
+echo "  export CLAWOS_LAUNCHER_ADDR=$CLAWOS_LAUNCHER_ADDR CLAWOS_IDENTITY_ADDR=$CLAWOS_IDENTITY_ADDR"
+echo "  $bin/clawos vm list"
+echo "  $bin/clawos vm exec demo -- ls -l /workspace"
+echo "  $bin/clawos vm logs demo --tail 20"
 if [ "$once" = 1 ]; then exit 0; fi
-echo "Ctrl-C stops it."
-wait $pid
+echo "Ctrl-C stops the VM and the daemons."
+wait "${pids[@]}"

@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # Runs `scripts/run.sh --once` (setup skipped: ctest runs after the build) on
-# a temp state dir and checks that it issued and verified a token.
+# a temp state dir with the shared test image, and checks that the stack came
+# up: a token issued and verified, an agent VM started and answering.
 set -euo pipefail
 src=$1
+build=$2
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+cg="clawos-test-run$$"
+cleanup() {
+  for h in /unified /memory /cpu /pids ""; do
+    rmdir /sys/fs/cgroup$h/$cg/* /sys/fs/cgroup$h/$cg 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 out=$(CLAWOS_SKIP_SETUP=1 CLAWOS_STATE_DIR="$tmp/state" \
       CLAWOS_IDENTITY_LISTEN="unix:$tmp/state/identity/identity.sock" \
-      CLAWOS_IDENTITY_METRICS_LISTEN=off bash "$src/scripts/run.sh" --once 2>&1)
+      CLAWOS_IDENTITY_METRICS_LISTEN=off \
+      CLAWOS_LAUNCHER_LISTEN="unix:$tmp/state/launcher/launcher.sock" \
+      CLAWOS_LAUNCHER_METRICS_LISTEN=off CLAWOS_LAUNCHER_CGROUP_PARENT="$cg" \
+      CLAWOS_IMAGE_DIR="$build/guest-image" CLAWOS_SIGNING_PUBKEY="$build/guest-keys/signing.pub" \
+      bash "$src/scripts/run.sh" --once 2>&1)
 echo "$out"
 grep -q '^valid: sub=agents/demo aud=clawos-inference-proxy' <<<"$out"
-grep -qE '^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' <<<"$out"
+grep -q '^vms/demo RUNNING in' <<<"$out"
+grep -q '^hello from clawos: .*cloud-amd64, /workspace on ext4$' <<<"$out"
 test "$(stat -c %a "$tmp/state/identity/master.key")" = 600
+test ! -d "$tmp/state/launcher/vms/demo"  # --once stops and deletes the demo VM
 echo "run command OK"
