@@ -38,8 +38,6 @@ struct QemuConfig {
 absl::Status ValidateQemuConfig(const QemuConfig& config);
 std::vector<std::string> QemuArgv(const QemuConfig& config);
 
-// The host TSC frequency in kHz (from /proc/cpuinfo), 0 when unknown. TCG
-// guests need `tsc_early_khz=` or 10-40 % of boots hang.
 // "kvm" when /dev/kvm is usable and the CPU has hardware virtualisation (vmx
 // or svm in its flags), else "tcg"; `why` says which held. A /dev/kvm without
 // vmx/svm is a software hypervisor (kvm-pvm) on which stock guest kernels
@@ -47,6 +45,8 @@ std::vector<std::string> QemuArgv(const QemuConfig& config);
 std::string DetectAccel(std::string* why, const std::string& cpuinfo_path = "/proc/cpuinfo",
                         const std::string& kvm_path = "/dev/kvm");
 
+// The host TSC frequency in kHz (from /proc/cpuinfo), 0 when unknown. TCG
+// guests need `tsc_early_khz=` or 10-40 % of boots hang.
 int64_t HostTscKhz(const std::string& cpuinfo_path = "/proc/cpuinfo");
 
 }  // namespace clawos::launcher
