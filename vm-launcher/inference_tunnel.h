@@ -16,7 +16,7 @@
 namespace clawos::launcher {
 
 struct TunnelConfig {
-  std::string proxy_url;  // "http://127.0.0.1:2083" (optionally with a path prefix)
+  std::string proxy_url;  // "http://127.0.0.1:11435" (optionally with a path prefix)
   // The VM's bearer token; called per request (cache inside).
   std::function<absl::StatusOr<std::string>(const std::string& vm)> token;
   absl::Duration timeout = absl::Minutes(10);
