@@ -64,6 +64,10 @@ void PrintVm(const lpb::Vm& vm) {
     std::cout << "cgroup:    " << vm.cgroup_path() << " (id " << vm.cgroup_id() << ")\n";
   }
   if (!vm.agent_version().empty()) std::cout << "agent:     " << vm.agent_version() << "\n";
+  if (vm.has_network()) {
+    std::cout << "network:   " << vm.network().ip_address() << " on " << vm.network().tap_device()
+              << " (" << vm.network().mac_address() << ")\n";
+  }
   std::cout << "subject:   " << vm.agent_subject() << "\n"
             << "created:   " << Age(vm.create_time()) << " ago\n";
   if (vm.has_ready_time() && vm.has_start_time()) {
@@ -116,6 +120,7 @@ struct StartFlags {
   std::string name, image;
   int vcpus = 0, mem = 256, workspace_mib = 0;
   std::vector<std::string> env, labels;
+  std::string network = "none";
   absl::Duration timeout = absl::Minutes(5);
 };
 
@@ -151,6 +156,8 @@ int Start(const Context& ctx, const StartFlags& f) {
     c.mutable_spec()->set_vcpus(f.vcpus);
     c.mutable_spec()->set_memory_mib(f.mem);
     c.mutable_spec()->set_workspace_disk_mib(f.workspace_mib);
+    c.mutable_spec()->mutable_network()->set_mode(f.network == "bridge" ? lpb::NetworkSpec::BRIDGE
+                                                                        : lpb::NetworkSpec::NONE);
     if (auto s = ParsePairs(f.env, "--env", c.mutable_spec()->mutable_env()); !s.ok())
       return ReportError("vm start", s);
     if (auto s = ParsePairs(f.labels, "--label", c.mutable_spec()->mutable_labels()); !s.ok())
@@ -205,6 +212,11 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   start->add_option("--env", start_flags->env,
                     "KEY=VALUE for the agent (repeatable; not for secrets)");
   start->add_option("--label", start_flags->labels, "KEY=VALUE label (repeatable)");
+  start
+      ->add_option("--network", start_flags->network,
+                   "none (no NIC; inference via the agent channel) or bridge")
+      ->check(CLI::IsMember({"none", "bridge"}))
+      ->capture_default_str();
   start->callback([&ctx, &rc, start_flags] { rc = Start(ctx, *start_flags); });
 
   auto* list = vm->add_subcommand("list", "List VMs");

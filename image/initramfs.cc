@@ -40,7 +40,9 @@ absl::StatusOr<std::vector<std::string>> SharedLibraries(const std::string& bina
 }  // namespace
 
 std::vector<std::string> GuestModules(const std::string& rootfs_format) {
-  std::vector<std::string> m = {"virtio_mmio", "virtio_blk", "virtio_console", "dm-verity"};
+  // virtio_net serves VMs in BRIDGE network mode; without a NIC it stays idle.
+  std::vector<std::string> m = {"virtio_mmio", "virtio_blk", "virtio_console", "virtio_net",
+                                "dm-verity"};
   if (rootfs_format == "squashfs") m.push_back("squashfs");
   if (rootfs_format == "erofs") m.push_back("erofs");
   return m;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -52,6 +53,9 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config,
   ASSIGN_OR_RETURN(l->images_db_,
                    sqlite::Db::Open(l->config_.state_dir + "/images.db", ImageMigrations()));
   ASSIGN_OR_RETURN(l->store_, VmStore::Open(l->config_.state_dir + "/launcher.db", clock));
+  if (l->config_.bridge) {
+    ASSIGN_OR_RETURN(l->network_, BridgeNetwork::Setup(*l->config_.bridge));
+  }
   RETURN_IF_ERROR(l->Reconcile());
   if (l->config_.housekeeping) {
     Launcher* self = l.get();
@@ -88,6 +92,7 @@ absl::Status Launcher::Fail(Vm& vm, FailureKind kind, const absl::Status& why) {
   vm.state = VmState::kFailed;
   vm.failure = kind;
   vm.reason = std::string(why.message());
+  vm.net_slot = -1;
   vm.pid = 0;
   vm.pid_start_time = 0;
   vm.stop_time = clock_.Now();
@@ -96,7 +101,8 @@ absl::Status Launcher::Fail(Vm& vm, FailureKind kind, const absl::Status& why) {
   return why;
 }
 
-void Launcher::CleanUp(const std::string& name) {
+void Launcher::CleanUp(const std::string& name, int net_slot) {
+  if (network_ && net_slot >= 0) network_->Detach(network_->NicFor(net_slot).tap);
   if (auto cg = VmCgroup::Open(config_.cgroup_root, layout_, config_.cgroup_parent, name);
       cg.ok()) {
     cg->Destroy().IgnoreError();
@@ -176,7 +182,8 @@ absl::Status Launcher::Reconcile() {
       for (int i = 0; i < 100 && IsSameProcess(static_cast<pid_t>(vm.pid), vm.pid_start_time); ++i)
         absl::SleepFor(absl::Milliseconds(20));
     }
-    CleanUp(vm.spec.name);
+    CleanUp(vm.spec.name, vm.net_slot);
+    vm.net_slot = -1;
     std::string was = VmStateName(vm.state);
     Fail(vm, FailureKind::kVmmExited,
          absl::UnavailableError(absl::StrCat(
@@ -191,6 +198,20 @@ absl::Status Launcher::Reconcile() {
       log::Warn("removing orphaned VM directory", {{"dir", e.path().string()}});
       std::filesystem::remove_all(e.path(), ec);
       CleanUp(name);
+    }
+  }
+  if (network_) {  // taps no running VM owns
+    std::set<std::string> owned;
+    for (const Vm& vm : store_->List()) {
+      if (vm.state == VmState::kRunning && vm.net_slot >= 0) {
+        owned.insert(network_->NicFor(vm.net_slot).tap);
+      }
+    }
+    for (const std::string& tap : network_->Taps()) {
+      if (!owned.count(tap)) {
+        log::Warn("removing orphaned tap", {{"tap", tap}});
+        network_->Detach(tap);
+      }
     }
   }
   return absl::OkStatus();
@@ -257,6 +278,10 @@ absl::Status Launcher::DeleteImage(const std::string& name) {
 
 absl::StatusOr<Vm> Launcher::CreateVm(const VmSpec& spec) {
   RETURN_IF_ERROR(ValidateVmSpec(spec, config_.limits));
+  if (spec.network == "bridge" && !network_) {
+    return absl::FailedPreconditionError(
+        "this launcher has no bridge network: start it with --bridge to create BRIDGE VMs");
+  }
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(FindImage(spec.image).status());
   if (store_->Get(spec.name).ok()) {
@@ -328,13 +353,29 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
     vm.reason.clear();
     vm.start_time = clock_.Now();
     vm.ready_time = absl::InfinitePast();
+    vm.net_slot = -1;
+    if (vm.spec.network == "bridge") {
+      if (!network_) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("VM ", name, " wants BRIDGE networking and this launcher has none"));
+      }
+      std::set<int> used;
+      for (const Vm& other : store_->List()) {
+        if (other.net_slot >= 0) used.insert(other.net_slot);
+      }
+      for (int slot = 0; slot < kMaxBridgeSlots && vm.net_slot < 0; ++slot) {
+        if (!used.count(slot)) vm.net_slot = slot;
+      }
+      if (vm.net_slot < 0) return absl::ResourceExhaustedError("no free address on the bridge");
+    }
     RETURN_IF_ERROR(Save(vm, previous));
     booting_[name] = abort;
   }
   // The slow part runs unlocked: other VMs start, stop and list meanwhile.
   std::string dir = VmDir(name);
   auto finish_failed = [&](FailureKind kind, absl::Status why) {
-    CleanUp(name);
+    CleanUp(name, vm.net_slot);
+    vm.net_slot = -1;
     std::lock_guard lock(mu_);
     booting_.erase(name);
     if (*abort) {  // a stop arrived during the boot
@@ -358,6 +399,17 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
   QemuConfig qc =
       GuestQemuConfig(*manifest, {img.dir, dir, dir + "/runtime.img", dir + "/workspace.img"},
                       vm.spec.vcpus, vm.spec.memory_mib, config_.accel);
+  if (vm.net_slot >= 0) {
+    auto nic = network_->Attach(vm.net_slot);
+    if (!nic.ok()) {
+      cg->Destroy().IgnoreError();
+      return finish_failed(FailureKind::kHostSetup, nic.status());
+    }
+    qc.tap = nic->tap;
+    qc.mac = nic->mac;
+    qc.netns = network_->config().netns;
+    qc.cmdline += " " + network_->GuestCmdline(*nic);
+  }
   ::unlink(qc.console_log.c_str());
   if (auto log = Logs(name); log.ok()) (*log)->ResetConsole();
   auto vmm = VmmProcess::Launch(qc, *cg, dir + "/qemu.log");
@@ -434,7 +486,7 @@ absl::StatusOr<Vm> Launcher::StopVm(const std::string& name, absl::Duration grac
     rt.agent.reset();
     if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(rt.vmm->config().console_log);
   }
-  CleanUp(name);
+  CleanUp(name, vm.net_slot);
   std::lock_guard lock(mu_);
   VmState previous = vm.state;
   vm.state = stopped.ok() ? VmState::kStopped : VmState::kFailed;
@@ -442,6 +494,7 @@ absl::StatusOr<Vm> Launcher::StopVm(const std::string& name, absl::Duration grac
   vm.reason = stopped.ok() ? "" : std::string(stopped.message());
   vm.pid = 0;
   vm.pid_start_time = 0;
+  vm.net_slot = -1;
   vm.stop_time = clock_.Now();
   RETURN_IF_ERROR(Save(vm, previous));
   log::Info("vm stopped", {{"vm", name}, {"force", force}});
@@ -539,8 +592,9 @@ void Launcher::Housekeep() {
       if (it == running_.end()) continue;
       std::string tail = it->second.vmm->ConsoleTail();
       running_.erase(it);
+      int slot = store_->Get(name).value_or(Vm{}).net_slot;
       lock.unlock();
-      CleanUp(name);
+      CleanUp(name, slot);
       lock.lock();
       if (auto vm = store_->Get(name); vm.ok() && vm->state == VmState::kRunning) {
         Fail(*vm, FailureKind::kVmmExited,

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "vm-launcher/agent_client.h"
 #include "vm-launcher/cgroup.h"
 #include "vm-launcher/events.h"
+#include "vm-launcher/network.h"
 #include "vm-launcher/vm.h"
 #include "vm-launcher/vm_log.h"
 #include "vm-launcher/vm_store.h"
@@ -58,6 +60,8 @@ struct LauncherConfig {
   InferenceHandler on_inference;
   // Called after a VM is deleted (its tokens are revoked there).
   std::function<void(const std::string& vm)> on_delete;
+  // BRIDGE network mode; unset: VMs asking for it are refused.
+  std::optional<BridgeConfig> bridge;
   // Run the housekeeping thread (tests may drive Housekeep() themselves).
   bool housekeeping = true;
 };
@@ -110,6 +114,8 @@ class Launcher {
   // The VM's v2 cgroup path (whether or not it exists now).
   std::string CgroupPath(const std::string& name) const;
   const LauncherConfig& config() const { return config_; }
+  // The bridge, when BRIDGE networking is on.
+  const BridgeNetwork* network() const { return network_.get(); }
 
  private:
   struct Runtime {
@@ -128,7 +134,8 @@ class Launcher {
   absl::Status CheckMemory(const VmSpec& spec) const;
   absl::StatusOr<std::shared_ptr<AgentClient>> ConnectAgent(const std::string& name,
                                                             VmmProcess& vmm, absl::Time deadline);
-  void CleanUp(const std::string& name);  // cgroup and sockets of a VM without a VMM
+  // Cgroup, sockets and tap of a VM without a VMM.
+  void CleanUp(const std::string& name, int net_slot = -1);
   void HousekeepLoop();
 
   LauncherConfig config_;
@@ -136,6 +143,7 @@ class Launcher {
   CgroupLayout layout_ = CgroupLayout::kUnified;
   std::unique_ptr<sqlite::Db> images_db_;
   std::unique_ptr<VmStore> store_;
+  std::unique_ptr<BridgeNetwork> network_;
   VmEvents events_;
   mutable std::mutex mu_;  // guards state transitions and the maps below
   std::map<std::string, Runtime> running_;

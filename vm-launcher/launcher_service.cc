@@ -32,6 +32,12 @@ constexpr size_t kMaxStdin = 1 << 20;
 
 void LauncherService::ToProto(const Vm& vm, bool trusted, lpb::Vm* out) const {
   VmToProto(vm, l_.CgroupPath(vm.spec.name), trusted, out);
+  if (vm.net_slot >= 0 && l_.network()) {
+    VmNic nic = l_.network()->NicFor(vm.net_slot);
+    out->mutable_network()->set_tap_device(nic.tap);
+    out->mutable_network()->set_mac_address(nic.mac);
+    out->mutable_network()->set_ip_address(nic.ip);
+  }
 }
 
 grpc::Status LauncherService::CreateVm(Ctx* ctx, const lpb::CreateVmRequest* req, lpb::Vm* resp) {
@@ -40,11 +46,6 @@ grpc::Status LauncherService::CreateVm(Ctx* ctx, const lpb::CreateVmRequest* req
   if (auto s = ValidateVmName(req->vm_id()); !s.ok()) return Err(Annotate(s, "vm_id"));
   auto spec = SpecFromProto(req->vm_id(), req->spec());
   if (!spec.ok()) return Err(spec.status());
-  if (spec->network == "bridge") {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                        "BRIDGE networking is not built yet; create the VM with network NONE "
-                        "(inference still works through the agent channel)");
-  }
   auto vm = l_.CreateVm(*spec);
   if (!vm.ok()) return Err(vm.status());
   if (req->start()) {

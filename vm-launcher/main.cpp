@@ -81,6 +81,18 @@ int main(int argc, char** argv) {
                  "clawos-identity address that issues the VMs' tokens (trusted transport)")
       ->envname("CLAWOS_IDENTITY_ADDR")
       ->capture_default_str();
+  clawos::launcher::BridgeConfig bridge;
+  std::string bridge_name;
+  app.add_option("--bridge", bridge_name,
+                 "Bridge for VMs in BRIDGE network mode (e.g. clawbr0); empty: BRIDGE is refused")
+      ->envname("CLAWOS_LAUNCHER_BRIDGE");
+  app.add_option("--bridge-subnet", bridge.subnet, "The bridge's /24 (first three octets)")
+      ->envname("CLAWOS_LAUNCHER_BRIDGE_SUBNET")
+      ->capture_default_str();
+  app.add_option("--bridge-allow-port", bridge.allowed_host_port,
+                 "The one host TCP port BRIDGE VMs may reach (the inference proxy)")
+      ->envname("CLAWOS_LAUNCHER_BRIDGE_ALLOW_PORT")
+      ->capture_default_str();
   clawos::AddDurationFlag(app, "--token-ttl", &token_ttl, "CLAWOS_LAUNCHER_TOKEN_TTL",
                           "Lifetime of the VMs' tokens (refreshed at two thirds)");
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
@@ -91,6 +103,10 @@ int main(int argc, char** argv) {
     return Fail(std::string("the firecracker backend is not available in this build") +
                 (kvm ? "" : " (and this host has no usable /dev/kvm)") +
                 "; use --backend qemu. See docs/vm-launcher.md");
+  }
+  if (!bridge_name.empty()) {
+    bridge.bridge = bridge_name;
+    config.bridge = bridge;
   }
   std::string accel_why = "asked for with --accel";
   if (accel == "auto") accel = clawos::launcher::DetectAccel(&accel_why);

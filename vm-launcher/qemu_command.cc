@@ -29,6 +29,19 @@ absl::Status ValidateQemuConfig(const QemuConfig& c) {
     if (!SafeOptionValue(*f)) return bad("paths must be set and contain no ','");
   }
   if (c.cmdline.find('\n') != std::string::npos) return bad("cmdline must be one line");
+  if (!c.tap.empty()) {
+    if (c.tap.size() > 15 ||
+        c.tap.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos) {
+      return bad("tap must be 1-15 of [a-z0-9]");
+    }
+    if (c.mac.size() != 17 || c.mac.find_first_not_of("0123456789abcdef:") != std::string::npos) {
+      return bad("mac must be xx:xx:xx:xx:xx:xx (lower-case hex)");
+    }
+  }
+  if (!c.netns.empty() &&
+      c.netns.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos) {
+    return bad("netns must be [a-z0-9_-]+");
+  }
   for (const QemuDisk& d : c.disks) {
     if (d.id.empty() ||
         d.id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
@@ -43,33 +56,35 @@ absl::Status ValidateQemuConfig(const QemuConfig& c) {
 }
 
 std::vector<std::string> QemuArgv(const QemuConfig& c) {
-  std::vector<std::string> a = {
-      c.binary,
-      "-M",
-      "microvm,x-option-roms=off,pit=on,pic=on,rtc=on",
-      "-accel",
-      c.accel == "kvm" ? "kvm" : "tcg,tb-size=32",
-      "-m",
-      std::to_string(c.memory_mib),
-      "-smp",
-      std::to_string(c.vcpus),
-      "-nodefaults",
-      "-no-user-config",
-      "-nographic",
-      "-no-reboot",
-      "-kernel",
-      c.kernel,
-      "-initrd",
-      c.initrd,
-      "-append",
-      c.cmdline,
-      "-chardev",
-      "file,id=con,path=" + c.console_log,
-      "-serial",
-      "chardev:con",
-      "-qmp",
-      "unix:" + c.qmp_socket + ",server=on,wait=off",
-  };
+  std::vector<std::string> a;
+  if (!c.netns.empty()) a = {"ip", "netns", "exec", c.netns};  // execs QEMU: same pid
+  a.insert(a.end(), {
+                        c.binary,
+                        "-M",
+                        "microvm,x-option-roms=off,pit=on,pic=on,rtc=on",
+                        "-accel",
+                        c.accel == "kvm" ? "kvm" : "tcg,tb-size=32",
+                        "-m",
+                        std::to_string(c.memory_mib),
+                        "-smp",
+                        std::to_string(c.vcpus),
+                        "-nodefaults",
+                        "-no-user-config",
+                        "-nographic",
+                        "-no-reboot",
+                        "-kernel",
+                        c.kernel,
+                        "-initrd",
+                        c.initrd,
+                        "-append",
+                        c.cmdline,
+                        "-chardev",
+                        "file,id=con,path=" + c.console_log,
+                        "-serial",
+                        "chardev:con",
+                        "-qmp",
+                        "unix:" + c.qmp_socket + ",server=on,wait=off",
+                    });
   for (const QemuDisk& d : c.disks) {
     a.insert(a.end(),
              {"-drive",
@@ -80,6 +95,10 @@ std::vector<std::string> QemuArgv(const QemuConfig& c) {
   a.insert(a.end(), {"-device", "virtio-serial-device", "-chardev",
                      "socket,id=agent,path=" + c.agent_socket + ",server=on,wait=off", "-device",
                      "virtserialport,chardev=agent,name=clawos.agent"});
+  if (!c.tap.empty()) {
+    a.insert(a.end(), {"-netdev", "tap,id=net0,ifname=" + c.tap + ",script=no,downscript=no",
+                       "-device", "virtio-net-device,netdev=net0,mac=" + c.mac});
+  }
   return a;
 }
 

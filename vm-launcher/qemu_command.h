@@ -32,6 +32,11 @@ struct QemuConfig {
   std::string console_log;   // the serial console goes to this file
   std::string agent_socket;  // unix socket QEMU listens on for the agent port
   std::string qmp_socket;    // unix socket QEMU listens on for QMP
+  // BRIDGE network mode: a virtio-net NIC on this host tap device.
+  std::string tap;
+  std::string mac;  // "52:54:00:xx:xx:xx"
+  // Run QEMU inside this network namespace (`ip netns exec`); empty: the host's.
+  std::string netns;
 };
 
 // INVALID_ARGUMENT naming the bad field.

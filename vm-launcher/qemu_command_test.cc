@@ -66,6 +66,28 @@ TEST(QemuCommandTest, RejectsWhatWouldBreakTheCommandLine) {
   EXPECT_FALSE(ValidateQemuConfig(c).ok());
 }
 
+TEST(QemuCommandTest, BridgeNicAndNetworkNamespace) {
+  QemuConfig c = Good();
+  EXPECT_EQ(Joined(QemuArgv(c)).find("-netdev"), std::string::npos) << "no NIC unless asked";
+  c.tap = "clawtap3";
+  c.mac = "52:54:00:00:00:03";
+  c.netns = "clawos-test-1";
+  ASSERT_TRUE(ValidateQemuConfig(c).ok());
+  auto argv = QemuArgv(c);
+  EXPECT_EQ(Joined({argv.begin(), argv.begin() + 5}),
+            "ip netns exec clawos-test-1 qemu-system-x86_64 ");
+  std::string a = Joined(argv);
+  EXPECT_NE(a.find("-netdev tap,id=net0,ifname=clawtap3,script=no,downscript=no -device "
+                   "virtio-net-device,netdev=net0,mac=52:54:00:00:00:03 "),
+            std::string::npos)
+      << a;
+  c.tap = "tap,script=/x";
+  EXPECT_FALSE(ValidateQemuConfig(c).ok()) << "no option injection through the tap name";
+  c.tap = "clawtap3";
+  c.mac = "52:54:00:00:00:0G";
+  EXPECT_FALSE(ValidateQemuConfig(c).ok());
+}
+
 TEST(QemuCommandTest, TscFromCpuinfo) {
   clawos::testing::TempDir dir;
   ASSERT_TRUE(

@@ -55,6 +55,7 @@ struct Vm {
   uint64_t pid_start_time = 0;  // /proc/<pid>/stat field 22: pid + this identify a process
   uint64_t cgroup_id = 0;
   std::string agent_version;  // from the guest's Hello in the current or last run
+  int net_slot = -1;          // BRIDGE mode: the tap/address slot while it runs
   absl::Time create_time;
   absl::Time update_time;
   absl::Time start_time = absl::InfinitePast();  // the current or last run's

@@ -138,6 +138,8 @@ TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
   EXPECT_EQ(launcher_->DeleteVm("one").code(), absl::StatusCode::kFailedPrecondition);
 
   // Exec, and a file round trip through /workspace.
+  EXPECT_EQ(Exec("one", {"ls", "/sys/class/net"}).value_or("?"), "lo\n")
+      << "no NIC unless BRIDGE is asked for";
   auto uname = Exec("one", {"uname", "-r"});
   ASSERT_TRUE(uname.ok()) << uname.status();
   EXPECT_NE(uname->find("cloud-amd64"), std::string::npos) << *uname;

@@ -1,0 +1,128 @@
+#include "vm-launcher/network.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/process.h"
+#include "common/status.h"
+
+namespace clawos::launcher {
+namespace {
+
+std::string Ruleset(const BridgeConfig& c) {
+  std::string br = c.bridge, net = c.subnet + ".0/24";
+  // Recreated whole each time: the `table ... {}` line makes the delete safe
+  // when the table does not exist yet.
+  return absl::StrFormat(R"(table inet %1$s {}
+delete table inet %1$s
+table inet %1$s {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "%2$s" ct state established,related accept
+    iifname "%2$s" tcp dport %3$d accept
+    iifname "%2$s" counter drop comment "VMs reach no host port but the proxy"
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "%2$s" ip daddr 169.254.0.0/16 counter drop comment "no cloud metadata"
+    iifname "%2$s" oifname "%2$s" counter drop comment "no VM to VM"
+    iifname "%2$s" ip saddr != %4$s counter drop comment "no spoofed sources"
+    oifname "%2$s" ct state established,related accept
+    oifname "%2$s" counter drop comment "nothing from outside into the VMs"
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr %4$s oifname != "%2$s" masquerade
+  }
+}
+)",
+                         c.nft_table, br, c.allowed_host_port, net);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> BridgeNetwork::Run(std::vector<std::string> argv,
+                                               const std::string& stdin_data) const {
+  if (!config_.netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", config_.netns});
+  ProcessOptions o;
+  o.stdin_data = stdin_data;
+  o.timeout = absl::Seconds(30);
+  return RunChecked(argv, o);
+}
+
+absl::StatusOr<std::unique_ptr<BridgeNetwork>> BridgeNetwork::Setup(BridgeConfig c) {
+  if (c.bridge.empty() || c.bridge.size() > 15) {
+    return absl::InvalidArgumentError("bridge name must be 1-15 characters");
+  }
+  std::vector<std::string> octets = absl::StrSplit(c.subnet, '.');
+  if (octets.size() != 3) return absl::InvalidArgumentError("subnet must be like 10.88.0 (a /24)");
+  std::unique_ptr<BridgeNetwork> n(new BridgeNetwork(std::move(c)));
+  const BridgeConfig& k = n->config_;
+  for (const char* tool : {"ip", "bridge", "nft"}) {
+    auto found = RunProcess({"sh", "-c", absl::StrCat("command -v ", tool)});
+    if (!found.ok() || found->exit_code != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("BRIDGE networking needs `", tool, "` (install iproute2 and nftables)"));
+    }
+  }
+  if (!n->Run({"ip", "link", "show", k.bridge}).ok()) {
+    RETURN_IF_ERROR(n->Run({"ip", "link", "add", k.bridge, "type", "bridge"}).status());
+  }
+  RETURN_IF_ERROR(n->Run({"ip", "addr", "replace", k.subnet + ".1/24", "dev", k.bridge}).status());
+  RETURN_IF_ERROR(n->Run({"ip", "link", "set", k.bridge, "up"}).status());
+  RETURN_IF_ERROR(n->Run({"sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"}).status());
+  RETURN_IF_ERROR(
+      Annotate(n->Run({"nft", "-f", "-"}, Ruleset(k)).status(), "loading the egress filter"));
+  return n;
+}
+
+VmNic BridgeNetwork::NicFor(int slot) const {
+  VmNic nic;
+  nic.slot = slot;
+  nic.tap = absl::StrCat("clawtap", slot);
+  nic.mac = absl::StrFormat("52:54:00:88:%02x:%02x", (slot >> 8) & 0xff, slot & 0xff);
+  nic.ip = absl::StrCat(config_.subnet, ".", 10 + slot);
+  return nic;
+}
+
+absl::StatusOr<VmNic> BridgeNetwork::Attach(int slot) {
+  if (slot < 0 || slot >= kMaxBridgeSlots) {
+    return absl::ResourceExhaustedError("no free address on the bridge");
+  }
+  VmNic nic = NicFor(slot);
+  Run({"ip", "link", "del", nic.tap}).IgnoreError();  // a stale one from a crash
+  auto made = [&]() -> absl::Status {
+    RETURN_IF_ERROR(Run({"ip", "tuntap", "add", "dev", nic.tap, "mode", "tap"}).status());
+    RETURN_IF_ERROR(Run({"ip", "link", "set", nic.tap, "master", config_.bridge}).status());
+    RETURN_IF_ERROR(Run({"bridge", "link", "set", "dev", nic.tap, "isolated", "on"}).status());
+    return Run({"ip", "link", "set", nic.tap, "up"}).status();
+  }();
+  if (!made.ok()) {
+    Detach(nic.tap);
+    return Annotate(made, absl::StrCat("creating tap ", nic.tap));
+  }
+  return nic;
+}
+
+void BridgeNetwork::Detach(const std::string& tap) {
+  Run({"ip", "link", "del", tap}).IgnoreError();
+}
+
+std::vector<std::string> BridgeNetwork::Taps() const {
+  std::vector<std::string> out;
+  auto list = Run({"ip", "-o", "link", "show"});
+  if (!list.ok()) return out;
+  for (absl::string_view line : absl::StrSplit(*list, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() < 2) continue;
+    std::string name(f[1].substr(0, f[1].find_first_of(":@")));
+    if (name.rfind("clawtap", 0) == 0) out.push_back(name);
+  }
+  return out;
+}
+
+std::string BridgeNetwork::GuestCmdline(const VmNic& nic) const {
+  return absl::StrCat("clawos.net=", nic.ip, "/24,", config_.subnet, ".1");
+}
+
+}  // namespace clawos::launcher
