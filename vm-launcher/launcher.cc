@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -612,7 +613,9 @@ void Launcher::Housekeep() {
       continue;
     }
     if (ping_due && agent) {
-      bool ok = agent->Ping(absl::Seconds(10)).ok();
+      absl::Duration wait =
+          std::clamp(config_.health_interval, absl::Seconds(1), absl::Seconds(10));
+      bool ok = agent->Ping(wait).ok();
       std::unique_lock lock(mu_);
       auto it = running_.find(name);
       if (it == running_.end()) continue;

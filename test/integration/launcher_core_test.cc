@@ -19,6 +19,7 @@
 #include "image/signing.h"
 #include "vm-launcher/agent_ops.h"
 #include "vm-launcher/inference_tunnel.h"
+#include "vm-launcher/qmp_client.h"
 
 namespace clawos::launcher {
 namespace {
@@ -147,6 +148,27 @@ TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
   content += "end";
   ASSERT_TRUE(Put("one", "/workspace/notes/kept.txt", content).ok());
   EXPECT_EQ(Get("one", "/workspace/notes/kept.txt").value_or("?"), content);
+  // A put whose content does not match its SHA-256 writes nothing.
+  {
+    auto agent = launcher_->Agent("one");
+    ASSERT_TRUE(agent.ok());
+    apb::FilePut put;
+    put.set_path("/workspace/bad.txt");
+    put.set_sha256(std::string(64, '0'));
+    auto once = [](std::string* d, bool* eof) {
+      *d = "content";
+      *eof = true;
+      return absl::OkStatus();
+    };
+    auto bad = PutFile(**agent, put, once, absl::Now() + absl::Seconds(30));
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+    EXPECT_EQ(Exec("one", {"ls", "-A", "/workspace"}).value_or("?"), "lost+found\nnotes\n")
+        << "no file and no temporary left behind";
+    put.set_sha256("");
+    put.set_path("/workspace/notes/kept.txt");
+    auto exists = PutFile(**agent, put, once, absl::Now() + absl::Seconds(30));
+    EXPECT_EQ(exists.status().code(), absl::StatusCode::kAlreadyExists) << exists.status();
+  }
   auto missing = Get("one", "/workspace/nope");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
 
@@ -352,6 +374,45 @@ TEST_F(LauncherCoreTest, InferenceWithoutAProxyAnswersAClearError) {
       Exec("noproxy", {"sh", "-c", "wget -S -O - http://127.0.0.1:11435/v1/models 2>&1; true"});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_NE(out->find("503"), std::string::npos) << *out;
+}
+
+TEST_F(LauncherCoreTest, IdleVmsStopAndSilentAgentsFail) {
+  launcher_.reset();
+  LauncherConfig c = Config();
+  c.idle_timeout = absl::Seconds(3);
+  c.health_interval = absl::Seconds(1);
+  launcher_ = Launcher::Open(c, RealClock::Get()).value();
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("idle")).ok());
+  ASSERT_TRUE(launcher_->StartVm("idle").ok());
+  VmState state = VmState::kRunning;
+  for (int i = 0; i < 200 && state == VmState::kRunning; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    state = launcher_->GetVm("idle")->state;
+  }
+  for (int i = 0; i < 100 && state == VmState::kStopping; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    state = launcher_->GetVm("idle")->state;
+  }
+  EXPECT_EQ(state, VmState::kStopped) << "stopped after 3 s without traffic";
+
+  // A guest that stops answering (paused under QMP) fails the VM.
+  launcher_.reset();
+  c.idle_timeout = absl::ZeroDuration();
+  launcher_ = Launcher::Open(c, RealClock::Get()).value();
+  auto vm = launcher_->StartVm("idle");
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  auto qmp = QmpClient::Connect(launcher_->VmDir("idle") + "/qmp.sock", absl::Seconds(5));
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  ASSERT_TRUE(qmp->Execute("stop").ok());
+  Vm now = *vm;
+  for (int i = 0; i < 300 && now.state != VmState::kFailed; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    now = launcher_->GetVm("idle").value();
+  }
+  EXPECT_EQ(now.state, VmState::kFailed);
+  EXPECT_EQ(now.failure, FailureKind::kAgentUnresponsive) << now.reason;
+  EXPECT_FALSE(IsSameProcess(static_cast<pid_t>(vm->pid), vm->pid_start_time)) << "killed";
 }
 
 }  // namespace
