@@ -53,9 +53,10 @@ int64_t RssKib(pid_t pid) {
 }
 
 // One bare QEMU boot: spawn, wait for the agent's handshake, kill. Seconds.
-double BareBoot(const clawos::image::Manifest& m, const std::string& image, const std::string& dir) {
-  QemuConfig c = GuestQemuConfig(m, {image, dir, dir + "/runtime.img", dir + "/workspace.img"}, 1,
-                                 256, "tcg");
+double BareBoot(const clawos::image::Manifest& m, const std::string& image,
+                const std::string& dir) {
+  QemuConfig c =
+      GuestQemuConfig(m, {image, dir, dir + "/runtime.img", dir + "/workspace.img"}, 1, 256, "tcg");
   for (const std::string* s : {&c.agent_socket, &c.qmp_socket}) ::unlink(s->c_str());
   auto t0 = absl::Now();
   auto pid = clawos::SpawnWithLog(QemuArgv(c), {}, dir + "/qemu.log");
