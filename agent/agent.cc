@@ -81,6 +81,16 @@ void Agent::Run() {
     Serve();
     connected_ = false;
     DropStreams();
+    // Whatever ended the session (a hangup, a stall, a bad frame), the next
+    // Hello goes only to a new connection: wait for this one to be gone.
+    for (;;) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) > 0 && (p.revents & POLLHUP)) break;
+      if (p.revents & POLLIN) {  // drain what the old host still sends
+        char drain[4096];
+        (void)!::read(fd_, drain, sizeof(drain));
+      }
+    }
   }
 }
 
@@ -115,9 +125,8 @@ void Agent::Serve() {
       auto r = reader.Next(&f, &error);
       if (r == FrameReader::Result::kNeedMore) break;
       if (r == FrameReader::Result::kError) {
-        // The host will drop the connection on its side; wait for that.
+        // The host will drop the connection on its side; Run waits for that.
         Console("bad frame from the host: " + error);
-        while (WaitForHost()) ::usleep(100 * 1000);
         return;
       }
       Dispatch(f);

@@ -114,18 +114,21 @@ bool ExecSession::Spawn(std::string* error) {
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  int out[2], err[2], in[2] = {-1, -1}, report[2];
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, report[2] = {-1, -1};
   if (::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC) || ::pipe2(report, O_CLOEXEC) ||
       ::pipe2(wake_, O_CLOEXEC) || (request_.has_stdin() && ::pipe2(in, O_CLOEXEC))) {
     *error = std::string("pipe: ") + std::strerror(errno);
-    return false;
+    for (int fd : {out[0], out[1], err[0], err[1], in[0], in[1], report[0], report[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
+    return false;  // wake_ is closed by the destructor
   }
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);  // dup2 clears CLOEXEC on the copy
   {
     std::lock_guard lock(Reaper::Get().fork_mutex());
     pid_ = ::fork();
     if (pid_ == 0) {  // the child: only async-signal-safe calls from here
       ::setsid();
-      int null = ::open("/dev/null", O_RDWR);
       ::dup2(in[0] >= 0 ? in[0] : null, 0);
       ::dup2(out[1], 1);
       ::dup2(err[1], 2);
@@ -144,6 +147,7 @@ bool ExecSession::Spawn(std::string* error) {
     if (pid_ > 0) Reaper::Get().RegisterLocked(pid_);
   }
   int fork_errno = errno;
+  if (null >= 0) ::close(null);
   ::close(out[1]);
   ::close(err[1]);
   ::close(report[1]);

@@ -163,7 +163,8 @@ void StartFileGet(uint64_t stream, const pb::FileGet& get, Sender& out,
       out.Send(ErrorFrame(stream, kInvalidArgument, "path must be absolute: \"" + path + "\""));
       return;
     }
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO must not block the open; regular files ignore it.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st {};
     if (fd < 0 || ::fstat(fd, &st) != 0) {
       int e = errno;

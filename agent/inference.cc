@@ -162,8 +162,10 @@ void InferenceEndpoint::Serve(int fd) {
   }
 
   // 2. Over the channel.
-  uint64_t id = next_stream_.fetch_add(2);
   auto pending = std::make_shared<Pending>();
+  std::unique_lock open_lock(open_mu_);
+  uint64_t id = next_stream_;
+  next_stream_ += 2;
   {
     std::lock_guard lock(mu_);
     streams_[id] = pending;
@@ -189,7 +191,9 @@ void InferenceEndpoint::Serve(int fd) {
     h->set_name(k);
     h->set_value(v);
   }
-  if (!out_.Send(req)) return Reply(fd, 503, "the host is not connected");
+  bool sent = out_.Send(req);
+  open_lock.unlock();
+  if (!sent) return Reply(fd, 503, "the host is not connected");
   for (size_t off = 0;;) {
     size_t n = std::min(kMaxChunkBytes, body.size() - off);
     pb::Frame c;

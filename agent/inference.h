@@ -43,7 +43,8 @@ class InferenceEndpoint {
 
   Sender& out_;
   int listen_fd_ = -1;
-  std::atomic<uint64_t> next_stream_{2};
+  std::mutex open_mu_;  // ids go to the host in increasing order: allocate and send together
+  uint64_t next_stream_ = 2;
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Pending>> streams_;
 };

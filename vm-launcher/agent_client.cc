@@ -44,12 +44,26 @@ struct AgentConn {
     std::string bytes = agent::EncodeFrame(f);
     if (bytes.empty()) return absl::InternalError("a frame over the channel's size limit");
     std::lock_guard lock(write_mu);
+    // A guest that takes nothing for 10 s is broken: the channel is dropped
+    // (so it reconnects) rather than every writer hanging behind it.
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
     size_t off = 0;
     while (off < bytes.size()) {
-      ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+        continue;
+      }
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return absl::UnavailableError("the agent channel is closed");
-      off += static_cast<size_t>(n);
+      if (n < 0 && errno == EAGAIN) {
+        int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+        pollfd p{fd, POLLOUT, 0};
+        if (left > 0 && ::poll(&p, 1, left) > 0) continue;
+        ::shutdown(fd, SHUT_RDWR);
+        Close("the guest stopped reading the channel for 10 s");
+        return absl::UnavailableError("the guest agent stopped reading its channel");
+      }
+      return absl::UnavailableError("the agent channel is closed");
     }
     return absl::OkStatus();
   }
@@ -311,6 +325,8 @@ void AgentClient::ReadLoop() {
     }
     c.cv.notify_all();
   }
+  // Hang up for real, so the guest sees it and says Hello to the next connection.
+  ::shutdown(c.fd, SHUT_RDWR);
   c.Close(why);
 }
 

@@ -1,12 +1,16 @@
 #include "vm-launcher/inference_tunnel.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cctype>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crypto/random.h"
 #include "common/http/http1.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -43,6 +47,61 @@ struct Fd {
   int fd;
   ~Fd() { ::close(fd); }
 };
+
+// What goes on the request line and into header names comes from the guest:
+// only RFC 9110 tokens and a printable path, so nothing can be smuggled.
+bool IsToken(const std::string& s) {
+  if (s.empty() || s.size() > 256) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
+          std::string("!#$%&'*+-.^_`|~").find(c) != std::string::npos)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsSafePath(const std::string& s) {
+  if (s.empty() || s[0] != '/' || s.size() > 8192) return false;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+bool IsSafeId(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Data from the proxy, in one-second slices, watching the guest's side: a
+// Cancel (its client went away) or a lost channel ends the call early.
+absl::StatusOr<size_t> RecvWatching(int fd, char* buf, size_t n, AgentStream& s,
+                                    absl::Time deadline) {
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, 1000);
+    if (ready > 0) {
+      ssize_t got = ::recv(fd, buf, n, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return absl::UnavailableError("reading from the inference proxy failed");
+      return static_cast<size_t>(got);
+    }
+    auto f = s.Next(absl::Now());
+    if (f.ok() && f->has_cancel()) return absl::CancelledError("the guest cancelled the request");
+    if (!f.ok() && f.status().code() != absl::StatusCode::kDeadlineExceeded) {
+      return absl::CancelledError("the guest's channel went away");
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError("the inference proxy did not answer in time");
+    }
+  }
+}
 
 }  // namespace
 
@@ -107,12 +166,21 @@ void InferenceTunnel::Handle(const std::string& vm, std::unique_ptr<AgentStream>
 
 absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
                                       const apb::InferenceRequest& req, const std::string& body) {
+  if (!IsToken(req.method()) || !IsSafePath(req.path())) {
+    return absl::InvalidArgumentError("the request line must be a method token and a path");
+  }
+  for (const auto& h : req.headers()) {
+    if (!IsToken(h.name())) return absl::InvalidArgumentError("a header name is not a token");
+  }
+  std::string request_id = req.request_id();
+  if (!IsSafeId(request_id)) request_id = crypto::RandomId().value_or("clawos-tunnel");
   auto token = config_.token(vm);
   if (!token.ok()) {
     return absl::UnavailableError(
         absl::StrCat("no token for this VM from clawos-identity: ", token.status().message()));
   }
-  ASSIGN_OR_RETURN(int raw, ConnectTcp(host_, port_, config_.timeout));
+  absl::Time deadline = absl::Now() + config_.timeout;
+  ASSIGN_OR_RETURN(int raw, ConnectTcp(host_, port_, absl::Seconds(30)));
   Fd fd{raw};
   std::string out = absl::StrCat(req.method(), " ", prefix_, req.path(),
                                  " HTTP/1.1\r\nHost: ", host_, ":", port_, "\r\n");
@@ -126,7 +194,7 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
     }
     absl::StrAppend(&out, h.name(), ": ", h.value(), "\r\n");
   }
-  absl::StrAppend(&out, "Authorization: Bearer ", *token, "\r\nx-request-id: ", req.request_id(),
+  absl::StrAppend(&out, "Authorization: Bearer ", *token, "\r\nx-request-id: ", request_id,
                   "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
   if (!SendAll(fd.fd, out)) {
     return absl::UnavailableError(
@@ -143,18 +211,18 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
       return absl::UnavailableError(absl::StrCat("the inference proxy answered badly: ", error));
     }
     if (p == http::Parse::kDone) break;
-    ssize_t n = ::recv(fd.fd, tmp, sizeof(tmp), 0);
-    if (n <= 0) {
+    ASSIGN_OR_RETURN(size_t n, RecvWatching(fd.fd, tmp, sizeof(tmp), s, deadline));
+    if (n == 0) {
       return absl::UnavailableError(
           absl::StrCat("the inference proxy at ", host_, ":", port_, " closed without answering"));
     }
-    buf.append(tmp, static_cast<size_t>(n));
+    buf.append(tmp, n);
   }
   apb::Frame rf;
   auto* r = rf.mutable_inference_response();
   r->set_status(head.status);
   std::string rid = head.Get("x-request-id");
-  r->set_request_id(rid.empty() ? req.request_id() : rid);
+  r->set_request_id(rid.empty() ? request_id : rid);
   for (const auto& [k, v] : head.headers) {
     if (http::IsHopByHop(k)) continue;
     auto* h = r->add_headers();
@@ -192,12 +260,12 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
       RETURN_IF_ERROR(emit(data.substr(off, agent::kMaxChunkBytes), false));
     }
     if (done) return emit("", true);
-    ssize_t n = ::recv(fd.fd, tmp, sizeof(tmp), 0);
-    if (n <= 0) {
+    ASSIGN_OR_RETURN(size_t n, RecvWatching(fd.fd, tmp, sizeof(tmp), s, deadline));
+    if (n == 0) {
       if (!chunked && left < 0) return emit("", true);  // read-until-close body
       return absl::UnavailableError("the inference proxy closed mid-response");
     }
-    pending.assign(tmp, static_cast<size_t>(n));
+    pending.assign(tmp, n);
   }
 }
 

@@ -113,9 +113,9 @@ void Launcher::CleanUp(const std::string& name, int net_slot) {
   ::unlink((dir + "/qmp.sock").c_str());
 }
 
-absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(const std::string& name,
-                                                                    VmmProcess& vmm,
-                                                                    absl::Time deadline) {
+absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
+    const std::string& name, std::shared_ptr<VmmProcess> vmm, absl::Time deadline,
+    std::shared_ptr<std::atomic<bool>> abort) {
   AgentClient::Options o;
   o.vm = "vms/" + name;
   if (auto vm = store_->Get(name); vm.ok()) o.env = vm->spec.env;
@@ -136,9 +136,11 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(const std::s
       h(name, std::move(s), std::move(first));
     };
   }
+  std::string socket = vmm->config().agent_socket;
   ASSIGN_OR_RETURN(std::unique_ptr<AgentClient> c,
-                   AgentClient::Connect(vmm.config().agent_socket, std::move(o), deadline,
-                                        [&vmm] { return vmm.Running(); }));
+                   AgentClient::Connect(socket, std::move(o), deadline, [vmm, abort] {
+                     return !(abort && *abort) && vmm->Running();
+                   }));
   return std::shared_ptr<AgentClient>(std::move(c));
 }
 
@@ -165,7 +167,7 @@ absl::Status Launcher::Reconcile() {
       if (vmm.ok()) {
         Runtime rt;
         rt.vmm = std::move(*vmm);
-        auto agent = ConnectAgent(vm.spec.name, *rt.vmm, absl::Now() + absl::Seconds(15));
+        auto agent = ConnectAgent(vm.spec.name, rt.vmm, absl::Now() + absl::Seconds(15));
         if (agent.ok()) rt.agent = *agent;  // else: reconnected on first use
         rt.last_activity = rt.last_ping = clock_.Now();
         std::lock_guard lock(mu_);
@@ -199,6 +201,21 @@ absl::Status Launcher::Reconcile() {
       log::Warn("removing orphaned VM directory", {{"dir", e.path().string()}});
       std::filesystem::remove_all(e.path(), ec);
       CleanUp(name);
+    }
+  }
+  // Cgroups no running VM owns (a VM deleted while its cgroup could not be removed).
+  std::string cgroup_parent = CgroupPath("");
+  cgroup_parent.pop_back();
+  for (const auto& e : std::filesystem::directory_iterator(cgroup_parent, ec)) {
+    if (!e.is_directory()) continue;
+    std::string name = e.path().filename().string();
+    auto vm = store_->Get(name);
+    std::lock_guard lock(mu_);
+    if (vm.ok() && running_.count(name)) continue;
+    if (auto cg = VmCgroup::Open(config_.cgroup_root, layout_, config_.cgroup_parent, name);
+        cg.ok()) {
+      log::Warn("removing orphaned cgroup", {{"cgroup", e.path().string()}});
+      cg->Destroy().IgnoreError();
     }
   }
   if (network_) {  // taps no running VM owns
@@ -422,9 +439,12 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
     vm.cgroup_id = cg->id();
     store_->Update(vm).IgnoreError();  // same state: no event
   }
-  VmmProcess& p = **vmm;
-  auto agent = ConnectAgent(name, p, absl::Now() + config_.ready_timeout);
+  std::shared_ptr<VmmProcess> shared_vmm = std::move(*vmm);
+  VmmProcess& p = *shared_vmm;
+  auto agent = ConnectAgent(name, shared_vmm, absl::Now() + config_.ready_timeout, abort);
+  std::unique_lock final_lock(mu_);  // a stop arriving now is seen here or sees RUNNING
   if (!agent.ok() || *abort) {
+    final_lock.unlock();
     absl::Status why = agent.ok() ? absl::AbortedError("aborted") : agent.status();
     p.Stop(absl::ZeroDuration()).IgnoreError();
     if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(qc.console_log);
@@ -433,7 +453,6 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
     return finish_failed(kind, absl::Status(why.code(), absl::StrCat(why.message(), "; console:\n",
                                                                      p.ConsoleTail())));
   }
-  std::lock_guard lock(mu_);
   booting_.erase(name);
   VmState previous = vm.state;
   vm.state = VmState::kRunning;
@@ -441,7 +460,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
   vm.agent_version = (*agent)->hello().agent_version();
   RETURN_IF_ERROR(Save(vm, previous));
   Runtime rt;
-  rt.vmm = std::move(*vmm);
+  rt.vmm = shared_vmm;
   rt.agent = *agent;
   rt.last_activity = rt.last_ping = clock_.Now();
   running_[name] = std::move(rt);
@@ -534,9 +553,9 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::Agent(const std::string& 
   it->second.last_activity = clock_.Now();
   if (it->second.agent && it->second.agent->connected()) return it->second.agent;
   // The channel dropped (or was never re-made after a restart): make it again.
-  VmmProcess* vmm = it->second.vmm.get();
+  std::shared_ptr<VmmProcess> vmm = it->second.vmm;  // outlives a concurrent stop
   lock.unlock();
-  auto agent = ConnectAgent(name, *vmm, absl::Now() + absl::Seconds(10));
+  auto agent = ConnectAgent(name, vmm, absl::Now() + absl::Seconds(10));
   if (!agent.ok()) {
     return absl::UnavailableError(
         absl::StrCat("the agent of VM ", name, " does not answer: ", agent.status().message()));

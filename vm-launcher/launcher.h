@@ -119,7 +119,7 @@ class Launcher {
 
  private:
   struct Runtime {
-    std::unique_ptr<VmmProcess> vmm;
+    std::shared_ptr<VmmProcess> vmm;
     std::shared_ptr<AgentClient> agent;
     absl::Time last_activity;
     absl::Time last_ping;
@@ -132,8 +132,10 @@ class Launcher {
   absl::Status Save(const Vm& vm, VmState previous);
   absl::Status Fail(Vm& vm, FailureKind kind, const absl::Status& why);
   absl::Status CheckMemory(const VmSpec& spec) const;
-  absl::StatusOr<std::shared_ptr<AgentClient>> ConnectAgent(const std::string& name,
-                                                            VmmProcess& vmm, absl::Time deadline);
+  // `abort`, when given, ends the wait early (a stop during the start).
+  absl::StatusOr<std::shared_ptr<AgentClient>> ConnectAgent(
+      const std::string& name, std::shared_ptr<VmmProcess> vmm, absl::Time deadline,
+      std::shared_ptr<std::atomic<bool>> abort = nullptr);
   // Cgroup, sockets and tap of a VM without a VMM.
   void CleanUp(const std::string& name, int net_slot = -1);
   void HousekeepLoop();

@@ -27,6 +27,9 @@ absl::Time Deadline(const grpc::ServerContext& ctx, absl::Duration fallback) {
 }
 
 constexpr size_t kMaxStdin = 1 << 20;
+// Files moved through the launcher: bounded, so one call cannot fill the host's memory
+// or the guest's disk unnoticed.
+constexpr int64_t kMaxFileBytes = int64_t{1} << 30;
 
 }  // namespace
 
@@ -301,6 +304,7 @@ grpc::Status LauncherService::PutVmFile(Ctx* ctx, grpc::ServerReader<lpb::PutVmF
   put.set_create_parents(h.create_parents());
   put.set_overwrite(h.overwrite());
   put.set_sha256(h.sha256());
+  int64_t total = 0;
   ChunkSource next = [&](std::string* data, bool* eof) -> absl::Status {
     lpb::PutVmFileRequest m;
     if (!reader->Read(&m)) {
@@ -309,6 +313,10 @@ grpc::Status LauncherService::PutVmFile(Ctx* ctx, grpc::ServerReader<lpb::PutVmF
     }
     if (!m.has_data()) {
       return absl::InvalidArgumentError("only the first message may be a header");
+    }
+    total += static_cast<int64_t>(m.data().size());
+    if (total > kMaxFileBytes) {
+      return absl::ResourceExhaustedError("the file is over the 1 GiB limit of PutVmFile");
     }
     *data = std::move(*m.mutable_data());
     *eof = false;
@@ -335,9 +343,14 @@ grpc::Status LauncherService::GetVmFile(Ctx* ctx, const lpb::GetVmFileRequest* r
   if (req->path().empty() || req->path()[0] != '/') return Invalid("path must be absolute");
   auto agent = l_.Agent(*id);
   if (!agent.ok()) return Err(agent.status());
+  bool too_big = false;
   auto s = GetFile(
       **agent, req->path(),
       [&](const apb::FileInfo& info) {
+        if (static_cast<int64_t>(info.size_bytes()) > kMaxFileBytes) {
+          too_big = true;
+          return false;
+        }
         lpb::GetVmFileResponse m;
         auto* f = m.mutable_file();
         f->set_vm(req->name());
@@ -354,6 +367,10 @@ grpc::Status LauncherService::GetVmFile(Ctx* ctx, const lpb::GetVmFileRequest* r
       },
       Deadline(*ctx, absl::Hours(1)));
   l_.Touch(*id);
+  if (too_big) {
+    return Err(absl::FailedPreconditionError(
+        absl::StrCat(req->path(), " is over the 1 GiB limit of GetVmFile")));
+  }
   if (s.code() == absl::StatusCode::kNotFound) {
     s = absl::NotFoundError(absl::StrCat("no such file in the guest: ", s.message()));
   }

@@ -88,6 +88,7 @@ VmmProcess::~VmmProcess() {
 }
 
 bool VmmProcess::Running() {
+  std::lock_guard lock(mu_);
   if (child_) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -57,6 +58,7 @@ class VmmProcess {
   pid_t pid_ = -1;
   uint64_t start_time_ = 0;
   bool child_ = false;  // launched by us (reap with waitpid) or adopted
+  std::mutex mu_;       // Running() is asked from several threads
 };
 
 }  // namespace clawos::launcher
