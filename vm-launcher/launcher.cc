@@ -68,6 +68,8 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config,
 Launcher::~Launcher() {
   quit_ = true;
   if (housekeeper_.joinable()) housekeeper_.join();
+  std::lock_guard lock(self_->mu);
+  self_->launcher = nullptr;
 }
 
 std::string Launcher::VmDir(const std::string& name) const {
@@ -131,8 +133,13 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
   if (config_.on_inference) {
     o.inference_enabled = true;
     InferenceHandler h = config_.on_inference;
-    o.on_guest_stream = [this, h, name](std::unique_ptr<AgentStream> s, apb::Frame first) {
-      Touch(name);
+    // Handlers run on their own threads and may outlive this launcher: they
+    // reach it only through `self_`, which the destructor empties.
+    o.on_guest_stream = [self = self_, h, name](std::unique_ptr<AgentStream> s, apb::Frame first) {
+      {
+        std::lock_guard lock(self->mu);
+        if (self->launcher) self->launcher->Touch(name);
+      }
       h(name, std::move(s), std::move(first));
     };
   }

@@ -153,6 +153,12 @@ class Launcher {
   std::map<std::string, std::shared_ptr<VmLog>> logs_;
   std::atomic<bool> quit_{false};
   std::thread housekeeper_;
+  struct Self {
+    explicit Self(Launcher* l) : launcher(l) {}
+    std::mutex mu;
+    Launcher* launcher;
+  };
+  std::shared_ptr<Self> self_ = std::make_shared<Self>(this);
 };
 
 }  // namespace clawos::launcher
