@@ -1,0 +1,89 @@
+#include "inference-proxy/ledger.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+#include "common/testing/temp_dir.h"
+#include "inference-proxy/audit_log.h"
+
+namespace clawos::proxy {
+namespace {
+
+LedgerRow Row(const std::string& id, const std::string& subject, absl::Time t, int64_t in,
+              int64_t out, Outcome o = Outcome::kSuccess) {
+  LedgerRow r;
+  r.request_id = id;
+  r.time = t;
+  r.subject = subject;
+  r.method = "POST";
+  r.path = "/v1/chat/completions";
+  r.provider = "openai";
+  r.model = "gpt-4o-mini";
+  r.outcome = o;
+  r.http_status = o == Outcome::kSuccess ? 200 : 429;
+  r.prompt_tokens = in;
+  r.completion_tokens = out;
+  r.latency = absl::Milliseconds(12);
+  return r;
+}
+
+TEST(LedgerTest, RecordsQueriesAndSurvivesReopen) {
+  clawos::testing::TempDir dir;
+  absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  {
+    auto l = Ledger::Open(dir.Sub("usage.db")).value();
+    ASSERT_TRUE(l->Record(Row("r1", "agents/a", t0, 10, 5)).ok());
+    ASSERT_TRUE(l->Record(Row("r2", "agents/a", t0 + absl::Minutes(1), 20, 7)).ok());
+    ASSERT_TRUE(l->Record(Row("r3", "agents/b", t0 + absl::Minutes(2), 1, 1)).ok());
+    ASSERT_TRUE(
+        l->Record(Row("r4", "agents/a", t0 + absl::Minutes(3), 0, 0, Outcome::kRateLimited)).ok());
+    EXPECT_EQ(l->Record(Row("r1", "agents/a", t0, 1, 1)).code(), absl::StatusCode::kAlreadyExists);
+  }
+  auto l = Ledger::Open(dir.Sub("usage.db")).value();  // after a restart
+  auto totals = l->Totals("agents/a", t0, t0 + absl::Hours(1));
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->requests, 3);
+  EXPECT_EQ(totals->rejected, 1);
+  EXPECT_EQ(totals->prompt_tokens, 30);
+  EXPECT_EQ(totals->completion_tokens, 12);
+  EXPECT_EQ(l->Totals("", t0, t0 + absl::Hours(1))->requests, 4);
+  EXPECT_EQ(l->Totals("agents/a", t0 + absl::Seconds(30), t0 + absl::Hours(1))->requests, 2);
+  auto recent = l->Recent("agents/a", t0, 10).value();
+  ASSERT_EQ(recent.size(), 3u);
+  EXPECT_EQ(recent[0].request_id, "r4") << "newest first";
+  EXPECT_EQ(recent[2].latency, absl::Milliseconds(12));
+  auto spend = l->SpendSince(t0 + absl::Seconds(30)).value();
+  ASSERT_EQ(spend.size(), 2u);
+  EXPECT_EQ(spend[0].subject, "agents/a");
+  EXPECT_EQ(spend[0].tokens, 27);
+}
+
+TEST(AuditLogTest, OneJsonLinePerRequestRotatedBySize) {
+  clawos::testing::TempDir dir;
+  std::string path = dir.Sub("audit.jsonl");
+  auto a = AuditLog::Open(path, 600, 2).value();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(a->Write(Row("req-" + std::to_string(i), "agents/a",
+                             absl::FromUnixSeconds(1'800'000'000), 3, 4))
+                    .ok());
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_LE(st.st_size, 600);
+  EXPECT_TRUE(PathExists(path + ".1"));
+  EXPECT_TRUE(PathExists(path + ".2"));
+  EXPECT_FALSE(PathExists(path + ".3")) << "keeps 2";
+  std::string last = ReadFile(path).value();
+  auto j = nlohmann::json::parse(last.substr(0, last.find('\n')));
+  EXPECT_EQ(j["outcome"], "SUCCESS");
+  EXPECT_EQ(j["prompt_tokens"], 3);
+  EXPECT_EQ(last.find("messages"), std::string::npos) << "no bodies";
+  EXPECT_NE(last.find("\"request_id\":\"req-9\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clawos::proxy
