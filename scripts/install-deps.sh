@@ -17,7 +17,7 @@ PACKAGES=(
   erofs-utils lz4 kmod
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  python3 python3-yaml curl openssl nftables iproute2
+  python3 python3-yaml curl openssl nftables iproute2 libboost-dev
 )
 
 missing=()

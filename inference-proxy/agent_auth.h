@@ -1,0 +1,75 @@
+// Who is calling the proxy: an agent JWT (Authorization: Bearer, or x-api-key
+// as Anthropic clients send it) verified locally — EdDSA against the identity
+// service's JWKS, audience, expiry, revocation — with no call per request.
+// Keys and revocations come from an AuthSource (clawos-identity over gRPC in
+// the daemon); keys are refetched when a token names an unknown kid (at most
+// once a second), revocations every `refresh`.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/crypto/ed25519.h"
+#include "identity/claims.h"
+#include "identity/token_verifier.h"
+
+namespace clawos::proxy {
+
+struct KeySet {
+  std::map<std::string, crypto::Ed25519PublicKey> keys;  // by kid
+};
+
+struct RevocationSet {
+  std::set<std::string> jtis;
+  std::map<std::string, absl::Time> subjects;  // tokens issued at or before are revoked
+};
+
+class AuthSource {
+ public:
+  virtual ~AuthSource() = default;
+  virtual absl::StatusOr<KeySet> FetchKeys() = 0;
+  virtual absl::StatusOr<RevocationSet> FetchRevocations() = 0;
+};
+
+// clawos-identity: GetJwks (public) and ListRevocations (needs the trusted transport).
+std::unique_ptr<AuthSource> IdentityAuthSource(const std::string& identity_addr);
+
+class AgentAuth {
+ public:
+  AgentAuth(std::unique_ptr<AuthSource> source, identity::VerifierConfig config,
+            std::string audience, const Clock& clock, absl::Duration refresh = absl::Seconds(5));
+  ~AgentAuth();
+
+  // Fetches keys and revocations now; an error leaves the last good ones.
+  absl::Status Refresh();
+  // Starts refreshing revocations (and keys) every `refresh` on a thread.
+  void StartRefresh();
+  // UNAUTHENTICATED with the reason, or the token's claims.
+  absl::StatusOr<identity::Claims> Verify(std::string_view token);
+
+ private:
+  std::optional<crypto::Ed25519PublicKey> FindKey(const std::string& kid);
+  std::unique_ptr<AuthSource> source_;
+  std::string audience_;
+  const Clock& clock_;
+  absl::Duration refresh_;
+  identity::TokenVerifier verifier_;
+  std::mutex mu_;
+  KeySet keys_;
+  RevocationSet revoked_;
+  absl::Time last_key_fetch_ = absl::InfinitePast();
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace clawos::proxy
