@@ -1,0 +1,76 @@
+#include "inference-proxy/upstream.h"
+
+#include <gtest/gtest.h>
+
+#include "common/testing/http_upstream.h"
+
+namespace clawos::proxy {
+namespace {
+
+std::string ReadAll(UpstreamCall& c, int* pieces = nullptr) {
+  std::string all;
+  bool done = false;
+  while (!done) {
+    auto part = c.Read(&done);
+    EXPECT_TRUE(part.ok()) << part.status();
+    if (!part.ok()) break;
+    if (pieces && !part->empty()) ++*pieces;
+    all += *part;
+  }
+  return all;
+}
+
+TEST(UpstreamTest, ParsesUrls) {
+  auto u = ParseUpstreamUrl("https://api.openai.com");
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, "443");
+  u = ParseUpstreamUrl("http://127.0.0.1:8089/base/");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->prefix, "/base");
+  EXPECT_FALSE(ParseUpstreamUrl("ftp://x").ok());
+  EXPECT_FALSE(ParseUpstreamUrl("http://:80").ok());
+}
+
+TEST(UpstreamTest, WholeAndStreamedBodies) {
+  clawos::testing::HttpUpstream whole(
+      {200, {{"Content-Type", "application/json"}}, {"{\"ok\":1}"}});
+  auto u = ParseUpstreamUrl(whole.url()).value();
+  auto c = UpstreamCall::Start(u, {"POST", "/v1/x", {{"authorization", "Bearer k"}}, "{}"},
+                               absl::Seconds(5));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->head().status, 200);
+  EXPECT_EQ(ReadAll(**c), "{\"ok\":1}");
+  auto reqs = whole.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].head.Get("authorization"), "Bearer k");
+  EXPECT_EQ(reqs[0].body, "{}");
+
+  clawos::testing::HttpUpstream sse({200,
+                                     {{"Content-Type", "text/event-stream"}},
+                                     {"data: a\n\n", "data: b\n\n", "data: [DONE]\n\n"}});
+  c = UpstreamCall::Start(ParseUpstreamUrl(sse.url()).value(), {"POST", "/s", {}, "{}"},
+                          absl::Seconds(5));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE((*c)->head().chunked_or_streamed);
+  int pieces = 0;
+  EXPECT_EQ(ReadAll(**c, &pieces), "data: a\n\ndata: b\n\ndata: [DONE]\n\n");
+  EXPECT_GE(pieces, 2) << "pieces arrive as they are sent, not at the end";
+}
+
+TEST(UpstreamTest, FailuresAreClear) {
+  auto refused = UpstreamCall::Start(ParseUpstreamUrl("http://127.0.0.1:1").value(),
+                                     {"GET", "/", {}, ""}, absl::Seconds(5));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("connecting to http://127.0.0.1:1"), std::string::npos)
+      << refused.status();
+  clawos::testing::HttpUpstream plain({200, {}, {"x"}});
+  auto tls = UpstreamCall::Start(
+      ParseUpstreamUrl("https://127.0.0.1:" + std::to_string(plain.port())).value(),
+      {"GET", "/", {}, ""}, absl::Seconds(1));
+  EXPECT_FALSE(tls.ok());
+  EXPECT_NE(tls.status().message().find("TLS with"), std::string::npos) << tls.status();
+}
+
+}  // namespace
+}  // namespace clawos::proxy
