@@ -9,39 +9,12 @@
 #include "common/crypto/encoding.h"
 #include "common/testing/temp_dir.h"
 #include "identity/identity_manager.h"
+#include "inference-proxy/testing/identity_source.h"
 
 namespace clawos::proxy {
 namespace {
 
-// The identity core itself as the source (no network): its JWKS and revocations.
-class ManagerSource : public AuthSource {
- public:
-  explicit ManagerSource(identity::IdentityManager& m) : m_(m) {}
-  absl::StatusOr<KeySet> FetchKeys() override {
-    ++key_fetches;
-    KeySet out;
-    nlohmann::json jwks = m_.signing_keys().Jwks();  // not a temporary: the loop holds a part
-    for (const auto& k : jwks["keys"]) {
-      auto raw = crypto::Base64UrlDecode(k["x"].get<std::string>()).value();
-      crypto::Ed25519PublicKey key;
-      std::copy(raw.begin(), raw.end(), key.begin());
-      out.keys[k["kid"].get<std::string>()] = key;
-    }
-    return out;
-  }
-  absl::StatusOr<RevocationSet> FetchRevocations() override {
-    RevocationSet out;
-    for (const auto& r : m_.revocations().List(0, 10000)) {
-      if (!r.jti.empty()) out.jtis.insert(r.jti);
-      if (!r.subject.empty()) out.subjects[r.subject] = r.create_time;
-    }
-    return out;
-  }
-  int key_fetches = 0;
-
- private:
-  identity::IdentityManager& m_;
-};
+using testing::ManagerSource;
 
 class AgentAuthTest : public ::testing::Test {
  protected:

@@ -1,0 +1,292 @@
+#include "inference-proxy/handler.h"
+
+#include <cctype>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/crypto/random.h"
+#include "common/http/http1.h"
+#include "common/log.h"
+#include "inference-proxy/sse.h"
+
+namespace clawos::proxy {
+namespace {
+
+struct Route {
+  Provider provider;
+  bool has_body;
+};
+
+// The routes the proxy serves; anything else is 404.
+bool FindRoute(const std::string& method, const std::string& path, Route* r) {
+  if (method == "POST" &&
+      (path == "/v1/chat/completions" || path == "/v1/responses" || path == "/v1/embeddings")) {
+    *r = {Provider::kOpenAi, true};
+  } else if (method == "GET" && path == "/v1/models") {
+    *r = {Provider::kOpenAi, false};
+  } else if (method == "POST" && (path == "/v1/messages" || path == "/v1/messages/count_tokens")) {
+    *r = {Provider::kAnthropic, true};
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The provider's own error shape, so its SDKs report the reason.
+std::string ErrorBody(Provider p, int status, const std::string& message) {
+  std::string type = status == 401   ? "authentication_error"
+                     : status == 429 ? "rate_limit_error"
+                     : status == 400 ? "invalid_request_error"
+                     : status == 404 ? "not_found_error"
+                     : status >= 500 ? "api_error"
+                                     : "invalid_request_error";
+  if (p == Provider::kAnthropic) {
+    return nlohmann::json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}}
+        .dump();
+  }
+  return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"code", nullptr}}}}
+      .dump();
+}
+
+bool SafeId(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string BearerToken(const ProxyRequest& r) {
+  std::string auth = r.Header("authorization");
+  if (absl::StartsWithIgnoreCase(auth, "bearer ")) return auth.substr(7);
+  return r.Header("x-api-key");  // Anthropic clients send the key there
+}
+
+}  // namespace
+
+std::string ProxyRequest::Header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (http::EqualsIgnoreCase(k, name)) return v;
+  }
+  return "";
+}
+
+void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
+  const absl::Time start = clock_.Now();
+  LedgerRow row;
+  row.request_id = req.Header("x-request-id");
+  if (!SafeId(row.request_id)) row.request_id = crypto::RandomId().value_or("req");
+  row.time = start;
+  row.method = req.method;
+  row.path = req.target.substr(0, req.target.find('?'));
+  row.vm = req.Header("x-clawos-vm");
+  Route route{Provider::kOpenAi, false};
+  bool routed = FindRoute(req.method, row.path, &route);
+  Provider provider = route.provider;
+
+  auto finish = [&](Outcome o, int status) {
+    row.outcome = o;
+    row.http_status = status;
+    row.latency = clock_.Now() - start;
+    if (row.provider.empty()) row.provider = ProviderName(provider);
+    if (audit_) audit_->Write(row).IgnoreError();
+    if (auto s = ledger_.Record(row); !s.ok()) {
+      log::Error("ledger write failed",
+                 {{"request_id", row.request_id}, {"error", std::string(s.message())}});
+    }
+  };
+  auto refuse = [&](Outcome o, int status, const std::string& message,
+                    std::vector<std::pair<std::string, std::string>> extra = {}) {
+    row.error = message;
+    extra.emplace_back("content-type", "application/json");
+    extra.emplace_back("x-request-id", row.request_id);
+    if (sink.Head(status, extra, false)) {
+      sink.Body(ErrorBody(provider, status, message));
+      sink.End();
+    }
+    finish(o, status);
+  };
+
+  if (!routed) {
+    return refuse(Outcome::kBadRequest, 404,
+                  absl::StrCat("no route ", req.method, " ", row.path, " on the inference proxy"));
+  }
+  auto claims = auth_.Verify(BearerToken(req));
+  if (!claims.ok())
+    return refuse(Outcome::kUnauthenticated, 401, std::string(claims.status().message()));
+  row.subject = claims->subject;
+
+  nlohmann::json body;
+  RequestFacts facts;
+  if (route.has_body) {
+    body = nlohmann::json::parse(req.body, nullptr, false);
+    auto f = PrepareRequest(provider, row.path, &body, config_.default_max_output);
+    if (body.is_discarded()) f = absl::InvalidArgumentError("the request body is not JSON");
+    if (!f.ok()) return refuse(Outcome::kBadRequest, 400, std::string(f.status().message()));
+    facts = *f;
+    row.model = facts.model;
+    row.streamed = facts.stream;
+    for (const auto& [prefix, p] : config_.model_prefixes) {
+      if (absl::StartsWith(facts.model, prefix)) provider = p;
+    }
+    if (provider != route.provider) {
+      return refuse(Outcome::kBadRequest, 400,
+                    absl::StrCat("model ", facts.model, " is served by ", ProviderName(provider),
+                                 ", not on ", row.path));
+    }
+  }
+  row.provider = ProviderName(provider);
+  auto upstream = config_.providers.find(provider);
+  if (upstream == config_.providers.end()) {
+    return refuse(Outcome::kBadRequest, 400,
+                  absl::StrCat("no ", ProviderName(provider), " upstream is configured"));
+  }
+
+  // Reserve the worst case: the prompt (estimated from its size) plus the output cap.
+  int64_t reserve =
+      static_cast<int64_t>(req.body.size()) / std::max<int64_t>(1, config_.bytes_per_token) +
+      facts.max_output;
+  Refusal why;
+  auto reservation = limiter_.Reserve(row.subject, reserve, &why);
+  if (!reservation.ok()) {
+    int64_t retry = absl::ToInt64Seconds(absl::Ceil(why.retry_after, absl::Seconds(1)));
+    return refuse(
+        why.kind == Refusal::Kind::kBudget ? Outcome::kBudgetExceeded : Outcome::kRateLimited, 429,
+        std::string(reservation.status().message()),
+        {{"retry-after", std::to_string(std::max<int64_t>(1, retry))}});
+  }
+  TokenUsage used;
+  auto settle = [&](bool use_reservation_if_unreported) {
+    int64_t tokens = used.reported ? used.total() : (use_reservation_if_unreported ? reserve : 0);
+    limiter_.Settle(*reservation, tokens);
+    row.prompt_tokens = used.input;
+    row.completion_tokens = used.output;
+  };
+
+  UpstreamRequest up;
+  up.method = req.method;
+  up.path = req.target;
+  up.body = route.has_body ? body.dump() : "";
+  up.headers = {{"content-type", "application/json"},
+                {"accept", facts.stream ? "text/event-stream" : "application/json"},
+                {"x-request-id", row.request_id}};
+  const ProviderConfig& pc = upstream->second;
+  if (provider == Provider::kAnthropic) {
+    up.headers.emplace_back("x-api-key", pc.api_key);
+    std::string version = req.Header("anthropic-version");
+    up.headers.emplace_back("anthropic-version", version.empty() ? "2023-06-01" : version);
+    if (std::string beta = req.Header("anthropic-beta"); !beta.empty()) {
+      up.headers.emplace_back("anthropic-beta", beta);
+    }
+  } else {
+    up.headers.emplace_back("authorization", "Bearer " + pc.api_key);
+  }
+  auto call = UpstreamCall::Start(pc.url, up, config_.upstream_timeout);
+  if (!call.ok()) {
+    settle(false);
+    return refuse(
+        Outcome::kUpstreamError,
+        call.status().code() == absl::StatusCode::kDeadlineExceeded ? 504 : 502,
+        absl::StrCat("the ", row.provider, " upstream failed: ", call.status().message()));
+  }
+  UpstreamCall& c = **call;
+  const int status = c.head().status;
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& h : c.head().headers) {
+    if (!http::EqualsIgnoreCase(h.first, "x-request-id")) headers.push_back(h);
+  }
+  headers.emplace_back("x-request-id", row.request_id);
+  bool event_stream = false;
+  for (const auto& [k, v] : c.head().headers) {
+    if (http::EqualsIgnoreCase(k, "content-type") && absl::StrContains(v, "text/event-stream")) {
+      event_stream = true;
+    }
+  }
+
+  if (event_stream && status / 100 == 2) {  // passed through event by event
+    if (!sink.Head(status, headers, true)) {
+      c.Cancel();
+      settle(true);
+      return finish(Outcome::kClientCancelled, status);
+    }
+    StreamUsage su(provider, facts.injected_usage);
+    bool client_gone = false;
+    SseSplitter split([&](const SseEvent& e, std::string_view raw) {
+      if (su.Observe(e) && !client_gone) client_gone = !sink.Body(std::string(raw));
+    });
+    std::string error;
+    bool done = false;
+    absl::Status cut = absl::OkStatus();
+    while (!done && !client_gone) {
+      auto piece = c.Read(&done);
+      if (!piece.ok()) {
+        cut = piece.status();
+        break;
+      }
+      if (!split.Feed(*piece, &error)) {
+        cut = absl::DataLossError(error);
+        break;
+      }
+    }
+    used = su.usage();
+    if (client_gone) {
+      c.Cancel();
+      settle(true);
+      row.error = "the client went away mid-stream";
+      return finish(Outcome::kClientCancelled, status);
+    }
+    if (!cut.ok() || !su.complete()) {
+      settle(true);
+      row.error = cut.ok() ? "the upstream ended the stream early" : std::string(cut.message());
+      sink.End();
+      return finish(Outcome::kUpstreamError, 502);
+    }
+    if (!split.pending().empty()) sink.Body(std::string(split.pending()));  // an unterminated tail
+    settle(true);
+    sink.End();
+    return finish(Outcome::kSuccess, status);
+  }
+
+  // Whole answers: read (bounded), account, pass on.
+  std::string answer;
+  bool done = false;
+  while (!done) {
+    auto piece = c.Read(&done);
+    if (!piece.ok()) {
+      settle(false);
+      return refuse(
+          Outcome::kUpstreamError, 502,
+          absl::StrCat("the ", row.provider, " upstream broke off: ", piece.status().message()));
+    }
+    answer += *piece;
+    if (answer.size() > config_.max_response_bytes) {
+      c.Cancel();
+      settle(true);
+      return refuse(Outcome::kUpstreamError, 502, "the upstream's answer is over the size limit");
+    }
+  }
+  if (status / 100 == 2 && route.has_body) {
+    auto j = nlohmann::json::parse(answer, nullptr, false);
+    if (j.is_discarded()) {
+      settle(true);
+      return refuse(Outcome::kUpstreamError, 502,
+                    absl::StrCat("the ", row.provider, " upstream answered with malformed JSON"));
+    }
+    used = UsageFromResponse(provider, j);
+  }
+  settle(status / 100 == 2);
+  Outcome outcome = status / 100 == 2 ? Outcome::kSuccess
+                    : status >= 500   ? Outcome::kUpstreamError
+                                      : Outcome::kBadRequest;
+  if (status / 100 != 2) row.error = absl::StrCat("the upstream answered ", status);
+  if (sink.Head(status, headers, false)) {
+    sink.Body(answer);
+    sink.End();
+  }
+  finish(outcome, status);
+}
+
+}  // namespace clawos::proxy

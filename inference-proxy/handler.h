@@ -1,0 +1,83 @@
+// The data path of one request, independent of sockets: route, authenticate,
+// parse, reserve against the limits, call the upstream with the provider's
+// key (the agent's credentials are dropped), pass the answer through (SSE
+// chunk by chunk), settle the reservation to the real usage, and record the
+// request in the ledger and the audit log. Every refusal and fault answers in
+// the provider's own error shape and is recorded too.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "inference-proxy/agent_auth.h"
+#include "inference-proxy/audit_log.h"
+#include "inference-proxy/ledger.h"
+#include "inference-proxy/limiter.h"
+#include "inference-proxy/upstream.h"
+#include "inference-proxy/usage.h"
+
+namespace clawos::proxy {
+
+struct ProviderConfig {
+  UpstreamUrl url;
+  std::string api_key;  // from clawos-identity's sealed store or the environment
+};
+
+struct HandlerConfig {
+  std::map<Provider, ProviderConfig> providers;
+  // Model-name prefixes that pick a provider, e.g. {"claude", kAnthropic}.
+  std::vector<std::pair<std::string, Provider>> model_prefixes = {
+      {"claude", Provider::kAnthropic}, {"gpt", Provider::kOpenAi},
+      {"o1", Provider::kOpenAi},        {"o3", Provider::kOpenAi},
+      {"o4", Provider::kOpenAi},        {"text-embedding", Provider::kOpenAi}};
+  int64_t default_max_output = 4096;
+  // Prompt tokens are estimated as request bytes / this (1: a strict upper bound).
+  int64_t bytes_per_token = 1;
+  absl::Duration upstream_timeout = absl::Minutes(5);
+  size_t max_response_bytes = 32 << 20;  // non-streamed answers are read whole
+};
+
+struct ProxyRequest {
+  std::string method;
+  std::string target;  // path and query
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string Header(const std::string& name) const;
+};
+
+// Where the answer goes (the connection). Writes return false once the client is gone.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual bool Head(int status, const std::vector<std::pair<std::string, std::string>>& headers,
+                    bool streamed) = 0;
+  virtual bool Body(const std::string& data) = 0;
+  virtual bool End() = 0;
+};
+
+class ProxyHandler {
+ public:
+  ProxyHandler(HandlerConfig config, AgentAuth& auth, Limiter& limiter, Ledger& ledger,
+               AuditLog* audit, const Clock& clock)
+      : config_(std::move(config)),
+        auth_(auth),
+        limiter_(limiter),
+        ledger_(ledger),
+        audit_(audit),
+        clock_(clock) {}
+
+  void Handle(const ProxyRequest& request, ResponseSink& sink);
+
+ private:
+  HandlerConfig config_;
+  AgentAuth& auth_;
+  Limiter& limiter_;
+  Ledger& ledger_;
+  AuditLog* audit_;
+  const Clock& clock_;
+};
+
+}  // namespace clawos::proxy

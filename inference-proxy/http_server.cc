@@ -1,0 +1,208 @@
+#include "inference-proxy/http_server.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace clawos::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+void SetTimeouts(tcp::socket& s, absl::Duration d) {
+  timeval tv{static_cast<time_t>(absl::ToInt64Seconds(d)), 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+// Writes the handler's answer on the connection: whole (Content-Length) or
+// chunked as the stream arrives.
+class ConnectionSink : public ResponseSink {
+ public:
+  ConnectionSink(tcp::socket& s, bool keep_alive) : s_(s), keep_alive_(keep_alive) {}
+  bool Head(int status, const std::vector<std::pair<std::string, std::string>>& headers,
+            bool streamed) override {
+    res_.result(static_cast<unsigned>(status));
+    res_.version(11);
+    for (const auto& [k, v] : headers) res_.set(k, v);
+    res_.keep_alive(keep_alive_);
+    streamed_ = streamed;
+    if (!streamed) return true;
+    bhttp::response<bhttp::empty_body> head{res_.result(), 11};
+    head.base() = res_.base();
+    head.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> sr{head};
+    beast::error_code ec;
+    bhttp::write_header(s_, sr, ec);
+    return Ok(ec);
+  }
+  bool Body(const std::string& data) override {
+    if (!streamed_) {
+      res_.body() += data;
+      return true;
+    }
+    if (data.empty()) return ok_;
+    beast::error_code ec;
+    net::write(s_, bhttp::make_chunk(net::buffer(data)), ec);
+    return Ok(ec);
+  }
+  bool End() override {
+    beast::error_code ec;
+    if (streamed_) {
+      net::write(s_, bhttp::make_chunk_last(), ec);
+    } else {
+      res_.prepare_payload();
+      bhttp::write(s_, res_, ec);
+    }
+    return Ok(ec);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  bool Ok(const beast::error_code& ec) {
+    if (ec) ok_ = false;
+    return ok_;
+  }
+  tcp::socket& s_;
+  bool keep_alive_;
+  bool streamed_ = false;
+  bool ok_ = true;
+  bhttp::response<bhttp::string_body> res_;
+};
+
+void Reply(tcp::socket& s, unsigned status, const std::string& message) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() =
+      nlohmann::json{{"error", {{"message", message}, {"type", "invalid_request_error"}}}}.dump();
+  res.keep_alive(false);
+  res.prepare_payload();
+  beast::error_code ec;
+  bhttp::write(s, res, ec);
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  net::io_context io;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::thread accept_thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> connections{0};
+  HttpServerOptions options;
+  ProxyHandler* handler = nullptr;
+
+  void Serve(tcp::socket s) {
+    SetTimeouts(s, options.io_timeout);
+    beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+      parser.body_limit(options.max_body_bytes);
+      beast::error_code ec;
+      bhttp::read(s, buffer, parser, ec);
+      if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+          ec == net::error::connection_reset) {
+        break;
+      }
+      if (ec == bhttp::error::body_limit) {
+        Reply(s, 413, "the request body is over 8 MiB");
+        break;
+      }
+      if (ec == bhttp::error::header_limit) {
+        Reply(s, 431, "the request headers are too large");
+        break;
+      }
+      if (ec) {  // malformed, including CR/LF smuggled into a header value
+        if (ec != net::error::would_block && ec != net::error::try_again) {
+          Reply(s, 400, absl::StrCat("malformed request: ", ec.message()));
+        }
+        break;
+      }
+      const auto& msg = parser.get();
+      ProxyRequest req;
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      for (const auto& f : msg) req.headers.emplace_back(f.name_string(), f.value());
+      req.body = msg.body();
+      ConnectionSink sink(s, msg.keep_alive() && !stopping);
+      handler->Handle(req, sink);
+      if (!sink.ok() || !msg.keep_alive() || stopping) break;
+    }
+    beast::error_code ec;
+    s.shutdown(tcp::socket::shutdown_both, ec);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                              ProxyHandler& handler) {
+  std::unique_ptr<HttpServer> srv(new HttpServer);
+  srv->impl_ = std::make_unique<Impl>();
+  Impl& i = *srv->impl_;
+  i.options = options;
+  i.handler = &handler;
+  beast::error_code ec;
+  auto addr = net::ip::make_address(options.host, ec);
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen host ", options.host, ": ", ec.message()));
+  tcp::endpoint ep{addr, static_cast<unsigned short>(options.port)};
+  i.acceptor = std::make_unique<tcp::acceptor>(i.io);
+  i.acceptor->open(ep.protocol(), ec);
+  if (!ec) i.acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) i.acceptor->bind(ep, ec);
+  if (!ec) i.acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.host, ":", options.port, ": ", ec.message()));
+  }
+  srv->port_ = i.acceptor->local_endpoint().port();
+  i.accept_thread = std::thread([&i] {
+    while (!i.stopping) {
+      beast::error_code aec;
+      tcp::socket s(i.io);
+      i.acceptor->accept(s, aec);
+      if (aec) {
+        if (i.stopping) break;
+        continue;
+      }
+      if (i.connections >= i.options.max_connections) {
+        Reply(s, 503, "the proxy is at its connection limit");
+        continue;
+      }
+      ++i.connections;
+      std::thread([&i, sock = std::move(s)]() mutable {
+        i.Serve(std::move(sock));
+        --i.connections;
+      }).detach();
+    }
+  });
+  return srv;
+}
+
+void HttpServer::Stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  beast::error_code ec;
+  impl_->acceptor->cancel(ec);
+  ::shutdown(impl_->acceptor->native_handle(), SHUT_RDWR);
+  impl_->acceptor->close(ec);
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  for (int i = 0; i < 500 && impl_->connections > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+}  // namespace clawos::proxy
