@@ -1,0 +1,127 @@
+// clawos-inference-proxy: the agents' only road to an LLM. OpenAI- and
+// Anthropic-compatible HTTP on 127.0.0.1:11435; agent JWTs verified locally;
+// RPM/TPM/token-budget limits by reservation; usage ledger (SQLite) and JSONL
+// audit. See docs/inference-proxy.md.
+#include <iostream>
+
+#include "common/config.h"
+#include "common/files.h"
+#include "common/grpc_server.h"
+#include "common/log.h"
+#include "inference-proxy/http_server.h"
+#include "inference-proxy/provider_keys.h"
+
+namespace {
+
+int Fail(const std::string& why) {
+  clawos::log::Error("startup failed", {{"error", why}});
+  std::cerr << "clawos-inference-proxy: " << why << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace clawos::proxy;
+  clawos::BlockShutdownSignals();
+  std::string listen = "127.0.0.1:11435";
+  std::string state_dir = "/var/lib/clawos/proxy";
+  std::string identity_addr = "unix:/var/lib/clawos/identity/identity.sock";
+  std::string audience = "clawos-inference-proxy";
+  std::string issuer = "clawos-identity";
+  std::string openai_url = "https://api.openai.com";
+  std::string anthropic_url = "https://api.anthropic.com";
+  std::string log_level = "info";
+  LimitValues limits;
+  HandlerConfig hc;
+
+  CLI::App app{"clawos-inference-proxy: authenticated, limited, accounted LLM access for agents"};
+  clawos::AddConfigFileFlag(app);
+  app.add_option("--listen", listen, "HTTP listen address host:port")
+      ->envname("CLAWOS_PROXY_ADDR")
+      ->capture_default_str();
+  app.add_option("--state-dir", state_dir, "Directory (0700) for usage.db and audit.jsonl")
+      ->envname("CLAWOS_PROXY_STATE_DIR")
+      ->capture_default_str();
+  app.add_option("--identity", identity_addr, "clawos-identity (JWKS, revocations, provider keys)")
+      ->envname("CLAWOS_IDENTITY_ADDR")
+      ->capture_default_str();
+  app.add_option("--audience", audience, "The aud agent tokens must carry")
+      ->envname("CLAWOS_PROXY_AUDIENCE")
+      ->capture_default_str();
+  app.add_option("--issuer", issuer, "The iss agent tokens must carry")
+      ->envname("CLAWOS_IDENTITY_ISSUER")
+      ->capture_default_str();
+  app.add_option("--rpm", limits.requests_per_minute, "Default requests per minute per agent")
+      ->envname("CLAWOS_PROXY_RATE_LIMIT_RPM")
+      ->capture_default_str();
+  app.add_option("--tpm", limits.tokens_per_minute, "Default tokens per minute per agent; 0: none")
+      ->envname("CLAWOS_PROXY_RATE_LIMIT_TPM")
+      ->capture_default_str();
+  app.add_option("--budget-tokens", limits.budget_tokens,
+                 "Default token budget per agent per budget window; 0: none")
+      ->envname("CLAWOS_PROXY_BUDGET_TOKENS")
+      ->capture_default_str();
+  clawos::AddDurationFlag(app, "--budget-window", &limits.budget_window,
+                          "CLAWOS_PROXY_BUDGET_WINDOW", "The sliding window of the token budget");
+  app.add_option("--openai-url", openai_url, "OpenAI-compatible upstream")
+      ->envname("CLAWOS_PROXY_OPENAI_URL")
+      ->capture_default_str();
+  app.add_option("--anthropic-url", anthropic_url, "Anthropic-compatible upstream")
+      ->envname("CLAWOS_PROXY_ANTHROPIC_URL")
+      ->capture_default_str();
+  app.add_option("--default-max-output", hc.default_max_output,
+                 "Output cap set on requests without one (bounds the reservation)")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn, error")
+      ->envname("CLAWOS_PROXY_LOG_LEVEL")
+      ->capture_default_str();
+  if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
+  clawos::log::Init("clawos-inference-proxy", log_level);
+
+  if (auto s = clawos::EnsurePrivateDir(state_dir); !s.ok()) return Fail(std::string(s.message()));
+  for (auto [provider, url, env, secret] :
+       {std::tuple{Provider::kOpenAi, openai_url, "CLAWOS_OPENAI_API_KEY", "openai"},
+        std::tuple{Provider::kAnthropic, anthropic_url, "CLAWOS_ANTHROPIC_API_KEY", "anthropic"}}) {
+    auto u = ParseUpstreamUrl(url);
+    if (!u.ok()) return Fail(std::string(u.status().message()));
+    auto key = LoadProviderKey(env, identity_addr, secret);
+    if (!key.ok()) {
+      clawos::log::Warn("provider disabled", {{"provider", ProviderName(provider)},
+                                              {"reason", std::string(key.status().message())}});
+      continue;
+    }
+    hc.providers[provider] = {*u, *key};
+  }
+  if (hc.providers.empty()) return Fail("no provider key at all (see docs/inference-proxy.md)");
+
+  auto ledger = Ledger::Open(state_dir + "/usage.db");
+  if (!ledger.ok()) return Fail(std::string(ledger.status().message()));
+  auto audit = AuditLog::Open(state_dir + "/audit.jsonl");
+  if (!audit.ok()) return Fail(std::string(audit.status().message()));
+  Limiter limiter(clawos::RealClock::Get(), limits);
+  // Budgets hold across restarts: what the ledger says was spent in the window.
+  absl::Duration window = std::max(absl::Minutes(1), limits.budget_window);
+  if (auto spend = (*ledger)->SpendSince(absl::Now() - window); spend.ok()) {
+    for (const auto& s : *spend) limiter.Preload(s.subject, s.time, s.tokens);
+  }
+  AgentAuth auth(IdentityAuthSource(identity_addr), clawos::identity::VerifierConfig{issuer},
+                 audience, clawos::RealClock::Get());
+  if (auto s = auth.Refresh(); !s.ok()) return Fail(std::string(s.message()));
+  auth.StartRefresh();
+  ProxyHandler handler(hc, auth, limiter, **ledger, audit->get(), clawos::RealClock::Get());
+  HttpServerOptions o;
+  size_t colon = listen.rfind(':');
+  o.host = listen.substr(0, colon);
+  o.port = std::atoi(listen.substr(colon + 1).c_str());
+  auto server = HttpServer::Start(o, handler);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  clawos::log::Info("serving", {{"listen", o.host + ":" + std::to_string((*server)->port())},
+                                {"state_dir", state_dir},
+                                {"providers", static_cast<int64_t>(hc.providers.size())}});
+  int sig = clawos::WaitForShutdownSignal();
+  clawos::log::Info("draining", {{"signal", sig}});
+  (*server)->Stop();
+  clawos::log::Info("stopped");
+  return 0;
+}
