@@ -73,6 +73,15 @@ int main(int argc, char** argv) {
   app.add_option("--default-max-output", hc.default_max_output,
                  "Output cap set on requests without one (bounds the reservation)")
       ->capture_default_str();
+  app.add_option("--bytes-per-token", hc.bytes_per_token,
+                 "Prompt tokens are reserved as request bytes / this (1: a strict upper bound)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  clawos::AddDurationFlag(app, "--upstream-timeout", &hc.upstream_timeout,
+                          "CLAWOS_PROXY_UPSTREAM_TIMEOUT", "Per upstream socket operation");
+  absl::Duration refresh = absl::Seconds(5);
+  clawos::AddDurationFlag(app, "--refresh-interval", &refresh, "CLAWOS_PROXY_REFRESH_INTERVAL",
+                          "How often revocations (and keys) are refetched from identity");
   app.add_option("--log-level", log_level, "debug, info, warn, error")
       ->envname("CLAWOS_PROXY_LOG_LEVEL")
       ->capture_default_str();
@@ -106,7 +115,7 @@ int main(int argc, char** argv) {
     for (const auto& s : *spend) limiter.Preload(s.subject, s.time, s.tokens);
   }
   AgentAuth auth(IdentityAuthSource(identity_addr), clawos::identity::VerifierConfig{issuer},
-                 audience, clawos::RealClock::Get());
+                 audience, clawos::RealClock::Get(), refresh);
   if (auto s = auth.Refresh(); !s.ok()) return Fail(std::string(s.message()));
   auth.StartRefresh();
   ProxyHandler handler(hc, auth, limiter, **ledger, audit->get(), clawos::RealClock::Get());

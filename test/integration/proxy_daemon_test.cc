@@ -1,0 +1,270 @@
+// The real clawos-inference-proxy between the real clawos-identity and the
+// stand-in upstream (test/upstream/fake_llm.py): streams byte for byte,
+// a budget that 200 concurrent requests cannot overspend and that survives a
+// restart, each upstream fault, auth refusals, bad bodies.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/temp_dir.h"
+#include "inference-proxy/ledger.h"
+#include "inference-proxy/upstream.h"
+
+namespace clawos {
+namespace {
+
+using proxy::ParseUpstreamUrl;
+using proxy::UpstreamCall;
+using testing::Daemon;
+using testing::RunCommand;
+
+const std::string kBin = CLAWOS_BIN_DIR;
+const std::string kSrc = CLAWOS_SOURCE_DIR;
+
+int FreePort() {
+  static int next = 20000 + (getpid() % 5000) * 4;
+  return next++;
+}
+
+struct Answer {
+  int status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string Header(const std::string& n) const {
+    for (const auto& [k, v] : headers)
+      if (absl::EqualsIgnoreCase(k, n)) return v;
+    return "";
+  }
+};
+
+Answer Post(int port, const std::string& path, const std::string& body,
+            std::vector<std::pair<std::string, std::string>> headers) {
+  headers.emplace_back("content-type", "application/json");
+  Answer a;
+  auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
+                               {"POST", path, headers, body}, absl::Seconds(30));
+  if (!c.ok()) {
+    a.body = c.status().ToString();
+    return a;
+  }
+  a.status = (*c)->head().status;
+  a.headers = (*c)->head().headers;
+  bool done = false;
+  while (!done) {
+    auto p = (*c)->Read(&done);
+    if (!p.ok()) break;
+    a.body += *p;
+  }
+  return a;
+}
+
+class ProxyDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    identity_ = std::make_unique<Daemon>(
+        std::vector<std::string>{kBin + "/clawos-identity", "--state-dir", dir_.Sub("identity"),
+                                 "--listen", "unix:" + dir_.Sub("id.sock"), "--metrics-listen", ""},
+        dir_.Sub("identity.log"));
+    ASSERT_TRUE(identity_->WaitForFile(dir_.Sub("id.sock"))) << identity_->Log();
+    upstream_ = std::make_unique<Daemon>(
+        std::vector<std::string>{"/usr/bin/python3", kSrc + "/test/upstream/fake_llm.py",
+                                 "--port-file", dir_.Sub("up.port"), "--log", dir_.Sub("up.log")},
+        dir_.Sub("upstream.log"));
+    ASSERT_TRUE(upstream_->WaitForFile(dir_.Sub("up.port"))) << upstream_->Log();
+    up_port_ = std::atoi(ReadFile(dir_.Sub("up.port")).value().c_str());
+    for (int i = 0; i < 50 && token_.empty(); ++i) {
+      token_ = Token("agents/p1");
+      if (token_.empty()) absl::SleepFor(absl::Milliseconds(100));
+    }
+    ASSERT_FALSE(token_.empty());
+  }
+  void TearDown() override {
+    proxy_.reset();
+    upstream_.reset();
+    identity_.reset();
+  }
+  std::string Token(const std::string& sub, const std::string& aud = "clawos-inference-proxy") {
+    auto r = RunCommand(
+        {kBin + "/clawos", "token", "issue", "--subject", sub, "--audience", aud, "--ttl", "10m"},
+        "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir_.Sub("id.sock")}});
+    return r.exit_code == 0 ? std::string(absl::StripTrailingAsciiWhitespace(r.out)) : "";
+  }
+  void StartProxy(std::vector<std::string> extra = {}) {
+    proxy_.reset();
+    port_ = FreePort();
+    std::vector<std::string> argv = {kBin + "/clawos-inference-proxy",
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", port_),
+                                     "--state-dir",
+                                     dir_.Sub("proxy"),
+                                     "--identity",
+                                     "unix:" + dir_.Sub("id.sock"),
+                                     "--openai-url",
+                                     absl::StrCat("http://127.0.0.1:", up_port_),
+                                     "--anthropic-url",
+                                     absl::StrCat("http://127.0.0.1:", up_port_),
+                                     "--refresh-interval",
+                                     "1s",
+                                     "--upstream-timeout",
+                                     "3s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proxy_ = std::make_unique<Daemon>(
+        argv, dir_.Sub("proxy.log"),
+        std::map<std::string, std::string>{{"CLAWOS_OPENAI_API_KEY", "sk-openai-test"},
+                                           {"CLAWOS_ANTHROPIC_API_KEY", "sk-ant-test"}});
+    for (int i = 0; i < 100; ++i) {
+      if (Post(port_, "/v1/models", "", {}).status != 0) return;  // it answers: serving
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    FAIL() << "the proxy did not start:\n" << proxy_->Log();
+  }
+  Answer Call(const std::string& path, const std::string& body, const std::string& token = "") {
+    return Post(port_, path, body,
+                {{"authorization", "Bearer " + (token.empty() ? token_ : token)}});
+  }
+  // Ledger rows of the test's agent (not the start-up probe's), once there are `want`.
+  std::vector<proxy::LedgerRow> Rows(size_t want, const std::string& subject = "agents/p1") {
+    std::vector<proxy::LedgerRow> rows;
+    auto ledger = proxy::Ledger::Open(dir_.Sub("proxy/usage.db"));
+    if (!ledger.ok()) return rows;
+    for (int i = 0; i < 100; ++i) {
+      rows = (*ledger)->Recent(subject, absl::InfinitePast(), 100000).value();
+      if (rows.size() >= want) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return rows;
+  }
+
+  clawos::testing::TempDir dir_;
+  std::unique_ptr<Daemon> identity_, upstream_, proxy_;
+  int up_port_ = 0, port_ = 0;
+  std::string token_;
+};
+
+TEST_F(ProxyDaemonTest, StreamsAreByteForByteTheUpstreams) {
+  StartProxy();
+  const std::string chat = R"({"model":"gpt-4o-mini","stream":true,"max_tokens":20})";
+  Answer direct = Post(up_port_, "/v1/chat/completions", chat, {});
+  Answer proxied = Call("/v1/chat/completions", chat);
+  ASSERT_EQ(proxied.status, 200) << proxied.body;
+  EXPECT_EQ(proxied.body, direct.body) << "the injected usage chunk is removed, nothing else";
+  EXPECT_FALSE(proxied.Header("x-request-id").empty());
+  const std::string msg = R"({"model":"claude-haiku-4-5","stream":true,"max_tokens":20})";
+  Answer adirect = Post(up_port_, "/v1/messages", msg, {});
+  Answer aproxied = Post(port_, "/v1/messages", msg, {{"x-api-key", token_}});
+  ASSERT_EQ(aproxied.status, 200) << aproxied.body;
+  EXPECT_EQ(aproxied.body, adirect.body);
+  // What the upstream saw: the provider's key, never the agent's token.
+  std::string log = ReadFile(dir_.Sub("up.log")).value();
+  EXPECT_NE(log.find("\"authorization\": \"Bearer sk-openai-test\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"x-api-key\": \"sk-ant-test\""), std::string::npos);
+  EXPECT_EQ(log.find(token_), std::string::npos);
+  auto rows = Rows(2);
+  ASSERT_GE(rows.size(), 2u);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.outcome, proxy::Outcome::kSuccess);
+    EXPECT_GT(r.prompt_tokens, 0);
+    EXPECT_EQ(r.completion_tokens, 7) << "usage read from the stream";
+  }
+}
+
+TEST_F(ProxyDaemonTest, BudgetHoldsUnderConcurrencyAndAcrossRestart) {
+  StartProxy({"--rpm", "0", "--budget-tokens", "600", "--bytes-per-token", "4"});
+  const std::string body = R"({"model":"gpt-4o-mini","max_tokens":7,"messages":[]})";
+  std::vector<std::future<int>> calls;
+  for (int i = 0; i < 200; ++i) {
+    calls.push_back(
+        std::async(std::launch::async, [&] { return Call("/v1/chat/completions", body).status; }));
+  }
+  int ok = 0, limited = 0;
+  for (auto& f : calls) {
+    int s = f.get();
+    ok += s == 200;
+    limited += s == 429;
+  }
+  EXPECT_EQ(ok + limited, 200);
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(limited, 0);
+  auto rows = Rows(200);
+  int64_t spent = 0;
+  for (const auto& r : rows) spent += r.prompt_tokens + r.completion_tokens;
+  EXPECT_LE(spent, 600) << "never past the budget, however many ran at once";
+  EXPECT_EQ(static_cast<int>(rows.size()), 200) << "every request is in the ledger";
+
+  StartProxy({"--rpm", "0", "--budget-tokens", "600", "--bytes-per-token", "4"});  // restart
+  int more = 0;
+  for (int i = 0; i < 100; ++i) more += Call("/v1/chat/completions", body).status == 200;
+  int64_t after = 0;
+  for (const auto& r : Rows(300)) after += r.prompt_tokens + r.completion_tokens;
+  EXPECT_LE(after, 600) << "the budget remembered the spend before the restart (" << more
+                        << " more admitted)";
+}
+
+TEST_F(ProxyDaemonTest, UpstreamFaultsGiveClearErrorsAndLedgerRows) {
+  StartProxy();
+  Answer e500 = Call("/v1/chat/completions", R"({"model":"fault-500"})");
+  EXPECT_EQ(e500.status, 500);
+  Answer bad = Call("/v1/chat/completions", R"({"model":"fault-malformed"})");
+  EXPECT_EQ(bad.status, 502);
+  EXPECT_NE(bad.body.find("malformed JSON"), std::string::npos) << bad.body;
+  Answer cut = Call("/v1/chat/completions", R"({"model":"fault-cut","stream":true})");
+  EXPECT_EQ(cut.body.find("[DONE]"), std::string::npos) << "the stream ended early";
+  Answer slow = Call("/v1/chat/completions", R"({"model":"fault-timeout"})");
+  EXPECT_EQ(slow.status, 504) << slow.body;
+  auto rows = Rows(4);
+  int upstream_errors = 0;
+  for (const auto& r : rows) upstream_errors += r.outcome == proxy::Outcome::kUpstreamError;
+  EXPECT_EQ(upstream_errors, 4);
+
+  upstream_.reset();  // the upstream goes away entirely
+  Answer down = Call("/v1/chat/completions", R"({"model":"gpt-4o"})");
+  EXPECT_EQ(down.status, 502);
+  EXPECT_NE(down.body.find("connecting to"), std::string::npos) << down.body;
+}
+
+TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
+  StartProxy();
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o"})",
+                 Token("agents/p1", "clawos-controlplane"))
+                .status,
+            401)
+      << "wrong audience";
+  std::string doomed = Token("agents/doomed");
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o"})", doomed).status, 200);
+  auto r = RunCommand({kBin + "/clawos", "token", "revoke", "--subject", "agents/doomed"}, "",
+                      {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir_.Sub("id.sock")}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  absl::SleepFor(absl::Milliseconds(2500));  // the proxy refreshes revocations every second
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o"})", doomed).status, 401) << "revoked";
+  EXPECT_EQ(Call("/v1/chat/completions", "{nope").status, 400);
+  // An oversized body is refused from its Content-Length, before it is read.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port_));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  std::string head = absl::StrCat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n",
+                                  "Content-Length: ", 9 << 20, "\r\n\r\n{\"model\":");
+  ASSERT_GT(::send(fd, head.data(), head.size(), 0), 0);
+  char buf[256] = {};
+  ASSERT_GT(::recv(fd, buf, sizeof(buf) - 1, 0), 0);
+  ::close(fd);
+  EXPECT_EQ(std::string(buf).rfind("HTTP/1.1 413", 0), 0u) << buf;
+  EXPECT_EQ(Call("/v1/nothing", "{}").status, 404);
+}
+
+}  // namespace
+}  // namespace clawos
