@@ -141,8 +141,9 @@ void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
   row.provider = ProviderName(provider);
   auto upstream = config_.providers.find(provider);
   if (upstream == config_.providers.end()) {
-    return refuse(Outcome::kBadRequest, 400,
-                  absl::StrCat("no ", ProviderName(provider), " upstream is configured"));
+    return refuse(Outcome::kUpstreamError, 503,
+                  absl::StrCat("no ", ProviderName(provider),
+                               " upstream is configured on this proxy (its key is missing)"));
   }
 
   // Reserve the worst case: the prompt (estimated from its size) plus the output cap.

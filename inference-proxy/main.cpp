@@ -102,7 +102,10 @@ int main(int argc, char** argv) {
     }
     hc.providers[provider] = {*u, *key};
   }
-  if (hc.providers.empty()) return Fail("no provider key at all (see docs/inference-proxy.md)");
+  if (hc.providers.empty()) {  // still serve: agents get a clear 503, operators see this
+    clawos::log::Warn("no provider key at all: every request is answered 503 until one is set",
+                      {{"see", "docs/inference-proxy.md"}});
+  }
 
   auto ledger = Ledger::Open(state_dir + "/usage.db");
   if (!ledger.ok()) return Fail(std::string(ledger.status().message()));

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The main job: installs what ClawOS needs, builds it, and runs the stack on
-# its embedded default: clawos-identity, then clawos-vm-launcher, then one
-# agent VM ("demo") booted from a signed, dm-verity-sealed image, with a
-# command run inside it. Daemons stay in the foreground (Ctrl-C stops the VM
-# and the daemons).
+# its embedded default: clawos-identity, clawos-inference-proxy, then
+# clawos-vm-launcher, then one agent VM ("demo") booted from a signed,
+# dm-verity-sealed image, with a command run inside it and a call from inside
+# it to its inference endpoint (through the launcher's tunnel, with the VM's
+# own token, to the proxy). Daemons stay in the foreground (Ctrl-C stops the
+# VM and the daemons). Provider keys: CLAWOS_OPENAI_API_KEY /
+# CLAWOS_ANTHROPIC_API_KEY or `clawos secret put openai|anthropic`; without
+# one the proxy answers 503 and says so.
 #
 #   sudo scripts/run.sh            # set up, build, run
 #   sudo scripts/run.sh --once     # ... and stop after the VM answered
@@ -60,7 +64,19 @@ wait_for "$id_sock" "${pids[-1]}" "$bin/clawos" token jwks
 token=$("$bin/clawos" token issue --subject agents/demo --audience clawos-inference-proxy --ttl 10m)
 echo "$token" | "$bin/clawos" token verify --audience clawos-inference-proxy
 
-# 2. A signed guest image (built once, then reused).
+# 2. clawos-inference-proxy: the VMs' only road to an LLM.
+: "${CLAWOS_PROXY_ADDR:=127.0.0.1:11435}"
+export CLAWOS_PROXY_ADDR
+"$bin/clawos-inference-proxy" --state-dir "$state/proxy" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://$CLAWOS_PROXY_ADDR/v1/models" && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { log "clawos-inference-proxy exited; see its log above"; exit 1; }
+  sleep 0.1
+done
+export CLAWOS_INFERENCE_PROXY_URL="http://$CLAWOS_PROXY_ADDR"
+
+# 3. A signed guest image (built once, then reused).
 if [ -z "${CLAWOS_IMAGE_DIR:-}" ]; then
   CLAWOS_IMAGE_DIR="$state/images/agent"
   keys="$state/image-key"
@@ -79,7 +95,7 @@ fi
 : "${CLAWOS_SIGNING_PUBKEY:?set CLAWOS_SIGNING_PUBKEY with CLAWOS_IMAGE_DIR}"
 export CLAWOS_SIGNING_PUBKEY
 
-# 3. clawos-vm-launcher.
+# 4. clawos-vm-launcher.
 l_sock="$state/launcher/launcher.sock"
 export CLAWOS_LAUNCHER_ADDR="unix:$l_sock"
 : "${CLAWOS_LAUNCHER_LISTEN:=127.0.0.1:2080,unix:$l_sock}"
@@ -91,17 +107,21 @@ if ! "$bin/clawos" image list | grep -q '^agent '; then
   "$bin/clawos" image import "$CLAWOS_IMAGE_DIR" --name agent
 fi
 
-# 4. An agent VM, and a command inside it.
+# 5. An agent VM, a command inside it, and an inference call from inside it.
 "$bin/clawos" vm delete --force demo >/dev/null 2>&1 || true
 "$bin/clawos" vm start demo --image agent --label started-by=run.sh
 "$bin/clawos" vm exec demo -- sh -c 'echo "hello from $(hostname): $(uname -r), /workspace on $(grep " /workspace " /proc/mounts | cut -d" " -f3)"'
+echo "inference from inside the VM (no key in the guest; the proxy's answer):"
+"$bin/clawos" vm exec demo -- sh -c 'printf "GET /v1/models HTTP/1.0\r\n\r\n" | nc 127.0.0.1 11435 | tail -n 1; echo'
 echo
-echo "The stack is up: clawos-identity ($CLAWOS_IDENTITY_LISTEN), clawos-vm-launcher"
-echo "($CLAWOS_LAUNCHER_LISTEN) and the agent VM vms/demo. Try:"
+echo "The stack is up: clawos-identity ($CLAWOS_IDENTITY_LISTEN), clawos-inference-proxy"
+echo "($CLAWOS_PROXY_ADDR), clawos-vm-launcher ($CLAWOS_LAUNCHER_LISTEN) and the agent VM"
+echo "vms/demo. Try:"
 echo "  export CLAWOS_LAUNCHER_ADDR=$CLAWOS_LAUNCHER_ADDR CLAWOS_IDENTITY_ADDR=$CLAWOS_IDENTITY_ADDR"
 echo "  $bin/clawos vm list"
 echo "  $bin/clawos vm exec demo -- ls -l /workspace"
 echo "  $bin/clawos vm logs demo --tail 20"
+echo "  tail -n 3 $state/proxy/audit.jsonl"
 if [ "$once" = 1 ]; then exit 0; fi
 echo "Ctrl-C stops the VM and the daemons."
 wait "${pids[@]}"

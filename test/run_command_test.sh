@@ -7,6 +7,7 @@ src=$1
 build=$2
 tmp=$(mktemp -d)
 cg="clawos-test-run$$"
+port=$((21000 + $$ % 2000))
 cleanup() {
   for h in /unified /memory /cpu /pids ""; do
     rmdir /sys/fs/cgroup$h/$cg/* /sys/fs/cgroup$h/$cg 2>/dev/null || true
@@ -20,11 +21,15 @@ out=$(CLAWOS_SKIP_SETUP=1 CLAWOS_STATE_DIR="$tmp/state" \
       CLAWOS_LAUNCHER_LISTEN="unix:$tmp/state/launcher/launcher.sock" \
       CLAWOS_LAUNCHER_METRICS_LISTEN=off CLAWOS_LAUNCHER_CGROUP_PARENT="$cg" \
       CLAWOS_IMAGE_DIR="$build/guest-image" CLAWOS_SIGNING_PUBKEY="$build/guest-keys/signing.pub" \
+      CLAWOS_PROXY_ADDR="127.0.0.1:$port" CLAWOS_OPENAI_API_KEY= CLAWOS_ANTHROPIC_API_KEY= \
       bash "$src/scripts/run.sh" --once 2>&1)
 echo "$out"
 grep -q '^valid: sub=agents/demo aud=clawos-inference-proxy' <<<"$out"
 grep -q '^vms/demo RUNNING in' <<<"$out"
 grep -q '^hello from clawos: .*cloud-amd64, /workspace on ext4$' <<<"$out"
+# VM → tunnel (the VM's JWT) → proxy: authenticated (not 401), no provider key here → 503.
+grep -q 'no openai upstream is configured on this proxy' <<<"$out"
+grep -q '"subject":"agents/demo"' "$tmp/state/proxy/audit.jsonl"
 test "$(stat -c %a "$tmp/state/identity/master.key")" = 600
 test ! -d "$tmp/state/launcher/vms/demo"  # --once stops and deletes the demo VM
 echo "run command OK"
