@@ -8,7 +8,9 @@
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
+#include "inference-proxy/admin_service.h"
 #include "inference-proxy/http_server.h"
+#include "inference-proxy/limit_store.h"
 #include "inference-proxy/provider_keys.h"
 
 namespace {
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   std::string openai_url = "https://api.openai.com";
   std::string anthropic_url = "https://api.anthropic.com";
   std::string log_level = "info";
+  std::vector<std::string> admin_listen;
   LimitValues limits;
   HandlerConfig hc;
 
@@ -73,6 +76,10 @@ int main(int argc, char** argv) {
   app.add_option("--default-max-output", hc.default_max_output,
                  "Output cap set on requests without one (bounds the reservation)")
       ->capture_default_str();
+  app.add_option("--admin-listen", admin_listen,
+                 "Admin gRPC listeners (default 127.0.0.1:2084 and unix:<state>/admin.sock)")
+      ->envname("CLAWOS_PROXY_ADMIN_LISTEN")
+      ->delimiter(',');
   app.add_option("--bytes-per-token", hc.bytes_per_token,
                  "Prompt tokens are reserved as request bytes / this (1: a strict upper bound)")
       ->check(CLI::Range(1, 16))
@@ -112,6 +119,10 @@ int main(int argc, char** argv) {
   auto audit = AuditLog::Open(state_dir + "/audit.jsonl");
   if (!audit.ok()) return Fail(std::string(audit.status().message()));
   Limiter limiter(clawos::RealClock::Get(), limits);
+  auto limit_store = LimitStore::Open(state_dir + "/limits.db");
+  if (!limit_store.ok()) return Fail(std::string(limit_store.status().message()));
+  if (auto s = (*limit_store)->ApplyTo(limiter); !s.ok()) return Fail(std::string(s.message()));
+  limits = limiter.defaults();
   // Budgets hold across restarts: what the ledger says was spent in the window.
   absl::Duration window = std::max(absl::Minutes(1), limits.budget_window);
   if (auto spend = (*ledger)->SpendSince(absl::Now() - window); spend.ok()) {
@@ -128,12 +139,20 @@ int main(int argc, char** argv) {
   o.port = std::atoi(listen.substr(colon + 1).c_str());
   auto server = HttpServer::Start(o, handler);
   if (!server.ok()) return Fail(std::string(server.status().message()));
+  if (admin_listen.empty()) admin_listen = {"127.0.0.1:2084", "unix:" + state_dir + "/admin.sock"};
+  ProxyAdminService admin(limiter, **limit_store, **ledger);
+  clawos::ServerOptions so;
+  so.listen = admin_listen;
+  auto admin_server = clawos::GrpcServer::Start(so, {&admin}, nullptr);
+  if (!admin_server.ok()) return Fail(std::string(admin_server.status().message()));
   clawos::log::Info("serving", {{"listen", o.host + ":" + std::to_string((*server)->port())},
+                                {"admin", (*admin_server)->bound()},
                                 {"state_dir", state_dir},
                                 {"providers", static_cast<int64_t>(hc.providers.size())}});
   int sig = clawos::WaitForShutdownSignal();
   clawos::log::Info("draining", {{"signal", sig}});
   (*server)->Stop();
+  (*admin_server)->Shutdown();
   clawos::log::Info("stopped");
   return 0;
 }

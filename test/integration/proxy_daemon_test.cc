@@ -16,7 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 #include "common/files.h"
+#include "common/grpc_client.h"
+#include "common/grpc_util.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/ledger.h"
@@ -118,7 +121,9 @@ class ProxyDaemonTest : public ::testing::Test {
                                      "--refresh-interval",
                                      "1s",
                                      "--upstream-timeout",
-                                     "3s"};
+                                     "3s",
+                                     "--admin-listen",
+                                     "unix:" + dir_.Sub("admin.sock")};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proxy_ = std::make_unique<Daemon>(
         argv, dir_.Sub("proxy.log"),
@@ -264,6 +269,71 @@ TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
   ::close(fd);
   EXPECT_EQ(std::string(buf).rfind("HTTP/1.1 413", 0), 0u) << buf;
   EXPECT_EQ(Call("/v1/nothing", "{}").status, 404);
+}
+
+TEST_F(ProxyDaemonTest, AdminLimitsApplyAtOnceAndSurviveRestart) {
+  namespace ppb = ::clawos::proxy::v1;
+  StartProxy();
+  auto admin = [&] {
+    return ppb::ProxyAdminService::NewStub(
+        MakeChannel("unix:" + dir_.Sub("admin.sock"), {}).value());
+  };
+  ppb::UpdateLimitRequest up;
+  up.mutable_limit()->set_name("limits/agents/p1");
+  up.mutable_limit()->set_requests_per_minute(2);
+  up.mutable_update_mask()->add_paths("requests_per_minute");
+  ppb::Limit got;
+  auto ctx = MakeClientContext();
+  grpc::Status s = admin()->UpdateLimit(ctx.get(), up, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << "no limit yet, allow_missing unset";
+  up.set_allow_missing(true);
+  ctx = MakeClientContext();
+  ASSERT_TRUE(admin()->UpdateLimit(ctx.get(), up, &got).ok());
+  EXPECT_EQ(got.requests_per_minute(), 2);
+  const std::string body = R"({"model":"gpt-4o-mini","max_tokens":7})";
+  EXPECT_EQ(Call("/v1/chat/completions", body).status, 200);
+  EXPECT_EQ(Call("/v1/chat/completions", body).status, 200);
+  EXPECT_EQ(Call("/v1/chat/completions", body).status, 429) << "the override applies at once";
+  ASSERT_EQ(Rows(3).size(), 3u) << "all three are in the ledger";
+
+  StartProxy();  // restart: the override is persisted
+  ppb::GetLimitRequest get;
+  get.set_name("limits/agents/p1");
+  ctx = MakeClientContext();
+  ASSERT_TRUE(admin()->GetLimit(ctx.get(), get, &got).ok());
+  EXPECT_EQ(got.requests_per_minute(), 2);
+  EXPECT_EQ(got.usage().requests_last_minute(), 2)
+      << "the last minute's admitted requests count across the restart (preloaded from the ledger)";
+
+  ppb::QueryUsageRequest q;
+  q.set_subject("agents/p1");
+  *q.mutable_start_time() = ToProtoTime(absl::Now() - absl::Hours(1));
+  ppb::QueryUsageResponse usage;
+  ctx = MakeClientContext();
+  ASSERT_TRUE(admin()->QueryUsage(ctx.get(), q, &usage).ok());
+  EXPECT_EQ(usage.total().request_count(), 3);
+  EXPECT_EQ(usage.total().rejected_count(), 1);
+  EXPECT_GT(usage.total().completion_tokens(), 0);
+
+  ppb::ListAuditRecordsRequest lr;
+  lr.set_filter("outcome=RATE_LIMITED");
+  ppb::ListAuditRecordsResponse records;
+  ctx = MakeClientContext();
+  ASSERT_TRUE(admin()->ListAuditRecords(ctx.get(), lr, &records).ok());
+  ASSERT_EQ(records.audit_records_size(), 1);
+  EXPECT_EQ(records.audit_records(0).http_status(), 429);
+
+  ppb::DeleteLimitRequest del;
+  del.set_name("limits/default");
+  google::protobuf::Empty empty;
+  ctx = MakeClientContext();
+  EXPECT_EQ(admin()->DeleteLimit(ctx.get(), del, &empty).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  del.set_name("limits/agents/p1");
+  ctx = MakeClientContext();
+  EXPECT_TRUE(admin()->DeleteLimit(ctx.get(), del, &empty).ok());
+  ctx = MakeClientContext();
+  EXPECT_EQ(admin()->GetLimit(ctx.get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace
