@@ -4,6 +4,7 @@
 #include "cli/context.h"
 #include "cli/identity_commands.h"
 #include "cli/image_commands.h"
+#include "cli/proxy_commands.h"
 #include "cli/vm_commands.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,9 @@ int main(int argc, char** argv) {
                  "clawos-vm-launcher address: unix:/path or host:port")
       ->envname("CLAWOS_LAUNCHER_ADDR")
       ->capture_default_str();
+  app.add_option("--proxy-admin", ctx.proxy_admin_addr, "clawos-inference-proxy's admin API")
+      ->envname("CLAWOS_PROXY_ADMIN_ADDR")
+      ->capture_default_str();
   app.add_option("-o,--output", ctx.output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -33,6 +37,7 @@ int main(int argc, char** argv) {
   clawos::cli::AddImageCommands(app, ctx, rc);
   clawos::cli::AddImageLauncherCommands(*app.get_subcommand("image"), ctx, rc);
   clawos::cli::AddVmCommands(app, ctx, rc);
+  clawos::cli::AddProxyCommands(app, ctx, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

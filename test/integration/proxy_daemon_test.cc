@@ -336,5 +336,38 @@ TEST_F(ProxyDaemonTest, AdminLimitsApplyAtOnceAndSurviveRestart) {
   EXPECT_EQ(admin()->GetLimit(ctx.get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(ProxyDaemonTest, ClawosProxyCommands) {
+  StartProxy();
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/clawos");
+    return RunCommand(args, "", {{"CLAWOS_PROXY_ADMIN_ADDR", "unix:" + dir_.Sub("admin.sock")}});
+  };
+  auto set = cli({"proxy", "limits", "set", "agents/p1", "--rpm", "1", "--budget-tokens", "500",
+                  "--budget-window", "1h"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_NE(set.out.find("agents/p1"), std::string::npos) << set.out;
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":5})").status, 200);
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":5})").status, 429);
+  ASSERT_EQ(Rows(2).size(), 2u);
+  auto usage = cli({"proxy", "usage", "--subject", "agents/p1", "--since", "1h"});
+  ASSERT_EQ(usage.exit_code, 0) << usage.err;
+  EXPECT_NE(usage.out.find("2 requests (1 refused by limits"), std::string::npos) << usage.out;
+  auto audit = cli({"proxy", "audit", "--filter", "outcome=RATE_LIMITED"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  EXPECT_NE(audit.out.find("RATE_LIMITED"), std::string::npos) << audit.out;
+  auto list = cli({"-o", "json", "proxy", "limits", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto j = nlohmann::json::parse(list.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << list.out;
+  EXPECT_EQ(j["limits"][0]["name"], "limits/default");
+  EXPECT_EQ(j["limits"][1]["budget_tokens"], "500") << "int64 is a JSON string in proto3 JSON";
+  auto bad = cli({"proxy", "limits", "set", "agents/p1"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("give at least one of"), std::string::npos) << bad.err;
+  EXPECT_EQ(cli({"proxy", "limits", "delete", "agents/p1"}).exit_code, 0);
+  auto gone = cli({"proxy", "limits", "delete", "agents/p1"});
+  EXPECT_NE(gone.err.find("NOT_FOUND"), std::string::npos) << gone.err;
+}
+
 }  // namespace
 }  // namespace clawos
