@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include <google/protobuf/message.h>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
@@ -28,6 +30,8 @@ struct Context {
 
 // Prints "clawos: <what>: <CODE>: <message>" on stderr; returns the exit code (1).
 int ReportError(const std::string& what, const absl::Status& status);
+// Protobuf JSON (proto field names, indented) of a message.
+std::string ToJson(const google::protobuf::Message& m);
 // Prints a JSON value (pretty) on stdout.
 void PrintJson(const nlohmann::json& j);
 // Reads all of stdin.

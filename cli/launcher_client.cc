@@ -1,7 +1,5 @@
 #include "cli/launcher_client.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -32,15 +30,6 @@ std::string VmName(const std::string& id) {
 
 std::string ImageName(const std::string& id) {
   return absl::StartsWith(id, "images/") ? id : "images/" + id;
-}
-
-std::string ToJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
 }
 
 std::string Age(const google::protobuf::Timestamp& t) {

@@ -18,8 +18,6 @@ absl::Status LauncherError(const Context& ctx, const grpc::Status& s);
 // "web" → "vms/web"; "vms/web" stays.
 std::string VmName(const std::string& id);
 std::string ImageName(const std::string& id);
-// Protobuf JSON (proto field names) of a message.
-std::string ToJson(const google::protobuf::Message& m);
 // "12s", "3m", "2h", "4d" since `t`.
 std::string Age(const google::protobuf::Timestamp& t);
 

@@ -1,7 +1,5 @@
 #include "cli/proxy_commands.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
@@ -14,15 +12,6 @@ namespace clawos::cli {
 namespace {
 
 namespace ppb = ::clawos::proxy::v1;
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
 
 template <typename Req, typename Resp, typename Fn>
 absl::StatusOr<Resp> Call(const Context& ctx, Fn method, const Req& req) {
@@ -67,7 +56,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
       return;
     }
     if (ctx.json()) {
-      std::cout << Json(*r) << "\n";
+      std::cout << ToJson(*r) << "\n";
       return;
     }
     for (const auto& l : r->limits()) PrintLimit(l);
@@ -126,7 +115,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
       return;
     }
     if (ctx.json()) {
-      std::cout << Json(*r) << "\n";
+      std::cout << ToJson(*r) << "\n";
     } else {
       PrintLimit(*r);
     }
@@ -164,7 +153,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
       return;
     }
     if (ctx.json()) {
-      std::cout << Json(*r) << "\n";
+      std::cout << ToJson(*r) << "\n";
       return;
     }
     const auto& t = r->total();
@@ -189,7 +178,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
       return;
     }
     if (ctx.json()) {
-      std::cout << Json(*r) << "\n";
+      std::cout << ToJson(*r) << "\n";
       return;
     }
     for (const auto& a : r->audit_records()) {

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <iostream>
 #include <memory>
 
 #include "absl/time/clock.h"
@@ -85,6 +86,12 @@ void Write(Level level, std::string_view msg, const nlohmann::json& fields) {
   }
   s.logger->log(ToSpd(level), "{}",
                 line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+int StartupFailed(std::string_view why) {
+  Error("startup failed", {{"error", std::string(why)}});
+  std::cerr << GetState().daemon << ": " << why << "\n";
+  return 1;
 }
 
 }  // namespace clawos::log

@@ -35,4 +35,8 @@ inline void Error(std::string_view m, const nlohmann::json& f = nlohmann::json::
   Write(Level::kError, m, f);
 }
 
+// A daemon that cannot start: logs "startup failed" and prints
+// "<daemon>: <why>" on stderr. Returns the exit code (1) for main().
+int StartupFailed(std::string_view why);
+
 }  // namespace clawos::log

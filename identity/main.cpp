@@ -26,11 +26,7 @@ std::string TakeEnvSecret(const char* name) {
   return out;
 }
 
-int Fail(const absl::Status& s) {
-  clawos::log::Error("startup failed", {{"error", std::string(s.message())}});
-  std::cerr << "clawos-identity: " << s.message() << "\n";
-  return 1;
-}
+int Fail(const absl::Status& s) { return clawos::log::StartupFailed(std::string(s.message())); }
 
 int RotateOffline(IdentityConfig config) {
   std::string next_hex = TakeEnvSecret("CLAWOS_NEW_MASTER_KEY");

@@ -49,16 +49,6 @@ std::string ErrorBody(Provider p, int status, const std::string& message) {
       .dump();
 }
 
-bool SafeId(const std::string& s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string BearerToken(const ProxyRequest& r) {
   std::string auth = r.Header("authorization");
   if (absl::StartsWithIgnoreCase(auth, "bearer ")) return auth.substr(7);
@@ -68,17 +58,14 @@ std::string BearerToken(const ProxyRequest& r) {
 }  // namespace
 
 std::string ProxyRequest::Header(const std::string& name) const {
-  for (const auto& [k, v] : headers) {
-    if (http::EqualsIgnoreCase(k, name)) return v;
-  }
-  return "";
+  return http::FindHeader(headers, name);
 }
 
 void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
   const absl::Time start = clock_.Now();
   LedgerRow row;
   row.request_id = req.Header("x-request-id");
-  if (!SafeId(row.request_id)) row.request_id = crypto::RandomId().value_or("req");
+  if (!http::IsSafeRequestId(row.request_id)) row.request_id = crypto::RandomId().value_or("req");
   row.time = start;
   row.method = req.method;
   row.path = req.target.substr(0, req.target.find('?'));

@@ -12,7 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/sender.h"
 #include "common/files.h"
+#include "common/grpc_util.h"
 #include "common/status.h"
 #include "common/unix_socket.h"
 
@@ -82,18 +84,6 @@ absl::Status ErrorStatus(const apb::Error& e) {
   int code = e.code();
   if (code <= 0 || code > 16) code = static_cast<int>(absl::StatusCode::kUnknown);
   return absl::Status(static_cast<absl::StatusCode>(code), e.message());
-}
-
-void SetTime(google::protobuf::Timestamp* t, absl::Time when) {
-  int64_t ns = absl::ToUnixNanos(when);
-  t->set_seconds(ns / 1000000000);
-  t->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
-
-void SetDuration(google::protobuf::Duration* d, absl::Duration v) {
-  int64_t ns = absl::ToInt64Nanoseconds(v);
-  d->set_seconds(ns / 1000000000);
-  d->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
 // Reads the next frame during the handshake (before the reader thread runs).
@@ -225,7 +215,7 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(
   w->set_protocol_version(1);
   w->set_vm(c->options_.vm);
   for (const auto& [k, v] : c->options_.env) (*w->mutable_env())[k] = v;
-  SetTime(w->mutable_host_time(), absl::Now());
+  *w->mutable_host_time() = ToProtoTime(absl::Now());
   w->set_inference_enabled(c->options_.inference_enabled);
   if (auto s = conn->Write(welcome); !s.ok()) return fail(s);
   for (;;) {
@@ -290,11 +280,9 @@ void AgentClient::ReadLoop() {
       c.last_guest_stream = id;  // a guest-opened stream begins
       lock.unlock();
       if (!options_.on_guest_stream) {
-        apb::Frame e;
-        e.set_stream_id(id);
-        e.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnimplemented));
-        e.mutable_error()->set_message("this VM has no inference tunnel");
-        c.Write(e).IgnoreError();
+        c.Write(agent::ErrorFrame(id, static_cast<int>(absl::StatusCode::kUnimplemented),
+                                  "this VM has no inference tunnel"))
+            .IgnoreError();
         continue;
       }
       {
@@ -358,7 +346,7 @@ absl::StatusOr<apb::Pong> AgentClient::Ping(absl::Duration timeout) {
 
 absl::Status AgentClient::Shutdown(absl::Duration grace) {
   apb::Frame f;
-  SetDuration(f.mutable_shutdown()->mutable_grace(), grace);
+  *f.mutable_shutdown()->mutable_grace() = ToProtoDuration(grace);
   return conn_->Write(f);
 }
 

@@ -55,6 +55,20 @@ absl::StatusOr<apb::ExecExit> RunExec(AgentClient& agent, apb::ExecRequest reque
   }
 }
 
+absl::StatusOr<ExecOutput> ExecCollect(AgentClient& agent, const std::vector<std::string>& argv,
+                                       absl::Time deadline) {
+  apb::ExecRequest r;
+  for (const auto& a : argv) r.add_argv(a);
+  ExecOutput o;
+  ExecCallbacks cb;
+  cb.on_output = [&o](const std::string& d, bool is_err) {
+    (is_err ? o.err : o.out) += d;
+    return true;
+  };
+  ASSIGN_OR_RETURN(o.exit, RunExec(agent, std::move(r), "", cb, deadline));
+  return o;
+}
+
 absl::StatusOr<apb::FileInfo> PutFile(AgentClient& agent, const apb::FilePut& put,
                                       const ChunkSource& next, absl::Time deadline) {
   auto stream = agent.OpenStream();

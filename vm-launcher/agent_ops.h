@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "vm-launcher/agent_client.h"
@@ -24,6 +25,16 @@ struct ExecCallbacks {
 absl::StatusOr<apb::ExecExit> RunExec(AgentClient& agent, apb::ExecRequest request,
                                       const std::string& stdin_data, const ExecCallbacks& cb,
                                       absl::Time deadline);
+
+// Runs `argv` without stdin and collects its whole output (small commands:
+// tests, probes).
+struct ExecOutput {
+  apb::ExecExit exit;
+  std::string out;
+  std::string err;
+};
+absl::StatusOr<ExecOutput> ExecCollect(AgentClient& agent, const std::vector<std::string>& argv,
+                                       absl::Time deadline);
 
 // Writes a file: `next` fills the next piece of content (at most
 // agent::kMaxChunkBytes) and sets `eof` on the last one.

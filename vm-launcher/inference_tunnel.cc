@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/sender.h"
 #include "common/crypto/random.h"
 #include "common/http/http1.h"
 #include "common/log.h"
@@ -21,11 +22,8 @@ namespace {
 
 constexpr size_t kMaxBody = 8 << 20;
 
-apb::Frame ErrorFrame(absl::Status s) {
-  apb::Frame f;
-  f.mutable_error()->set_code(static_cast<int>(s.code()));
-  f.mutable_error()->set_message(std::string(s.message()));
-  return f;
+apb::Frame ErrorFrame(const absl::Status& s) {  // the stream sets the id
+  return agent::ErrorFrame(0, static_cast<int>(s.code()), std::string(s.message()));
 }
 
 bool Credential(const std::string& name) {
@@ -48,33 +46,12 @@ struct Fd {
   ~Fd() { ::close(fd); }
 };
 
-// What goes on the request line and into header names comes from the guest:
-// only RFC 9110 tokens and a printable path, so nothing can be smuggled.
-bool IsToken(const std::string& s) {
-  if (s.empty() || s.size() > 256) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
-          std::string("!#$%&'*+-.^_`|~").find(c) != std::string::npos)) {
-      return false;
-    }
-  }
-  return true;
-}
-
+// The request line comes from the guest: a method token (http::IsToken) and
+// a printable path, so nothing can be smuggled.
 bool IsSafePath(const std::string& s) {
   if (s.empty() || s[0] != '/' || s.size() > 8192) return false;
   for (char c : s) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
-
-bool IsSafeId(const std::string& s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
   }
   return true;
 }
@@ -166,14 +143,14 @@ void InferenceTunnel::Handle(const std::string& vm, std::unique_ptr<AgentStream>
 
 absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
                                       const apb::InferenceRequest& req, const std::string& body) {
-  if (!IsToken(req.method()) || !IsSafePath(req.path())) {
+  if (!http::IsToken(req.method()) || !IsSafePath(req.path())) {
     return absl::InvalidArgumentError("the request line must be a method token and a path");
   }
   for (const auto& h : req.headers()) {
-    if (!IsToken(h.name())) return absl::InvalidArgumentError("a header name is not a token");
+    if (!http::IsToken(h.name())) return absl::InvalidArgumentError("a header name is not a token");
   }
   std::string request_id = req.request_id();
-  if (!IsSafeId(request_id)) request_id = crypto::RandomId().value_or("clawos-tunnel");
+  if (!http::IsSafeRequestId(request_id)) request_id = crypto::RandomId().value_or("clawos-tunnel");
   auto token = config_.token(vm);
   if (!token.ok()) {
     return absl::UnavailableError(

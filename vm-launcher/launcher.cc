@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
+#include "common/grpc_util.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "image/signing.h"
@@ -125,9 +126,7 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
   if (log.ok()) {
     std::shared_ptr<VmLog> l = *log;
     o.on_log = [l](const apb::LogLine& line) {
-      absl::Time t =
-          absl::FromUnixSeconds(line.time().seconds()) + absl::Nanoseconds(line.time().nanos());
-      l->Append(LogSource::kAgent, t, line.level(), line.text());
+      l->Append(LogSource::kAgent, FromProtoTime(line.time()), line.level(), line.text());
     };
   }
   if (config_.on_inference) {

@@ -18,11 +18,7 @@
 
 namespace {
 
-int Fail(const std::string& why) {
-  clawos::log::Error("startup failed", {{"error", why}});
-  std::cerr << "clawos-vm-launcher: " << why << "\n";
-  return 1;
-}
+int Fail(std::string_view why) { return clawos::log::StartupFailed(why); }
 
 }  // namespace
 

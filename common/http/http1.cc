@@ -6,17 +6,6 @@
 namespace clawos::http {
 namespace {
 
-bool IsToken(const std::string& s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
-          std::string("!#$%&'*+-.^_`|~").find(c) != std::string::npos)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string Trim(const std::string& s) {
   size_t a = s.find_first_not_of(" \t");
   if (a == std::string::npos) return "";
@@ -74,12 +63,36 @@ bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
   return true;
 }
 
-std::string Head::Get(const std::string& name) const {
+bool IsToken(const std::string& s) {
+  if (s.empty() || s.size() > 256) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
+          std::string("!#$%&'*+-.^_`|~").find(c) != std::string::npos)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsSafeRequestId(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string FindHeader(const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& name) {
   for (const auto& [k, v] : headers) {
     if (EqualsIgnoreCase(k, name)) return v;
   }
   return "";
 }
+
+std::string Head::Get(const std::string& name) const { return FindHeader(headers, name); }
 
 bool Head::Has(const std::string& name) const {
   for (const auto& [k, v] : headers) {

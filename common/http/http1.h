@@ -35,6 +35,14 @@ enum class Parse { kNeedMore, kDone, kError };
 Parse ParseRequestHead(const std::string& buf, Head* out, size_t* consumed, std::string* error);
 Parse ParseResponseHead(const std::string& buf, Head* out, size_t* consumed, std::string* error);
 
+// An RFC 9110 token (a method, a header name).
+bool IsToken(const std::string& s);
+// A request id fit to copy into a header or a log: 1-128 of [A-Za-z0-9._-].
+bool IsSafeRequestId(const std::string& s);
+// The first header named `name` (case-insensitive) in `headers`, or "".
+std::string FindHeader(const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& name);
+
 // Connection-level headers that a proxy must not forward (RFC 9110 7.6.1).
 bool IsHopByHop(const std::string& name);
 bool EqualsIgnoreCase(const std::string& a, const std::string& b);

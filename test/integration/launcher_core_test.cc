@@ -74,18 +74,11 @@ class LauncherCoreTest : public ::testing::Test {
   }
   absl::StatusOr<std::string> Exec(const std::string& vm, std::vector<std::string> argv) {
     ASSIGN_OR_RETURN(auto agent, launcher_->Agent(vm));
-    apb::ExecRequest r;
-    for (auto& a : argv) r.add_argv(a);
-    std::string out;
-    ExecCallbacks cb;
-    cb.on_output = [&](const std::string& d, bool err) {
-      if (!err) out += d;
-      return true;
-    };
-    ASSIGN_OR_RETURN(auto exit, RunExec(*agent, r, "", cb, absl::Now() + absl::Seconds(60)));
-    if (exit.exit_code() != 0)
-      return absl::InternalError("exit code " + std::to_string(exit.exit_code()));
-    return out;
+    ASSIGN_OR_RETURN(auto r, ExecCollect(*agent, argv, absl::Now() + absl::Seconds(60)));
+    if (r.exit.exit_code() != 0) {
+      return absl::InternalError("exit code " + std::to_string(r.exit.exit_code()));
+    }
+    return r.out;
   }
   absl::Status Put(const std::string& vm, const std::string& path, const std::string& content) {
     ASSIGN_OR_RETURN(auto agent, launcher_->Agent(vm));

@@ -132,20 +132,14 @@ class LauncherNetworkTest : public ::testing::Test {
   Ran Run(const std::string& vm, std::vector<std::string> argv) {
     Ran ran;
     auto agent = launcher_->Agent(vm);
-    if (!agent.ok()) {
-      ran.out = agent.status().ToString();
+    auto r = agent.ok() ? ExecCollect(**agent, argv, absl::Now() + absl::Seconds(60))
+                        : absl::StatusOr<ExecOutput>(agent.status());
+    if (!r.ok()) {
+      ran.out = r.status().ToString();
       return ran;
     }
-    apb::ExecRequest r;
-    for (auto& a : argv) r.add_argv(a);
-    ExecCallbacks cb;
-    cb.on_output = [&](const std::string& d, bool err) {
-      if (!err) ran.out += d;
-      return true;
-    };
-    auto exit = RunExec(**agent, r, "", cb, absl::Now() + absl::Seconds(60));
-    if (exit.ok()) ran.code = exit->exit_code();
-    if (!exit.ok()) ran.out = exit.status().ToString();
+    ran.code = r->exit.exit_code();
+    ran.out = r->out;
     return ran;
   }
   Ran Fetch(const std::string& vm, const std::string& url) {

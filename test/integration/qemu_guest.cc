@@ -59,19 +59,11 @@ absl::StatusOr<std::unique_ptr<launcher::AgentClient>> QemuGuest::ConnectAgent(
 
 absl::StatusOr<std::string> QemuGuest::Exec(launcher::AgentClient& agent,
                                             std::vector<std::string> argv) {
-  launcher::apb::ExecRequest r;
-  for (auto& a : argv) r.add_argv(a);
-  std::string out, err;
-  launcher::ExecCallbacks cb;
-  cb.on_output = [&](const std::string& d, bool is_err) {
-    (is_err ? err : out) += d;
-    return true;
-  };
-  ASSIGN_OR_RETURN(auto exit, launcher::RunExec(agent, r, "", cb, absl::Now() + absl::Seconds(60)));
-  if (exit.exit_code() != 0) {
-    return absl::InternalError(absl::StrCat(argv[0], " exited ", exit.exit_code(), ": ", err));
+  ASSIGN_OR_RETURN(auto r, launcher::ExecCollect(agent, argv, absl::Now() + absl::Seconds(60)));
+  if (r.exit.exit_code() != 0) {
+    return absl::InternalError(absl::StrCat(argv[0], " exited ", r.exit.exit_code(), ": ", r.err));
   }
-  return out;
+  return r.out;
 }
 
 absl::StatusOr<int> QemuGuest::Wait(absl::Duration timeout) {
