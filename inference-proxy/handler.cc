@@ -63,6 +63,7 @@ std::string ProxyRequest::Header(const std::string& name) const {
 
 void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
   const absl::Time start = clock_.Now();
+  if (metrics_) metrics_->Started();
   LedgerRow row;
   row.request_id = req.Header("x-request-id");
   if (!http::IsSafeRequestId(row.request_id)) row.request_id = crypto::RandomId().value_or("req");
@@ -80,6 +81,7 @@ void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
     row.latency = clock_.Now() - start;
     if (row.provider.empty()) row.provider = ProviderName(provider);
     if (audit_) audit_->Write(row).IgnoreError();
+    if (metrics_) metrics_->Finished(row);
     if (auto s = ledger_.Record(row); !s.ok()) {
       log::Error("ledger write failed",
                  {{"request_id", row.request_id}, {"error", std::string(s.message())}});

@@ -16,6 +16,7 @@
 #include "inference-proxy/audit_log.h"
 #include "inference-proxy/ledger.h"
 #include "inference-proxy/limiter.h"
+#include "inference-proxy/proxy_metrics.h"
 #include "inference-proxy/upstream.h"
 #include "inference-proxy/usage.h"
 
@@ -70,6 +71,8 @@ class ProxyHandler {
         clock_(clock) {}
 
   void Handle(const ProxyRequest& request, ResponseSink& sink);
+  // Optional; every request is counted in it once finished.
+  void set_metrics(ProxyMetrics* metrics) { metrics_ = metrics; }
 
  private:
   HandlerConfig config_;
@@ -78,6 +81,7 @@ class ProxyHandler {
   Ledger& ledger_;
   AuditLog* audit_;
   const Clock& clock_;
+  ProxyMetrics* metrics_ = nullptr;
 };
 
 }  // namespace clawos::proxy

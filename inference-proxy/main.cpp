@@ -8,6 +8,7 @@
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "inference-proxy/admin_service.h"
 #include "inference-proxy/http_server.h"
 #include "inference-proxy/limit_store.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   std::string anthropic_url = "https://api.anthropic.com";
   std::string log_level = "info";
   std::vector<std::string> admin_listen;
+  std::string metrics_listen = "127.0.0.1:9084";
   LimitValues limits;
   HandlerConfig hc;
 
@@ -76,12 +78,19 @@ int main(int argc, char** argv) {
                  "Admin gRPC listeners (default 127.0.0.1:2084 and unix:<state>/admin.sock)")
       ->envname("CLAWOS_PROXY_ADMIN_LISTEN")
       ->delimiter(',');
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Prometheus /metrics address host:port (\"off\": none)")
+      ->envname("CLAWOS_PROXY_METRICS_ADDR")
+      ->capture_default_str();
   app.add_option("--bytes-per-token", hc.bytes_per_token,
                  "Prompt tokens are reserved as request bytes / this (1: a strict upper bound)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
   clawos::AddDurationFlag(app, "--upstream-timeout", &hc.upstream_timeout,
                           "CLAWOS_PROXY_UPSTREAM_TIMEOUT", "Per upstream socket operation");
+  clawos::identity::VerifierConfig verifier;
+  clawos::AddDurationFlag(app, "--leeway", &verifier.leeway, "CLAWOS_PROXY_LEEWAY",
+                          "Clock skew allowed on exp/nbf of agent tokens");
   absl::Duration refresh = absl::Seconds(5);
   clawos::AddDurationFlag(app, "--refresh-interval", &refresh, "CLAWOS_PROXY_REFRESH_INTERVAL",
                           "How often revocations (and keys) are refetched from identity");
@@ -124,11 +133,19 @@ int main(int argc, char** argv) {
   if (auto spend = (*ledger)->SpendSince(absl::Now() - window); spend.ok()) {
     for (const auto& s : *spend) limiter.Preload(s.subject, s.time, s.tokens);
   }
-  AgentAuth auth(IdentityAuthSource(identity_addr), clawos::identity::VerifierConfig{issuer},
-                 audience, clawos::RealClock::Get(), refresh);
+  verifier.issuer = issuer;
+  if (verifier.leeway < absl::ZeroDuration() || verifier.leeway > clawos::identity::kMaxLeeway) {
+    return Fail("--leeway must be between 0s and 5m");
+  }
+  AgentAuth auth(IdentityAuthSource(identity_addr), verifier, audience, clawos::RealClock::Get(),
+                 refresh);
   if (auto s = auth.Refresh(); !s.ok()) return Fail(std::string(s.message()));
   auth.StartRefresh();
+  auto metrics = clawos::Metrics::Start(metrics_listen);
+  if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
+  ProxyMetrics proxy_metrics((*metrics)->registry());
   ProxyHandler handler(hc, auth, limiter, **ledger, audit->get(), clawos::RealClock::Get());
+  handler.set_metrics(&proxy_metrics);
   HttpServerOptions o;
   size_t colon = listen.rfind(':');
   o.host = listen.substr(0, colon);
@@ -139,10 +156,11 @@ int main(int argc, char** argv) {
   ProxyAdminService admin(limiter, **limit_store, **ledger);
   clawos::ServerOptions so;
   so.listen = admin_listen;
-  auto admin_server = clawos::GrpcServer::Start(so, {&admin}, nullptr);
+  auto admin_server = clawos::GrpcServer::Start(so, {&admin}, metrics->get());
   if (!admin_server.ok()) return Fail(std::string(admin_server.status().message()));
   clawos::log::Info("serving", {{"listen", o.host + ":" + std::to_string((*server)->port())},
                                 {"admin", (*admin_server)->bound()},
+                                {"metrics_port", (*metrics)->port()},
                                 {"state_dir", state_dir},
                                 {"providers", static_cast<int64_t>(hc.providers.size())}});
   int sig = clawos::WaitForShutdownSignal();

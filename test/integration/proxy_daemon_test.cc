@@ -1,7 +1,8 @@
 // The real clawos-inference-proxy between the real clawos-identity and the
 // stand-in upstream (test/upstream/fake_llm.py): streams byte for byte,
 // a budget that 200 concurrent requests cannot overspend and that survives a
-// restart, each upstream fault, auth refusals, bad bodies.
+// restart, tokens per minute, each upstream fault, a client that hangs up
+// mid-stream, auth refusals, bad bodies, the Prometheus metrics.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 #include "common/files.h"
@@ -51,6 +53,30 @@ struct Answer {
     return "";
   }
 };
+
+Answer Get(int port, const std::string& path) {
+  Answer a;
+  auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
+                               {"GET", path, {}, ""}, absl::Seconds(10));
+  if (!c.ok()) return a;
+  a.status = (*c)->head().status;
+  bool done = false;
+  while (!done) {
+    auto p = (*c)->Read(&done);
+    if (!p.ok()) break;
+    a.body += *p;
+  }
+  return a;
+}
+
+// The value of one Prometheus sample line that starts with `series`, or -1.
+double Sample(const std::string& text, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StartsWith(line, series + " "))
+      return std::stod(std::string(line.substr(series.size() + 1)));
+  }
+  return -1;
+}
 
 Answer Post(int port, const std::string& path, const std::string& body,
             std::vector<std::pair<std::string, std::string>> headers) {
@@ -98,15 +124,17 @@ class ProxyDaemonTest : public ::testing::Test {
     upstream_.reset();
     identity_.reset();
   }
-  std::string Token(const std::string& sub, const std::string& aud = "clawos-inference-proxy") {
+  std::string Token(const std::string& sub, const std::string& aud = "clawos-inference-proxy",
+                    const std::string& ttl = "10m") {
     auto r = RunCommand(
-        {kBin + "/clawos", "token", "issue", "--subject", sub, "--audience", aud, "--ttl", "10m"},
-        "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir_.Sub("id.sock")}});
+        {kBin + "/clawos", "token", "issue", "--subject", sub, "--audience", aud, "--ttl", ttl}, "",
+        {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir_.Sub("id.sock")}});
     return r.exit_code == 0 ? std::string(absl::StripTrailingAsciiWhitespace(r.out)) : "";
   }
   void StartProxy(std::vector<std::string> extra = {}) {
     proxy_.reset();
     port_ = FreePort();
+    metrics_port_ = FreePort();
     std::vector<std::string> argv = {kBin + "/clawos-inference-proxy",
                                      "--listen",
                                      absl::StrCat("127.0.0.1:", port_),
@@ -123,7 +151,9 @@ class ProxyDaemonTest : public ::testing::Test {
                                      "--upstream-timeout",
                                      "3s",
                                      "--admin-listen",
-                                     "unix:" + dir_.Sub("admin.sock")};
+                                     "unix:" + dir_.Sub("admin.sock"),
+                                     "--metrics-listen",
+                                     absl::StrCat("127.0.0.1:", metrics_port_)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proxy_ = std::make_unique<Daemon>(
         argv, dir_.Sub("proxy.log"),
@@ -154,7 +184,7 @@ class ProxyDaemonTest : public ::testing::Test {
 
   clawos::testing::TempDir dir_;
   std::unique_ptr<Daemon> identity_, upstream_, proxy_;
-  int up_port_ = 0, port_ = 0;
+  int up_port_ = 0, port_ = 0, metrics_port_ = 0;
   std::string token_;
 };
 
@@ -217,6 +247,93 @@ TEST_F(ProxyDaemonTest, BudgetHoldsUnderConcurrencyAndAcrossRestart) {
                         << " more admitted)";
 }
 
+TEST_F(ProxyDaemonTest, TokensPerMinuteAreSettledToWhatWasUsed) {
+  // Each call reserves its prompt estimate + max_tokens (~20) and settles to
+  // the upstream's usage (8): the minute admits what really fits in 100.
+  StartProxy({"--rpm", "0", "--tpm", "100", "--bytes-per-token", "4"});
+  const std::string body = R"({"model":"gpt-4o-mini","max_tokens":7,"messages":[]})";
+  int ok = 0;
+  Answer refused;
+  for (int i = 0; i < 30; ++i) {
+    Answer a = Call("/v1/chat/completions", body);
+    if (a.status == 200) ++ok;
+    if (a.status == 429) refused = a;
+  }
+  EXPECT_GT(ok, 100 / 20) << "settled to real usage, not left at the reservation";
+  ASSERT_EQ(refused.status, 429);
+  int retry = std::atoi(refused.Header("retry-after").c_str());
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 60);
+  EXPECT_NE(refused.body.find("tokens per minute"), std::string::npos) << refused.body;
+  int64_t spent = 0;
+  for (const auto& r : Rows(30)) spent += r.prompt_tokens + r.completion_tokens;
+  EXPECT_LE(spent, 100);
+  EXPECT_GT(spent, 60) << "the minute was used, not wasted on reservations";
+}
+
+TEST_F(ProxyDaemonTest, AClientHangingUpMidStreamCancelsTheUpstreamCall) {
+  StartProxy();
+  auto c = UpstreamCall::Start(
+      ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
+      {"POST",
+       "/v1/chat/completions",
+       {{"authorization", "Bearer " + token_}, {"content-type", "application/json"}},
+       R"({"model":"slow-stream","stream":true,"max_tokens":20})"},
+      absl::Seconds(10));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ((*c)->head().status, 200);
+  bool done = false;
+  auto first = (*c)->Read(&done);
+  ASSERT_TRUE(first.ok());
+  c->reset();  // hang up after the first chunk; the whole stream takes 5 s
+  absl::Time hung_up = absl::Now();
+  auto rows = Rows(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].outcome, proxy::Outcome::kClientCancelled) << rows[0].error;
+  EXPECT_LT(absl::Now() - hung_up, absl::Seconds(3)) << "noticed at the next chunk, not the end";
+  std::string log;
+  for (int i = 0; i < 50; ++i) {
+    log = ReadFile(dir_.Sub("up.log")).value();
+    if (log.find("\"aborted\"") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(log.find("\"aborted\""), std::string::npos) << "the upstream call was cut as well";
+  // The reservation was released: the agent can go on at once.
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini"})").status, 200);
+}
+
+TEST_F(ProxyDaemonTest, MetricsCountRequestsTokensAndOutcomes) {
+  StartProxy({"--rpm", "2"});
+  const std::string body = R"({"model":"gpt-4o-mini","max_tokens":7})";
+  EXPECT_EQ(Call("/v1/chat/completions", body).status, 200);
+  EXPECT_EQ(Call("/v1/chat/completions", body).status, 200);
+  EXPECT_EQ(Call("/v1/chat/completions", body).status, 429);
+  EXPECT_EQ(Call("/v1/chat/completions", body, "garbage").status, 401);
+  ASSERT_EQ(Rows(3).size(), 3u);
+  Answer m;
+  for (int i = 0; i < 50; ++i) {  // rows are written just before the counters
+    m = Get(metrics_port_, "/metrics");
+    if (m.body.find("RATE_LIMITED") != std::string::npos &&
+        m.body.find("UNAUTHENTICATED") != std::string::npos)
+      break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(
+      Sample(m.body,
+             R"(clawos_proxy_requests_total{code="200",outcome="SUCCESS",provider="openai"})"),
+      2)
+      << m.body;
+  EXPECT_EQ(
+      Sample(m.body,
+             R"(clawos_proxy_requests_total{code="429",outcome="RATE_LIMITED",provider="openai"})"),
+      1);
+  EXPECT_EQ(Sample(m.body, R"(clawos_proxy_tokens_total{direction="output",provider="openai"})"),
+            14);
+  EXPECT_EQ(Sample(m.body, "clawos_proxy_requests_in_flight"), 0);
+  EXPECT_GE(Sample(m.body, R"(clawos_proxy_request_seconds_count{provider="openai"})"), 3);
+}
+
 TEST_F(ProxyDaemonTest, UpstreamFaultsGiveClearErrorsAndLedgerRows) {
   StartProxy();
   Answer e500 = Call("/v1/chat/completions", R"({"model":"fault-500"})");
@@ -240,12 +357,21 @@ TEST_F(ProxyDaemonTest, UpstreamFaultsGiveClearErrorsAndLedgerRows) {
 }
 
 TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
-  StartProxy();
+  StartProxy({"--leeway", "0s"});
   EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o"})",
                  Token("agents/p1", "clawos-controlplane"))
                 .status,
             401)
       << "wrong audience";
+  std::string brief = Token("agents/p1", "clawos-inference-proxy", "1s");
+  absl::SleepFor(absl::Milliseconds(2100));
+  Answer expired = Call("/v1/chat/completions", R"({"model":"gpt-4o"})", brief);
+  EXPECT_EQ(expired.status, 401);
+  EXPECT_NE(expired.body.find("expired"), std::string::npos) << expired.body;
+  EXPECT_NE(expired.body.find("authentication_error"), std::string::npos) << "OpenAI's shape";
+  Answer none = Post(port_, "/v1/messages", R"({"model":"claude-haiku-4-5"})", {});
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.body.find("\"type\":\"error\""), std::string::npos) << "Anthropic's shape";
   std::string doomed = Token("agents/doomed");
   EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o"})", doomed).status, 200);
   auto r = RunCommand({kBin + "/clawos", "token", "revoke", "--subject", "agents/doomed"}, "",

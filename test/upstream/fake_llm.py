@@ -10,6 +10,8 @@ model name:
   fault-timeout    answers nothing for 60 s
   fault-malformed  answers 200 with a body that is not JSON
   fault-cut        starts a stream and drops the connection midway
+  slow-stream      streams 50 chunks 100 ms apart; logs {"event": "aborted"} when
+                   the reader hangs up before the end
 
 Usage: fake_llm.py --port-file FILE [--log FILE]
 The chosen port is written to FILE; with --log, every request's method, path,
@@ -71,6 +73,17 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    def slow_stream(self):
+        try:
+            for i in range(50):
+                self.chunk("data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk",
+                           "choices": [{"index": 0, "delta": {"content": str(i)}}]}) + "\n\n")
+                time.sleep(0.1)
+            self.chunk("data: [DONE]\n\n")
+            self.end_stream()
+        except (BrokenPipeError, ConnectionResetError):
+            self.record({"event": "aborted"})
+
     def do_GET(self):
         self.record(None)
         if self.path.startswith("/v1/models"):
@@ -110,6 +123,8 @@ class Handler(BaseHTTPRequestHandler):
                     "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                               "total_tokens": prompt + completion}})
             self.start_stream()
+            if model == "slow-stream":
+                return self.slow_stream()
             for i, piece in enumerate(["hel", "lo", "!"]):
                 if model == "fault-cut" and i == 1:
                     self.wfile.flush()
