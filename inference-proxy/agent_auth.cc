@@ -78,6 +78,7 @@ AgentAuth::AgentAuth(std::unique_ptr<AuthSource> source, identity::VerifierConfi
       audience_(std::move(audience)),
       clock_(clock),
       refresh_(refresh),
+      leeway_(config.leeway),
       verifier_(config,
                 {[this](const std::string& kid) { return FindKey(kid); },
                  [this](const std::string& jti) {
@@ -142,7 +143,30 @@ std::optional<crypto::Ed25519PublicKey> AgentAuth::FindKey(const std::string& ki
 
 absl::StatusOr<identity::Claims> AgentAuth::Verify(std::string_view token) {
   if (token.empty()) return absl::UnauthenticatedError("no agent token (Authorization: Bearer)");
-  return verifier_.Verify(token, audience_);
+  if (auto claims = Cached(token)) return *claims;
+  auto claims = verifier_.Verify(token, audience_);  // and the reason when it fails
+  if (claims.ok()) {
+    std::lock_guard lock(mu_);
+    if (verified_.size() >= kMaxCachedTokens) verified_.clear();
+    verified_.emplace(std::string(token), *claims);
+  }
+  return claims;
+}
+
+std::optional<identity::Claims> AgentAuth::Cached(std::string_view token) {
+  std::lock_guard lock(mu_);
+  auto it = verified_.find(std::string(token));
+  if (it == verified_.end()) return std::nullopt;
+  const identity::Claims& c = it->second;
+  auto revoked_subject = revoked_.subjects.find(c.subject);
+  bool good = clock_.Now() <= c.expires_at + leeway_ && keys_.keys.count(c.kid) > 0 &&
+              revoked_.jtis.count(c.jti) == 0 &&
+              (revoked_subject == revoked_.subjects.end() || c.issued_at > revoked_subject->second);
+  if (!good) {
+    verified_.erase(it);  // the full check says why
+    return std::nullopt;
+  }
+  return c;
 }
 
 }  // namespace clawos::proxy

@@ -3,7 +3,9 @@
 // service's JWKS, audience, expiry, revocation — with no call per request.
 // Keys and revocations come from an AuthSource (clawos-identity over gRPC in
 // the daemon); keys are refetched when a token names an unknown kid (at most
-// once a second), revocations every `refresh`.
+// once a second), revocations every `refresh`. A token that verified is
+// remembered (up to kMaxCachedTokens), so its signature is checked once: each
+// later use still checks expiry, its key's presence and revocation.
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
@@ -44,6 +47,8 @@ std::unique_ptr<AuthSource> IdentityAuthSource(const std::string& identity_addr)
 
 class AgentAuth {
  public:
+  static constexpr size_t kMaxCachedTokens = 8192;
+
   AgentAuth(std::unique_ptr<AuthSource> source, identity::VerifierConfig config,
             std::string audience, const Clock& clock, absl::Duration refresh = absl::Seconds(5));
   ~AgentAuth();
@@ -57,15 +62,19 @@ class AgentAuth {
 
  private:
   std::optional<crypto::Ed25519PublicKey> FindKey(const std::string& kid);
+  // The claims of a token verified before and still good; nullopt otherwise.
+  std::optional<identity::Claims> Cached(std::string_view token);
   std::unique_ptr<AuthSource> source_;
   std::string audience_;
   const Clock& clock_;
   absl::Duration refresh_;
+  absl::Duration leeway_;
   identity::TokenVerifier verifier_;
   std::mutex mu_;
   KeySet keys_;
   RevocationSet revoked_;
   absl::Time last_key_fetch_ = absl::InfinitePast();
+  std::unordered_map<std::string, identity::Claims> verified_;  // by token
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_ = false;

@@ -55,7 +55,8 @@ TEST_F(AgentAuthTest, AcceptsItsAgentsAndRefusesTheRest) {
   EXPECT_EQ(auth_->Verify("not.a.jwt").status().code(), absl::StatusCode::kUnauthenticated);
 
   std::string t = Issue("agents/a2");
-  clock_.Advance(absl::Minutes(11));
+  ASSERT_TRUE(auth_->Verify(t).ok());  // remembered as verified...
+  clock_.Advance(absl::Minutes(11));   // ...which does not outlive its expiry
   auto expired = auth_->Verify(t);
   EXPECT_EQ(expired.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_NE(expired.status().message().find("expired"), std::string::npos) << expired.status();
@@ -70,6 +71,7 @@ TEST_F(AgentAuthTest, RevocationsApplyAfterARefresh) {
   EXPECT_EQ(auth_->Verify(t).status().code(), absl::StatusCode::kUnauthenticated);
 
   std::string s = Issue("agents/r2");
+  ASSERT_TRUE(auth_->Verify(s).ok());
   clock_.Advance(absl::Seconds(2));
   ASSERT_TRUE(manager_->revocations().RevokeSubject("agents/r2", "deleted").ok());
   ASSERT_TRUE(auth_->Refresh().ok());

@@ -82,10 +82,7 @@ void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
     if (row.provider.empty()) row.provider = ProviderName(provider);
     if (audit_) audit_->Write(row).IgnoreError();
     if (metrics_) metrics_->Finished(row);
-    if (auto s = ledger_.Record(row); !s.ok()) {
-      log::Error("ledger write failed",
-                 {{"request_id", row.request_id}, {"error", std::string(s.message())}});
-    }
+    ledger_.Record(row);
   };
   auto refuse = [&](Outcome o, int status, const std::string& message,
                     std::vector<std::pair<std::string, std::string>> extra = {}) {
@@ -174,7 +171,7 @@ void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
   } else {
     up.headers.emplace_back("authorization", "Bearer " + pc.api_key);
   }
-  auto call = UpstreamCall::Start(pc.url, up, config_.upstream_timeout);
+  auto call = UpstreamCall::Start(pc.pool, up, config_.upstream_timeout);
   if (!call.ok()) {
     settle(false);
     return refuse(

@@ -15,6 +15,7 @@
 #include "inference-proxy/agent_auth.h"
 #include "inference-proxy/audit_log.h"
 #include "inference-proxy/ledger.h"
+#include "inference-proxy/ledger_writer.h"
 #include "inference-proxy/limiter.h"
 #include "inference-proxy/proxy_metrics.h"
 #include "inference-proxy/upstream.h"
@@ -24,7 +25,8 @@ namespace clawos::proxy {
 
 struct ProviderConfig {
   UpstreamUrl url;
-  std::string api_key;  // from clawos-identity's sealed store or the environment
+  std::string api_key;                 // from clawos-identity's sealed store or the environment
+  std::shared_ptr<UpstreamPool> pool;  // kept-alive connections; made from `url` when null
 };
 
 struct HandlerConfig {
@@ -59,18 +61,29 @@ class ResponseSink {
   virtual bool End() = 0;
 };
 
-class ProxyHandler {
+// What the HTTP listener calls for each request.
+class RequestHandler {
  public:
-  ProxyHandler(HandlerConfig config, AgentAuth& auth, Limiter& limiter, Ledger& ledger,
+  virtual ~RequestHandler() = default;
+  virtual void Handle(const ProxyRequest& request, ResponseSink& sink) = 0;
+};
+
+class ProxyHandler : public RequestHandler {
+ public:
+  ProxyHandler(HandlerConfig config, AgentAuth& auth, Limiter& limiter, LedgerWriter& ledger,
                AuditLog* audit, const Clock& clock)
       : config_(std::move(config)),
         auth_(auth),
         limiter_(limiter),
         ledger_(ledger),
         audit_(audit),
-        clock_(clock) {}
+        clock_(clock) {
+    for (auto& [provider, pc] : config_.providers) {
+      if (!pc.pool) pc.pool = std::make_shared<UpstreamPool>(pc.url);
+    }
+  }
 
-  void Handle(const ProxyRequest& request, ResponseSink& sink);
+  void Handle(const ProxyRequest& request, ResponseSink& sink) override;
   // Optional; every request is counted in it once finished.
   void set_metrics(ProxyMetrics* metrics) { metrics_ = metrics; }
 
@@ -78,7 +91,7 @@ class ProxyHandler {
   HandlerConfig config_;
   AgentAuth& auth_;
   Limiter& limiter_;
-  Ledger& ledger_;
+  LedgerWriter& ledger_;
   AuditLog* audit_;
   const Clock& clock_;
   ProxyMetrics* metrics_ = nullptr;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "inference-proxy/timed_socket.h"
 
 namespace clawos::proxy {
 
@@ -20,17 +21,11 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-void SetTimeouts(tcp::socket& s, absl::Duration d) {
-  timeval tv{static_cast<time_t>(absl::ToInt64Seconds(d)), 0};
-  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 // Writes the handler's answer on the connection: whole (Content-Length) or
 // chunked as the stream arrives.
 class ConnectionSink : public ResponseSink {
  public:
-  ConnectionSink(tcp::socket& s, bool keep_alive) : s_(s), keep_alive_(keep_alive) {}
+  ConnectionSink(TimedSocket& s, bool keep_alive) : s_(s), keep_alive_(keep_alive) {}
   bool Head(int status, const std::vector<std::pair<std::string, std::string>>& headers,
             bool streamed) override {
     res_.result(static_cast<unsigned>(status));
@@ -74,14 +69,14 @@ class ConnectionSink : public ResponseSink {
     if (ec) ok_ = false;
     return ok_;
   }
-  tcp::socket& s_;
+  TimedSocket& s_;
   bool keep_alive_;
   bool streamed_ = false;
   bool ok_ = true;
   bhttp::response<bhttp::string_body> res_;
 };
 
-void Reply(tcp::socket& s, unsigned status, const std::string& message) {
+void Reply(TimedSocket& s, unsigned status, const std::string& message) {
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
   res.body() =
@@ -101,10 +96,13 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<int> connections{0};
   HttpServerOptions options;
-  ProxyHandler* handler = nullptr;
+  RequestHandler* handler = nullptr;
 
-  void Serve(tcp::socket s) {
-    SetTimeouts(s, options.io_timeout);
+  void Serve(tcp::socket sock) {
+    // Every read and write, including waiting for the next request on a
+    // kept-alive connection, ends after io_timeout.
+    TimedSocket s(sock, static_cast<int>(
+                            std::max<int64_t>(1, absl::ToInt64Milliseconds(options.io_timeout))));
     beast::flat_buffer buffer;
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
@@ -113,7 +111,7 @@ struct HttpServer::Impl {
       beast::error_code ec;
       bhttp::read(s, buffer, parser, ec);
       if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-          ec == net::error::connection_reset) {
+          ec == net::error::connection_reset || ec == net::error::timed_out) {
         break;
       }
       if (ec == bhttp::error::body_limit) {
@@ -141,12 +139,12 @@ struct HttpServer::Impl {
       if (!sink.ok() || !msg.keep_alive() || stopping) break;
     }
     beast::error_code ec;
-    s.shutdown(tcp::socket::shutdown_both, ec);
+    sock.shutdown(tcp::socket::shutdown_both, ec);
   }
 };
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
-                                                              ProxyHandler& handler) {
+                                                              RequestHandler& handler) {
   std::unique_ptr<HttpServer> srv(new HttpServer);
   srv->impl_ = std::make_unique<Impl>();
   Impl& i = *srv->impl_;
@@ -178,7 +176,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
         continue;
       }
       if (i.connections >= i.options.max_connections) {
-        Reply(s, 503, "the proxy is at its connection limit");
+        TimedSocket ts(s, 1000);
+        Reply(ts, 503, "the proxy is at its connection limit");
         continue;
       }
       ++i.connections;

@@ -1,6 +1,6 @@
 // The proxy's HTTP/1.1 listener (Boost.Beast): keep-alive, bounded header
 // (64 KiB) and body (8 MiB) sizes, read/write timeouts, a connection cap; one
-// thread per connection runs the ProxyHandler. Malformed requests (including
+// thread per connection runs the RequestHandler (the ProxyHandler). Malformed requests (including
 // CR/LF inside header values) get 400, oversized ones 413/431.
 #pragma once
 
@@ -27,7 +27,7 @@ struct HttpServerOptions {
 class HttpServer {
  public:
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
-                                                           ProxyHandler& handler);
+                                                           RequestHandler& handler);
   ~HttpServer();
   int port() const { return port_; }
   // Stops accepting; open connections finish their current request.

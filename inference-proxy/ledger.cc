@@ -1,6 +1,7 @@
 #include "inference-proxy/ledger.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status.h"
 
 namespace clawos::proxy {
@@ -82,20 +83,55 @@ absl::StatusOr<std::unique_ptr<Ledger>> Ledger::Open(const std::string& path) {
   return std::unique_ptr<Ledger>(new Ledger(std::move(db)));
 }
 
-absl::Status Ledger::Record(const LedgerRow& r) {
-  std::lock_guard lock(db_->mutex());
-  ASSIGN_OR_RETURN(auto st, db_->Prepare(absl::StrCat("INSERT INTO requests(", kColumns,
-                                                      ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")));
-  st.Bind(1, r.request_id).Bind(2, absl::ToUnixMicros(r.time)).Bind(3, r.subject).Bind(4, r.vm);
+namespace {
+
+void BindRow(sqlite::Statement& st, const LedgerRow& r, const std::string& id) {
+  st.Bind(1, id).Bind(2, absl::ToUnixMicros(r.time)).Bind(3, r.subject).Bind(4, r.vm);
   st.Bind(5, r.method).Bind(6, r.path).Bind(7, r.provider).Bind(8, r.model);
   st.Bind(9, int64_t{r.streamed}).Bind(10, static_cast<int64_t>(r.outcome));
   st.Bind(11, int64_t{r.http_status}).Bind(12, r.prompt_tokens).Bind(13, r.completion_tokens);
   st.Bind(14, absl::ToInt64Microseconds(r.latency)).Bind(15, r.error);
+}
+
+const std::string& InsertSql() {
+  static const std::string sql =
+      absl::StrCat("INSERT INTO requests(", kColumns, ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  return sql;
+}
+
+}  // namespace
+
+absl::Status Ledger::Record(const LedgerRow& r) {
+  std::lock_guard lock(db_->mutex());
+  ASSIGN_OR_RETURN(auto st, db_->Prepare(InsertSql()));
+  BindRow(st, r, r.request_id);
   auto s = st.Run();
   if (s.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("request ", r.request_id, " is already recorded"));
   }
   return s;
+}
+
+absl::StatusOr<int> Ledger::RecordBatch(const std::vector<LedgerRow>& rows) {
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(auto st, db_->Prepare(InsertSql()));
+  int renamed = 0;
+  for (const auto& r : rows) {
+    BindRow(st, r, r.request_id);
+    auto s = st.Run();
+    st.Reset();
+    if (s.code() == absl::StatusCode::kAlreadyExists) {
+      // A client reused its x-request-id: keep the row under a suffixed id.
+      ++renamed;
+      BindRow(st, r,
+              absl::StrCat(r.request_id, "~", absl::ToUnixMicros(absl::Now()), "~", renamed));
+      s = st.Run();
+      st.Reset();
+    }
+    if (!s.ok()) return s;
+  }
+  RETURN_IF_ERROR(tx->Commit());
+  return renamed;
 }
 
 absl::StatusOr<std::vector<LedgerRow>> Ledger::Recent(const std::string& subject, absl::Time since,

@@ -1,5 +1,5 @@
 // The usage ledger: one SQLite row per request on the data path (WAL,
-// synchronous=FULL, so an answered request is on disk), queryable by subject
+// synchronous=FULL; rows arrive in batches from LedgerWriter), queryable by subject
 // and time window; it also seeds the limiter's budget windows after a restart.
 #pragma once
 
@@ -58,6 +58,10 @@ class Ledger {
 
   // ALREADY_EXISTS for a request id already recorded.
   absl::Status Record(const LedgerRow& row);
+  // All of `rows` in one transaction (one sync). A request id already in the
+  // ledger (a client reused its x-request-id) is stored as "<id>~<time>~<n>"
+  // rather than lost; returns how many were renamed so.
+  absl::StatusOr<int> RecordBatch(const std::vector<LedgerRow>& rows);
   // Newest first; empty subject: everyone.
   absl::StatusOr<std::vector<LedgerRow>> Recent(const std::string& subject, absl::Time since,
                                                 int limit) const;

@@ -1,13 +1,19 @@
 #include "inference-proxy/ledger.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
+
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/audit_log.h"
+#include "inference-proxy/ledger_writer.h"
 
 namespace clawos::proxy {
 namespace {
@@ -59,6 +65,55 @@ TEST(LedgerTest, RecordsQueriesAndSurvivesReopen) {
   ASSERT_EQ(spend.size(), 2u);
   EXPECT_EQ(spend[0].subject, "agents/a");
   EXPECT_EQ(spend[0].tokens, 27);
+}
+
+TEST(LedgerWriterTest, GroupCommitsEveryRowFromManyThreads) {
+  clawos::testing::TempDir dir;
+  auto ledger = Ledger::Open(dir.Sub("usage.db")).value();
+  absl::Time t0 = absl::Now();
+  {
+    LedgerWriter writer(*ledger);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 500; ++i) {
+          writer.Record(Row(absl::StrCat("r", t, "-", i), "agents/a", t0, 1, 1));
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    writer.Record(Row("r0-0", "agents/a", t0, 1, 1));  // a client reusing its request id
+    writer.Flush();
+    auto rows = ledger->Recent("agents/a", absl::InfinitePast(), 10000).value();
+    EXPECT_EQ(rows.size(), 2001u) << "every row, the reused id under a suffixed one";
+    int suffixed = 0;
+    for (const auto& r : rows) suffixed += absl::StartsWith(r.request_id, "r0-0~");
+    EXPECT_EQ(suffixed, 1);
+    writer.Record(Row("last", "agents/a", t0, 1, 1));
+  }  // the destructor commits what is queued
+  EXPECT_EQ(ledger->Recent("agents/a", absl::InfinitePast(), 10000).value().size(), 2002u);
+}
+
+TEST(LedgerWriterTest, AFailedCommitIsRetriedNotDropped) {
+  clawos::testing::TempDir dir;
+  auto ledger = Ledger::Open(dir.Sub("usage.db")).value();
+  // Another connection holds the write lock past the busy timeout (5 s).
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.Sub("usage.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  LedgerWriter writer(*ledger, 1000, absl::Milliseconds(50));
+  writer.Record(Row("kept", "agents/a", absl::Now(), 3, 4));
+  for (int i = 0; i < 200 && writer.failed_commits() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GE(writer.failed_commits(), 1);
+  EXPECT_EQ(ledger->Recent("agents/a", absl::InfinitePast(), 10).value().size(), 0u);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  writer.Flush();
+  auto rows = ledger->Recent("agents/a", absl::InfinitePast(), 10).value();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].completion_tokens, 4);
 }
 
 TEST(AuditLogTest, OneJsonLinePerRequestRotatedBySize) {

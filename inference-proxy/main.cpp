@@ -144,7 +144,8 @@ int main(int argc, char** argv) {
   auto metrics = clawos::Metrics::Start(metrics_listen);
   if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
   ProxyMetrics proxy_metrics((*metrics)->registry());
-  ProxyHandler handler(hc, auth, limiter, **ledger, audit->get(), clawos::RealClock::Get());
+  LedgerWriter ledger_writer(**ledger);
+  ProxyHandler handler(hc, auth, limiter, ledger_writer, audit->get(), clawos::RealClock::Get());
   handler.set_metrics(&proxy_metrics);
   HttpServerOptions o;
   size_t colon = listen.rfind(':');

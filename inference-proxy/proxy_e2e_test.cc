@@ -32,6 +32,7 @@ class ProxyE2eTest : public ::testing::Test {
                                         "clawos-inference-proxy", RealClock::Get());
     ASSERT_TRUE(auth_->Refresh().ok());
     ledger_ = Ledger::Open(dir_.Sub("usage.db")).value();
+    writer_ = std::make_unique<LedgerWriter>(*ledger_);
     audit_ = AuditLog::Open(dir_.Sub("audit.jsonl")).value();
   }
   void TearDown() override {
@@ -48,7 +49,7 @@ class ProxyE2eTest : public ::testing::Test {
     hc.providers[Provider::kOpenAi] = {ParseUpstreamUrl(upstream).value(), "sk-provider-key"};
     hc.providers[Provider::kAnthropic] = {ParseUpstreamUrl(upstream).value(), "sk-ant-key"};
     hc.default_max_output = 100;
-    handler_ = std::make_unique<ProxyHandler>(hc, *auth_, *limiter_, *ledger_, audit_.get(),
+    handler_ = std::make_unique<ProxyHandler>(hc, *auth_, *limiter_, *writer_, audit_.get(),
                                               RealClock::Get());
     HttpServerOptions o;
     o.port = 0;
@@ -103,6 +104,7 @@ class ProxyE2eTest : public ::testing::Test {
   std::string token_;
   std::unique_ptr<AgentAuth> auth_;
   std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<LedgerWriter> writer_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Limiter> limiter_;
   std::unique_ptr<ProxyHandler> handler_;

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <cerrno>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -14,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/http/http1.h"
 
 namespace clawos::proxy {
@@ -48,30 +51,84 @@ absl::StatusOr<UpstreamUrl> ParseUpstreamUrl(const std::string& url) {
   return u;
 }
 
-struct UpstreamCall::Impl {
-  net::io_context io;
-  std::optional<net::ssl::context> ssl_ctx;
+struct UpstreamPool::Tls {
+  net::ssl::context ctx{net::ssl::context::tls_client};
+};
+
+struct UpstreamPool::Connection {
+  net::io_context io;  // first: the streams use it
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
-  http::response_parser<http::buffer_body> parser;
+  absl::Time idle_since;
+
+  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+};
+
+UpstreamPool::UpstreamPool(UpstreamUrl url, size_t max_idle, absl::Duration idle_timeout)
+    : url_(std::move(url)), max_idle_(max_idle), idle_timeout_(idle_timeout) {
+  if (url_.tls) {
+    tls_ = std::make_unique<Tls>();
+    tls_->ctx.set_default_verify_paths();
+    tls_->ctx.set_verify_mode(net::ssl::verify_peer);
+  }
+}
+
+UpstreamPool::~UpstreamPool() = default;
+
+size_t UpstreamPool::idle() const {
+  std::lock_guard lock(mu_);
+  return idle_.size();
+}
+
+std::unique_ptr<UpstreamPool::Connection> UpstreamPool::Take() {
+  std::lock_guard lock(mu_);
+  while (!idle_.empty()) {
+    std::unique_ptr<Connection> c = std::move(idle_.back());
+    idle_.pop_back();
+    if (absl::Now() - c->idle_since > idle_timeout_) continue;
+    // Open with nothing pending, or else closed by the peer (0), failed, or
+    // holding bytes nobody asked for: not reusable.
+    char b;
+    ssize_t n = ::recv(c->tcp().socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return c;
+  }
+  return nullptr;
+}
+
+void UpstreamPool::Put(std::unique_ptr<Connection> c) {
+  if (max_idle_ == 0) return;
+  c->idle_since = absl::Now();
+  std::lock_guard lock(mu_);
+  while (!idle_.empty() &&
+         (idle_.size() >= max_idle_ || c->idle_since - idle_.front()->idle_since > idle_timeout_)) {
+    idle_.erase(idle_.begin());  // the oldest go first
+  }
+  idle_.push_back(std::move(c));
+}
+
+struct UpstreamCall::Impl {
+  std::shared_ptr<UpstreamPool> pool;
+  std::unique_ptr<UpstreamPool::Connection> conn;
+  std::optional<http::response_parser<http::buffer_body>> parser;
   char chunk[64 * 1024];
   std::atomic<bool> cancelled{false};
   absl::Duration timeout;
 
-  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
-
-  template <typename F>
-  beast::error_code Do(F op) {
-    beast::error_code ec;
-    tcp().expires_after(std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
-    op(ec);
-    return ec;
-  }
+  beast::tcp_stream& tcp() { return conn->tcp(); }
 };
 
 UpstreamCall::UpstreamCall(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-UpstreamCall::~UpstreamCall() = default;
+
+UpstreamCall::~UpstreamCall() {
+  Impl& i = *impl_;
+  // Only a connection whose answer was read to its end, with keep-alive, can
+  // carry the next request.
+  if (i.conn && !i.cancelled && i.parser && i.parser->is_done() && i.parser->keep_alive() &&
+      i.conn->buffer.size() == 0) {
+    i.pool->Put(std::move(i.conn));
+  }
+}
 
 void UpstreamCall::Cancel() {
   impl_->cancelled = true;
@@ -89,8 +146,8 @@ absl::Status NetError(const beast::error_code& ec, const std::string& what) {
 }
 
 // Synchronous operations on a beast stream with a deadline: run the async
-// form on the private io_context until it completes or times out.
-template <typename Stream, typename Op>
+// form on the connection's io_context until it completes or times out.
+template <typename Op>
 beast::error_code RunWithTimeout(net::io_context& io, Op&& op) {
   beast::error_code result;
   bool done = false;
@@ -104,101 +161,136 @@ beast::error_code RunWithTimeout(net::io_context& io, Op&& op) {
   return result;
 }
 
+std::string Where(const UpstreamUrl& url) {
+  return absl::StrCat(url.tls ? "https://" : "http://", url.host, ":", url.port);
+}
+
+absl::StatusOr<std::unique_ptr<UpstreamPool::Connection>> Connect(UpstreamPool& pool,
+                                                                  absl::Duration timeout) {
+  const UpstreamUrl& url = pool.url();
+  auto c = std::make_unique<UpstreamPool::Connection>();
+  tcp::resolver resolver(c->io);
+  beast::error_code ec;
+  auto endpoints = resolver.resolve(url.host, url.port, ec);
+  if (ec) return NetError(ec, absl::StrCat("resolving ", url.host));
+  if (url.tls) {
+    c->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(c->io, pool.tls()->ctx);
+    SSL_set_tlsext_host_name(c->secure->native_handle(), url.host.c_str());
+    c->secure->set_verify_callback(net::ssl::host_name_verification(url.host));
+  } else {
+    c->plain = std::make_unique<beast::tcp_stream>(c->io);
+  }
+  auto deadline = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  c->tcp().expires_after(deadline);
+  ec = RunWithTimeout(c->io, [&](auto h) {
+    c->tcp().async_connect(endpoints, [h](auto e, auto&&) mutable { h(e); });
+  });
+  if (ec) return NetError(ec, absl::StrCat("connecting to ", Where(url)));
+  c->tcp().socket().set_option(tcp::no_delay(true), ec);
+  if (url.tls) {
+    c->tcp().expires_after(deadline);
+    ec = RunWithTimeout(
+        c->io, [&](auto h) { c->secure->async_handshake(net::ssl::stream_base::client, h); });
+    if (ec) return NetError(ec, absl::StrCat("TLS with ", Where(url)));
+  }
+  pool.CountConnect();
+  return c;
+}
+
+// The peer closed a kept-alive connection before any of the answer came.
+bool StaleConnection(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<UpstreamCall>> UpstreamCall::Start(const UpstreamUrl& url,
                                                                   const UpstreamRequest& r,
                                                                   absl::Duration timeout) {
-  auto impl = std::make_unique<Impl>();
-  impl->timeout = timeout;
-  // Streamed through, never held whole: no limit here (boost::none trips Beast 1.74).
-  impl->parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  std::string where = absl::StrCat(url.tls ? "https://" : "http://", url.host, ":", url.port);
-  tcp::resolver resolver(impl->io);
-  beast::error_code ec;
-  auto endpoints = resolver.resolve(url.host, url.port, ec);
-  if (ec) return NetError(ec, absl::StrCat("resolving ", url.host));
-  if (url.tls) {
-    impl->ssl_ctx.emplace(net::ssl::context::tls_client);
-    impl->ssl_ctx->set_default_verify_paths();
-    impl->ssl_ctx->set_verify_mode(net::ssl::verify_peer);
-    impl->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(impl->io, *impl->ssl_ctx);
-    SSL_set_tlsext_host_name(impl->secure->native_handle(), url.host.c_str());
-    impl->secure->set_verify_callback(net::ssl::host_name_verification(url.host));
-  } else {
-    impl->plain = std::make_unique<beast::tcp_stream>(impl->io);
-  }
-  Impl& i = *impl;
-  auto deadline = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
-  i.tcp().expires_after(deadline);
-  ec = RunWithTimeout<beast::tcp_stream>(i.io, [&](auto h) {
-    i.tcp().async_connect(endpoints, [h](auto e, auto&&) mutable { h(e); });
-  });
-  if (ec) return NetError(ec, absl::StrCat("connecting to ", where));
-  if (url.tls) {
-    i.tcp().expires_after(deadline);
-    ec = RunWithTimeout<beast::tcp_stream>(
-        i.io, [&](auto h) { i.secure->async_handshake(net::ssl::stream_base::client, h); });
-    if (ec) return NetError(ec, absl::StrCat("TLS with ", where));
-  }
+  return Start(std::make_shared<UpstreamPool>(url, 0), r, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<UpstreamCall>> UpstreamCall::Start(
+    std::shared_ptr<UpstreamPool> pool, const UpstreamRequest& r, absl::Duration timeout) {
+  const UpstreamUrl& url = pool->url();
   http::request<http::string_body> req{http::string_to_verb(r.method), url.prefix + r.path, 11};
   req.set(http::field::host, url.host);
   for (const auto& [k, v] : r.headers) req.set(k, v);
   req.body() = r.body;
   req.prepare_payload();
-  i.tcp().expires_after(deadline);
-  ec = RunWithTimeout<beast::tcp_stream>(i.io, [&](auto h) {
-    if (i.secure) {
-      http::async_write(*i.secure, req, h);
-    } else {
-      http::async_write(*i.plain, req, h);
+  auto deadline = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  for (int attempt = 0;; ++attempt) {
+    auto impl = std::make_unique<Impl>();
+    impl->pool = pool;
+    impl->timeout = timeout;
+    impl->conn = attempt == 0 ? pool->Take() : nullptr;
+    const bool reused = impl->conn != nullptr;
+    if (!reused) {
+      auto c = Connect(*pool, timeout);
+      if (!c.ok()) return c.status();
+      impl->conn = std::move(*c);
     }
-  });
-  if (ec) return NetError(ec, absl::StrCat("sending to ", where));
-  i.tcp().expires_after(deadline);
-  ec = RunWithTimeout<beast::tcp_stream>(i.io, [&](auto h) {
-    if (i.secure) {
-      http::async_read_header(*i.secure, i.buffer, i.parser, h);
-    } else {
-      http::async_read_header(*i.plain, i.buffer, i.parser, h);
+    impl->parser.emplace();
+    // Streamed through, never held whole: no limit here (boost::none trips Beast 1.74).
+    impl->parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+    Impl& i = *impl;
+    i.tcp().expires_after(deadline);
+    beast::error_code ec = RunWithTimeout(i.conn->io, [&](auto h) {
+      if (i.conn->secure) {
+        http::async_write(*i.conn->secure, req, h);
+      } else {
+        http::async_write(*i.conn->plain, req, h);
+      }
+    });
+    if (ec && reused && StaleConnection(ec)) continue;
+    if (ec) return NetError(ec, absl::StrCat("sending to ", Where(url)));
+    i.tcp().expires_after(deadline);
+    ec = RunWithTimeout(i.conn->io, [&](auto h) {
+      if (i.conn->secure) {
+        http::async_read_header(*i.conn->secure, i.conn->buffer, *i.parser, h);
+      } else {
+        http::async_read_header(*i.conn->plain, i.conn->buffer, *i.parser, h);
+      }
+    });
+    if (ec && reused && StaleConnection(ec)) continue;
+    if (ec) return NetError(ec, absl::StrCat("reading the answer of ", Where(url)));
+    std::unique_ptr<UpstreamCall> call(new UpstreamCall(std::move(impl)));
+    const auto& msg = call->impl_->parser->get();
+    call->head_.status = static_cast<int>(msg.result_int());
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      if (clawos::http::IsHopByHop(name) || clawos::http::EqualsIgnoreCase(name, "content-length"))
+        continue;
+      call->head_.headers.emplace_back(name, std::string(f.value()));
     }
-  });
-  if (ec) return NetError(ec, absl::StrCat("reading the answer of ", where));
-  std::unique_ptr<UpstreamCall> call(new UpstreamCall(std::move(impl)));
-  const auto& msg = call->impl_->parser.get();
-  call->head_.status = static_cast<int>(msg.result_int());
-  for (const auto& f : msg) {
-    std::string name(f.name_string());
-    if (clawos::http::IsHopByHop(name) || clawos::http::EqualsIgnoreCase(name, "content-length"))
-      continue;
-    call->head_.headers.emplace_back(name, std::string(f.value()));
+    call->head_.chunked_or_streamed = msg.chunked() || !msg.has_content_length();
+    return call;
   }
-  call->head_.chunked_or_streamed = msg.chunked() || !msg.has_content_length();
-  return call;
 }
 
 absl::StatusOr<std::string> UpstreamCall::Read(bool* done) {
   Impl& i = *impl_;
   *done = false;
-  if (i.parser.is_done()) {
+  if (i.parser->is_done()) {
     *done = true;
     return std::string();
   }
-  i.parser.get().body().data = i.chunk;
-  i.parser.get().body().size = sizeof(i.chunk);
+  i.parser->get().body().data = i.chunk;
+  i.parser->get().body().size = sizeof(i.chunk);
   i.tcp().expires_after(std::chrono::milliseconds(absl::ToInt64Milliseconds(i.timeout)));
-  beast::error_code ec = RunWithTimeout<beast::tcp_stream>(i.io, [&](auto h) {
-    if (i.secure) {
-      http::async_read_some(*i.secure, i.buffer, i.parser, h);
+  beast::error_code ec = RunWithTimeout(i.conn->io, [&](auto h) {
+    if (i.conn->secure) {
+      http::async_read_some(*i.conn->secure, i.conn->buffer, *i.parser, h);
     } else {
-      http::async_read_some(*i.plain, i.buffer, i.parser, h);
+      http::async_read_some(*i.conn->plain, i.conn->buffer, *i.parser, h);
     }
   });
   if (ec == http::error::need_buffer) ec = {};
   if (i.cancelled) return absl::CancelledError("the call was cancelled");
   if (ec) return NetError(ec, "reading the upstream's body");
-  size_t n = sizeof(i.chunk) - i.parser.get().body().size;
-  if (i.parser.is_done()) *done = true;
+  size_t n = sizeof(i.chunk) - i.parser->get().body().size;
+  if (i.parser->is_done()) *done = true;
   return std::string(i.chunk, n);
 }
 

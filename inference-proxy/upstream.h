@@ -2,12 +2,14 @@
 // for local stand-ins, https with certificate and host-name verification for
 // real providers. The response is read incrementally so streams pass through
 // as they arrive. Every socket operation has a timeout; `Cancel()` from
-// another thread (the client went away) aborts the call.
+// another thread (the client went away) aborts the call. Connections are
+// kept alive in an UpstreamPool and reused by later calls.
 #pragma once
 
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,10 +40,47 @@ struct UpstreamHead {
   bool chunked_or_streamed = false;
 };
 
+// Idle keep-alive connections to one upstream (most recently used first),
+// and its TLS context, loaded once. A connection goes back only after a
+// complete answer that allows keep-alive; one idle longer than `idle_timeout`
+// or closed by the peer is dropped when next taken.
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(UpstreamUrl url, size_t max_idle = 64,
+                        absl::Duration idle_timeout = absl::Seconds(30));
+  ~UpstreamPool();
+  const UpstreamUrl& url() const { return url_; }
+  size_t idle() const;
+  int64_t connects() const { return connects_; }  // new connections made
+
+  struct Connection;
+  // An idle connection that is still open, or null.
+  std::unique_ptr<Connection> Take();
+  void Put(std::unique_ptr<Connection> c);
+  struct Tls;
+  Tls* tls() { return tls_.get(); }
+  void CountConnect() { ++connects_; }
+
+ private:
+  UpstreamUrl url_;
+  size_t max_idle_;
+  absl::Duration idle_timeout_;
+  std::unique_ptr<Tls> tls_;
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::atomic<int64_t> connects_{0};
+};
+
 class UpstreamCall {
  public:
-  // Connects, sends the request and reads the response head. UNAVAILABLE for a
-  // refused or failed connection, DEADLINE_EXCEEDED on timeout.
+  // Sends the request on a pooled or new connection and reads the response
+  // head. UNAVAILABLE for a refused or failed connection, DEADLINE_EXCEEDED on
+  // timeout. A pooled connection the peer closed meanwhile (nothing of the
+  // answer read) is replaced by a new one once.
+  static absl::StatusOr<std::unique_ptr<UpstreamCall>> Start(std::shared_ptr<UpstreamPool> pool,
+                                                             const UpstreamRequest& request,
+                                                             absl::Duration timeout);
+  // One call on its own connection, not kept.
   static absl::StatusOr<std::unique_ptr<UpstreamCall>> Start(const UpstreamUrl& url,
                                                              const UpstreamRequest& request,
                                                              absl::Duration timeout);

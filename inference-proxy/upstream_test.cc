@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/testing/http_upstream.h"
+#include "inference-proxy/http_server.h"
 
 namespace clawos::proxy {
 namespace {
@@ -70,6 +75,59 @@ TEST(UpstreamTest, FailuresAreClear) {
       {"GET", "/", {}, ""}, absl::Seconds(1));
   EXPECT_FALSE(tls.ok());
   EXPECT_NE(tls.status().message().find("TLS with"), std::string::npos) << tls.status();
+}
+
+// A keep-alive upstream on the proxy's own listener.
+class Counter : public RequestHandler {
+ public:
+  void Handle(const ProxyRequest&, ResponseSink& sink) override {
+    sink.Head(200, {{"content-type", "application/json"}}, false);
+    sink.Body(absl::StrCat("{\"n\":", ++n, "}"));
+    sink.End();
+  }
+  std::atomic<int> n{0};
+};
+
+TEST(UpstreamTest, PooledConnectionsAreReusedAndStaleOnesReplaced) {
+  Counter counter;
+  HttpServerOptions o;
+  o.port = 0;
+  o.io_timeout = absl::Milliseconds(300);  // it closes connections idle that long
+  auto server = HttpServer::Start(o, counter).value();
+  auto pool = std::make_shared<UpstreamPool>(
+      ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", server->port())).value());
+  auto call = [&](bool read_all) {
+    auto c = UpstreamCall::Start(pool, {"POST", "/x", {}, "{}"}, absl::Seconds(5));
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) return std::string();
+    EXPECT_EQ((*c)->head().status, 200);
+    return read_all ? ReadAll(**c) : std::string();
+  };
+  EXPECT_EQ(call(true), "{\"n\":1}");
+  EXPECT_EQ(call(true), "{\"n\":2}");
+  EXPECT_EQ(call(true), "{\"n\":3}");
+  EXPECT_EQ(pool->connects(), 1) << "one connection carried all three";
+  EXPECT_EQ(pool->idle(), 1u);
+
+  call(false);  // an answer left unread: its connection is not reused
+  EXPECT_EQ(pool->idle(), 0u);
+  EXPECT_EQ(call(true), "{\"n\":5}");
+  EXPECT_EQ(pool->connects(), 2);
+
+  absl::SleepFor(absl::Milliseconds(700));  // the server has closed the idle one
+  EXPECT_EQ(call(true), "{\"n\":6}");
+  EXPECT_EQ(pool->connects(), 3) << "the closed connection was noticed, not used";
+
+  // Answers with Connection: close are never pooled.
+  clawos::testing::HttpUpstream closing({200, {{"Content-Type", "application/json"}}, {"{}"}});
+  auto once = std::make_shared<UpstreamPool>(ParseUpstreamUrl(closing.url()).value());
+  for (int i = 0; i < 2; ++i) {
+    auto c = UpstreamCall::Start(once, {"POST", "/x", {}, "{}"}, absl::Seconds(5));
+    ASSERT_TRUE(c.ok()) << c.status();
+    ReadAll(**c);
+  }
+  EXPECT_EQ(once->connects(), 2);
+  EXPECT_EQ(once->idle(), 0u);
 }
 
 }  // namespace

@@ -38,11 +38,6 @@ using testing::RunCommand;
 const std::string kBin = CLAWOS_BIN_DIR;
 const std::string kSrc = CLAWOS_SOURCE_DIR;
 
-int FreePort() {
-  static int next = 20000 + (getpid() % 5000) * 4;
-  return next++;
-}
-
 struct Answer {
   int status = 0;
   std::string body;
@@ -133,11 +128,11 @@ class ProxyDaemonTest : public ::testing::Test {
   }
   void StartProxy(std::vector<std::string> extra = {}) {
     proxy_.reset();
-    port_ = FreePort();
-    metrics_port_ = FreePort();
+    // Port 0 everywhere: the bound ports are read from the "serving" log line.
+    size_t log_from = ReadFile(dir_.Sub("proxy.log")).value_or("").size();
     std::vector<std::string> argv = {kBin + "/clawos-inference-proxy",
                                      "--listen",
-                                     absl::StrCat("127.0.0.1:", port_),
+                                     "127.0.0.1:0",
                                      "--state-dir",
                                      dir_.Sub("proxy"),
                                      "--identity",
@@ -153,14 +148,23 @@ class ProxyDaemonTest : public ::testing::Test {
                                      "--admin-listen",
                                      "unix:" + dir_.Sub("admin.sock"),
                                      "--metrics-listen",
-                                     absl::StrCat("127.0.0.1:", metrics_port_)};
+                                     "127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proxy_ = std::make_unique<Daemon>(
         argv, dir_.Sub("proxy.log"),
         std::map<std::string, std::string>{{"CLAWOS_OPENAI_API_KEY", "sk-openai-test"},
                                            {"CLAWOS_ANTHROPIC_API_KEY", "sk-ant-test"}});
-    for (int i = 0; i < 100; ++i) {
-      if (Post(port_, "/v1/models", "", {}).status != 0) return;  // it answers: serving
+    for (int i = 0; i < 200 && proxy_->Running(); ++i) {
+      std::string log = ReadFile(dir_.Sub("proxy.log")).value_or("");
+      for (absl::string_view line :
+           absl::StrSplit(log.substr(std::min(log_from, log.size())), '\n')) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_object() || j.value("msg", "") != "serving") continue;
+        std::string listen = j.value("listen", "");
+        port_ = std::atoi(listen.substr(listen.rfind(':') + 1).c_str());
+        metrics_port_ = j.value("metrics_port", 0);
+        return;
+      }
       absl::SleepFor(absl::Milliseconds(50));
     }
     FAIL() << "the proxy did not start:\n" << proxy_->Log();

@@ -1,0 +1,77 @@
+#include "inference-proxy/ledger_writer.h"
+
+#include <vector>
+
+#include "common/log.h"
+
+namespace clawos::proxy {
+
+LedgerWriter::LedgerWriter(Ledger& ledger, size_t max_queued, absl::Duration retry_after)
+    : ledger_(ledger), max_queued_(max_queued), retry_after_(retry_after) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+LedgerWriter::~LedgerWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void LedgerWriter::Record(LedgerRow row) {
+  std::unique_lock lock(mu_);
+  space_.wait(lock, [&] { return queue_.size() + in_flight_ < max_queued_; });
+  queue_.push_back(std::move(row));
+  ++enqueued_;
+  if (queue_.size() == 1) wake_.notify_one();
+}
+
+void LedgerWriter::Flush() {
+  std::unique_lock lock(mu_);
+  uint64_t target = enqueued_;
+  committed_.wait(lock, [&] { return done_ >= target; });
+}
+
+int64_t LedgerWriter::failed_commits() const {
+  std::lock_guard lock(mu_);
+  return failed_commits_;
+}
+
+void LedgerWriter::Run() {
+  std::vector<LedgerRow> batch;  // taken from the queue, not yet committed
+  std::unique_lock lock(mu_);
+  while (true) {
+    wake_.wait(lock, [&] { return stop_ || !queue_.empty() || !batch.empty(); });
+    if (queue_.empty() && batch.empty()) return;  // stopping with nothing left
+    for (auto& r : queue_) batch.push_back(std::move(r));
+    queue_.clear();
+    in_flight_ = batch.size();
+    lock.unlock();
+    auto s = ledger_.RecordBatch(batch);
+    lock.lock();
+    bool give_up = false;
+    if (s.ok()) {
+      if (*s > 0) log::Warn("reused request ids stored under suffixed ids", {{"rows", *s}});
+    } else {
+      ++failed_commits_;
+      give_up = stop_;  // shutting down and the last attempt failed too
+      log::Error(give_up ? "ledger rows lost at shutdown" : "ledger commit failed; will retry",
+                 {{"rows", static_cast<int64_t>(batch.size())},
+                  {"error", std::string(s.status().message())}});
+    }
+    if (s.ok() || give_up) {
+      done_ += batch.size();
+      batch.clear();
+      in_flight_ = 0;
+      committed_.notify_all();
+      space_.notify_all();
+      continue;
+    }
+    // Nothing is dropped: the same rows (and any new ones) go in the next attempt.
+    wake_.wait_for(lock, absl::ToChronoMilliseconds(retry_after_), [&] { return stop_; });
+  }
+}
+
+}  // namespace clawos::proxy

@@ -1,0 +1,49 @@
+// Group commit for the ledger: the data path hands each finished request's
+// row to Record() and goes on; one writer thread commits whatever has queued
+// up in a single transaction (one sync for many rows). A failed commit (disk
+// full, I/O error) is logged and retried with the same rows, never dropped;
+// when `max_queued` rows wait, Record() blocks, so a stalled disk slows the
+// proxy down rather than losing rows. Flush() waits for what came before it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "inference-proxy/ledger.h"
+
+namespace clawos::proxy {
+
+class LedgerWriter {
+ public:
+  explicit LedgerWriter(Ledger& ledger, size_t max_queued = 65536,
+                        absl::Duration retry_after = absl::Seconds(1));
+  // Commits everything queued, then stops.
+  ~LedgerWriter();
+  LedgerWriter(const LedgerWriter&) = delete;
+
+  void Record(LedgerRow row);
+  // Returns once every row recorded before the call is committed.
+  void Flush();
+  int64_t failed_commits() const;
+
+ private:
+  void Run();
+
+  Ledger& ledger_;
+  const size_t max_queued_;
+  const absl::Duration retry_after_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_, space_, committed_;
+  std::deque<LedgerRow> queue_;
+  size_t in_flight_ = 0;  // rows in the commit under way
+  uint64_t enqueued_ = 0, done_ = 0;
+  int64_t failed_commits_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace clawos::proxy

@@ -1,0 +1,71 @@
+// A connected TCP socket for Beast's synchronous reads and writes in which
+// every operation gives up after a timeout. Asio's synchronous operations
+// wait in poll() with no limit when the socket would block, so SO_RCVTIMEO
+// and SO_SNDTIMEO do not bound them; this waits in poll() with the limit
+// first. Satisfies Beast's SyncReadStream and SyncWriteStream.
+#pragma once
+
+#include <poll.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/system_error.hpp>
+#include <cerrno>
+
+namespace clawos::proxy {
+
+class TimedSocket {
+ public:
+  using executor_type = boost::asio::ip::tcp::socket::executor_type;
+
+  TimedSocket(boost::asio::ip::tcp::socket& s, int timeout_ms) : s_(s), timeout_ms_(timeout_ms) {}
+  executor_type get_executor() { return s_.get_executor(); }
+  boost::asio::ip::tcp::socket& socket() { return s_; }
+
+  template <class Buffers>
+  size_t read_some(const Buffers& b, boost::system::error_code& ec) {
+    if (!Wait(POLLIN, ec)) return 0;
+    return s_.read_some(b, ec);
+  }
+  template <class Buffers>
+  size_t read_some(const Buffers& b) {
+    boost::system::error_code ec;
+    size_t n = read_some(b, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  template <class Buffers>
+  size_t write_some(const Buffers& b, boost::system::error_code& ec) {
+    if (!Wait(POLLOUT, ec)) return 0;
+    return s_.write_some(b, ec);
+  }
+  template <class Buffers>
+  size_t write_some(const Buffers& b) {
+    boost::system::error_code ec;
+    size_t n = write_some(b, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+ private:
+  bool Wait(short events, boost::system::error_code& ec) {
+    pollfd p{s_.native_handle(), events, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, timeout_ms_);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+      ec = boost::asio::error::timed_out;
+      return false;
+    }
+    if (r < 0) {
+      ec = boost::system::error_code(errno, boost::system::system_category());
+      return false;
+    }
+    return true;
+  }
+
+  boost::asio::ip::tcp::socket& s_;
+  int timeout_ms_;
+};
+
+}  // namespace clawos::proxy
