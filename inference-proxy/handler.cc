@@ -57,6 +57,24 @@ std::string BearerToken(const ProxyRequest& r) {
 
 }  // namespace
 
+absl::StatusOr<std::pair<std::string, Provider>> ParseModelRoute(const std::string& rule) {
+  size_t eq = rule.find('=');
+  std::string prefix = rule.substr(0, eq);
+  std::string provider = eq == std::string::npos ? "" : rule.substr(eq + 1);
+  bool ok = !prefix.empty() && prefix.size() <= 128;
+  for (char c : prefix)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+                c == ':' || c == '/');
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model route \"", rule, "\": want PREFIX=openai or PREFIX=anthropic"));
+  }
+  if (provider == "openai") return std::pair{prefix, Provider::kOpenAi};
+  if (provider == "anthropic") return std::pair{prefix, Provider::kAnthropic};
+  return absl::InvalidArgumentError(absl::StrCat("model route \"", rule, "\": unknown provider \"",
+                                                 provider, "\" (openai or anthropic)"));
+}
+
 std::string ProxyRequest::Header(const std::string& name) const {
   return http::FindHeader(headers, name);
 }

@@ -31,7 +31,8 @@ struct ProviderConfig {
 
 struct HandlerConfig {
   std::map<Provider, ProviderConfig> providers;
-  // Model-name prefixes that pick a provider, e.g. {"claude", kAnthropic}.
+  // Model-name prefixes that pick a provider, e.g. {"claude", kAnthropic};
+  // the last matching rule wins, so rules appended here override these.
   std::vector<std::pair<std::string, Provider>> model_prefixes = {
       {"claude", Provider::kAnthropic}, {"gpt", Provider::kOpenAi},
       {"o1", Provider::kOpenAi},        {"o3", Provider::kOpenAi},
@@ -42,6 +43,10 @@ struct HandlerConfig {
   absl::Duration upstream_timeout = absl::Minutes(5);
   size_t max_response_bytes = 32 << 20;  // non-streamed answers are read whole
 };
+
+// "PREFIX=openai" or "PREFIX=anthropic": models starting with PREFIX go to
+// that provider. INVALID_ARGUMENT names what is wrong.
+absl::StatusOr<std::pair<std::string, Provider>> ParseModelRoute(const std::string& rule);
 
 struct ProxyRequest {
   std::string method;

@@ -71,6 +71,13 @@ int main(int argc, char** argv) {
   app.add_option("--anthropic-url", anthropic_url, "Anthropic-compatible upstream")
       ->envname("CLAWOS_PROXY_ANTHROPIC_URL")
       ->capture_default_str();
+  std::vector<std::string> model_routes;
+  app.add_option(
+         "--model-route", model_routes,
+         "PREFIX=openai|anthropic: models starting with PREFIX go to that provider "
+         "(after the built-in claude*, gpt*, o1*, o3*, o4*, text-embedding*; last match wins)")
+      ->envname("CLAWOS_PROXY_MODEL_ROUTES")
+      ->delimiter(',');
   app.add_option("--default-max-output", hc.default_max_output,
                  "Output cap set on requests without one (bounds the reservation)")
       ->capture_default_str();
@@ -100,6 +107,11 @@ int main(int argc, char** argv) {
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
   clawos::log::Init("clawos-inference-proxy", log_level);
 
+  for (const auto& rule : model_routes) {
+    auto r = ParseModelRoute(rule);
+    if (!r.ok()) return Fail(std::string(r.status().message()));
+    hc.model_prefixes.push_back(*r);
+  }
   if (auto s = clawos::EnsurePrivateDir(state_dir); !s.ok()) return Fail(std::string(s.message()));
   for (auto [provider, url, env, secret] :
        {std::tuple{Provider::kOpenAi, openai_url, "CLAWOS_OPENAI_API_KEY", "openai"},

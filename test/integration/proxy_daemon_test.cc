@@ -401,6 +401,23 @@ TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
   EXPECT_EQ(Call("/v1/nothing", "{}").status, 404);
 }
 
+TEST_F(ProxyDaemonTest, ModelRoutesPickTheProvider) {
+  StartProxy({"--model-route", "llama=anthropic,gpt-x=anthropic"});
+  Answer wrong = Call("/v1/chat/completions", R"({"model":"llama-3"})");
+  EXPECT_EQ(wrong.status, 400);
+  EXPECT_NE(wrong.body.find("served by anthropic"), std::string::npos) << wrong.body;
+  EXPECT_EQ(Post(port_, "/v1/messages", R"({"model":"llama-3"})", {{"x-api-key", token_}}).status,
+            200);
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-x1"})").status, 400)
+      << "a later rule overrides the built-in gpt prefix";
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o"})").status, 200);
+
+  auto bad = RunCommand({kBin + "/clawos-inference-proxy", "--state-dir", dir_.Sub("p2"),
+                         "--model-route", "llama=vertex"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("unknown provider \"vertex\""), std::string::npos) << bad.err;
+}
+
 TEST_F(ProxyDaemonTest, AdminLimitsApplyAtOnceAndSurviveRestart) {
   namespace ppb = ::clawos::proxy::v1;
   StartProxy();
