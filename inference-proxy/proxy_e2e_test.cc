@@ -12,6 +12,7 @@
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/http_server.h"
 #include "inference-proxy/testing/identity_source.h"
+#include "inference-proxy/testing/read_all.h"
 
 namespace clawos::proxy {
 namespace {
@@ -79,12 +80,7 @@ class ProxyE2eTest : public ::testing::Test {
     }
     a.status = (*c)->head().status;
     a.head = (*c)->head();
-    bool done = false;
-    while (!done) {
-      auto p = (*c)->Read(&done);
-      if (!p.ok()) break;
-      a.body += *p;
-    }
+    a.body = proxy::testing::ReadAll(**c);
     return a;
   }
 

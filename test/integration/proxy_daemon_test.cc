@@ -25,6 +25,7 @@
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/ledger.h"
+#include "inference-proxy/testing/read_all.h"
 #include "inference-proxy/upstream.h"
 
 namespace clawos {
@@ -49,21 +50,6 @@ struct Answer {
   }
 };
 
-Answer Get(int port, const std::string& path) {
-  Answer a;
-  auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
-                               {"GET", path, {}, ""}, absl::Seconds(10));
-  if (!c.ok()) return a;
-  a.status = (*c)->head().status;
-  bool done = false;
-  while (!done) {
-    auto p = (*c)->Read(&done);
-    if (!p.ok()) break;
-    a.body += *p;
-  }
-  return a;
-}
-
 // The value of one Prometheus sample line that starts with `series`, or -1.
 double Sample(const std::string& text, const std::string& series) {
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
@@ -73,26 +59,28 @@ double Sample(const std::string& text, const std::string& series) {
   return -1;
 }
 
-Answer Post(int port, const std::string& path, const std::string& body,
+Answer Send(int port, const std::string& method, const std::string& path, const std::string& body,
             std::vector<std::pair<std::string, std::string>> headers) {
-  headers.emplace_back("content-type", "application/json");
+  if (!body.empty()) headers.emplace_back("content-type", "application/json");
   Answer a;
   auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
-                               {"POST", path, headers, body}, absl::Seconds(30));
+                               {method, path, headers, body}, absl::Seconds(30));
   if (!c.ok()) {
     a.body = c.status().ToString();
     return a;
   }
   a.status = (*c)->head().status;
   a.headers = (*c)->head().headers;
-  bool done = false;
-  while (!done) {
-    auto p = (*c)->Read(&done);
-    if (!p.ok()) break;
-    a.body += *p;
-  }
+  a.body = proxy::testing::ReadAll(**c);
   return a;
 }
+
+Answer Post(int port, const std::string& path, const std::string& body,
+            std::vector<std::pair<std::string, std::string>> headers) {
+  return Send(port, "POST", path, body, std::move(headers));
+}
+
+Answer Get(int port, const std::string& path) { return Send(port, "GET", path, "", {}); }
 
 class ProxyDaemonTest : public ::testing::Test {
  protected:
