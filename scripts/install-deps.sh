@@ -15,9 +15,12 @@ PACKAGES=(
   # guest images (issue 3): the kernel is fetched with apt-get download
   qemu-system-x86 cryptsetup-bin busybox-static dmsetup e2fsprogs squashfs-tools
   erofs-utils lz4 kmod
+  # the eBPF monitor (issue 6): libbpf, skeletons and vmlinux.h, llvm-strip
+  libbpf-dev bpftool llvm
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-yaml curl openssl nftables iproute2 libboost-dev
+  rsyslog liblognorm-utils
 )
 
 missing=()

@@ -1,0 +1,229 @@
+// The monitor's BPF programs in the real kernel: a child placed in a fresh
+// test cgroup makes known system calls; the in-kernel counts and the detailed
+// events match exactly, and the parent outside the cgroup is not seen.
+#include "monitor/bpf_monitor.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "monitor/syscalls.h"
+
+namespace clawos::monitor {
+namespace {
+
+// A cgroup v2 directory for one test, removed at the end.
+class TestCgroup {
+ public:
+  TestCgroup() {
+    std::string root = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers")
+                           ? "/sys/fs/cgroup"
+                           : "/sys/fs/cgroup/unified";
+    path_ =
+        root + "/clawos-monitor-test-" + std::to_string(getpid()) + "-" + std::to_string(next_++);
+    if (mkdir(path_.c_str(), 0755) != 0) return;
+    struct stat st;
+    if (stat(path_.c_str(), &st) == 0) id_ = st.st_ino;
+  }
+  ~TestCgroup() { rmdir(path_.c_str()); }
+  uint64_t id() const { return id_; }
+  bool Add(pid_t pid) const {
+    std::ofstream f(path_ + "/cgroup.procs");
+    f << pid;
+    f.flush();
+    return f.good();
+  }
+
+ private:
+  static inline int next_ = 0;
+  std::string path_;
+  uint64_t id_ = 0;
+};
+
+// Runs `body` in a child that waits until it is in `cg`; returns its pid and
+// wait status.
+std::pair<pid_t, int> RunInCgroup(const TestCgroup& cg, const std::function<void()>& body) {
+  int go[2];
+  if (pipe(go) != 0) return {-1, -1};
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c;
+    close(go[1]);
+    if (read(go[0], &c, 1) != 1) _exit(100);
+    body();
+    _exit(0);
+  }
+  close(go[0]);
+  bool in = cg.Add(pid);
+  if (write(go[1], "g", 1) != 1) in = false;
+  close(go[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {pid, in ? status : -1};
+}
+
+class BpfMonitorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: loading BPF programs needs root";
+    auto m = BpfMonitor::Open({}, [this](const clawos_event& e) {
+      std::lock_guard lock(mu_);
+      events_.push_back(e);
+    });
+    ASSERT_TRUE(m.ok()) << m.status();
+    monitor_ = std::move(*m);
+    ASSERT_NE(cg_.id(), 0u) << "could not make a test cgroup";
+    ASSERT_TRUE(monitor_->AddTarget(cg_.id(), 3).ok());
+  }
+  // Drains the ring buffer until `done` holds on the events (or 5 s pass).
+  std::vector<clawos_event> Events(
+      const std::function<bool(const std::vector<clawos_event>&)>& done) {
+    for (int i = 0; i < 100; ++i) {
+      monitor_->Poll(50).IgnoreError();
+      std::lock_guard lock(mu_);
+      if (done(events_)) break;
+    }
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+
+  TestCgroup cg_;
+  std::unique_ptr<BpfMonitor> monitor_;
+  std::mutex mu_;
+  std::vector<clawos_event> events_;
+};
+
+TEST_F(BpfMonitorTest, CountsExactlyAndOnlyInTheTarget) {
+  ASSERT_TRUE(monitor_->SetPolicy(3, SyscallNumber("openat"), CLAWOS_POL_DETAIL).ok());
+  auto [pid, status] = RunInCgroup(cg_, [] {
+    for (int i = 0; i < 1000; ++i) syscall(SYS_getppid);
+    for (int i = 0; i < 7; ++i) close(open("/etc/hostname", O_RDONLY));
+  });
+  ASSERT_NE(status, -1);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  for (int i = 0; i < 500; ++i) syscall(SYS_getppid);  // outside: not counted
+
+  auto counts = monitor_->Counts(3);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ((*counts)[SyscallNumber("getppid")], 1000u);
+  EXPECT_EQ((*counts)[SyscallNumber("openat")], 7u);
+  EXPECT_EQ((*counts)[SyscallNumber("close")], 7u);
+  EXPECT_EQ((*counts)[SyscallNumber("exit_group")], 1u);
+
+  auto events = Events([&](const auto& ev) {
+    int n = 0;
+    for (const auto& e : ev) n += e.kind == CLAWOS_EV_EXIT;
+    return n >= 1;
+  });
+  int opens = 0, exits = 0;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.target, 3u);
+    EXPECT_EQ(static_cast<pid_t>(e.pid), pid) << "only the child is in the target";
+    if (e.kind == CLAWOS_EV_SYSCALL) {
+      ++opens;
+      EXPECT_EQ(e.nr, SyscallNumber("openat"));
+      EXPECT_STREQ(e.str, "/etc/hostname");
+      EXPECT_EQ(e.args[2] & O_ACCMODE, static_cast<uint64_t>(O_RDONLY));
+      EXPECT_GE(e.ret, 0) << "the return value, read at the call's exit";
+      EXPECT_EQ(e.ppid, static_cast<uint32_t>(getpid()));
+    }
+    if (e.kind == CLAWOS_EV_EXIT) {
+      ++exits;
+      EXPECT_EQ(e.exit_code, 0);
+    }
+  }
+  EXPECT_EQ(opens, 7);
+  EXPECT_EQ(exits, 1);
+  auto stats = monitor_->Stats(3);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->events_dropped, 0u);
+  EXPECT_EQ(stats->events_emitted, 8u);
+}
+
+TEST_F(BpfMonitorTest, ForkExecAndArgv) {
+  ASSERT_TRUE(monitor_->SetPolicy(3, SyscallNumber("execve"), CLAWOS_POL_DETAIL).ok());
+  auto [pid, status] = RunInCgroup(cg_, [] {
+    pid_t c = fork();
+    if (c == 0) {
+      execl("/bin/sh", "/bin/sh", "-c", "exit 3", static_cast<char*>(nullptr));
+      _exit(99);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    _exit(WEXITSTATUS(st) == 3 ? 0 : 1);
+  });
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto events = Events([](const auto& ev) {
+    int n = 0;
+    for (const auto& e : ev) n += e.kind == CLAWOS_EV_EXIT;
+    return n >= 2;
+  });
+  int forks = 0, execve = 0, execs = 0, exit3 = 0;
+  pid_t grandchild = 0;
+  for (const auto& e : events) {
+    if (e.kind == CLAWOS_EV_FORK) {
+      ++forks;
+      EXPECT_EQ(static_cast<pid_t>(e.pid), pid);
+      grandchild = e.child_pid;
+    }
+    if (e.kind == CLAWOS_EV_SYSCALL && e.nr == SyscallNumber("execve")) {
+      ++execve;
+      EXPECT_STREQ(e.str, "/bin/sh");
+      EXPECT_EQ(e.argv_flat, 1u);
+      EXPECT_EQ(std::string(e.argv, e.argv_len), std::string("/bin/sh\0-c\0exit 3\0", 18));
+      EXPECT_EQ(e.ret, 0);
+    }
+    if (e.kind == CLAWOS_EV_EXEC) {
+      ++execs;
+      EXPECT_STREQ(e.str, "/bin/sh");
+      EXPECT_EQ(std::string(e.argv, e.argv_len), std::string("/bin/sh\0-c\0exit 3\0", 18));
+    }
+    if (e.kind == CLAWOS_EV_EXIT && e.exit_code == 3) ++exit3;
+  }
+  EXPECT_EQ(forks, 1);
+  EXPECT_NE(grandchild, 0);
+  EXPECT_EQ(execve, 1);
+  EXPECT_EQ(execs, 1);
+  EXPECT_EQ(exit3, 1) << "the grandchild's exit code";
+  auto stats = monitor_->Stats(3).value();
+  EXPECT_EQ(stats.forks, 1u);
+  EXPECT_EQ(stats.execs, 1u);
+}
+
+TEST_F(BpfMonitorTest, EnforcementKillsTheCaller) {
+  ASSERT_TRUE(monitor_->SetPolicy(3, SyscallNumber("getpgid"), CLAWOS_POL_KILL).ok());
+  auto [pid, status] = RunInCgroup(cg_, [] {
+    syscall(SYS_getpgid, 0);
+    _exit(0);  // not reached
+  });
+  EXPECT_TRUE(WIFSIGNALED(status)) << status;
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_EQ(monitor_->Stats(3).value().kills, 1u);
+  syscall(SYS_getpgid, 0);  // outside the target: nothing happens
+}
+
+TEST_F(BpfMonitorTest, RemovedTargetsAreNotCounted) {
+  ASSERT_TRUE(monitor_->RemoveTarget(cg_.id(), 3).ok());
+  auto [pid, status] = RunInCgroup(cg_, [] {
+    for (int i = 0; i < 100; ++i) syscall(SYS_getppid);
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(monitor_->Counts(3).value()[SyscallNumber("getppid")], 0u);
+  EXPECT_EQ(monitor_->AddTarget(cg_.id(), 3).code(), absl::StatusCode::kOk);
+  EXPECT_EQ(monitor_->AddTarget(cg_.id(), 4).code(), absl::StatusCode::kAlreadyExists);
+}
+
+}  // namespace
+}  // namespace clawos::monitor
