@@ -5,10 +5,10 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/rotating_file.h"
 #include "inference-proxy/ledger.h"
 
 namespace clawos::proxy {
@@ -18,20 +18,11 @@ class AuditLog {
   // The file is created 0600; its directory must exist.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path,
                                                         int64_t max_bytes = 64 << 20, int keep = 5);
-  ~AuditLog();
   absl::Status Write(const LedgerRow& row);
 
  private:
-  AuditLog(std::string path, int64_t max_bytes, int keep)
-      : path_(std::move(path)), max_bytes_(max_bytes), keep_(keep) {}
-  absl::Status Reopen();
-  absl::Status Rotate();
-  std::string path_;
-  int64_t max_bytes_;
-  int keep_;
-  std::mutex mu_;
-  int fd_ = -1;
-  int64_t size_ = 0;
+  explicit AuditLog(std::unique_ptr<RotatingFile> file) : file_(std::move(file)) {}
+  std::unique_ptr<RotatingFile> file_;
 };
 
 std::string AuditLine(const LedgerRow& row);

@@ -1,0 +1,56 @@
+#include "monitor/cef.h"
+
+#include <gtest/gtest.h>
+
+#include "common/grpc_util.h"
+#include "monitor/syslog_message.h"
+
+namespace clawos::monitor {
+namespace {
+
+namespace pb = ::clawos::monitor::v1;
+
+TEST(CefTest, EscapesHeaderAndExtensionValues) {
+  EXPECT_EQ(CefEscapeHeader("a|b\\c"), "a\\|b\\\\c");
+  EXPECT_EQ(CefEscapeHeader("line\nbreak"), "line break");
+  EXPECT_EQ(CefEscapeValue("k=v\\x\r\ny|z"), "k\\=v\\\\x\\r\\ny|z") << "| is literal in values";
+  EXPECT_EQ(CefEscapeValue("é ☃"), "é ☃") << "UTF-8 passes through";
+}
+
+TEST(CefTest, FormatsAnEvent) {
+  pb::Event e;
+  e.set_sequence(42);
+  *e.mutable_time() = ToProtoTime(absl::FromUnixMillis(1800000000123));
+  e.set_kind(pb::Event::SYSCALL);
+  e.set_severity(pb::SEVERITY_HIGH);
+  e.set_rule("no|ptrace");
+  e.set_vm("vms/a=b");
+  e.set_target("targets/a");
+  e.set_agent_subject("agents/a");
+  e.set_comm("qemu-system-x86");
+  e.set_pid(10);
+  e.set_tid(11);
+  e.mutable_syscall()->set_name("ptrace");
+  e.mutable_syscall()->set_args_summary("request=PTRACE_ATTACH pid=7");
+  e.mutable_syscall()->set_return_value(-1);
+  std::string cef = FormatCef(e, "host1", "alerted");
+  EXPECT_EQ(cef.rfind("CEF:0|ClawOS|clawos-monitor|0.1.0|syscall:ptrace|no\\|ptrace: ptrace by "
+                      "qemu-system-x86|8|rt=1800000000123 dvchost=host1 externalId=42 act=alerted "
+                      "suser=agents/a cs1Label=vm cs1=vms/a\\=b ",
+                      0),
+            0u)
+      << cef;
+  EXPECT_NE(cef.find("msg=request\\=PTRACE_ATTACH pid\\=7"), std::string::npos) << cef;
+  EXPECT_NE(cef.find("cn1=-1"), std::string::npos);
+}
+
+TEST(SyslogTest, Rfc5424AndOctetCounting) {
+  std::string m = SyslogMessage(absl::FromUnixMicros(1800000000123456),
+                                SyslogSeverity(pb::SEVERITY_CRITICAL), "my host", "CEF", "CEF:0|x");
+  EXPECT_EQ(m.rfind("<106>1 2027-01-15T08:00:00.123456Z my_host clawos-monitor ", 0), 0u) << m;
+  EXPECT_NE(m.find(" CEF - CEF:0|x"), std::string::npos) << m;
+  EXPECT_EQ(OctetCounted("héllo"), "6 héllo") << "octets, not characters";
+}
+
+}  // namespace
+}  // namespace clawos::monitor

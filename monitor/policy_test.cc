@@ -1,0 +1,82 @@
+#include "monitor/policy.h"
+
+#include <gtest/gtest.h>
+
+#include "monitor/bpf_monitor.h"
+#include "monitor/syscalls.h"
+
+namespace clawos::monitor {
+namespace {
+
+namespace pb = ::clawos::monitor::v1;
+
+TEST(PolicyTest, DefaultDetailsTheSensitiveCalls) {
+  Policy p = Policy::Default();
+  EXPECT_EQ(p.Bits("t", SyscallNumber("execve")), CLAWOS_POL_DETAIL);
+  EXPECT_EQ(p.Bits("t", SyscallNumber("ptrace")), CLAWOS_POL_DETAIL);
+  EXPECT_EQ(p.Bits("t", SyscallNumber("getppid")), 0);
+  EXPECT_FALSE(p.enforce());
+}
+
+TEST(PolicyTest, RulesSetSeverityAndKillOnlyWhenEnforcing) {
+  const char* text = R"(
+detail = ["openat"]
+enforce = true
+
+[[rule]]
+name = "no-ptrace"
+syscalls = ["ptrace"]
+severity = "high"
+action = "kill"
+targets = ["vm-a"]
+
+[[rule]]
+name = "no-shell"
+binaries = ["/bin/sh"]
+severity = "critical"
+)";
+  auto p = Policy::Parse(text, "policy.toml");
+  ASSERT_TRUE(p.ok()) << p.status();
+  int ptrace = SyscallNumber("ptrace");
+  EXPECT_EQ(p->Bits("vm-a", ptrace), CLAWOS_POL_DETAIL | CLAWOS_POL_KILL);
+  EXPECT_EQ(p->Bits("vm-b", ptrace), 0) << "the rule names its targets";
+  EXPECT_EQ(p->Bits("vm-b", SyscallNumber("execve")), 0) << "detail replaced the default list";
+  EXPECT_EQ(p->Bits("vm-b", SyscallNumber("openat")), CLAWOS_POL_DETAIL);
+
+  pb::Event e;
+  e.set_kind(pb::Event::SYSCALL);
+  e.mutable_syscall()->set_nr(ptrace);
+  EXPECT_TRUE(p->Apply("vm-a", &e));
+  EXPECT_EQ(e.severity(), pb::SEVERITY_HIGH);
+  EXPECT_EQ(e.rule(), "no-ptrace");
+
+  pb::Event exec;
+  exec.set_kind(pb::Event::PROCESS_EXEC);
+  exec.set_filename("/bin/sh");
+  EXPECT_FALSE(p->Apply("vm-b", &exec)) << "alert only";
+  EXPECT_EQ(exec.severity(), pb::SEVERITY_CRITICAL);
+  EXPECT_EQ(exec.rule(), "no-shell");
+
+  auto off = Policy::Parse("[[rule]]\nname='k'\nsyscalls=['ptrace']\naction='kill'\n", "p");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->Bits("x", ptrace), CLAWOS_POL_DETAIL) << "kill needs enforce = true";
+}
+
+TEST(PolicyTest, ErrorsNameTheLine) {
+  auto bad = Policy::Parse(
+      "detail = [\"openat\"]\n\n[[rule]]\nname = \"x\"\nsyscalls = [\"nosuch\"]\n", "p.toml");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "p.toml:5: \"nosuch\" is not an x86-64 system call");
+  auto syntax = Policy::Parse("detail = [\n", "p.toml");
+  EXPECT_NE(syntax.status().message().find("p.toml:"), std::string_view::npos);
+  auto unknown = Policy::Parse("enforce = true\ncolour = 1\n", "p.toml");
+  EXPECT_EQ(unknown.status().message(), "p.toml:2: unknown setting \"colour\"");
+  auto sev = Policy::Parse("[[rule]]\nname='x'\nsyscalls=['bpf']\nseverity='huge'\n", "p.toml");
+  EXPECT_EQ(sev.status().message(),
+            "p.toml:4: \"severity\" is one of info, low, medium, high, critical");
+  auto empty = Policy::Parse("[[rule]]\nname='x'\n", "p.toml");
+  EXPECT_EQ(empty.status().message(), "p.toml:1: rule \"x\" needs \"syscalls\" or \"binaries\"");
+}
+
+}  // namespace
+}  // namespace clawos::monitor
