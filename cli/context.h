@@ -18,11 +18,13 @@ namespace clawos::cli {
 inline constexpr char kDefaultIdentityAddr[] = "unix:/var/lib/clawos/identity/identity.sock";
 inline constexpr char kDefaultLauncherAddr[] = "unix:/var/lib/clawos/launcher/launcher.sock";
 inline constexpr char kDefaultProxyAdminAddr[] = "unix:/var/lib/clawos/proxy/admin.sock";
+inline constexpr char kDefaultMonitorAddr[] = "unix:/var/lib/clawos/monitor/monitor.sock";
 
 struct Context {
   std::string identity_addr = kDefaultIdentityAddr;
   std::string launcher_addr = kDefaultLauncherAddr;
   std::string proxy_admin_addr = kDefaultProxyAdminAddr;
+  std::string monitor_addr = kDefaultMonitorAddr;
   std::string output = "text";  // "text" or "json"
   ClientOptions tls;
   bool json() const { return output == "json"; }

@@ -4,6 +4,7 @@
 #include "cli/context.h"
 #include "cli/identity_commands.h"
 #include "cli/image_commands.h"
+#include "cli/monitor_commands.h"
 #include "cli/proxy_commands.h"
 #include "cli/vm_commands.h"
 
@@ -24,6 +25,9 @@ int main(int argc, char** argv) {
   app.add_option("--proxy-admin", ctx.proxy_admin_addr, "clawos-inference-proxy's admin API")
       ->envname("CLAWOS_PROXY_ADMIN_ADDR")
       ->capture_default_str();
+  app.add_option("--monitor", ctx.monitor_addr, "clawos-monitor address: unix:/path or host:port")
+      ->envname("CLAWOS_MONITOR_ADDR")
+      ->capture_default_str();
   app.add_option("-o,--output", ctx.output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -38,6 +42,7 @@ int main(int argc, char** argv) {
   clawos::cli::AddImageLauncherCommands(*app.get_subcommand("image"), ctx, rc);
   clawos::cli::AddVmCommands(app, ctx, rc);
   clawos::cli::AddProxyCommands(app, ctx, rc);
+  clawos::cli::AddMonitorCommands(app, ctx, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

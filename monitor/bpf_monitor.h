@@ -14,7 +14,7 @@
 extern "C" {
 #include <linux/types.h>
 
-#include "monitor.h"
+#include "events.h"
 }
 
 struct monitor_bpf;

@@ -69,7 +69,7 @@ int CefSeverity(pb::Severity s) {
   }
 }
 
-std::string FormatCef(const pb::Event& e, const std::string& host, const std::string& action) {
+std::string FormatCef(const pb::Event& e, const std::string& host) {
   std::string signature, name;
   switch (e.kind()) {
     case pb::Event::SYSCALL:
@@ -97,7 +97,7 @@ std::string FormatCef(const pb::Event& e, const std::string& host, const std::st
   Ext(&ext, "rt", std::to_string(absl::ToUnixMillis(FromProtoTime(e.time()))));
   Ext(&ext, "dvchost", host);
   Ext(&ext, "externalId", std::to_string(e.sequence()));
-  Ext(&ext, "act", action);
+  Ext(&ext, "act", e.action());
   Ext(&ext, "suser", e.agent_subject());
   if (!e.vm().empty()) {
     Ext(&ext, "cs1Label", "vm");
@@ -138,8 +138,10 @@ std::string FormatCef(const pb::Event& e, const std::string& host, const std::st
     Ext(&ext, "cn3", std::to_string(e.exit_code()));
   }
   Ext(&ext, "fname", e.filename());
+  // A space after the last '|': liblognorm 2.0.6 (Debian 12) drops the first
+  // character of the first extension key otherwise (docs/decisions.md).
   return absl::StrCat("CEF:0|ClawOS|clawos-monitor|", kVersion, "|", CefEscapeHeader(signature),
-                      "|", CefEscapeHeader(name), "|", CefSeverity(e.severity()), "|", ext);
+                      "|", CefEscapeHeader(name), "|", CefSeverity(e.severity()), "| ", ext);
 }
 
 }  // namespace clawos::monitor

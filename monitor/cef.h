@@ -18,8 +18,6 @@ std::string CefEscapeHeader(std::string_view s);
 std::string CefEscapeValue(std::string_view s);
 // 1, 3, 5, 8, 10 for INFO..CRITICAL.
 int CefSeverity(::clawos::monitor::v1::Severity s);
-// `action`: "observed", "alerted" or "killed".
-std::string FormatCef(const ::clawos::monitor::v1::Event& e, const std::string& host,
-                      const std::string& action);
+std::string FormatCef(const ::clawos::monitor::v1::Event& e, const std::string& host);
 
 }  // namespace clawos::monitor

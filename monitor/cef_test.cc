@@ -33,9 +33,10 @@ TEST(CefTest, FormatsAnEvent) {
   e.mutable_syscall()->set_name("ptrace");
   e.mutable_syscall()->set_args_summary("request=PTRACE_ATTACH pid=7");
   e.mutable_syscall()->set_return_value(-1);
-  std::string cef = FormatCef(e, "host1", "alerted");
+  e.set_action("alerted");
+  std::string cef = FormatCef(e, "host1");
   EXPECT_EQ(cef.rfind("CEF:0|ClawOS|clawos-monitor|0.1.0|syscall:ptrace|no\\|ptrace: ptrace by "
-                      "qemu-system-x86|8|rt=1800000000123 dvchost=host1 externalId=42 act=alerted "
+                      "qemu-system-x86|8| rt=1800000000123 dvchost=host1 externalId=42 act=alerted "
                       "suser=agents/a cs1Label=vm cs1=vms/a\\=b ",
                       0),
             0u)

@@ -132,9 +132,9 @@ SiemSink::~SiemSink() {
   thread_.join();
 }
 
-void SiemSink::Send(const pb::Event& e, const std::string& action) {
+void SiemSink::Send(const pb::Event& e) {
   std::string msg = SyslogMessage(FromProtoTime(e.time()), SyslogSeverity(e.severity()), hostname_,
-                                  "CEF", FormatCef(e, hostname_, action));
+                                  "CEF", FormatCef(e, hostname_));
   if (config_.transport != SiemConfig::Transport::kUdp) msg = OctetCounted(msg);
   std::lock_guard lock(mu_);
   if (queue_.size() >= config_.max_queue) {

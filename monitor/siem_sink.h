@@ -45,7 +45,7 @@ class SiemSink {
   SiemSink(const SiemSink&) = delete;
 
   // Formats (CEF in RFC 5424) and queues; never blocks.
-  void Send(const ::clawos::monitor::v1::Event& event, const std::string& action);
+  void Send(const ::clawos::monitor::v1::Event& event);
   // Waits up to `timeout` for the queue to empty; true if it did.
   bool Drain(absl::Duration timeout);
   ::clawos::monitor::v1::Sink Status() const;

@@ -17,7 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "monitor.h"
+#include "events.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

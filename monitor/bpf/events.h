@@ -1,8 +1,8 @@
 /* Shared between monitor.bpf.c (kernel) and the loader (user space): the
  * event the kernel hands over through the ring buffer, the per-target
  * configuration and stats, and the policy bits. Fixed-width types only. */
-#ifndef CLAWOS_MONITOR_BPF_MONITOR_H_
-#define CLAWOS_MONITOR_BPF_MONITOR_H_
+#ifndef CLAWOS_MONITOR_BPF_EVENTS_H_
+#define CLAWOS_MONITOR_BPF_EVENTS_H_
 
 #define CLAWOS_MAX_TARGETS 128
 #define CLAWOS_MAX_SYSCALLS 512
