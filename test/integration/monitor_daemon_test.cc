@@ -1,0 +1,348 @@
+// The real clawos-monitor (real BPF) with real rsyslog as the SIEM: CEF over
+// RFC 5424 on UDP and TCP, and over TLS to openssl s_server; liblognorm's
+// lognormalizer parses every field back to the value in the JSONL event log,
+// including values holding |, \, =, newlines and non-ASCII. The SIEM going
+// away (queued, then delivered), a full queue (dropped and counted), a
+// restart (targets restored), and policy alerts and kills.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/temp_dir.h"
+
+namespace clawos {
+namespace {
+
+using testing::Daemon;
+using testing::RunCommand;
+using json = nlohmann::json;
+
+const std::string kBin = CLAWOS_BIN_DIR;
+
+int FreePort(int type) {
+  int fd = socket(AF_INET, type, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  socklen_t len = sizeof(sa);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+bool TcpListening(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+  close(fd);
+  return ok;
+}
+
+class MonitorDaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: the monitor loads BPF programs: needs root";
+    for (const char* tool : {"/usr/sbin/rsyslogd", "/usr/bin/lognormalizer"}) {
+      if (!std::filesystem::exists(tool)) {
+        GTEST_SKIP() << "SKIPPED: " << tool
+                     << " is missing (apt-get install rsyslog liblognorm-utils)";
+      }
+    }
+    std::string root = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers")
+                           ? "/sys/fs/cgroup"
+                           : "/sys/fs/cgroup/unified";
+    cgroup_ = root + "/clawos-monitor-daemon-test-" + std::to_string(getpid());
+    ASSERT_EQ(mkdir(cgroup_.c_str(), 0755), 0) << cgroup_;
+    udp_port_ = FreePort(SOCK_DGRAM);
+    tcp_port_ = FreePort(SOCK_STREAM);
+  }
+  void TearDown() override {
+    monitor_.reset();
+    rsyslog_.reset();
+    if (!cgroup_.empty()) rmdir(cgroup_.c_str());
+  }
+
+  void StartRsyslog() {
+    std::string conf = absl::StrCat(R"(global(workDirectory=")", dir_.path(), R"(")
+module(load="imudp")
+module(load="imtcp")
+input(type="imudp" address="127.0.0.1" port=")",
+                                    udp_port_, R"(")
+input(type="imtcp" address="127.0.0.1" port=")",
+                                    tcp_port_, R"(")
+template(name="msgonly" type="string" string="%msg%\n")
+action(type="omfile" file=")",
+                                    dir_.Sub("siem.log"), R"(" template="msgonly")
+)");
+    ASSERT_TRUE(WriteFileAtomic(dir_.Sub("rsyslog.conf"), conf, 0600).ok());
+    rsyslog_ = std::make_unique<Daemon>(
+        std::vector<std::string>{"/usr/sbin/rsyslogd", "-n", "-f", dir_.Sub("rsyslog.conf"), "-i",
+                                 dir_.Sub("rsyslog.pid")},
+        dir_.Sub("rsyslog.out"));
+    for (int i = 0; i < 100 && !TcpListening(tcp_port_); ++i)
+      absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_TRUE(TcpListening(tcp_port_)) << ReadFile(dir_.Sub("rsyslog.out")).value_or("");
+  }
+
+  void StartMonitor(const std::string& siem, std::vector<std::string> extra = {}) {
+    monitor_.reset();
+    std::filesystem::remove(dir_.Sub("m.sock"));
+    std::vector<std::string> argv = {kBin + "/clawos-monitor",
+                                     "--state-dir",
+                                     dir_.Sub("state"),
+                                     "--listen",
+                                     "unix:" + dir_.Sub("m.sock"),
+                                     "--metrics-listen",
+                                     "off",
+                                     "--siem",
+                                     siem};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    monitor_ = std::make_unique<Daemon>(argv, dir_.Sub("monitor.log"));
+    ASSERT_TRUE(monitor_->WaitForFile(dir_.Sub("m.sock"))) << monitor_->Log();
+  }
+
+  testing::RunResult Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/clawos");
+    return RunCommand(args, "", {{"CLAWOS_MONITOR_ADDR", "unix:" + dir_.Sub("m.sock")}});
+  }
+
+  // Runs a shell command inside the target cgroup.
+  testing::RunResult InCgroup(const std::string& script) {
+    return RunCommand({"/bin/sh", "-c", "echo $$ > " + cgroup_ + "/cgroup.procs && " + script});
+  }
+
+  // events.jsonl by sequence, once `want` events are there.
+  std::map<std::string, json> Events(size_t want) {
+    std::map<std::string, json> out;
+    for (int i = 0; i < 100; ++i) {
+      out.clear();
+      for (absl::string_view line :
+           absl::StrSplit(ReadFile(dir_.Sub("state/events.jsonl")).value_or(""), '\n')) {
+        auto j = json::parse(line, nullptr, false);
+        if (j.is_object()) out[j["sequence"].get<std::string>()] = j;
+      }
+      if (out.size() >= want) break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return out;
+  }
+
+  // Every CEF message in `file` (one per line), parsed back by lognormalizer.
+  std::vector<json> Parsed(const std::string& file, size_t want) {
+    std::vector<json> out;
+    for (int i = 0; i < 100; ++i) {
+      std::string text = ReadFile(file).value_or("");
+      size_t lines = std::count(text.begin(), text.end(), '\n');
+      if (lines >= want) {
+        WriteFileAtomic(dir_.Sub("cef.rb"), "rule=:%cef:cef%\n", 0600).IgnoreError();
+        auto r =
+            RunCommand({"/usr/bin/lognormalizer", "-r", dir_.Sub("cef.rb"), "-e", "json"}, text);
+        for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+          auto j = json::parse(line, nullptr, false);
+          if (j.is_object()) out.push_back(j);
+        }
+        return out;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return out;
+  }
+
+  // Each parsed CEF message's fields equal the event's original values.
+  void ExpectRoundTrip(const std::vector<json>& cefs, const std::map<std::string, json>& events) {
+    ASSERT_FALSE(cefs.empty());
+    for (const auto& p : cefs) {
+      ASSERT_TRUE(p.contains("cef")) << "lognormalizer could not parse: " << p.dump();
+      const json& c = p["cef"];
+      const json& x = c["Extensions"];
+      std::string seq = x.value("externalId", "");
+      auto it = events.find(seq);
+      ASSERT_NE(it, events.end()) << "no event " << seq;
+      const json& e = it->second;
+      EXPECT_EQ(c["DeviceVendor"], "ClawOS");
+      EXPECT_EQ(c["DeviceProduct"], "clawos-monitor");
+      EXPECT_EQ(x.value("suser", ""), e.value("agent_subject", ""));
+      EXPECT_EQ(x.value("cs1", ""), e.value("vm", ""));
+      EXPECT_EQ(x.value("dproc", ""), e.value("comm", ""));
+      EXPECT_EQ(x.value("dpid", ""), std::to_string(e.value("pid", 0)));
+      EXPECT_EQ(x.value("act", ""), e.value("action", ""));
+      if (e.value("kind", "") == "SYSCALL") {
+        EXPECT_EQ(c["SignatureID"], "syscall:" + e["syscall"]["name"].get<std::string>());
+        EXPECT_EQ(x.value("msg", ""), e["syscall"].value("args_summary", ""));
+      }
+      if (e.contains("argv")) {
+        EXPECT_EQ(x.value("cs4", ""),
+                  absl::StrJoin(e["argv"].get<std::vector<std::string>>(), " "));
+      }
+      if (e.contains("filename")) EXPECT_EQ(x.value("fname", ""), e["filename"]);
+    }
+  }
+
+  clawos::testing::TempDir dir_;
+  std::string cgroup_;
+  int udp_port_ = 0, tcp_port_ = 0;
+  std::unique_ptr<Daemon> rsyslog_, monitor_;
+};
+
+// The agent id, the command line and a file name carry |, \, =, a newline
+// and non-ASCII: every CEF field parses back to what the event says.
+const char kAgent[] = "agents/a|b\\c=d é";
+const char kScript[] = "exec /bin/echo 'a|b\\c=d\né' '/tmp/x=y|z\\☃' >/dev/null";
+
+TEST_F(MonitorDaemonTest, CefOverUdpAndTcpParsesBackAndTargetsSurviveARestart) {
+  StartRsyslog();
+  StartMonitor(absl::StrCat("udp://127.0.0.1:", udp_port_));
+  auto add = Cli(
+      {"monitor", "target", "add", "t1", "--vm", "vms/v1", "--cgroup", cgroup_, "--agent", kAgent});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  auto run = InCgroup(kScript);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto events = Events(4);
+  ASSERT_GE(events.size(), 4u);
+  bool saw_argv = false;
+  for (const auto& [seq, e] : events) {
+    if (e.contains("argv") && e["argv"].size() == 3) {
+      saw_argv = true;
+      EXPECT_EQ(e["argv"][1], "a|b\\c=d\né");
+      EXPECT_EQ(e["argv"][2], "/tmp/x=y|z\\☃");
+    }
+  }
+  EXPECT_TRUE(saw_argv);
+  ExpectRoundTrip(Parsed(dir_.Sub("siem.log"), events.size()), events);
+
+  // Restart on TCP: the target is restored from targets.db.
+  std::string before = ReadFile(dir_.Sub("siem.log")).value();
+  std::filesystem::remove(dir_.Sub("siem.log"));
+  rsyslog_.reset();
+  StartRsyslog();
+  std::filesystem::remove(dir_.Sub("state/events.jsonl"));
+  StartMonitor(absl::StrCat("tcp://127.0.0.1:", tcp_port_));
+  auto targets = Cli({"monitor", "targets"});
+  EXPECT_NE(targets.out.find("t1"), std::string::npos) << targets.out;
+  EXPECT_NE(targets.out.find("ACTIVE"), std::string::npos) << targets.out;
+  ASSERT_EQ(InCgroup(kScript).exit_code, 0);
+  auto again = Events(4);
+  ASSERT_GE(again.size(), 4u) << "restored targets are watched";
+  ExpectRoundTrip(Parsed(dir_.Sub("siem.log"), again.size()), again);
+}
+
+TEST_F(MonitorDaemonTest, SiemDownIsBufferedThenDeliveredAndAFullQueueCountsDrops) {
+  StartRsyslog();
+  StartMonitor(absl::StrCat("tcp://127.0.0.1:", tcp_port_), {"--siem-queue", "1000"});
+  ASSERT_EQ(
+      Cli({"monitor", "target", "add", "t1", "--vm", "vms/v1", "--cgroup", cgroup_}).exit_code, 0);
+  ASSERT_EQ(InCgroup("true").exit_code, 0);
+  ASSERT_FALSE(Parsed(dir_.Sub("siem.log"), 1).empty()) << "delivered while up";
+  rsyslog_.reset();  // the SIEM goes away
+  std::filesystem::remove(dir_.Sub("siem.log"));
+  ASSERT_EQ(InCgroup("cat /etc/hostname >/dev/null").exit_code, 0);
+  testing::RunResult sinks;
+  for (int i = 0; i < 50; ++i) {
+    sinks = Cli({"-o", "json", "monitor", "sinks"});
+    auto j = json::parse(sinks.out, nullptr, false);
+    if (j.is_object() && j["sinks"][1].value("queue_depth", "0") != "0") break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  auto j = json::parse(sinks.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << sinks.out << sinks.err;
+  EXPECT_EQ(j["sinks"][1]["state"], "FAILING") << sinks.out;
+  EXPECT_NE(j["sinks"][1].value("queue_depth", "0"), "0") << sinks.out;
+  auto events = Events(1);
+  StartRsyslog();  // back: the queue is delivered
+  auto parsed = Parsed(dir_.Sub("siem.log"), 3);
+  EXPECT_GE(parsed.size(), 3u);
+  ExpectRoundTrip(parsed, Events(events.size()));
+
+  // A queue of 2 with the SIEM down: the rest is dropped and counted.
+  rsyslog_.reset();
+  StartMonitor(absl::StrCat("tcp://127.0.0.1:", tcp_port_), {"--siem-queue", "2"});
+  ASSERT_EQ(InCgroup("cat /etc/hostname /etc/hostname >/dev/null; ls / >/dev/null").exit_code, 0);
+  for (int i = 0; i < 50; ++i) {
+    sinks = Cli({"-o", "json", "monitor", "sinks"});
+    j = json::parse(sinks.out, nullptr, false);
+    if (j.is_object() && j["sinks"][1].value("events_dropped", "0") != "0") break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(j["sinks"][1].value("events_dropped", "0"), "0") << sinks.out;
+  EXPECT_EQ(j["sinks"][1].value("queue_depth", "0"), "2") << sinks.out;
+}
+
+TEST_F(MonitorDaemonTest, PolicyAlertsAndKills) {
+  std::string policy = R"(
+enforce = true
+[[rule]]
+name = "no-getpgid"
+syscalls = ["getpgid"]
+severity = "high"
+action = "kill"
+[[rule]]
+name = "no-yes"
+binaries = ["/usr/bin/yes"]
+severity = "critical"
+action = "kill"
+[[rule]]
+name = "watch-hostname"
+syscalls = ["uname"]
+severity = "low"
+)";
+  ASSERT_TRUE(WriteFileAtomic(dir_.Sub("policy.toml"), policy, 0600).ok());
+  StartRsyslog();
+  StartMonitor(absl::StrCat("udp://127.0.0.1:", udp_port_), {"--policy", dir_.Sub("policy.toml")});
+  ASSERT_EQ(
+      Cli({"monitor", "target", "add", "t1", "--vm", "vms/v1", "--cgroup", cgroup_}).exit_code, 0);
+  auto r = InCgroup(
+      "python3 -c 'import os; os.getpgid(0)'; echo getpgid=$?; /usr/bin/yes >/dev/null; echo "
+      "yes=$?; uname >/dev/null; echo uname=$?");
+  EXPECT_NE(r.out.find("getpgid=137"), std::string::npos) << "SIGKILL in the kernel: " << r.out;
+  EXPECT_NE(r.out.find("yes=137"), std::string::npos) << "SIGKILL at exec: " << r.out;
+  EXPECT_NE(r.out.find("uname=0"), std::string::npos) << "an alert does not kill: " << r.out;
+  std::map<std::string, json> events;
+  for (int i = 0; i < 50; ++i) {  // until the uname process's event is in
+    events = Events(1);
+    bool in = false;
+    for (const auto& [seq, e] : events) in = in || e.value("comm", "") == "uname";
+    if (in) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  int killed = 0, alerted = 0;
+  for (const auto& [seq, e] : events) {
+    if (e.value("rule", "") == "no-getpgid") {
+      EXPECT_EQ(e["severity"], "SEVERITY_HIGH");
+      killed += e["action"] == "killed";
+    }
+    if (e.value("rule", "") == "no-yes" && e["kind"] == "PROCESS_EXEC") {
+      EXPECT_EQ(e["severity"], "SEVERITY_CRITICAL");
+      killed += e["action"] == "killed";
+    }
+    if (e.value("rule", "") == "watch-hostname" && e["comm"] == "uname") {
+      alerted += e["action"] == "alerted";
+    }
+  }
+  EXPECT_EQ(killed, 2);
+  EXPECT_EQ(alerted, 1);
+  auto bad = RunCommand({kBin + "/clawos-monitor", "--state-dir", dir_.Sub("s2"), "--policy",
+                         dir_.Sub("rsyslog.conf")});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("rsyslog.conf:"), std::string::npos)
+      << "names the file and line: " << bad.err;
+}
+
+}  // namespace
+}  // namespace clawos
