@@ -317,7 +317,9 @@ severity = "low"
   for (int i = 0; i < 50; ++i) {  // until the uname process's event is in
     events = Events(1);
     bool in = false;
-    for (const auto& [seq, e] : events) in = in || e.value("comm", "") == "uname";
+    for (const auto& [seq, e] : events) {
+      in = in || (e.value("comm", "") == "uname" && e.value("rule", "") == "watch-hostname");
+    }
     if (in) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
