@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
 
@@ -53,12 +55,72 @@ int ExitCodeOf(int status) {
   return -1;
 }
 
+namespace {
+
+// `name` as execve() needs it: as given when it has a '/', else found on PATH.
+std::string ResolveProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = getenv("PATH");
+  for (const auto& dir : absl::StrSplit(path ? path : "/usr/bin:/bin", ':')) {
+    std::string candidate = absl::StrCat(std::string(dir), "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;
+}
+
+// fork + exec, the child joining `cgroups` first. Only async-signal-safe
+// calls between fork and exec; everything is prepared before the fork.
+absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
+                                      const std::map<std::string, std::string>& env, int log_fd,
+                                      const std::vector<std::string>& cgroups) {
+  std::string program = ResolveProgram(argv[0]);
+  auto envs = MergedEnv(env);
+  auto cargv = CStrings(argv);
+  auto cenv = CStrings(envs);
+  std::vector<const char*> procs;
+  for (const auto& c : cgroups) procs.push_back(c.c_str());
+  static const char kJoinFailed[] = "clawos: cannot join the cgroup ";
+  static const char kExecFailed[] = "clawos: cannot execute ";
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoStatus(errno, absl::StrCat("starting ", argv[0]));
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    for (const char* p : procs) {
+      int fd = open(p, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, "0", 1) != 1) {
+        (void)!write(2, kJoinFailed, sizeof(kJoinFailed) - 1);
+        (void)!write(2, p, strlen(p));
+        (void)!write(2, "\n", 1);
+        _exit(126);
+      }
+      close(fd);
+    }
+    execve(program.c_str(), cargv.data(), cenv.data());
+    (void)!write(2, kExecFailed, sizeof(kExecFailed) - 1);
+    (void)!write(2, program.c_str(), program.size());
+    (void)!write(2, "\n", 1);
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
 absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv_in,
                                    const std::map<std::string, std::string>& env,
-                                   const std::string& log_path) {
+                                   const std::string& log_path,
+                                   const std::vector<std::string>& join_cgroups) {
   if (argv_in.empty()) return absl::InvalidArgumentError("empty command");
   int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", log_path));
+  if (!join_cgroups.empty()) {
+    auto pid = ForkIntoCgroups(argv_in, env, fd, join_cgroups);
+    close(fd);
+    return pid;
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

@@ -39,9 +39,14 @@ absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
 
 // Starts argv (stdin /dev/null, stdout and stderr appended to `log_path`,
 // created 0600) without waiting; returns its pid. The caller reaps it.
+// `join_cgroups`: cgroup.procs files the child moves itself into before it
+// executes argv, so its first instruction already runs (and is charged and
+// watched) in those cgroups; if it cannot, it exits 126 with the reason in
+// the log.
 absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv,
                                    const std::map<std::string, std::string>& env,
-                                   const std::string& log_path);
+                                   const std::string& log_path,
+                                   const std::vector<std::string>& join_cgroups = {});
 
 // A waitpid() status as an exit code: the code, or 128 + the signal.
 int ExitCodeOf(int wait_status);

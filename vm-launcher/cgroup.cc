@@ -122,6 +122,12 @@ absl::Status VmCgroup::AddProcess(pid_t pid) const {
   return absl::OkStatus();
 }
 
+std::vector<std::string> VmCgroup::ProcsFiles() const {
+  std::vector<std::string> out = {v2_path_ + "/cgroup.procs"};
+  for (const std::string& p : v1_paths_) out.push_back(p + "/cgroup.procs");
+  return out;
+}
+
 std::vector<pid_t> VmCgroup::Processes() const {
   std::vector<pid_t> out;
   std::ifstream f(v2_path_ + "/cgroup.procs");

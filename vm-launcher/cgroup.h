@@ -39,6 +39,9 @@ class VmCgroup {
                                        const std::string& parent, const std::string& name);
 
   absl::Status AddProcess(pid_t pid) const;
+  // The cgroup.procs files of every hierarchy, for a child to join itself
+  // before it executes (SpawnWithLog's join_cgroups).
+  std::vector<std::string> ProcsFiles() const;
   // Processes still in the cgroup.
   std::vector<pid_t> Processes() const;
   // Kills what is left (SIGKILL) and removes the directories.

@@ -420,6 +420,12 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
                              {static_cast<int64_t>(vm.spec.memory_mib + kVmmOverheadMib) << 20,
                               static_cast<int64_t>(vm.spec.vcpus) * 100000, 100000, 1024});
   if (!cg.ok()) return finish_failed(FailureKind::kHostSetup, cg.status());
+  if (config_.on_cgroup) {
+    if (auto s = config_.on_cgroup(name, cg->v2_path(), cg->id()); !s.ok()) {
+      cg->Destroy().IgnoreError();
+      return finish_failed(FailureKind::kHostSetup, s);
+    }
+  }
   QemuConfig qc =
       GuestQemuConfig(*manifest, {img.dir, dir, dir + "/runtime.img", dir + "/workspace.img"},
                       vm.spec.vcpus, vm.spec.memory_mib, config_.accel);

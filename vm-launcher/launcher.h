@@ -60,6 +60,11 @@ struct LauncherConfig {
   InferenceHandler on_inference;
   // Called after a VM is deleted (its tokens are revoked there).
   std::function<void(const std::string& vm)> on_delete;
+  // Called when a VM's cgroup exists, before its VMM starts (the monitor
+  // watches it from there); an error fails the start.
+  std::function<absl::Status(const std::string& vm, const std::string& cgroup_path,
+                             uint64_t cgroup_id)>
+      on_cgroup;
   // BRIDGE network mode; unset: VMs asking for it are refused.
   std::optional<BridgeConfig> bridge;
   // Run the housekeeping thread (tests may drive Housekeep() themselves).

@@ -14,6 +14,7 @@
 #include "vm-launcher/inference_tunnel.h"
 #include "vm-launcher/launcher.h"
 #include "vm-launcher/launcher_service.h"
+#include "vm-launcher/monitor_registrar.h"
 #include "vm-launcher/qemu_command.h"
 
 namespace {
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   std::string identity_addr = "unix:/var/lib/clawos/identity/identity.sock";
   absl::Duration token_ttl = absl::Minutes(15);
   std::string accel = "auto";
+  std::string monitor_addr;
 
   CLI::App app{"clawos-vm-launcher: signed, dm-verity-sealed microVMs, one agent each"};
   clawos::AddConfigFileFlag(app);
@@ -48,6 +50,10 @@ int main(int argc, char** argv) {
       ->envname("CLAWOS_LAUNCHER_ACCEL")
       ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
       ->capture_default_str();
+  app.add_option("--monitor", monitor_addr,
+                 "clawos-monitor address (unix:/path): every VM's cgroup is watched before its "
+                 "VMM starts, and a VM the monitor cannot watch does not start; empty: none")
+      ->envname("CLAWOS_MONITOR_ADDR");
   app.add_option("--cgroup-parent", config.cgroup_parent,
                  "cgroup under which each VM gets its own (<root>/<parent>/<vm>)")
       ->envname("CLAWOS_LAUNCHER_CGROUP_PARENT")
@@ -128,8 +134,18 @@ int main(int argc, char** argv) {
                                         clawos::launcher::apb::Frame f) {
       t->Handle(vm, std::move(s), std::move(f));
     };
-    config.on_delete = [tokens](const std::string& vm) { tokens->Revoke(vm); };
   }
+  std::shared_ptr<clawos::launcher::MonitorRegistrar> registrar;
+  if (!monitor_addr.empty()) {
+    registrar = std::make_shared<clawos::launcher::MonitorRegistrar>(monitor_addr);
+    config.on_cgroup = [registrar](const std::string& vm, const std::string& path, uint64_t id) {
+      return registrar->Register(vm, path, id);
+    };
+  }
+  config.on_delete = [tokens, registrar](const std::string& vm) {
+    if (tokens) tokens->Revoke(vm);
+    if (registrar) registrar->Unregister(vm);
+  };
   if (daemon.server.listen.empty()) {
     daemon.server.listen = {"127.0.0.1:2080", "unix:" + config.state_dir + "/launcher.sock"};
   }
@@ -147,7 +163,8 @@ int main(int argc, char** argv) {
                                 {"backend", backend},
                                 {"accel", accel},
                                 {"accel_reason", accel_why},
-                                {"inference_proxy", proxy_url.empty() ? "off" : proxy_url}});
+                                {"inference_proxy", proxy_url.empty() ? "off" : proxy_url},
+                                {"monitor", monitor_addr.empty() ? "off" : monitor_addr}});
   int sig = clawos::WaitForShutdownSignal();
   clawos::log::Info("draining; running VMs keep running and are re-adopted on restart",
                     {{"signal", sig}});

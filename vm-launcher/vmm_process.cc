@@ -61,12 +61,10 @@ absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Launch(const QemuConfig&
     ::unlink(sock->c_str());
   std::unique_ptr<VmmProcess> p(new VmmProcess);
   p->config_ = config;
-  ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path));
+  // QEMU joins its cgroup before it executes: limited, and watched by the
+  // monitor, from its first instruction.
+  ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path, cgroup.ProcsFiles()));
   p->child_ = true;
-  if (auto s = cgroup.AddProcess(p->pid_); !s.ok()) {
-    ::kill(p->pid_, SIGKILL);
-    return Annotate(s, "placing QEMU in its cgroup");
-  }
   p->start_time_ = ProcessStartTime(p->pid_);
   return p;
 }

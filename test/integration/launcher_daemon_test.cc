@@ -66,14 +66,28 @@ class LauncherDaemonTest : public ::testing::Test {
     }
   }
 
-  void StartDaemon() {
+  void StartDaemon(std::vector<std::string> extra = {}) {
     ::unlink(sock().c_str());  // a killed daemon leaves its socket; wait for the new one
+    std::vector<std::string> argv = {kBin + "/clawos-vm-launcher",
+                                     "--state-dir",
+                                     state(),
+                                     "--listen",
+                                     "unix:" + sock(),
+                                     "--metrics-listen",
+                                     "off",
+                                     "--cgroup-parent",
+                                     cgroup_parent_,
+                                     "--max-vms",
+                                     "3",
+                                     "--accel",
+                                     "tcg",
+                                     "--health-interval",
+                                     "2s",
+                                     "--min-available-mib",
+                                     "64"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     daemon_ = std::make_unique<Daemon>(
-        std::vector<std::string>{kBin + "/clawos-vm-launcher", "--state-dir", state(), "--listen",
-                                 "unix:" + sock(), "--metrics-listen", "off", "--cgroup-parent",
-                                 cgroup_parent_, "--max-vms", "3", "--accel", "tcg",
-                                 "--health-interval", "2s", "--min-available-mib", "64"},
-        dir_.Sub("daemon.log"),
+        argv, dir_.Sub("daemon.log"),
         std::map<std::string, std::string>{
             {"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
     ASSERT_TRUE(daemon_->WaitForFile(sock())) << daemon_->Log();
@@ -207,6 +221,44 @@ TEST_F(LauncherDaemonTest, ThreeConcurrentStartsAndTheMaxVmsGuard) {
   EXPECT_EQ(fourth.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(fourth.err, "RESOURCE_EXHAUSTED")) << fourth.err;
   EXPECT_TRUE(absl::StrContains(fourth.err, "maximum of 3 VMs")) << fourth.err;
+}
+
+TEST_F(LauncherDaemonTest, EveryVmIsWatchedByTheMonitorFromItsStart) {
+  Daemon monitor({kBin + "/clawos-monitor", "--state-dir", dir_.Sub("monitor"), "--listen",
+                  "unix:" + dir_.Sub("monitor.sock"), "--metrics-listen", "off"},
+                 dir_.Sub("monitor.log"));
+  ASSERT_TRUE(monitor.WaitForFile(dir_.Sub("monitor.sock"))) << monitor.Log();
+  daemon_->Stop(SIGTERM);
+  StartDaemon({"--monitor", "unix:" + dir_.Sub("monitor.sock")});
+  auto mon = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/clawos");
+    return RunCommand(args, "", {{"CLAWOS_MONITOR_ADDR", "unix:" + dir_.Sub("monitor.sock")}});
+  };
+  ASSERT_EQ(Cli({"vm", "start", "m1", "--image", "agent"}, absl::Minutes(5)).exit_code, 0)
+      << daemon_->Log();
+  auto targets = mon({"-o", "json", "monitor", "targets"});
+  auto t = nlohmann::json::parse(targets.out, nullptr, false);
+  ASSERT_TRUE(t.is_object() && t.contains("targets")) << targets.out << targets.err;
+  ASSERT_EQ(t["targets"].size(), 1u);
+  EXPECT_EQ(t["targets"][0]["vm"], "vms/m1");
+  EXPECT_EQ(t["targets"][0]["agent_subject"], "agents/m1");
+  EXPECT_EQ(t["targets"][0]["state"], "ACTIVE");
+  EXPECT_TRUE(absl::StrContains(t["targets"][0].value("cgroup_path", ""), cgroup_parent_ + "/m1"));
+  // The VMM's own start (exec of qemu) was seen: it was watched before it ran.
+  auto stats = mon({"-o", "json", "monitor", "stats"});
+  auto st = nlohmann::json::parse(stats.out, nullptr, false);
+  ASSERT_TRUE(st.is_object()) << stats.out << stats.err;
+  EXPECT_NE(st["targets"][0].value("syscalls_total", "0"), "0") << stats.out;
+  EXPECT_NE(st["targets"][0].value("execs", "0"), "0") << "the exec of QEMU: " << stats.out;
+  ASSERT_EQ(Cli({"vm", "delete", "--force", "m1"}, absl::Minutes(2)).exit_code, 0);
+  targets = mon({"-o", "json", "monitor", "targets"});
+  EXPECT_EQ(targets.out.find("m1"), std::string::npos) << "deleted with the VM: " << targets.out;
+
+  monitor.Stop(SIGTERM);  // no monitor: a VM must not start unwatched
+  RunResult refused = Cli({"vm", "start", "m2", "--image", "agent"}, absl::Minutes(2));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(refused.err + refused.out, "clawos-monitor"))
+      << refused.err << refused.out;
 }
 
 TEST_F(LauncherDaemonTest, BadRequestsGetClearCodes) {
