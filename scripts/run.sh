@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what ClawOS needs, builds it, and runs the stack on
-# its embedded default: clawos-identity, clawos-inference-proxy, then
-# clawos-vm-launcher, then one agent VM ("demo") booted from a signed,
+# its embedded default: clawos-identity, clawos-inference-proxy,
+# clawos-monitor, then clawos-vm-launcher, then one agent VM ("demo") booted from a signed,
 # dm-verity-sealed image, with a command run inside it and a call from inside
 # it to its inference endpoint (through the launcher's tunnel, with the VM's
 # own token, to the proxy). Daemons stay in the foreground (Ctrl-C stops the
@@ -95,7 +95,17 @@ fi
 : "${CLAWOS_SIGNING_PUBKEY:?set CLAWOS_SIGNING_PUBKEY with CLAWOS_IMAGE_DIR}"
 export CLAWOS_SIGNING_PUBKEY
 
-# 4. clawos-vm-launcher.
+# 4. clawos-monitor: every system call of every VM counted, the sensitive
+#    ones detailed (events in $state/monitor/events.jsonl; --siem for a SIEM).
+m_sock="$state/monitor/monitor.sock"
+export CLAWOS_MONITOR_ADDR="unix:$m_sock"
+: "${CLAWOS_MONITOR_LISTEN:=127.0.0.1:2083,unix:$m_sock}"
+export CLAWOS_MONITOR_LISTEN
+"$bin/clawos-monitor" --state-dir "$state/monitor" &
+pids+=($!)
+wait_for "$m_sock" "${pids[-1]}" "$bin/clawos" monitor targets
+
+# 5. clawos-vm-launcher (it hands each VM's cgroup to the monitor: CLAWOS_MONITOR_ADDR).
 l_sock="$state/launcher/launcher.sock"
 export CLAWOS_LAUNCHER_ADDR="unix:$l_sock"
 : "${CLAWOS_LAUNCHER_LISTEN:=127.0.0.1:2080,unix:$l_sock}"
@@ -107,21 +117,26 @@ if ! "$bin/clawos" image list | grep -q '^agent '; then
   "$bin/clawos" image import "$CLAWOS_IMAGE_DIR" --name agent
 fi
 
-# 5. An agent VM, a command inside it, and an inference call from inside it.
+# 6. An agent VM, a command inside it, and an inference call from inside it.
 "$bin/clawos" vm delete --force demo >/dev/null 2>&1 || true
 "$bin/clawos" vm start demo --image agent --label started-by=run.sh
 "$bin/clawos" vm exec demo -- sh -c 'echo "hello from $(hostname): $(uname -r), /workspace on $(grep " /workspace " /proc/mounts | cut -d" " -f3)"'
 echo "inference from inside the VM (no key in the guest; the proxy's answer):"
 "$bin/clawos" vm exec demo -- sh -c 'printf "GET /v1/models HTTP/1.0\r\n\r\n" | nc 127.0.0.1 11435 | tail -n 1; echo'
 echo
+echo "what the monitor saw of the VM's VMM so far:"
+"$bin/clawos" monitor stats --target demo --top 5
+echo
 echo "The stack is up: clawos-identity ($CLAWOS_IDENTITY_LISTEN), clawos-inference-proxy"
-echo "($CLAWOS_PROXY_ADDR), clawos-vm-launcher ($CLAWOS_LAUNCHER_LISTEN) and the agent VM"
-echo "vms/demo. Try:"
+echo "($CLAWOS_PROXY_ADDR), clawos-monitor ($CLAWOS_MONITOR_LISTEN), clawos-vm-launcher"
+echo "($CLAWOS_LAUNCHER_LISTEN) and the agent VM vms/demo. Try:"
 echo "  export CLAWOS_LAUNCHER_ADDR=$CLAWOS_LAUNCHER_ADDR CLAWOS_IDENTITY_ADDR=$CLAWOS_IDENTITY_ADDR"
+echo "  export CLAWOS_MONITOR_ADDR=$CLAWOS_MONITOR_ADDR"
 echo "  $bin/clawos vm list"
 echo "  $bin/clawos vm exec demo -- ls -l /workspace"
 echo "  $bin/clawos vm logs demo --tail 20"
 echo "  tail -n 3 $state/proxy/audit.jsonl"
+echo "  $bin/clawos monitor tail --target demo"
 if [ "$once" = 1 ]; then exit 0; fi
 echo "Ctrl-C stops the VM and the daemons."
 wait "${pids[@]}"

@@ -20,6 +20,7 @@ out=$(CLAWOS_SKIP_SETUP=1 CLAWOS_STATE_DIR="$tmp/state" \
       CLAWOS_IDENTITY_METRICS_LISTEN=off \
       CLAWOS_LAUNCHER_LISTEN="unix:$tmp/state/launcher/launcher.sock" \
       CLAWOS_LAUNCHER_METRICS_LISTEN=off CLAWOS_LAUNCHER_CGROUP_PARENT="$cg" \
+      CLAWOS_MONITOR_LISTEN="unix:$tmp/state/monitor/monitor.sock" CLAWOS_MONITOR_METRICS_LISTEN=off \
       CLAWOS_IMAGE_DIR="$build/guest-image" CLAWOS_SIGNING_PUBKEY="$build/guest-keys/signing.pub" \
       CLAWOS_PROXY_ADDR="127.0.0.1:$port" CLAWOS_OPENAI_API_KEY= CLAWOS_ANTHROPIC_API_KEY= \
       bash "$src/scripts/run.sh" --once 2>&1)
@@ -30,6 +31,9 @@ grep -q '^hello from clawos: .*cloud-amd64, /workspace on ext4$' <<<"$out"
 # VM → tunnel (the VM's JWT) → proxy: authenticated (not 401), no provider key here → 503.
 grep -q 'no openai upstream is configured on this proxy' <<<"$out"
 grep -q '"subject":"agents/demo"' "$tmp/state/proxy/audit.jsonl"
+# The monitor watched the VM's VMM from its start: counts, and the exec of QEMU.
+grep -q '^targets/demo (vms/demo): [1-9][0-9]* system calls' <<<"$out"
+grep -q '"kind":"PROCESS_EXEC".*"vm":"vms/demo"' "$tmp/state/monitor/events.jsonl"
 test "$(stat -c %a "$tmp/state/identity/master.key")" = 600
 test ! -d "$tmp/state/launcher/vms/demo"  # --once stops and deletes the demo VM
 echo "run command OK"
