@@ -155,6 +155,11 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
   return m;
 }
 
+void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> c) {
+  collectables_.push_back(c);
+  if (exposer_) exposer_->RegisterCollectable(c);
+}
+
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Metrics::InterceptorFactory() {
   return std::make_unique<RpcInterceptorFactory>(this);

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/support/server_interceptor.h>
 
@@ -31,12 +32,15 @@ class Metrics {
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
   void RecordRpc(const std::string& method, int code, double seconds);
+  // Families computed at scrape time (kept alive here).
+  void AddCollectable(std::shared_ptr<prometheus::Collectable> c);
 
  private:
   Metrics() = default;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> process_;  // the exposer holds only weak_ptrs
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   prometheus::Family<prometheus::Counter>* handled_ = nullptr;
   prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
   int port_ = 0;

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "common/grpc_util.h"
+#include "monitor/jsonl_sink.h"
 #include "monitor/syslog_message.h"
+
+#include <nlohmann/json.hpp>
 
 namespace clawos::monitor {
 namespace {
@@ -51,6 +54,26 @@ TEST(SyslogTest, Rfc5424AndOctetCounting) {
   EXPECT_EQ(m.rfind("<106>1 2027-01-15T08:00:00.123456Z my_host clawos-monitor ", 0), 0u) << m;
   EXPECT_NE(m.find(" CEF - CEF:0|x"), std::string::npos) << m;
   EXPECT_EQ(OctetCounted("héllo"), "6 héllo") << "octets, not characters";
+}
+
+TEST(JsonlTest, LinesAreValidJsonWhateverTheBytes) {
+  pb::Event e;
+  e.set_sequence(7);
+  e.set_kind(pb::Event::PROCESS_EXEC);
+  e.set_comm("a\"b\\c\n\x01");
+  e.set_filename("/tmp/\xff\xc3(é☃");
+  e.add_argv("x=y|z");
+  e.add_argv("line\nbreak");
+  std::string line = EventJsonLine(e);
+  ASSERT_EQ(line.back(), '\n');
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << line;
+  EXPECT_EQ(j["sequence"], 7);
+  EXPECT_EQ(j["kind"], "PROCESS_EXEC");
+  EXPECT_EQ(j["comm"], "a\"b\\c\n\x01");
+  EXPECT_EQ(j["filename"], "/tmp/\xef\xbf\xbd\xef\xbf\xbd(é☃") << "invalid UTF-8 → U+FFFD";
+  EXPECT_EQ(j["argv"][1], "line\nbreak");
+  EXPECT_FALSE(j.contains("syscall"));
 }
 
 }  // namespace

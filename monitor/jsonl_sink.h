@@ -1,5 +1,6 @@
 // Events as JSON lines (protobuf's JSON mapping, proto field names) in a
-// size-rotated file, 0600.
+// size-rotated file, 0600. Lines are gathered and written once per batch of
+// events (Flush), not one write per event.
 #pragma once
 
 #include <atomic>
@@ -17,7 +18,9 @@ class JsonlSink {
   static absl::StatusOr<std::unique_ptr<JsonlSink>> Open(const std::string& path,
                                                          int64_t max_bytes = 256 << 20,
                                                          int keep = 5);
+  // Adds the event to the pending batch (written at 256 KiB or by Flush).
   void Write(const ::clawos::monitor::v1::Event& event);
+  void Flush();
   ::clawos::monitor::v1::Sink Status() const;
 
  private:
@@ -25,6 +28,8 @@ class JsonlSink {
   std::unique_ptr<RotatingFile> file_;
   std::atomic<uint64_t> written_{0}, dropped_{0};
   mutable std::mutex mu_;
+  std::string pending_;
+  uint64_t pending_events_ = 0;
   std::string last_error_;
 };
 

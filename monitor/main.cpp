@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "monitor/monitor.h"
+#include "monitor/monitor_metrics.h"
 #include "monitor/monitor_service.h"
 
 namespace {
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   if (!monitor.ok()) return Fail(std::string(monitor.status().message()));
   auto metrics = clawos::Metrics::Start(daemon.metrics_listen);
   if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
+  (*metrics)->AddCollectable(std::make_shared<clawos::monitor::MonitorCollector>(**monitor));
   clawos::monitor::MonitorService service(**monitor);
   auto server = clawos::GrpcServer::Start(daemon.server, {&service}, metrics->get());
   if (!server.ok()) return Fail(std::string(server.status().message()));

@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<Monitor>> Monitor::Open(MonitorOptions options) {
 Monitor::~Monitor() {
   stop_ = true;
   if (reader_.joinable()) reader_.join();
+  if (jsonl_) jsonl_->Flush();
   std::lock_guard lock(mu_);
   for (auto& s : streams_) s->Close();
 }
@@ -289,6 +290,7 @@ void Monitor::ReadLoop() {
       absl::SleepFor(absl::Milliseconds(100));
       continue;
     }
+    if (*n > 0 && jsonl_) jsonl_->Flush();  // one write per batch
     // Busy: poll again at once; idle: back off (a full batch wakes us anyway).
     wait = *n > 0 ? absl::Milliseconds(1) : std::min(wait * 2, options_.max_poll_wait);
     handled_.fetch_add(1);

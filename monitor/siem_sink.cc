@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -85,10 +86,26 @@ struct SiemSink::Conn {
     if (ctx) SSL_CTX_free(ctx);
     if (fd >= 0) close(fd);
   }
-  // TCP/TLS: the SIEM never speaks, so anything readable is its close.
-  bool PeerClosed() const {
+  // TCP/TLS: has the SIEM closed the connection? It never sends data, but
+  // TLS 1.3 servers send session tickets after the handshake: those are
+  // read (and dropped) here, not taken for a close.
+  bool PeerClosed() {
     pollfd p{fd, POLLIN | POLLRDHUP, 0};
-    return poll(&p, 1, 0) > 0;
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+    if (!ssl) {
+      char buf[256];
+      ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    char buf[256];
+    int n = SSL_read(ssl, buf, sizeof(buf));
+    int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, n);
+    fcntl(fd, F_SETFL, flags);
+    ERR_clear_error();
+    return !(n > 0 || err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE);
   }
   absl::Status Write(const std::string& data) {
     if (ssl) {

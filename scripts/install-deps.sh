@@ -20,7 +20,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-yaml curl openssl nftables iproute2 libboost-dev
-  rsyslog liblognorm-utils
+  rsyslog rsyslog-openssl liblognorm-utils
 )
 
 missing=()

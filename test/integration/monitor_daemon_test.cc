@@ -79,29 +79,40 @@ class MonitorDaemonTest : public ::testing::Test {
     if (!cgroup_.empty()) rmdir(cgroup_.c_str());
   }
 
-  void StartRsyslog() {
-    std::string conf = absl::StrCat(R"(global(workDirectory=")", dir_.path(), R"(")
-module(load="imudp")
-module(load="imtcp")
-input(type="imudp" address="127.0.0.1" port=")",
-                                    udp_port_, R"(")
-input(type="imtcp" address="127.0.0.1" port=")",
-                                    tcp_port_, R"(")
-template(name="msgonly" type="string" string="%msg%\n")
-action(type="omfile" file=")",
-                                    dir_.Sub("siem.log"), R"(" template="msgonly")
-)");
+  // rsyslog receiving on UDP and TCP; with `tls_port`, also TLS (RFC 5425)
+  // through its OpenSSL driver, presenting siem.pem.
+  void StartRsyslog(int tls_port = 0) {
+    std::string conf = absl::StrCat("global(workDirectory=\"", dir_.path(), "\"");
+    if (tls_port) {  // rsyslog's OpenSSL driver takes its files from global()
+      absl::StrAppend(&conf, " DefaultNetstreamDriverCAFile=\"", dir_.Sub("siem.pem"), "\"",
+                      " DefaultNetstreamDriverCertFile=\"", dir_.Sub("siem.pem"), "\"",
+                      " DefaultNetstreamDriverKeyFile=\"", dir_.Sub("siem.key"), "\"");
+    }
+    absl::StrAppend(&conf, ")\nmodule(load=\"imudp\")\n");
+    if (tls_port) {
+      absl::StrAppend(&conf, "module(load=\"imtcp\" StreamDriver.Name=\"ossl\" ",
+                      "StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")\n",
+                      "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"", tls_port, "\")\n");
+    } else {
+      absl::StrAppend(&conf, "module(load=\"imtcp\")\n", "input(type=\"imtcp\" ",
+                      "address=\"127.0.0.1\" port=\"", tcp_port_, "\")\n");
+    }
+    absl::StrAppend(&conf, "input(type=\"imudp\" address=\"127.0.0.1\" port=\"", udp_port_, "\")\n",
+                    "template(name=\"msgonly\" type=\"string\" string=\"%msg%\\n\")\n",
+                    "action(type=\"omfile\" file=\"", dir_.Sub("siem.log"),
+                    "\" template=\"msgonly\")\n");
+    const int probe = tls_port ? tls_port : tcp_port_;
     ASSERT_TRUE(WriteFileAtomic(dir_.Sub("rsyslog.conf"), conf, 0600).ok());
     rsyslog_ = std::make_unique<Daemon>(
         std::vector<std::string>{"/usr/sbin/rsyslogd", "-n", "-f", dir_.Sub("rsyslog.conf"), "-i",
                                  dir_.Sub("rsyslog.pid")},
         dir_.Sub("rsyslog.out"));
-    for (int i = 0; i < 100 && !TcpListening(tcp_port_); ++i)
-      absl::SleepFor(absl::Milliseconds(50));
-    ASSERT_TRUE(TcpListening(tcp_port_)) << ReadFile(dir_.Sub("rsyslog.out")).value_or("");
+    for (int i = 0; i < 100 && !TcpListening(probe); ++i) absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_TRUE(TcpListening(probe)) << ReadFile(dir_.Sub("rsyslog.out")).value_or("");
   }
 
-  void StartMonitor(const std::string& siem, std::vector<std::string> extra = {}) {
+  void StartMonitor(const std::string& siem, std::vector<std::string> extra = {},
+                    const std::string& metrics = "off") {
     monitor_.reset();
     std::filesystem::remove(dir_.Sub("m.sock"));
     std::vector<std::string> argv = {kBin + "/clawos-monitor",
@@ -110,7 +121,7 @@ action(type="omfile" file=")",
                                      "--listen",
                                      "unix:" + dir_.Sub("m.sock"),
                                      "--metrics-listen",
-                                     "off",
+                                     metrics,
                                      "--siem",
                                      siem};
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -136,7 +147,7 @@ action(type="omfile" file=")",
       for (absl::string_view line :
            absl::StrSplit(ReadFile(dir_.Sub("state/events.jsonl")).value_or(""), '\n')) {
         auto j = json::parse(line, nullptr, false);
-        if (j.is_object()) out[j["sequence"].get<std::string>()] = j;
+        if (j.is_object()) out[std::to_string(j["sequence"].get<uint64_t>())] = j;
       }
       if (out.size() >= want) break;
       absl::SleepFor(absl::Milliseconds(50));
@@ -233,7 +244,7 @@ TEST_F(MonitorDaemonTest, CefOverUdpAndTcpParsesBackAndTargetsSurviveARestart) {
   rsyslog_.reset();
   StartRsyslog();
   std::filesystem::remove(dir_.Sub("state/events.jsonl"));
-  StartMonitor(absl::StrCat("tcp://127.0.0.1:", tcp_port_));
+  StartMonitor(absl::StrCat("tcp://127.0.0.1:", tcp_port_), {}, "127.0.0.1:0");
   auto targets = Cli({"monitor", "targets"});
   EXPECT_NE(targets.out.find("t1"), std::string::npos) << targets.out;
   EXPECT_NE(targets.out.find("ACTIVE"), std::string::npos) << targets.out;
@@ -241,6 +252,20 @@ TEST_F(MonitorDaemonTest, CefOverUdpAndTcpParsesBackAndTargetsSurviveARestart) {
   auto again = Events(4);
   ASSERT_GE(again.size(), 4u) << "restored targets are watched";
   ExpectRoundTrip(Parsed(dir_.Sub("siem.log"), again.size()), again);
+
+  // Prometheus: counts and lost events per target, each sink.
+  int port = 0;
+  for (absl::string_view line : absl::StrSplit(monitor_->Log(), '\n')) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("msg", "") == "serving") port = j.value("metrics_port", 0);
+  }
+  ASSERT_NE(port, 0) << monitor_->Log();
+  auto m = RunCommand({"/usr/bin/curl", "-s", absl::StrCat("http://127.0.0.1:", port, "/metrics")});
+  EXPECT_NE(m.out.find("clawos_monitor_syscalls_total{target=\"targets/t1\",vm=\"vms/v1\"}"),
+            std::string::npos)
+      << m.out;
+  EXPECT_NE(m.out.find("clawos_monitor_events_lost_total 0"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("clawos_monitor_sink_events_total{sink=\"sinks/siem\"}"), std::string::npos);
 }
 
 TEST_F(MonitorDaemonTest, SiemDownIsBufferedThenDeliveredAndAFullQueueCountsDrops) {
@@ -282,6 +307,46 @@ TEST_F(MonitorDaemonTest, SiemDownIsBufferedThenDeliveredAndAFullQueueCountsDrop
   }
   EXPECT_NE(j["sinks"][1].value("events_dropped", "0"), "0") << sinks.out;
   EXPECT_EQ(j["sinks"][1].value("queue_depth", "0"), "2") << sinks.out;
+}
+
+TEST_F(MonitorDaemonTest, CefOverTlsVerifiesTheSiemAndParsesBack) {
+  if (!std::filesystem::exists("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so")) {
+    GTEST_SKIP() << "SKIPPED: rsyslog's TLS driver is missing (apt-get install rsyslog-openssl)";
+  }
+  auto cert = [&](const std::string& name) {
+    return RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                       "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                       "-addext", "subjectAltName=DNS:localhost", "-keyout",
+                       dir_.Sub(name + ".key"), "-out", dir_.Sub(name + ".pem")});
+  };
+  ASSERT_EQ(cert("siem").exit_code, 0);
+  ASSERT_EQ(cert("other").exit_code, 0);
+  int tls_port = FreePort(SOCK_STREAM);
+  StartRsyslog(tls_port);
+  const std::string siem = absl::StrCat("tls://localhost:", tls_port);
+
+  // A SIEM whose certificate the given CA did not sign gets nothing.
+  StartMonitor(siem, {"--siem-ca", dir_.Sub("other.pem")});
+  ASSERT_EQ(Cli({"monitor", "target", "add", "t1", "--vm", "vms/v1", "--cgroup", cgroup_, "--agent",
+                 kAgent})
+                .exit_code,
+            0);
+  ASSERT_EQ(InCgroup("true").exit_code, 0);
+  testing::RunResult sinks;
+  for (int i = 0; i < 50; ++i) {
+    sinks = Cli({"monitor", "sinks"});
+    if (sinks.out.find("FAILING") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(sinks.out.find("FAILING"), std::string::npos) << sinks.out;
+  EXPECT_NE(sinks.out.find("certificate verify failed"), std::string::npos) << sinks.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("siem.log")));
+
+  std::filesystem::remove(dir_.Sub("state/events.jsonl"));
+  StartMonitor(siem, {"--siem-ca", dir_.Sub("siem.pem")});
+  ASSERT_EQ(InCgroup(kScript).exit_code, 0);
+  auto events = Events(4);
+  ExpectRoundTrip(Parsed(dir_.Sub("siem.log"), events.size()), events);
 }
 
 TEST_F(MonitorDaemonTest, PolicyAlertsAndKills) {
