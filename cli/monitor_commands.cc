@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iostream>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -189,8 +191,12 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
     mpb::Event e;
     int seen = 0;
     while (reader->Read(&e)) {
-      if (ctx.json()) {
-        std::cout << ToJson(e) << std::endl;
+      if (ctx.json()) {  // one event per line (JSON Lines)
+        std::string line;
+        google::protobuf::util::JsonPrintOptions o;
+        o.preserve_proto_field_names = true;
+        (void)google::protobuf::util::MessageToJsonString(e, &line, o);
+        std::cout << line << std::endl;
       } else {
         PrintEvent(e);
       }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -347,6 +348,37 @@ TEST_F(MonitorDaemonTest, CefOverTlsVerifiesTheSiemAndParsesBack) {
   ASSERT_EQ(InCgroup(kScript).exit_code, 0);
   auto events = Events(4);
   ExpectRoundTrip(Parsed(dir_.Sub("siem.log"), events.size()), events);
+}
+
+TEST_F(MonitorDaemonTest, TailStreamsLiveEventsThroughTheFilter) {
+  StartRsyslog();
+  StartMonitor(absl::StrCat("udp://127.0.0.1:", udp_port_));
+  ASSERT_EQ(
+      Cli({"monitor", "target", "add", "t1", "--vm", "vms/v1", "--cgroup", cgroup_}).exit_code, 0);
+  auto tail = std::async(std::launch::async, [&] {
+    return Cli(
+        {"-o", "json", "monitor", "tail", "--target", "t1", "--syscall", "execve", "-n", "2"});
+  });
+  absl::SleepFor(absl::Milliseconds(500));  // subscribed
+  for (int i = 0;
+       i < 20 && tail.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready; ++i) {
+    ASSERT_EQ(InCgroup("/bin/true; cat /etc/hostname >/dev/null").exit_code, 0);
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  auto r = tail.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    auto j = json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_EQ(j["syscall"]["name"], "execve") << "only what the filter asked for";
+    EXPECT_EQ(j["vm"], "vms/v1");
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2) << "-n 2 stops after two";
+  auto bad = Cli({"monitor", "tail", "--syscall", "nosuch"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("not an x86-64 system call"), std::string::npos) << bad.err;
 }
 
 TEST_F(MonitorDaemonTest, PolicyAlertsAndKills) {
