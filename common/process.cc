@@ -69,7 +69,9 @@ std::string ResolveProgram(const std::string& name) {
 }
 
 // fork + exec, the child joining `cgroups` first. Only async-signal-safe
-// calls between fork and exec; everything is prepared before the fork.
+// calls between fork and exec; everything is prepared before the fork. A
+// close-on-exec pipe reports back: nothing (it closed at the exec) means the
+// child runs `argv` inside the cgroups; otherwise which step failed, and why.
 absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
                                       const std::map<std::string, std::string>& env, int log_fd,
                                       const std::vector<std::string>& cgroups) {
@@ -79,32 +81,46 @@ absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
   auto cenv = CStrings(envs);
   std::vector<const char*> procs;
   for (const auto& c : cgroups) procs.push_back(c.c_str());
-  static const char kJoinFailed[] = "clawos: cannot join the cgroup ";
-  static const char kExecFailed[] = "clawos: cannot execute ";
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoStatus(errno, "creating a pipe");
   pid_t pid = fork();
-  if (pid < 0) return ErrnoStatus(errno, absl::StrCat("starting ", argv[0]));
+  if (pid < 0) {
+    int e = errno;
+    close(report[0]);
+    close(report[1]);
+    return ErrnoStatus(e, absl::StrCat("starting ", argv[0]));
+  }
   if (pid == 0) {
+    close(report[0]);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
-    for (const char* p : procs) {
-      int fd = open(p, O_WRONLY | O_CLOEXEC);
+    for (size_t i = 0; i < procs.size(); ++i) {
+      int fd = open(procs[i], O_WRONLY | O_CLOEXEC);
       if (fd < 0 || write(fd, "0", 1) != 1) {
-        (void)!write(2, kJoinFailed, sizeof(kJoinFailed) - 1);
-        (void)!write(2, p, strlen(p));
-        (void)!write(2, "\n", 1);
+        int failure[2] = {static_cast<int>(i), errno};
+        (void)!write(report[1], failure, sizeof(failure));
         _exit(126);
       }
       close(fd);
     }
     execve(program.c_str(), cargv.data(), cenv.data());
-    (void)!write(2, kExecFailed, sizeof(kExecFailed) - 1);
-    (void)!write(2, program.c_str(), program.size());
-    (void)!write(2, "\n", 1);
+    int failure[2] = {-1, errno};
+    (void)!write(report[1], failure, sizeof(failure));
     _exit(127);
   }
-  return pid;
+  close(report[1]);
+  int failure[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = read(report[0], failure, sizeof(failure));
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n <= 0) return pid;  // exec'd inside the cgroups
+  waitpid(pid, nullptr, 0);
+  if (failure[0] < 0) return ErrnoStatus(failure[1], absl::StrCat("executing ", program));
+  return ErrnoStatus(failure[1], absl::StrCat("joining ", cgroups[failure[0]], " before exec"));
 }
 
 }  // namespace

@@ -41,8 +41,8 @@ absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
 // created 0600) without waiting; returns its pid. The caller reaps it.
 // `join_cgroups`: cgroup.procs files the child moves itself into before it
 // executes argv, so its first instruction already runs (and is charged and
-// watched) in those cgroups; if it cannot, it exits 126 with the reason in
-// the log.
+// watched) in those cgroups. Then this returns once the child has executed
+// argv, or an error naming the cgroup or the exec that failed.
 absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv,
                                    const std::map<std::string, std::string>& env,
                                    const std::string& log_path,
