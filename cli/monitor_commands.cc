@@ -1,5 +1,7 @@
 #include "cli/monitor_commands.h"
 
+#include "cli/rpc.h"
+
 #include <algorithm>
 #include <iostream>
 
@@ -26,13 +28,7 @@ absl::StatusOr<std::unique_ptr<mpb::MonitorService::Stub>> Stub(const Context& c
 
 template <typename Req, typename Resp, typename Fn>
 absl::StatusOr<Resp> Call(const Context& ctx, Fn method, const Req& req) {
-  auto stub = Stub(ctx);
-  if (!stub.ok()) return stub.status();
-  Resp resp;
-  auto cctx = MakeClientContext();
-  grpc::Status s = (stub->get()->*method)(cctx.get(), req, &resp);
-  if (!s.ok()) return FromGrpcStatus(s);
-  return resp;
+  return CallUnary<mpb::MonitorService, Resp>(ctx.monitor_addr, ctx.tls, method, req);
 }
 
 std::string Name(const std::string& t) { return t.rfind("targets/", 0) == 0 ? t : "targets/" + t; }

@@ -1,5 +1,7 @@
 #include "cli/proxy_commands.h"
 
+#include "cli/rpc.h"
+
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
@@ -15,14 +17,7 @@ namespace ppb = ::clawos::proxy::v1;
 
 template <typename Req, typename Resp, typename Fn>
 absl::StatusOr<Resp> Call(const Context& ctx, Fn method, const Req& req) {
-  auto ch = MakeChannel(ctx.proxy_admin_addr, ctx.tls);
-  if (!ch.ok()) return ch.status();
-  auto stub = ppb::ProxyAdminService::NewStub(*ch);
-  Resp resp;
-  auto cctx = MakeClientContext();
-  grpc::Status s = (stub.get()->*method)(cctx.get(), req, &resp);
-  if (!s.ok()) return FromGrpcStatus(s);
-  return resp;
+  return CallUnary<ppb::ProxyAdminService, Resp>(ctx.proxy_admin_addr, ctx.tls, method, req);
 }
 
 std::string Opt(bool has, int64_t v) { return has ? std::to_string(v) : "default"; }

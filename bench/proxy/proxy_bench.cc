@@ -30,6 +30,7 @@
 #include "bench/proxy/load.h"
 #include "common/log.h"
 #include "common/tcp_socket.h"
+#include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "inference-proxy/http_server.h"
 
@@ -73,11 +74,6 @@ struct ScratchDir {
   std::string Sub(const std::string& name) const { return path + "/" + name; }
   std::string path;
 };
-
-int FreePort() {
-  static int next = 30000 + (getpid() % 3000) * 8;
-  return next++;
-}
 
 bool WaitForPort(int port, clawos::testing::Daemon& d) {
   for (int i = 0; i < 300; ++i) {
@@ -172,7 +168,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  const int proxy_port = FreePort();
+  const int proxy_port = clawos::testing::FreeLoopbackPort();
   clawos::testing::Daemon proxy_daemon(
       {kBin + "/clawos-inference-proxy", "--listen", absl::StrCat("127.0.0.1:", proxy_port),
        "--state-dir", dir.Sub("proxy"), "--identity", "unix:" + dir.Sub("id.sock"), "--openai-url",
@@ -194,7 +190,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<clawos::testing::Daemon> portkey;
   if (!no_portkey) {
     if (auto server = PortkeyServer(portkey_dir)) {
-      const int pk_port = FreePort();
+      const int pk_port = clawos::testing::FreeLoopbackPort();
       portkey = std::make_unique<clawos::testing::Daemon>(
           std::vector<std::string>{"/usr/bin/node", *server, absl::StrCat("--port=", pk_port),
                                    "--headless"},

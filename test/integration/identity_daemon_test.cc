@@ -23,6 +23,8 @@
 #include "common/files.h"
 #include "common/grpc_client.h"
 #include "common/sqlite/db.h"
+#include "common/tcp_socket.h"
+#include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -315,20 +317,12 @@ TEST_F(IdentityDaemonTest, ReflectionHealthAndRequestIds) {
 }
 
 TEST_F(IdentityDaemonTest, ServesPrometheusMetrics) {
-  // Pick a free port, then hand it to the daemon.
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  close(s);
+  int port = testing::FreeLoopbackPort();
   auto d = Start({"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
   Cli({"token", "jwks"});
-  int c = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  auto fd = ConnectTcp("127.0.0.1", port, absl::Seconds(10));
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  int c = *fd;
   std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
   write(c, req.data(), req.size());
   std::string body;

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
+#include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 
@@ -32,18 +33,6 @@ using testing::RunCommand;
 using json = nlohmann::json;
 
 const std::string kBin = CLAWOS_BIN_DIR;
-
-int FreePort(int type) {
-  int fd = socket(AF_INET, type, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  socklen_t len = sizeof(sa);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
 
 bool TcpListening(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -71,8 +60,8 @@ class MonitorDaemonTest : public ::testing::Test {
                            : "/sys/fs/cgroup/unified";
     cgroup_ = root + "/clawos-monitor-daemon-test-" + std::to_string(getpid());
     ASSERT_EQ(mkdir(cgroup_.c_str(), 0755), 0) << cgroup_;
-    udp_port_ = FreePort(SOCK_DGRAM);
-    tcp_port_ = FreePort(SOCK_STREAM);
+    udp_port_ = testing::FreeLoopbackPort(SOCK_DGRAM);
+    tcp_port_ = testing::FreeLoopbackPort(SOCK_STREAM);
   }
   void TearDown() override {
     monitor_.reset();
@@ -322,7 +311,7 @@ TEST_F(MonitorDaemonTest, CefOverTlsVerifiesTheSiemAndParsesBack) {
   };
   ASSERT_EQ(cert("siem").exit_code, 0);
   ASSERT_EQ(cert("other").exit_code, 0);
-  int tls_port = FreePort(SOCK_STREAM);
+  int tls_port = testing::FreeLoopbackPort(SOCK_STREAM);
   StartRsyslog(tls_port);
   const std::string siem = absl::StrCat("tls://localhost:", tls_port);
 
