@@ -92,8 +92,8 @@ absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
   }
   if (pid == 0) {
     close(report[0]);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull >= 0) dup2(devnull, 0);  // the dup has no close-on-exec
     dup2(log_fd, 1);
     dup2(log_fd, 2);
     for (size_t i = 0; i < procs.size(); ++i) {

@@ -7,6 +7,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -95,10 +97,16 @@ struct HttpServer::Impl {
   std::thread accept_thread;
   std::atomic<bool> stopping{false};
   std::atomic<int> connections{0};
+  std::mutex open_mu;
+  std::set<int> open_fds;  // connections being served, for Stop() to shut down
   HttpServerOptions options;
   RequestHandler* handler = nullptr;
 
   void Serve(tcp::socket sock) {
+    {
+      std::lock_guard lock(open_mu);
+      open_fds.insert(sock.native_handle());
+    }
     // Every read and write, including waiting for the next request on a
     // kept-alive connection, ends after io_timeout.
     TimedSocket s(sock, static_cast<int>(
@@ -123,9 +131,7 @@ struct HttpServer::Impl {
         break;
       }
       if (ec) {  // malformed, including CR/LF smuggled into a header value
-        if (ec != net::error::would_block && ec != net::error::try_again) {
-          Reply(s, 400, absl::StrCat("malformed request: ", ec.message()));
-        }
+        Reply(s, 400, absl::StrCat("malformed request: ", ec.message()));
         break;
       }
       const auto& msg = parser.get();
@@ -140,6 +146,8 @@ struct HttpServer::Impl {
     }
     beast::error_code ec;
     sock.shutdown(tcp::socket::shutdown_both, ec);
+    std::lock_guard lock(open_mu);
+    open_fds.erase(sock.native_handle());
   }
 };
 
@@ -197,9 +205,17 @@ void HttpServer::Stop() {
   ::shutdown(impl_->acceptor->native_handle(), SHUT_RDWR);
   impl_->acceptor->close(ec);
   if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  // Requests in progress get 5 s to finish; then every connection is shut
+  // down (idle keep-alive ones at once), and Stop() returns only when no
+  // thread uses the server or its handler any more.
   for (int i = 0; i < 500 && impl_->connections > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  {
+    std::lock_guard lock(impl_->open_mu);
+    for (int fd : impl_->open_fds) ::shutdown(fd, SHUT_RDWR);
+  }
+  while (impl_->connections > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 HttpServer::~HttpServer() { Stop(); }

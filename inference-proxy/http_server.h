@@ -30,7 +30,9 @@ class HttpServer {
                                                            RequestHandler& handler);
   ~HttpServer();
   int port() const { return port_; }
-  // Stops accepting; open connections finish their current request.
+  // Stops accepting; requests in progress get 5 s, then every connection is
+  // shut down. Returns once no connection thread is left (after that the
+  // handler may go away).
   void Stop();
 
  private:

@@ -101,17 +101,6 @@ const std::string& InsertSql() {
 
 }  // namespace
 
-absl::Status Ledger::Record(const LedgerRow& r) {
-  std::lock_guard lock(db_->mutex());
-  ASSIGN_OR_RETURN(auto st, db_->Prepare(InsertSql()));
-  BindRow(st, r, r.request_id);
-  auto s = st.Run();
-  if (s.code() == absl::StatusCode::kAlreadyExists) {
-    return absl::AlreadyExistsError(absl::StrCat("request ", r.request_id, " is already recorded"));
-  }
-  return s;
-}
-
 absl::StatusOr<int> Ledger::RecordBatch(const std::vector<LedgerRow>& rows) {
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(*db_));
   ASSIGN_OR_RETURN(auto st, db_->Prepare(InsertSql()));

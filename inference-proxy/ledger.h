@@ -56,8 +56,6 @@ class Ledger {
  public:
   static absl::StatusOr<std::unique_ptr<Ledger>> Open(const std::string& path);
 
-  // ALREADY_EXISTS for a request id already recorded.
-  absl::Status Record(const LedgerRow& row);
   // All of `rows` in one transaction (one sync). A request id already in the
   // ledger (a client reused its x-request-id) is stored as "<id>~<time>~<n>"
   // rather than lost; returns how many were renamed so.

@@ -41,12 +41,12 @@ TEST(LedgerTest, RecordsQueriesAndSurvivesReopen) {
   absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
   {
     auto l = Ledger::Open(dir.Sub("usage.db")).value();
-    ASSERT_TRUE(l->Record(Row("r1", "agents/a", t0, 10, 5)).ok());
-    ASSERT_TRUE(l->Record(Row("r2", "agents/a", t0 + absl::Minutes(1), 20, 7)).ok());
-    ASSERT_TRUE(l->Record(Row("r3", "agents/b", t0 + absl::Minutes(2), 1, 1)).ok());
-    ASSERT_TRUE(
-        l->Record(Row("r4", "agents/a", t0 + absl::Minutes(3), 0, 0, Outcome::kRateLimited)).ok());
-    EXPECT_EQ(l->Record(Row("r1", "agents/a", t0, 1, 1)).code(), absl::StatusCode::kAlreadyExists);
+    auto renamed = l->RecordBatch(
+        {Row("r1", "agents/a", t0, 10, 5), Row("r2", "agents/a", t0 + absl::Minutes(1), 20, 7),
+         Row("r3", "agents/b", t0 + absl::Minutes(2), 1, 1),
+         Row("r4", "agents/a", t0 + absl::Minutes(3), 0, 0, Outcome::kRateLimited)});
+    ASSERT_TRUE(renamed.ok()) << renamed.status();
+    EXPECT_EQ(*renamed, 0);
   }
   auto l = Ledger::Open(dir.Sub("usage.db")).value();  // after a restart
   auto totals = l->Totals("agents/a", t0, t0 + absl::Hours(1));

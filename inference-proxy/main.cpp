@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   std::string anthropic_url = "https://api.anthropic.com";
   std::string log_level = "info";
   std::vector<std::string> admin_listen;
+  clawos::ServerOptions admin_tls;
   std::string metrics_listen = "127.0.0.1:9084";
   LimitValues limits;
   HandlerConfig hc;
@@ -85,6 +86,16 @@ int main(int argc, char** argv) {
                  "Admin gRPC listeners (default 127.0.0.1:2084 and unix:<state>/admin.sock)")
       ->envname("CLAWOS_PROXY_ADMIN_LISTEN")
       ->delimiter(',');
+  // The admin API is trusted-transport only: its TCP listener serves clients
+  // with a certificate from --admin-tls-client-ca (mTLS); the unix socket
+  // needs nothing more than its 0600 mode.
+  app.add_option("--admin-tls-cert", admin_tls.tls_cert_file, "PEM certificate for the admin TCP")
+      ->envname("CLAWOS_PROXY_ADMIN_TLS_CERT");
+  app.add_option("--admin-tls-key", admin_tls.tls_key_file, "PEM private key (mode 0600)")
+      ->envname("CLAWOS_PROXY_ADMIN_TLS_KEY");
+  app.add_option("--admin-tls-client-ca", admin_tls.tls_client_ca_file,
+                 "PEM CA the admin API's TCP clients must present a certificate from (mTLS)")
+      ->envname("CLAWOS_PROXY_ADMIN_TLS_CLIENT_CA");
   app.add_option("--metrics-listen", metrics_listen,
                  "Prometheus /metrics address host:port (\"off\": none)")
       ->envname("CLAWOS_PROXY_METRICS_ADDR")
@@ -167,7 +178,7 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(std::string(server.status().message()));
   if (admin_listen.empty()) admin_listen = {"127.0.0.1:2084", "unix:" + state_dir + "/admin.sock"};
   ProxyAdminService admin(limiter, **limit_store, **ledger);
-  clawos::ServerOptions so;
+  clawos::ServerOptions so = admin_tls;
   so.listen = admin_listen;
   auto admin_server = clawos::GrpcServer::Start(so, {&admin}, metrics->get());
   if (!admin_server.ok()) return Fail(std::string(admin_server.status().message()));

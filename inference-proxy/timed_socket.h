@@ -23,30 +23,30 @@ class TimedSocket {
 
   template <class Buffers>
   size_t read_some(const Buffers& b, boost::system::error_code& ec) {
-    if (!Wait(POLLIN, ec)) return 0;
-    return s_.read_some(b, ec);
+    return Wait(POLLIN, ec) ? s_.read_some(b, ec) : 0;
   }
   template <class Buffers>
   size_t read_some(const Buffers& b) {
-    boost::system::error_code ec;
-    size_t n = read_some(b, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return OrThrow([&](auto& ec) { return read_some(b, ec); });
   }
   template <class Buffers>
   size_t write_some(const Buffers& b, boost::system::error_code& ec) {
-    if (!Wait(POLLOUT, ec)) return 0;
-    return s_.write_some(b, ec);
+    return Wait(POLLOUT, ec) ? s_.write_some(b, ec) : 0;
   }
   template <class Buffers>
   size_t write_some(const Buffers& b) {
-    boost::system::error_code ec;
-    size_t n = write_some(b, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return OrThrow([&](auto& ec) { return write_some(b, ec); });
   }
 
  private:
+  // The throwing forms Beast's stream concepts ask for.
+  template <class Op>
+  static size_t OrThrow(Op op) {
+    boost::system::error_code ec;
+    size_t n = op(ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
   bool Wait(short events, boost::system::error_code& ec) {
     pollfd p{s_.native_handle(), events, 0};
     int r;

@@ -19,38 +19,13 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "common/testing/test_cgroup.h"
 #include "monitor/syscalls.h"
 
 namespace clawos::monitor {
 namespace {
 
-// A cgroup v2 directory for one test, removed at the end.
-class TestCgroup {
- public:
-  TestCgroup() {
-    std::string root = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers")
-                           ? "/sys/fs/cgroup"
-                           : "/sys/fs/cgroup/unified";
-    path_ =
-        root + "/clawos-monitor-test-" + std::to_string(getpid()) + "-" + std::to_string(next_++);
-    if (mkdir(path_.c_str(), 0755) != 0) return;
-    struct stat st;
-    if (stat(path_.c_str(), &st) == 0) id_ = st.st_ino;
-  }
-  ~TestCgroup() { rmdir(path_.c_str()); }
-  uint64_t id() const { return id_; }
-  bool Add(pid_t pid) const {
-    std::ofstream f(path_ + "/cgroup.procs");
-    f << pid;
-    f.flush();
-    return f.good();
-  }
-
- private:
-  static inline int next_ = 0;
-  std::string path_;
-  uint64_t id_ = 0;
-};
+using clawos::testing::TestCgroup;
 
 // Runs `body` in a child that waits until it is in `cg`; returns its pid and
 // wait status.
@@ -99,7 +74,7 @@ class BpfMonitorTest : public ::testing::Test {
     return events_;
   }
 
-  TestCgroup cg_;
+  TestCgroup cg_{"clawos-monitor-test"};
   std::unique_ptr<BpfMonitor> monitor_;
   std::mutex mu_;
   std::vector<clawos_event> events_;

@@ -247,6 +247,7 @@ v1::Event Decode(const clawos_event& e, const TargetNames& names) {
       s->set_args_summary(ArgsSummary(e));
       s->set_return_value(e.ret);
       if (s->name() == "execve" || s->name() == "execveat") {
+        out.set_filename(Str(e.str, sizeof(e.str)));
         for (auto& a : EventArgv(e)) out.add_argv(std::move(a));
       }
       break;

@@ -68,6 +68,7 @@ TEST(DecodeTest, ArgvFromTheAreaOrTheSlots) {
   auto v = Decode(e, {"targets/t", "vms/v", "agents/a"});
   EXPECT_EQ(v.argv_size(), 3);
   EXPECT_EQ(v.syscall().name(), "execve");
+  EXPECT_EQ(v.filename(), "/bin/sh") << "the program, as for the exec event";
   EXPECT_EQ(v.vm(), "vms/v");
 
   auto s = Syscall("execve");

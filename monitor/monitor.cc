@@ -205,21 +205,33 @@ absl::StatusOr<pb::Stats> Monitor::GetStats(const std::vector<std::string>& name
     if (!id.ok()) return id.status();
     ids.push_back(*id);
   }
-  std::lock_guard lock(mu_);
-  if (ids.empty()) {
-    for (const auto& [id, t] : targets_) ids.push_back(id);
+  // The rows are taken under the lock; the BPF maps (512 lookups a target)
+  // are read outside it, so a scrape never holds up the event reader.
+  struct Row {
+    std::string id, vm;
+    bool active;
+    uint32_t row;
+  };
+  std::vector<Row> rows;
+  {
+    std::lock_guard lock(mu_);
+    if (ids.empty()) {
+      for (const auto& [id, t] : targets_) ids.push_back(id);
+    }
+    for (const auto& id : ids) {
+      auto it = targets_.find(id);
+      if (it == targets_.end()) return absl::NotFoundError(absl::StrCat("no target targets/", id));
+      rows.push_back({id, it->second.record.vm, it->second.active, it->second.record.row});
+    }
   }
   pb::Stats out;
   uint64_t ring_drops = 0;
-  for (const auto& id : ids) {
-    auto it = targets_.find(id);
-    if (it == targets_.end()) return absl::NotFoundError(absl::StrCat("no target targets/", id));
-    const Live& t = it->second;
+  for (const Row& t : rows) {
     pb::TargetStats* ts = out.add_targets();
-    ts->set_target(kTargetPrefix + id);
-    ts->set_vm(t.record.vm);
+    ts->set_target(kTargetPrefix + t.id);
+    ts->set_vm(t.vm);
     if (!t.active) continue;
-    auto counts = bpf_->Counts(t.record.row);
+    auto counts = bpf_->Counts(t.row);
     if (!counts.ok()) return counts.status();
     uint64_t total = 0;
     for (int nr = 0; nr < kMaxSyscalls; ++nr) {
@@ -228,7 +240,7 @@ absl::StatusOr<pb::Stats> Monitor::GetStats(const std::vector<std::string>& name
       total += (*counts)[nr];
     }
     ts->set_syscalls_total(total);
-    auto st = bpf_->Stats(t.record.row);
+    auto st = bpf_->Stats(t.row);
     if (!st.ok()) return st.status();
     ts->set_events_emitted(st->events_emitted);
     ts->set_events_dropped(st->events_dropped);

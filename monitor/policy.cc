@@ -192,18 +192,11 @@ bool Policy::Apply(const std::string& target_id, pb::Event* e) const {
   const Rule* best = nullptr;
   for (const auto& r : rules_) {
     if (!r.Applies(target_id)) continue;
-    bool match = false;
-    if (e->kind() == pb::Event::SYSCALL) {
-      match = r.syscalls.count(e->syscall().nr()) > 0;
-      if (!match && (e->syscall().name() == "execve" || e->syscall().name() == "execveat")) {
-        // The path is in the summary's path="..." and, after success, in argv.
-        for (const auto& b : r.binaries) {
-          match = match || e->syscall().args_summary().find("path=\"" + b + "\"") == 0;
-        }
-      }
-    } else if (e->kind() == pb::Event::PROCESS_EXEC) {
-      match = r.binaries.count(e->filename()) > 0;
-    }
+    // Programs match on the path of an exec: the process event, and the
+    // execve/execveat call itself (decoded with the same filename).
+    bool exec = e->kind() == pb::Event::PROCESS_EXEC || !e->filename().empty();
+    bool match = (e->kind() == pb::Event::SYSCALL && r.syscalls.count(e->syscall().nr()) > 0) ||
+                 (exec && r.binaries.count(e->filename()) > 0);
     if (match && (!best || r.severity > best->severity)) best = &r;
   }
   if (!best) return false;

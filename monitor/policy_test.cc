@@ -56,6 +56,16 @@ severity = "critical"
   EXPECT_FALSE(p->Apply("vm-b", &exec)) << "alert only";
   EXPECT_EQ(exec.severity(), pb::SEVERITY_CRITICAL);
   EXPECT_EQ(exec.rule(), "no-shell");
+  pb::Event execve;  // the call that starts it matches too
+  execve.set_kind(pb::Event::SYSCALL);
+  execve.mutable_syscall()->set_nr(SyscallNumber("execve"));
+  execve.set_filename("/bin/sh");
+  p->Apply("vm-b", &execve);
+  EXPECT_EQ(execve.rule(), "no-shell");
+  execve.set_filename("/bin/true");
+  execve.clear_rule();
+  p->Apply("vm-b", &execve);
+  EXPECT_EQ(execve.rule(), "");
 
   auto off = Policy::Parse("[[rule]]\nname='k'\nsyscalls=['ptrace']\naction='kill'\n", "p");
   ASSERT_TRUE(off.ok());

@@ -21,9 +21,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
+#include "common/tcp_socket.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
+#include "common/testing/test_cgroup.h"
 
 namespace clawos {
 namespace {
@@ -35,14 +37,9 @@ using json = nlohmann::json;
 const std::string kBin = CLAWOS_BIN_DIR;
 
 bool TcpListening(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-  close(fd);
-  return ok;
+  auto fd = ConnectTcp("127.0.0.1", port, absl::Seconds(1));
+  if (fd.ok()) close(*fd);
+  return fd.ok();
 }
 
 class MonitorDaemonTest : public ::testing::Test {
@@ -55,18 +52,16 @@ class MonitorDaemonTest : public ::testing::Test {
                      << " is missing (apt-get install rsyslog liblognorm-utils)";
       }
     }
-    std::string root = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers")
-                           ? "/sys/fs/cgroup"
-                           : "/sys/fs/cgroup/unified";
-    cgroup_ = root + "/clawos-monitor-daemon-test-" + std::to_string(getpid());
-    ASSERT_EQ(mkdir(cgroup_.c_str(), 0755), 0) << cgroup_;
+    cg_ = std::make_unique<testing::TestCgroup>("clawos-monitor-daemon-test");
+    ASSERT_TRUE(cg_->ok()) << cg_->path();
+    cgroup_ = cg_->path();
     udp_port_ = testing::FreeLoopbackPort(SOCK_DGRAM);
     tcp_port_ = testing::FreeLoopbackPort(SOCK_STREAM);
   }
   void TearDown() override {
     monitor_.reset();
     rsyslog_.reset();
-    if (!cgroup_.empty()) rmdir(cgroup_.c_str());
+    cg_.reset();
   }
 
   // rsyslog receiving on UDP and TCP; with `tls_port`, also TLS (RFC 5425)
@@ -197,7 +192,8 @@ class MonitorDaemonTest : public ::testing::Test {
   }
 
   clawos::testing::TempDir dir_;
-  std::string cgroup_;
+  std::unique_ptr<testing::TestCgroup> cg_;
+  std::string cgroup_;  // its path
   int udp_port_ = 0, tcp_port_ = 0;
   std::unique_ptr<Daemon> rsyslog_, monitor_;
 };

@@ -264,7 +264,8 @@ TEST_F(ProxyDaemonTest, TokensPerMinuteAreSettledToWhatWasUsed) {
 }
 
 TEST_F(ProxyDaemonTest, AClientHangingUpMidStreamCancelsTheUpstreamCall) {
-  StartProxy();
+  // The stream reserves 73 tokens (53 bytes + 20), the next call 43.
+  StartProxy({"--tpm", "100"});
   auto c = UpstreamCall::Start(
       ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
       {"POST",
@@ -290,8 +291,12 @@ TEST_F(ProxyDaemonTest, AClientHangingUpMidStreamCancelsTheUpstreamCall) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_NE(log.find("\"aborted\""), std::string::npos) << "the upstream call was cut as well";
-  // The reservation was released: the agent can go on at once.
-  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini"})").status, 200);
+  // Cut before the usage chunk, the call's usage is unknown: it is charged at
+  // its reservation (the provider may bill what it generated), so 73 + 43 does
+  // not fit the minute's 100 tokens.
+  Answer next = Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":5})");
+  EXPECT_EQ(next.status, 429) << next.body;
+  EXPECT_NE(next.body.find("tokens per minute"), std::string::npos) << next.body;
 }
 
 TEST_F(ProxyDaemonTest, MetricsCountRequestsTokensAndOutcomes) {
@@ -334,6 +339,8 @@ TEST_F(ProxyDaemonTest, UpstreamFaultsGiveClearErrorsAndLedgerRows) {
   EXPECT_EQ(bad.status, 502);
   EXPECT_NE(bad.body.find("malformed JSON"), std::string::npos) << bad.body;
   Answer cut = Call("/v1/chat/completions", R"({"model":"fault-cut","stream":true})");
+  EXPECT_EQ(cut.status, 200) << "the head went out before the cut";
+  EXPECT_NE(cut.body.find("hel"), std::string::npos) << "what came before the cut passed through";
   EXPECT_EQ(cut.body.find("[DONE]"), std::string::npos) << "the stream ended early";
   Answer slow = Call("/v1/chat/completions", R"({"model":"fault-timeout"})");
   EXPECT_EQ(slow.status, 504) << slow.body;
