@@ -150,6 +150,13 @@ SiemSink::~SiemSink() {
 }
 
 void SiemSink::Send(const pb::Event& e) {
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= config_.max_queue) {  // dropped before any formatting
+      ++dropped_;
+      return;
+    }
+  }
   std::string msg = SyslogMessage(FromProtoTime(e.time()), SyslogSeverity(e.severity()), hostname_,
                                   "CEF", FormatCef(e, hostname_));
   if (config_.transport != SiemConfig::Transport::kUdp) msg = OctetCounted(msg);
