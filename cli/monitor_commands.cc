@@ -52,8 +52,9 @@ void PrintEvent(const mpb::Event& e) {
   std::string what;
   switch (e.kind()) {
     case mpb::Event::SYSCALL:
-      what = absl::StrFormat("%s(%s) = %d", e.syscall().name(), e.syscall().args_summary(),
-                             e.syscall().return_value());
+      what = absl::StrFormat(
+          "%s(%s) = %s", e.syscall().name(), e.syscall().args_summary(),
+          e.syscall().at_entry() ? std::string("?") : std::to_string(e.syscall().return_value()));
       break;
     case mpb::Event::PROCESS_FORK:
       what = absl::StrFormat("fork → %d", e.child_pid());
@@ -230,11 +231,12 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
     }
     absl::Duration up = absl::Now() - FromProtoTime(r->start_time());
     std::cout << absl::StrFormat(
-        "events %d since %s (%.1f/s), ring buffer lost %d, streams lost %d\n", r->events_total(),
+        "events %d since %s (%.1f/s), ring buffer lost %d, streams lost %d, exit hooks %s\n",
+        r->events_total(),
         absl::FormatTime("%Y-%m-%d %H:%M:%S", FromProtoTime(r->start_time()),
                          absl::LocalTimeZone()),
         r->events_total() / std::max(1.0, absl::ToDoubleSeconds(up)), r->ring_buffer_drops(),
-        r->stream_drops());
+        r->stream_drops(), r->exit_hooks());
     for (const auto& t : r->targets()) {
       std::cout << absl::StrFormat(
           "%s (%s): %d system calls, %d events, %d lost, %d forks, %d execs\n", t.target(), t.vm(),

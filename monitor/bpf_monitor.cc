@@ -2,6 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "monitor.skel.h"
+#include "monitor/syscalls.h"
+#include "monitor/tracefs.h"
 
 namespace clawos::monitor {
 namespace {
@@ -57,9 +62,19 @@ absl::StatusOr<std::unique_ptr<BpfMonitor>> BpfMonitor::Open(const Options& opti
   m->skel_ = monitor_bpf__open();
   if (!m->skel_) return Errno(errno, "opening the BPF object");
   m->skel_->rodata->wakeup_bytes = options.wakeup_bytes;
+  // Exit hooks are attached here, per detailed call or generic.
+  bpf_program__set_autoattach(m->skel_->progs.on_sys_exit, false);
+  bpf_program__set_autoattach(m->skel_->progs.on_call_exit, false);
   if (int err = monitor_bpf__load(m->skel_)) return Errno(err, "loading the BPF programs");
   if (int err = monitor_bpf__attach(m->skel_)) {
-    return Errno(err, "attaching to tp_btf/sys_enter, sys_exit and sched_process_*");
+    return Errno(err, "attaching to tp_btf/sys_enter, sched_process_* and cgroup_attach_task");
+  }
+  if (options.generic_exit) {
+    if (auto s = m->UseGenericExit(absl::OkStatus()); !s.ok()) return s;
+  } else if (auto ids = SyscallExitTracepoints(); ids.ok()) {
+    m->exit_tracepoints_ = *std::move(ids);
+  } else if (auto s = m->UseGenericExit(ids.status()); !s.ok()) {
+    return s;
   }
   m->rb_ = ring_buffer__new(bpf_map__fd(m->skel_->maps.events), OnEvent, &m->handler_, nullptr);
   if (!m->rb_) return Errno(errno, "opening the ring buffer");
@@ -68,6 +83,8 @@ absl::StatusOr<std::unique_ptr<BpfMonitor>> BpfMonitor::Open(const Options& opti
 
 BpfMonitor::~BpfMonitor() {
   if (rb_) ring_buffer__free(rb_);
+  for (auto& [nr, link] : exit_links_) bpf_link__destroy(link);
+  if (generic_exit_) bpf_link__destroy(generic_exit_);
   if (skel_) monitor_bpf__destroy(skel_);
 }
 
@@ -108,6 +125,7 @@ absl::Status BpfMonitor::AddTarget(uint64_t cgroup_id, uint32_t index) {
     }
     return Errno(errno, "adding the target to the kernel filter");
   }
+  NewGeneration();
   return absl::OkStatus();
 }
 
@@ -116,6 +134,7 @@ absl::Status BpfMonitor::RemoveTarget(uint64_t cgroup_id, uint32_t index) {
       errno != ENOENT) {
     return Errno(errno, "removing the target from the kernel filter");
   }
+  NewGeneration();
   return index < kMaxTargets ? ClearRow(index) : absl::OkStatus();
 }
 
@@ -124,12 +143,75 @@ absl::Status BpfMonitor::SetPolicy(uint32_t index, int nr, uint8_t bits) {
     return absl::InvalidArgumentError(
         absl::StrCat("no policy slot for target ", index, ", system call ", nr));
   }
+  bits &= ~CLAWOS_POL_AT_ENTRY;
+  if (bits & CLAWOS_POL_DETAIL) {
+    auto s = HookExit(nr);
+    if (absl::IsNotFound(s)) {
+      bits |= CLAWOS_POL_AT_ENTRY;  // no exit tracepoint: the event is made at entry
+    } else if (!s.ok()) {
+      return s;
+    }
+  }
   uint32_t slot = index * kMaxSyscalls + static_cast<uint32_t>(nr);
   if (bpf_map__update_elem(skel_->maps.syscall_policy, &slot, sizeof(slot), &bits, sizeof(bits),
                            BPF_ANY) != 0) {
     return Errno(errno, "setting the policy");
   }
   return absl::OkStatus();
+}
+
+void BpfMonitor::NewGeneration() {
+  // After the map update: a task that reads the new generation finds the new
+  // targets.
+  __atomic_fetch_add(&skel_->data->generation, 1, __ATOMIC_SEQ_CST);
+}
+
+absl::Status BpfMonitor::UseGenericExit(const absl::Status& why) {
+  // Caller holds hooks_mu_ (or is Open, before anyone else has the object).
+  if (generic_exit_) return absl::OkStatus();
+  generic_exit_ = bpf_program__attach(skel_->progs.on_sys_exit);
+  if (!generic_exit_) return Errno(errno, "attaching to tp_btf/sys_exit");
+  if (!why.ok()) {
+    log::Warn("every system call of the host now runs the monitor's exit program",
+              {{"why", std::string(why.message())}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BpfMonitor::HookExit(int nr) {
+  std::lock_guard lock(hooks_mu_);
+  if (generic_exit_ || exit_links_.count(nr)) return absl::OkStatus();
+  auto id = exit_tracepoints_.find(nr);
+  if (id == exit_tracepoints_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no syscalls:sys_exit_", SyscallName(nr), " tracepoint"));
+  }
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.size = sizeof(attr);
+  attr.config = static_cast<uint64_t>(id->second);
+  attr.sample_period = 1;
+  attr.wakeup_events = 1;
+  // The program runs for the tracepoint on every CPU; the event is opened on one.
+  int fd = static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  if (fd < 0) {
+    return UseGenericExit(
+        Errno(errno, absl::StrCat("opening syscalls:sys_exit_", SyscallName(nr))));
+  }
+  bpf_link* link = bpf_program__attach_perf_event(skel_->progs.on_call_exit, fd);
+  if (!link) {
+    int err = errno;
+    close(fd);
+    return UseGenericExit(
+        Errno(err, absl::StrCat("attaching to syscalls:sys_exit_", SyscallName(nr))));
+  }
+  exit_links_[nr] = link;  // the link owns the perf event fd
+  return absl::OkStatus();
+}
+
+std::string BpfMonitor::ExitHooks() const {
+  std::lock_guard lock(hooks_mu_);
+  return generic_exit_ ? "generic" : "per-call";
 }
 
 absl::StatusOr<SyscallCounts> BpfMonitor::Counts(uint32_t index) const {

@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "common/testing/test_cgroup.h"
 #include "monitor/syscalls.h"
+#include "monitor/tracefs.h"
 
 namespace clawos::monitor {
 namespace {
@@ -49,16 +50,30 @@ std::pair<pid_t, int> RunInCgroup(const TestCgroup& cg, const std::function<void
   return {pid, in ? status : -1};
 }
 
-class BpfMonitorTest : public ::testing::Test {
+// Each case runs with both kinds of exit hook: per detailed call
+// (syscalls:sys_exit_<name>) and the generic sys_exit program.
+class BpfMonitorTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: loading BPF programs needs root";
-    auto m = BpfMonitor::Open({}, [this](const clawos_event& e) {
+    bool generic = GetParam();
+    bool tracefs_before = access("/sys/kernel/tracing/events", F_OK) == 0;
+    if (!generic) {
+      if (auto ids = SyscallExitTracepoints(); !ids.ok()) {
+        GTEST_SKIP() << "SKIPPED: no per-call exit tracepoints here: " << ids.status();
+      }
+    }
+    BpfMonitor::Options options;
+    options.generic_exit = generic;
+    auto m = BpfMonitor::Open(options, [this](const clawos_event& e) {
       std::lock_guard lock(mu_);
       events_.push_back(e);
     });
     ASSERT_TRUE(m.ok()) << m.status();
     monitor_ = std::move(*m);
+    EXPECT_EQ(monitor_->ExitHooks(), generic ? "generic" : "per-call");
+    EXPECT_EQ(access("/sys/kernel/tracing/events", F_OK) == 0, tracefs_before)
+        << "the host's mounts are left as they were";
     ASSERT_NE(cg_.id(), 0u) << "could not make a test cgroup";
     ASSERT_TRUE(monitor_->AddTarget(cg_.id(), 3).ok());
   }
@@ -80,7 +95,7 @@ class BpfMonitorTest : public ::testing::Test {
   std::vector<clawos_event> events_;
 };
 
-TEST_F(BpfMonitorTest, CountsExactlyAndOnlyInTheTarget) {
+TEST_P(BpfMonitorTest, CountsExactlyAndOnlyInTheTarget) {
   ASSERT_TRUE(monitor_->SetPolicy(3, SyscallNumber("openat"), CLAWOS_POL_DETAIL).ok());
   auto [pid, status] = RunInCgroup(cg_, [] {
     for (int i = 0; i < 1000; ++i) syscall(SYS_getppid);
@@ -127,7 +142,7 @@ TEST_F(BpfMonitorTest, CountsExactlyAndOnlyInTheTarget) {
   EXPECT_EQ(stats->events_emitted, 8u);
 }
 
-TEST_F(BpfMonitorTest, ForkExecAndArgv) {
+TEST_P(BpfMonitorTest, ForkExecAndArgv) {
   ASSERT_TRUE(monitor_->SetPolicy(3, SyscallNumber("execve"), CLAWOS_POL_DETAIL).ok());
   auto [pid, status] = RunInCgroup(cg_, [] {
     pid_t c = fork();
@@ -177,7 +192,42 @@ TEST_F(BpfMonitorTest, ForkExecAndArgv) {
   EXPECT_EQ(stats.execs, 1u);
 }
 
-TEST_F(BpfMonitorTest, EnforcementKillsTheCaller) {
+// A detailed call the kernel may have no exit tracepoint for (init_module
+// on a kernel without modules): per-call hooks make its event at entry.
+TEST_P(BpfMonitorTest, CallsWithoutAnExitTracepointAreDetailedAtEntry) {
+  const int nr = SyscallNumber("init_module");
+  ASSERT_TRUE(monitor_->SetPolicy(3, nr, CLAWOS_POL_DETAIL).ok());
+  auto [pid, status] = RunInCgroup(cg_, [] {
+    // The string is on the stack: BPF cannot fault in a page nobody touched.
+    char params[] = "clawos_param=1";
+    syscall(SYS_init_module, nullptr, 0, params);  // fails: no image
+  });
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto events = Events([&](const auto& ev) {
+    for (const auto& e : ev) {
+      if (e.kind == CLAWOS_EV_SYSCALL && e.nr == nr) return true;
+    }
+    return false;
+  });
+  bool at_entry = false;
+  if (!GetParam()) {
+    auto ids = SyscallExitTracepoints();
+    ASSERT_TRUE(ids.ok());
+    at_entry = ids->count(nr) == 0;
+  }
+  int seen = 0;
+  for (const auto& e : events) {
+    if (e.kind != CLAWOS_EV_SYSCALL || e.nr != nr) continue;
+    ++seen;
+    EXPECT_EQ(static_cast<pid_t>(e.pid), pid);
+    EXPECT_STREQ(e.str, "clawos_param=1");
+    EXPECT_EQ((e.policy & CLAWOS_POL_AT_ENTRY) != 0, at_entry);
+    if (!at_entry) EXPECT_LT(e.ret, 0) << "init_module of no image fails";
+  }
+  EXPECT_EQ(seen, 1);
+}
+
+TEST_P(BpfMonitorTest, EnforcementKillsTheCaller) {
   ASSERT_TRUE(monitor_->SetPolicy(3, SyscallNumber("getpgid"), CLAWOS_POL_KILL).ok());
   auto [pid, status] = RunInCgroup(cg_, [] {
     syscall(SYS_getpgid, 0);
@@ -189,7 +239,46 @@ TEST_F(BpfMonitorTest, EnforcementKillsTheCaller) {
   syscall(SYS_getpgid, 0);  // outside the target: nothing happens
 }
 
-TEST_F(BpfMonitorTest, RemovedTargetsAreNotCounted) {
+// Tasks cache their target row: moving between cgroups and targets added
+// while a task runs must still count exactly.
+TEST_P(BpfMonitorTest, CgroupMovesAndNewTargetsCountExactly) {
+  TestCgroup other("clawos-monitor-test-other");
+  ASSERT_TRUE(other.ok());
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(to_parent), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c;
+    // Each step: wait for the parent, make calls, report back.
+    for (int calls : {10, 100, 1000, 50}) {
+      if (read(to_child[0], &c, 1) != 1) _exit(100);
+      for (int i = 0; i < calls; ++i) syscall(SYS_getppid);
+      if (write(to_parent[1], "d", 1) != 1) _exit(101);
+    }
+    _exit(0);
+  }
+  auto step = [&] {
+    char c;
+    ASSERT_EQ(write(to_child[1], "g", 1), 1);
+    ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+  };
+  ASSERT_TRUE(other.Add(pid));
+  step();  // 10 calls in `other`, not a target: the child caches "none"
+  ASSERT_TRUE(cg_.Add(pid));
+  step();  // 100 calls in the target
+  ASSERT_TRUE(other.Add(pid));
+  step();  // 1000 calls back in `other`
+  ASSERT_TRUE(monitor_->AddTarget(other.id(), 5).ok());
+  step();  // 50 calls in `other`, now a target
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_EQ(monitor_->Counts(3).value()[SyscallNumber("getppid")], 100u);
+  EXPECT_EQ(monitor_->Counts(5).value()[SyscallNumber("getppid")], 50u);
+  ASSERT_TRUE(monitor_->RemoveTarget(other.id(), 5).ok());
+}
+
+TEST_P(BpfMonitorTest, RemovedTargetsAreNotCounted) {
   ASSERT_TRUE(monitor_->RemoveTarget(cg_.id(), 3).ok());
   auto [pid, status] = RunInCgroup(cg_, [] {
     for (int i = 0; i < 100; ++i) syscall(SYS_getppid);
@@ -199,6 +288,9 @@ TEST_F(BpfMonitorTest, RemovedTargetsAreNotCounted) {
   EXPECT_EQ(monitor_->AddTarget(cg_.id(), 3).code(), absl::StatusCode::kOk);
   EXPECT_EQ(monitor_->AddTarget(cg_.id(), 4).code(), absl::StatusCode::kAlreadyExists);
 }
+
+INSTANTIATE_TEST_SUITE_P(ExitHooks, BpfMonitorTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Generic" : "PerCall"; });
 
 }  // namespace
 }  // namespace clawos::monitor

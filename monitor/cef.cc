@@ -125,8 +125,10 @@ std::string FormatCef(const pb::Event& e, const std::string& host) {
   Ext(&ext, "cn2", std::to_string(e.tid()));
   Ext(&ext, "duid", std::to_string(e.uid()));
   if (e.kind() == pb::Event::SYSCALL) {
-    Ext(&ext, "cn1Label", "returnValue");
-    Ext(&ext, "cn1", std::to_string(e.syscall().return_value()));
+    if (!e.syscall().at_entry()) {  // at entry there is no return value yet
+      Ext(&ext, "cn1Label", "returnValue");
+      Ext(&ext, "cn1", std::to_string(e.syscall().return_value()));
+    }
     Ext(&ext, "msg", e.syscall().args_summary());
   }
   if (e.kind() == pb::Event::PROCESS_FORK) {

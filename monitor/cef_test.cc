@@ -46,6 +46,8 @@ TEST(CefTest, FormatsAnEvent) {
       << cef;
   EXPECT_NE(cef.find("msg=request\\=PTRACE_ATTACH pid\\=7"), std::string::npos) << cef;
   EXPECT_NE(cef.find("cn1=-1"), std::string::npos);
+  e.mutable_syscall()->set_at_entry(true);
+  EXPECT_EQ(FormatCef(e, "host1").find("cn1"), std::string::npos) << "no return value at entry";
 }
 
 TEST(SyslogTest, Rfc5424AndOctetCounting) {

@@ -245,7 +245,11 @@ v1::Event Decode(const clawos_event& e, const TargetNames& names) {
       s->set_nr(e.nr);
       s->set_name(SyscallName(e.nr));
       s->set_args_summary(ArgsSummary(e));
-      s->set_return_value(e.ret);
+      if (e.policy & CLAWOS_POL_AT_ENTRY) {
+        s->set_at_entry(true);
+      } else {
+        s->set_return_value(e.ret);
+      }
       if (s->name() == "execve" || s->name() == "execveat") {
         out.set_filename(Str(e.str, sizeof(e.str)));
         for (auto& a : EventArgv(e)) out.add_argv(std::move(a));

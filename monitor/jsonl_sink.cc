@@ -101,7 +101,11 @@ std::string EventJsonLine(const pb::Event& e) {
     AppendString(&out, e.syscall().name());
     out.append(",\"args_summary\":");
     AppendString(&out, e.syscall().args_summary());
-    out.append(",\"return_value\":").append(std::to_string(e.syscall().return_value()));
+    if (e.syscall().at_entry()) {
+      out.append(",\"at_entry\":true");
+    } else {
+      out.append(",\"return_value\":").append(std::to_string(e.syscall().return_value()));
+    }
     out.push_back('}');
   }
   if (!e.filename().empty()) Str(&out, "filename", e.filename());

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   clawos::monitor::SiemConfig siem_tls;
   size_t siem_queue = 10000;
   uint64_t wakeup_bytes = 256 << 10;
+  std::string exit_hooks = "per-call";
 
   CLI::App app{"clawos-monitor: eBPF system call monitor for agent VMs, with SIEM output"};
   clawos::AddConfigFileFlag(app);
@@ -65,6 +66,12 @@ int main(int argc, char** argv) {
                  "Ring-buffer bytes pending before the kernel wakes the reader (batching)")
       ->check(CLI::Range(4096, 4 << 20))
       ->capture_default_str();
+  app.add_option("--exit-hooks", exit_hooks,
+                 "per-call: exit hooks on the detailed calls only (syscalls tracepoints; falls "
+                 "back to generic when absent); generic: one exit program for every call")
+      ->envname("CLAWOS_MONITOR_EXIT_HOOKS")
+      ->check(CLI::IsMember({"per-call", "generic"}))
+      ->capture_default_str();
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
   clawos::log::Init("clawos-monitor", daemon.log_level);
 
@@ -93,6 +100,7 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof(host) - 1);
   o.hostname = host;
   o.wakeup_bytes = wakeup_bytes;
+  o.generic_exit = exit_hooks == "generic";
   if (daemon.server.listen.empty()) {
     daemon.server.listen = {"127.0.0.1:2083", "unix:" + state_dir + "/monitor.sock"};
   }
@@ -109,6 +117,7 @@ int main(int argc, char** argv) {
                                 {"state_dir", state_dir},
                                 {"targets", static_cast<int64_t>((*monitor)->ListTargets().size())},
                                 {"siem", siem_url.empty() ? "off" : siem_url},
+                                {"exit_hooks", (*monitor)->ExitHooks()},
                                 {"events_file", o.events_path.empty() ? "off" : o.events_path}});
   int sig = clawos::WaitForShutdownSignal();
   clawos::log::Info("draining", {{"signal", sig}});

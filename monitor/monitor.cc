@@ -55,8 +55,10 @@ absl::StatusOr<std::unique_ptr<Monitor>> Monitor::Open(MonitorOptions options) {
     m->siem_ = std::move(*s);
   }
   Monitor* raw = m.get();
-  auto bpf = BpfMonitor::Open({m->options_.wakeup_bytes},
-                              [raw](const clawos_event& e) { raw->Handle(e); });
+  BpfMonitor::Options bpf_options;
+  bpf_options.wakeup_bytes = m->options_.wakeup_bytes;
+  bpf_options.generic_exit = m->options_.generic_exit;
+  auto bpf = BpfMonitor::Open(bpf_options, [raw](const clawos_event& e) { raw->Handle(e); });
   if (!bpf.ok()) return bpf.status();
   m->bpf_ = std::move(*bpf);
   // Restore: same ids, same rows; a cgroup that went away stays listed.
@@ -198,6 +200,8 @@ absl::Status Monitor::DeleteTarget(const std::string& name) {
   return absl::OkStatus();
 }
 
+std::string Monitor::ExitHooks() const { return bpf_->ExitHooks(); }
+
 absl::StatusOr<pb::Stats> Monitor::GetStats(const std::vector<std::string>& names) {
   std::vector<std::string> ids;
   for (const auto& n : names) {
@@ -225,6 +229,7 @@ absl::StatusOr<pb::Stats> Monitor::GetStats(const std::vector<std::string>& name
     }
   }
   pb::Stats out;
+  out.set_exit_hooks(bpf_->ExitHooks());
   uint64_t ring_drops = 0;
   for (const Row& t : rows) {
     pb::TargetStats* ts = out.add_targets();

@@ -33,6 +33,7 @@ struct MonitorOptions {
   std::string hostname;  // dvchost and the syslog HOSTNAME
   Policy policy = Policy::Default();
   uint64_t wakeup_bytes = 256 << 10;
+  bool generic_exit = false;  // see BpfMonitor::Options
   absl::Duration max_poll_wait = absl::Milliseconds(50);
 };
 
@@ -57,6 +58,9 @@ class Monitor {
   void Unsubscribe(const std::shared_ptr<EventStream>& stream);
 
   absl::Status ReportLlmRequest(const std::string& vm, const std::string& request_id, bool begin);
+
+  // "per-call" or "generic" (BpfMonitor::ExitHooks).
+  std::string ExitHooks() const;
 
   // Waits until events made so far reached the sinks (tests).
   void Flush();

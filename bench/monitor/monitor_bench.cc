@@ -4,11 +4,14 @@
 //   - with clawos-monitor running and another cgroup targeted (filtered out
 //     in the kernel),
 //   - with clawos-monitor targeting the loop's cgroup (every call counted;
-//     openat detailed, as in the default policy),
+//     openat detailed, as in the default policy), with per-call exit hooks
+//     and with the generic sys_exit hook,
 //   - with bpftrace counting the same system calls for that cgroup,
 //   - with auditd recording the same system calls for that process,
-// all in one run. Prints ns per call, the ratio to the baseline, events/s and
-// lost counts or events. Needs root.
+// all in one run. This machine's speed drifts by ±30 % from minute to minute,
+// so every round measures the baseline right before its case and the ratio
+// shown is the median of the rounds' ratios. Prints ns per call, ratios,
+// events/s and lost counts or events. Needs root.
 //
 //   build/bench/bench_monitor [--n 1000000] [--n-open 100000] [--rounds 5]
 //                             [--no-bpftrace] [--no-auditd]
@@ -31,6 +34,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "clawos/monitor/v1/monitor.grpc.pb.h"
@@ -92,18 +96,45 @@ class LoopChild {
 
 int g_rounds = 5;
 
-// The median of g_rounds runs: this machine's noise is ±25 % run to run.
-double Measure(Loop loop, int64_t n, const TestCgroup& cg) {
-  std::vector<double> v;
-  for (int i = 0; i < g_rounds; ++i) v.push_back(LoopChild(loop, n, cg).Run());
+// One run of each loop: ns per call.
+struct Sample {
+  double getppid = 0, open = 0;
+};
+
+Sample Once(int64_t n, int64_t n_open, const TestCgroup& cg) {
+  return {LoopChild(Loop::kGetppid, n, cg).Run(), LoopChild(Loop::kOpenClose, n_open, cg).Run()};
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
 
+// A case measured over rounds, each paired with the baseline taken just
+// before it.
 struct Row {
   std::string name;
-  double getppid_ns = 0, open_ns = 0;
+  std::vector<Sample> base, with;
   std::string events = "-", lost = "-";
+
+  void Add(const Sample& b, const Sample& w) {
+    base.push_back(b);
+    with.push_back(w);
+  }
+  double Ns(double Sample::*f) const {
+    std::vector<double> v;
+    for (const auto& x : with) v.push_back(x.*f);
+    return Median(v);
+  }
+  // The median of the rounds' ratios, and their range.
+  std::string Ratio(double Sample::*f) const {
+    std::vector<double> v;
+    for (size_t i = 0; i < with.size(); ++i) v.push_back(with[i].*f / base[i].*f);
+    if (v.empty()) return "-";
+    auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    return absl::StrFormat("%.2f (%.2f-%.2f)", Median(v), *lo, *hi);
+  }
 };
 
 std::unique_ptr<mpb::MonitorService::Stub> Stub(const std::string& sock) {
@@ -122,13 +153,15 @@ bool Target(mpb::MonitorService::Stub& s, const std::string& id, const TestCgrou
   return st.ok();
 }
 
-std::optional<mpb::TargetStats> Stats(mpb::MonitorService::Stub& s, const std::string& id) {
+// The target's stats and the daemon's kind of exit hook.
+std::optional<std::pair<mpb::TargetStats, std::string>> Stats(mpb::MonitorService::Stub& s,
+                                                              const std::string& id) {
   mpb::GetStatsRequest req;
   req.add_targets("targets/" + id);
   mpb::Stats out;
   auto ctx = MakeClientContext();
   if (!s.GetStats(ctx.get(), req, &out).ok() || out.targets_size() != 1) return std::nullopt;
-  return out.targets(0);
+  return std::make_pair(out.targets(0), out.exit_hooks());
 }
 
 }  // namespace
@@ -139,7 +172,7 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_monitor: the cost of clawos-monitor vs bpftrace and auditd"};
   app.add_option("--n", n, "getppid calls per case")->capture_default_str();
   app.add_option("--n-open", n_open, "open+close pairs per case")->capture_default_str();
-  app.add_option("--rounds", g_rounds, "Runs per case (the median is shown)")
+  app.add_option("--rounds", g_rounds, "Rounds per case, each with its own baseline")
       ->capture_default_str();
   app.add_flag("--no-bpftrace", no_bpftrace);
   app.add_flag("--no-auditd", no_auditd);
@@ -159,47 +192,74 @@ int main(int argc, char** argv) {
   }
   std::vector<Row> rows;
   int failures = 0;
-
-  auto measure = [&](const std::string& name) {
-    Row r{name, Measure(Loop::kGetppid, n, loop_cg), Measure(Loop::kOpenClose, n_open, loop_cg)};
-    return r;
+  Row base_row{"baseline (nothing attached)"};
+  int round_no = 0;
+  auto baseline = [&] {
+    Sample b = Once(n, n_open, loop_cg);
+    base_row.Add(b, b);
+    return b;
   };
-  rows.push_back(measure("baseline (nothing attached)"));
 
-  {  // clawos-monitor, the daemon as users run it (events to JSONL)
-    std::string sock = dir + "/m.sock";
-    testing::Daemon mon({kBin + "/clawos-monitor", "--state-dir", dir + "/state", "--listen",
-                         "unix:" + sock, "--metrics-listen", "off"},
-                        dir + "/monitor.log");
-    if (!mon.WaitForFile(sock)) {
-      std::fprintf(stderr, "clawos-monitor did not start:\n%s\n", mon.Log().c_str());
-      return 1;
+  // clawos-monitor, the daemon as users run it (events to JSONL), started
+  // afresh each round so the baseline can run with nothing attached.
+  auto run_monitor = [&](const std::string& exit_hooks) -> bool {
+    std::string label = "clawos-monitor (" + exit_hooks + " exit)";
+    Row other{label + ", another cgroup targeted"};
+    Row mine{label + ", the loop's cgroup targeted"};
+    uint64_t emitted = 0, dropped = 0;
+    double secs = 0;
+    int inexact = 0;
+    for (int round = 0; round < g_rounds; ++round) {
+      Sample b = baseline();
+      std::string tag = absl::StrCat(exit_hooks, "-", ++round_no);
+      std::string sock = dir + "/m-" + tag + ".sock";
+      testing::Daemon mon(
+          {kBin + "/clawos-monitor", "--state-dir", dir + "/state-" + tag, "--listen",
+           "unix:" + sock, "--metrics-listen", "off", "--exit-hooks", exit_hooks},
+          dir + "/monitor-" + tag + ".log");
+      if (!mon.WaitForFile(sock)) {
+        std::fprintf(stderr, "clawos-monitor did not start:\n%s\n", mon.Log().c_str());
+        return false;
+      }
+      auto stub = Stub(sock);
+      if (!Target(*stub, "other", other_cg)) return false;
+      absl::SleepFor(absl::Milliseconds(300));  // let the start-up settle
+      other.Add(b, Once(n, n_open, loop_cg));
+      if (!Target(*stub, "loop", loop_cg)) return false;
+      auto t0 = std::chrono::steady_clock::now();
+      mine.Add(b, Once(n, n_open, loop_cg));
+      secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      absl::SleepFor(absl::Milliseconds(300));
+      auto got = Stats(*stub, "loop");
+      if (!got) {
+        ++inexact;  // the exact counts could not be checked
+        continue;
+      }
+      if (got->second != exit_hooks) {
+        std::fprintf(stderr, "asked for %s exit hooks, the daemon runs %s\n", exit_hooks.c_str(),
+                     got->second.c_str());
+        ++inexact;
+      }
+      const auto& counts = got->first.syscall_counts();
+      uint64_t getppid = counts.count("getppid") ? counts.at("getppid") : 0;
+      uint64_t opens = counts.count("openat") ? counts.at("openat") : 0;
+      if (getppid != static_cast<uint64_t>(n) || opens != static_cast<uint64_t>(n_open)) {
+        std::fprintf(stderr, "round %d: counted %lu getppid of %ld, %lu openat of %ld\n", round,
+                     getppid, n, opens, n_open);
+        ++inexact;
+      }
+      emitted += got->first.events_emitted();
+      dropped += got->first.events_dropped();
     }
-    auto stub = Stub(sock);
-    if (!Target(*stub, "other", other_cg)) return 1;
-    absl::SleepFor(absl::Seconds(1));  // let the start-up settle
-    rows.push_back(measure("clawos-monitor, another cgroup targeted"));
-    if (!Target(*stub, "loop", loop_cg)) return 1;
-    auto t0 = std::chrono::steady_clock::now();
-    Row r = measure("clawos-monitor, the loop's cgroup targeted");
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    absl::SleepFor(absl::Milliseconds(300));
-    auto st = Stats(*stub, "loop");
-    if (!st) ++failures;  // the exact counts could not be checked
-    if (st) {
-      uint64_t getppid =
-          st->syscall_counts().count("getppid") ? st->syscall_counts().at("getppid") : 0;
-      uint64_t opens = st->syscall_counts().count("openat") ? st->syscall_counts().at("openat") : 0;
-      r.events = absl::StrCat(static_cast<int64_t>(st->events_emitted() / secs), "/s");
-      const uint64_t want = static_cast<uint64_t>(g_rounds);
-      r.lost =
-          absl::StrCat(st->events_dropped(), " of ", st->events_emitted() + st->events_dropped(),
-                       " events; counts ", getppid, "/", n * g_rounds, " getppid, ", opens, "/",
-                       n_open * g_rounds, " openat");
-      if (getppid != want * n || opens < want * n_open) ++failures;
-    }
-    rows.push_back(r);
-  }
+    mine.events = absl::StrCat(static_cast<int64_t>(emitted / std::max(secs, 1e-9)), "/s");
+    failures += inexact;
+    mine.lost = absl::StrCat("counts exact in ", g_rounds - inexact, "/", g_rounds,
+                             " rounds; events lost ", dropped, " of ", emitted + dropped);
+    rows.push_back(other);
+    rows.push_back(mine);
+    return true;
+  };
+  if (!run_monitor("per-call") || !run_monitor("generic")) return 1;
 
   if (!no_bpftrace && std::filesystem::exists("/usr/bin/bpftrace")) {
     // bpftrace's tracepoints need tracefs; mounted here, unmounted after.
@@ -208,19 +268,23 @@ int main(int argc, char** argv) {
     std::string script =
         absl::StrCat("tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"", loop_cg.path(),
                      "\")/ { @[args->id] = count(); } END { print(@); clear(@); }");
-    testing::Daemon bt({"/usr/bin/bpftrace", "-e", script}, dir + "/bpftrace.log");
-    for (int i = 0; i < 100 && bt.Log().find("Attaching") == std::string::npos; ++i) {
-      absl::SleepFor(absl::Milliseconds(100));
+    Row r{"bpftrace, counting the loop's cgroup"};
+    int exact = 0;
+    for (int round = 0; round < g_rounds; ++round) {
+      Sample b = baseline();
+      testing::Daemon bt({"/usr/bin/bpftrace", "-e", script},
+                         absl::StrCat(dir, "/bpftrace-", round, ".log"));
+      for (int i = 0; i < 100 && bt.Log().find("Attaching") == std::string::npos; ++i) {
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+      absl::SleepFor(absl::Milliseconds(300));
+      r.Add(b, Once(n, n_open, loop_cg));
+      bt.Stop(SIGINT);
+      std::string log = bt.Log();
+      size_t at = log.find("@[110]: ");
+      exact += at != std::string::npos && std::atoll(log.c_str() + at + 8) == n;
     }
-    absl::SleepFor(absl::Milliseconds(500));
-    Row r = measure("bpftrace, counting the loop's cgroup");
-    bt.Stop(SIGINT);
-    std::string log = bt.Log();
-    size_t at = log.find("@[110]: ");
-    r.lost = at == std::string::npos
-                 ? "no count printed"
-                 : absl::StrCat("counts ", log.substr(at + 8, log.find('\n', at) - at - 8), "/",
-                                n * g_rounds, " getppid");
+    r.lost = absl::StrCat("getppid counts exact in ", exact, "/", g_rounds, " rounds");
     rows.push_back(r);
     if (mounted) umount("/sys/kernel/tracing");
   } else {
@@ -228,6 +292,10 @@ int main(int argc, char** argv) {
   }
 
   if (!no_auditd && std::filesystem::exists("/usr/sbin/auditd")) {
+    // auditd enables auditing when it starts; the state before is restored.
+    bool was_enabled = testing::RunCommand({"/usr/sbin/auditctl", "-s"}).out.find("enabled 1") !=
+                       std::string::npos;
+    Sample b = baseline();
     std::string alog = dir + "/audit.log";
     std::ofstream(dir + "/auditd.conf")
         << "log_file = " << alog << "\nlog_format = RAW\nflush = none\nmax_log_file = 4096\n"
@@ -236,8 +304,6 @@ int main(int argc, char** argv) {
     chmod((dir + "/auditd.conf").c_str(), 0640);
     testing::Daemon ad({"/usr/sbin/auditd", "-f", "-n", "-c", dir}, dir + "/auditd.out");
     absl::SleepFor(absl::Seconds(1));
-    bool was_enabled = testing::RunCommand({"/usr/sbin/auditctl", "-s"}).out.find("enabled 1") !=
-                       std::string::npos;
     testing::RunCommand({"/usr/sbin/auditctl", "-e", "1"});
     auto lost = [] {
       auto r = testing::RunCommand({"/usr/sbin/auditctl", "-s"});
@@ -246,6 +312,7 @@ int main(int argc, char** argv) {
     };
     int64_t lost_before = lost();
     Row r{"auditd, recording the loop's process (1 round)"};
+    Sample w;
     for (Loop loop : {Loop::kGetppid, Loop::kOpenClose}) {
       LoopChild child(loop, loop == Loop::kGetppid ? n : n_open, loop_cg);
       std::string pid = std::to_string(child.pid());
@@ -254,9 +321,10 @@ int main(int argc, char** argv) {
                                       "pid=" + pid, "-k", "clawos-bench"});
       if (add.exit_code != 0) std::fprintf(stderr, "auditctl: %s\n", add.err.c_str());
       double ns = child.Run();
-      (loop == Loop::kGetppid ? r.getppid_ns : r.open_ns) = ns;
+      (loop == Loop::kGetppid ? w.getppid : w.open) = ns;
       testing::RunCommand({"/usr/sbin/auditctl", "-D", "-k", "clawos-bench"});
     }
+    r.Add(b, w);
     absl::SleepFor(absl::Seconds(1));
     int64_t records = 0;
     {
@@ -267,20 +335,20 @@ int main(int argc, char** argv) {
     }
     r.lost =
         absl::StrCat(records, " records written, ", lost() - lost_before, " lost (auditctl -s)");
+    ad.Stop(SIGTERM);
     if (!was_enabled) testing::RunCommand({"/usr/sbin/auditctl", "-e", "0"});
     rows.push_back(r);
-    ad.Stop(SIGTERM);
   } else {
     std::printf("auditd: SKIPPED (%s)\n", no_auditd ? "--no-auditd" : "not installed");
   }
 
-  const Row& base = rows[0];
-  std::printf("%-44s %12s %7s %14s %7s %12s  %s\n", "case", "getppid ns", "ratio", "open+close ns",
+  rows.insert(rows.begin(), base_row);
+  std::printf("%-58s %8s %-18s %10s %-18s %10s  %s\n", "case", "getppid", "ratio", "open+close",
               "ratio", "events", "lost");
   for (const auto& r : rows) {
-    std::printf("%-44s %12.0f %7.2f %14.0f %7.2f %12s  %s\n", r.name.c_str(), r.getppid_ns,
-                r.getppid_ns / base.getppid_ns, r.open_ns, r.open_ns / base.open_ns,
-                r.events.c_str(), r.lost.c_str());
+    std::printf("%-58s %6.0fns %-18s %8.0fns %-18s %10s  %s\n", r.name.c_str(),
+                r.Ns(&Sample::getppid), r.Ratio(&Sample::getppid).c_str(), r.Ns(&Sample::open),
+                r.Ratio(&Sample::open).c_str(), r.events.c_str(), r.lost.c_str());
   }
   std::filesystem::remove_all(dir);
   if (failures) std::fprintf(stderr, "clawos-monitor's counts were not exact\n");

@@ -15,6 +15,9 @@
 /* syscall_policy bits, per target and system call. */
 #define CLAWOS_POL_DETAIL 1u /* make an event (at the call's exit) */
 #define CLAWOS_POL_KILL 2u   /* SIGKILL the caller (enforcement) */
+/* The call has no exit hook (no syscalls:sys_exit_<name> tracepoint): its
+ * event is made at entry, without a return value. */
+#define CLAWOS_POL_AT_ENTRY 4u
 
 enum clawos_event_kind {
   CLAWOS_EV_SYSCALL = 1,

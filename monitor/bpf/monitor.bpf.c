@@ -23,6 +23,11 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
+/* Moves when the targets change (user space, after updating `targets`) and
+ * when any task changes cgroup (on_cgroup_attach): every task's cached target
+ * row is then read again. Starts at 1; a new task's cache holds 0. */
+__u64 generation = 1;
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, CLAWOS_MAX_TARGETS);
@@ -69,6 +74,40 @@ struct {
   __type(key, int);
   __type(value, struct pending);
 } inflight SEC(".maps");
+
+/* A task's target row (-1: none), cached so that a system call costs one
+ * task-storage lookup instead of a hash lookup of the cgroup id. */
+struct target_cache {
+  __u64 generation;
+  __s32 index;
+  __u32 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct target_cache);
+} task_target SEC(".maps");
+
+static __always_inline int lookup_target(void) {
+  __u64 cg = bpf_get_current_cgroup_id();
+  struct clawos_target_cfg *t = bpf_map_lookup_elem(&targets, &cg);
+  return t ? (int)t->index : -1;
+}
+
+/* The current task's target row, or -1. */
+static __always_inline int current_target(void) {
+  __u64 gen = *(volatile __u64 *)&generation;
+  struct target_cache *c = bpf_task_storage_get(&task_target, bpf_get_current_task_btf(), 0,
+                                                BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!c) return lookup_target(); /* no memory, or nested in another program */
+  if (c->generation != gen) {
+    c->index = lookup_target();
+    c->generation = gen;
+  }
+  return c->index;
+}
 
 static __always_inline struct clawos_target_stats *stats_of(__u32 index) {
   return bpf_map_lookup_elem(&target_stats, &index);
@@ -117,12 +156,13 @@ static __always_inline void read_argv_area(struct clawos_event *e) {
     e->argv_len = len;
 }
 
-/* The memory the arguments point to, at the call's exit. */
-static __always_inline void read_pointed(struct clawos_event *e) {
+/* The memory the arguments point to, at the call's exit (or at its entry
+ * when it has no exit hook). */
+static __always_inline void read_pointed(struct clawos_event *e, int exited) {
   switch (e->nr) {
     case 59:  /* execve(filename, argv, envp) */
     case 322: /* execveat(dfd, filename, argv, envp, flags) */
-      if (e->ret == 0) {
+      if (exited && e->ret == 0) {
         /* the old memory is gone; on_exec filled in the path and argv */
       } else if (e->nr == 59) {
         bpf_probe_read_user_str(e->str, sizeof(e->str), (void *)e->args[0]);
@@ -161,11 +201,10 @@ static __always_inline void read_pointed(struct clawos_event *e) {
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id) {
-  __u64 cg = bpf_get_current_cgroup_id();
-  struct clawos_target_cfg *t = bpf_map_lookup_elem(&targets, &cg);
-  if (!t) return 0;
+  int row = current_target();
+  if (row < 0 || row >= CLAWOS_MAX_TARGETS) return 0;
   if (id < 0 || id >= CLAWOS_MAX_SYSCALLS) return 0;
-  __u32 index = t->index;
+  __u32 index = row;
   __u32 slot = index * CLAWOS_MAX_SYSCALLS + (__u32)id;
   __u64 *c = bpf_map_lookup_elem(&counts, &slot);
   if (c) *c += 1;
@@ -198,17 +237,29 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id) {
   e->argv_len = 0;
   e->argv_flat = 0;
   __builtin_memset(e->sockaddr, 0, sizeof(e->sockaddr));
-  p->active = 1;
+  if (!(policy & CLAWOS_POL_AT_ENTRY)) {
+    p->active = 1;
+    return 0;
+  }
+  read_pointed(e, 0);
+  struct clawos_target_stats *s = stats_of(index);
+  if (bpf_ringbuf_output(&events, e, sizeof(*e), submit_flags())) {
+    if (s) s->events_dropped++;
+    return 0;
+  }
+  if (s) s->events_emitted++;
   return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) {
+/* The exit of a detailed call: its result and the memory its arguments
+ * point to, into the ring buffer. `nr` < 0 when the hook does not know it. */
+static __always_inline int finish_call(int nr, long ret) {
   struct pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
   if (!p || !p->active) return 0;
+  if (nr >= 0 && p->ev.nr != nr) return 0;
   p->active = 0;
   p->ev.ret = ret;
-  read_pointed(&p->ev);
+  read_pointed(&p->ev, 1);
   __u32 index = p->ev.target;
   struct clawos_target_stats *s = stats_of(index);
   if (bpf_ringbuf_output(&events, &p->ev, sizeof(p->ev), submit_flags())) {
@@ -219,12 +270,32 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) {
   return 0;
 }
 
+/* The exit of every call of the host: used only when the per-call exit
+ * tracepoints cannot be found (no tracefs). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) {
+  return finish_call(-1, ret);
+}
+
+/* syscalls:sys_exit_<name>, attached by the daemon to the detailed calls
+ * only, so a call nobody details runs one program (the entry's), not two. */
+struct call_exit_ctx {
+  __u64 common;
+  int nr;
+  int pad;
+  long ret;
+};
+
+SEC("tracepoint")
+int on_call_exit(struct call_exit_ctx *ctx) {
+  return finish_call(ctx->nr, ctx->ret);
+}
+
 /* Process events of targets: reserved straight in the ring buffer. */
 static __always_inline struct clawos_event *process_event(__u32 kind, __u32 *index) {
-  __u64 cg = bpf_get_current_cgroup_id();
-  struct clawos_target_cfg *t = bpf_map_lookup_elem(&targets, &cg);
-  if (!t) return 0;
-  *index = t->index;
+  int row = current_target();
+  if (row < 0 || row >= CLAWOS_MAX_TARGETS) return 0;
+  *index = row;
   struct clawos_target_stats *s = stats_of(*index);
   if (s) {
     if (kind == CLAWOS_EV_FORK) s->forks++;
@@ -285,5 +356,14 @@ int BPF_PROG(on_exit, struct task_struct *task) {
   if (!e) return 0;
   e->exit_code = (task->exit_code >> 8) & 0xff;
   bpf_ringbuf_submit(e, submit_flags());
+  return 0;
+}
+
+/* A task changed cgroup (cgroup.procs, cgroup.threads): only the group
+ * leader is reported, so every cached row is read again. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task,
+             bool threadgroup) {
+  __sync_fetch_and_add(&generation, 1);
   return 0;
 }
