@@ -49,7 +49,7 @@ std::string ErrorBody(Provider p, int status, const std::string& message) {
       .dump();
 }
 
-std::string BearerToken(const ProxyRequest& r) {
+std::string BearerToken(const http::Request& r) {
   std::string auth = r.Header("authorization");
   if (absl::StartsWithIgnoreCase(auth, "bearer ")) return auth.substr(7);
   return r.Header("x-api-key");  // Anthropic clients send the key there
@@ -75,11 +75,7 @@ absl::StatusOr<std::pair<std::string, Provider>> ParseModelRoute(const std::stri
                                                  provider, "\" (openai or anthropic)"));
 }
 
-std::string ProxyRequest::Header(const std::string& name) const {
-  return http::FindHeader(headers, name);
-}
-
-void ProxyHandler::Handle(const ProxyRequest& req, ResponseSink& sink) {
+void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
   const absl::Time start = clock_.Now();
   if (metrics_) metrics_->Started();
   LedgerRow row;

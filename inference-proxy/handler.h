@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "inference-proxy/agent_auth.h"
+#include "common/http/server.h"
+#include "identity/remote_verifier.h"
 #include "inference-proxy/audit_log.h"
 #include "inference-proxy/ledger.h"
 #include "inference-proxy/ledger_writer.h"
@@ -48,35 +49,10 @@ struct HandlerConfig {
 // that provider. INVALID_ARGUMENT names what is wrong.
 absl::StatusOr<std::pair<std::string, Provider>> ParseModelRoute(const std::string& rule);
 
-struct ProxyRequest {
-  std::string method;
-  std::string target;  // path and query
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-  std::string Header(const std::string& name) const;
-};
-
-// Where the answer goes (the connection). Writes return false once the client is gone.
-class ResponseSink {
+class ProxyHandler : public http::RequestHandler {
  public:
-  virtual ~ResponseSink() = default;
-  virtual bool Head(int status, const std::vector<std::pair<std::string, std::string>>& headers,
-                    bool streamed) = 0;
-  virtual bool Body(const std::string& data) = 0;
-  virtual bool End() = 0;
-};
-
-// What the HTTP listener calls for each request.
-class RequestHandler {
- public:
-  virtual ~RequestHandler() = default;
-  virtual void Handle(const ProxyRequest& request, ResponseSink& sink) = 0;
-};
-
-class ProxyHandler : public RequestHandler {
- public:
-  ProxyHandler(HandlerConfig config, AgentAuth& auth, Limiter& limiter, LedgerWriter& ledger,
-               AuditLog* audit, const Clock& clock)
+  ProxyHandler(HandlerConfig config, identity::RemoteVerifier& auth, Limiter& limiter,
+               LedgerWriter& ledger, AuditLog* audit, const Clock& clock)
       : config_(std::move(config)),
         auth_(auth),
         limiter_(limiter),
@@ -88,13 +64,13 @@ class ProxyHandler : public RequestHandler {
     }
   }
 
-  void Handle(const ProxyRequest& request, ResponseSink& sink) override;
+  void Handle(const http::Request& request, http::ResponseSink& sink) override;
   // Optional; every request is counted in it once finished.
   void set_metrics(ProxyMetrics* metrics) { metrics_ = metrics; }
 
  private:
   HandlerConfig config_;
-  AgentAuth& auth_;
+  identity::RemoteVerifier& auth_;
   Limiter& limiter_;
   LedgerWriter& ledger_;
   AuditLog* audit_;

@@ -7,10 +7,11 @@
 #include "common/config.h"
 #include "common/files.h"
 #include "common/grpc_server.h"
+#include "common/http/server.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "inference-proxy/admin_service.h"
-#include "inference-proxy/http_server.h"
+#include "inference-proxy/handler.h"
 #include "inference-proxy/limit_store.h"
 #include "inference-proxy/provider_keys.h"
 
@@ -160,8 +161,8 @@ int main(int argc, char** argv) {
   if (verifier.leeway < absl::ZeroDuration() || verifier.leeway > clawos::identity::kMaxLeeway) {
     return Fail("--leeway must be between 0s and 5m");
   }
-  AgentAuth auth(IdentityAuthSource(identity_addr), verifier, audience, clawos::RealClock::Get(),
-                 refresh);
+  clawos::identity::RemoteVerifier auth(clawos::identity::IdentityKeySource(identity_addr),
+                                        verifier, audience, clawos::RealClock::Get(), refresh);
   if (auto s = auth.Refresh(); !s.ok()) return Fail(std::string(s.message()));
   auth.StartRefresh();
   auto metrics = clawos::Metrics::Start(metrics_listen);
@@ -170,11 +171,11 @@ int main(int argc, char** argv) {
   LedgerWriter ledger_writer(**ledger);
   ProxyHandler handler(hc, auth, limiter, ledger_writer, audit->get(), clawos::RealClock::Get());
   handler.set_metrics(&proxy_metrics);
-  HttpServerOptions o;
+  clawos::http::ServerOptions o;
   size_t colon = listen.rfind(':');
   o.host = listen.substr(0, colon);
   o.port = std::atoi(listen.substr(colon + 1).c_str());
-  auto server = HttpServer::Start(o, handler);
+  auto server = clawos::http::Server::Start(o, handler);
   if (!server.ok()) return Fail(std::string(server.status().message()));
   if (admin_listen.empty()) admin_listen = {"127.0.0.1:2084", "unix:" + state_dir + "/admin.sock"};
   ProxyAdminService admin(limiter, **limit_store, **ledger);

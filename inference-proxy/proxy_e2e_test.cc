@@ -8,10 +8,11 @@
 #include <unistd.h>
 
 #include "common/files.h"
+#include "common/http/server.h"
 #include "common/testing/http_upstream.h"
 #include "common/testing/temp_dir.h"
-#include "inference-proxy/http_server.h"
-#include "inference-proxy/testing/identity_source.h"
+#include "identity/testing/key_source.h"
+#include "inference-proxy/handler.h"
 #include "inference-proxy/testing/read_all.h"
 
 namespace clawos::proxy {
@@ -28,9 +29,9 @@ class ProxyE2eTest : public ::testing::Test {
     c.master_key.hex = std::string(64, 'b');
     manager_ = identity::IdentityManager::Open(c, RealClock::Get()).value();
     token_ = Issue("agents/a1");
-    auth_ = std::make_unique<AgentAuth>(std::make_unique<testing::ManagerSource>(*manager_),
-                                        identity::VerifierConfig{"clawos-identity"},
-                                        "clawos-inference-proxy", RealClock::Get());
+    auth_ = std::make_unique<identity::RemoteVerifier>(
+        std::make_unique<clawos::identity::testing::ManagerSource>(*manager_),
+        identity::VerifierConfig{"clawos-identity"}, "clawos-inference-proxy", RealClock::Get());
     ASSERT_TRUE(auth_->Refresh().ok());
     ledger_ = Ledger::Open(dir_.Sub("usage.db")).value();
     writer_ = std::make_unique<LedgerWriter>(*ledger_);
@@ -52,9 +53,9 @@ class ProxyE2eTest : public ::testing::Test {
     hc.default_max_output = 100;
     handler_ = std::make_unique<ProxyHandler>(hc, *auth_, *limiter_, *writer_, audit_.get(),
                                               RealClock::Get());
-    HttpServerOptions o;
+    http::ServerOptions o;
     o.port = 0;
-    server_ = HttpServer::Start(o, *handler_).value();
+    server_ = http::Server::Start(o, *handler_).value();
   }
   struct Answer {
     int status = 0;
@@ -98,13 +99,13 @@ class ProxyE2eTest : public ::testing::Test {
   clawos::testing::TempDir dir_;
   std::unique_ptr<identity::IdentityManager> manager_;
   std::string token_;
-  std::unique_ptr<AgentAuth> auth_;
+  std::unique_ptr<identity::RemoteVerifier> auth_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<LedgerWriter> writer_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Limiter> limiter_;
   std::unique_ptr<ProxyHandler> handler_;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<http::Server> server_;
 };
 
 TEST_F(ProxyE2eTest, AnswersWithTheProvidersKeyAndAccountsTheTokens) {

@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/http/server.h"
 #include "common/testing/http_upstream.h"
-#include "inference-proxy/http_server.h"
 
 namespace clawos::proxy {
 namespace {
@@ -78,9 +78,9 @@ TEST(UpstreamTest, FailuresAreClear) {
 }
 
 // A keep-alive upstream on the proxy's own listener.
-class Counter : public RequestHandler {
+class Counter : public http::RequestHandler {
  public:
-  void Handle(const ProxyRequest&, ResponseSink& sink) override {
+  void Handle(const http::Request&, http::ResponseSink& sink) override {
     sink.Head(200, {{"content-type", "application/json"}}, false);
     sink.Body(absl::StrCat("{\"n\":", ++n, "}"));
     sink.End();
@@ -90,10 +90,10 @@ class Counter : public RequestHandler {
 
 TEST(UpstreamTest, PooledConnectionsAreReusedAndStaleOnesReplaced) {
   Counter counter;
-  HttpServerOptions o;
+  http::ServerOptions o;
   o.port = 0;
   o.io_timeout = absl::Milliseconds(300);  // it closes connections idle that long
-  auto server = HttpServer::Start(o, counter).value();
+  auto server = http::Server::Start(o, counter).value();
   auto pool = std::make_shared<UpstreamPool>(
       ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", server->port())).value());
   auto call = [&](bool read_all) {

@@ -28,11 +28,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/proxy/load.h"
+#include "common/http/server.h"
 #include "common/log.h"
 #include "common/tcp_socket.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
-#include "inference-proxy/http_server.h"
 
 namespace {
 
@@ -42,9 +42,9 @@ const std::string kBin = CLAWOS_BIN_DIR;
 const char* kPortkeyVersion = "1.15.2";
 
 // Answers every chat completion with the same small JSON, usage included.
-class CannedUpstream : public proxy::RequestHandler {
+class CannedUpstream : public http::RequestHandler {
  public:
-  void Handle(const proxy::ProxyRequest& req, proxy::ResponseSink& sink) override {
+  void Handle(const http::Request& req, http::ResponseSink& sink) override {
     static const std::string kAnswer =
         R"({"id":"chatcmpl-bench","object":"chat.completion","model":"gpt-4o-mini",)"
         R"("choices":[{"index":0,"message":{"role":"assistant","content":"hello"},)"
@@ -137,9 +137,9 @@ int main(int argc, char** argv) {
 
   ScratchDir dir;
   CannedUpstream canned;
-  proxy::HttpServerOptions uo;
+  http::ServerOptions uo;
   uo.port = 0;
-  auto upstream = proxy::HttpServer::Start(uo, canned);
+  auto upstream = http::Server::Start(uo, canned);
   if (!upstream.ok()) {
     std::fprintf(stderr, "upstream: %s\n", upstream.status().ToString().c_str());
     return 1;

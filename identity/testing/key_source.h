@@ -1,18 +1,18 @@
 // Test helper: the identity core itself (an IdentityManager in a temp dir)
-// as AgentAuth's source of keys and revocations, without the network.
+// as RemoteVerifier's source of keys and revocations, without the network.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include "common/crypto/encoding.h"
 #include "identity/identity_manager.h"
-#include "inference-proxy/agent_auth.h"
+#include "identity/remote_verifier.h"
 
-namespace clawos::proxy::testing {
+namespace clawos::identity::testing {
 
-class ManagerSource : public AuthSource {
+class ManagerSource : public KeySource {
  public:
-  explicit ManagerSource(identity::IdentityManager& m) : m_(m) {}
+  explicit ManagerSource(IdentityManager& m) : m_(m) {}
   absl::StatusOr<KeySet> FetchKeys() override {
     ++key_fetches;
     KeySet out;
@@ -36,7 +36,7 @@ class ManagerSource : public AuthSource {
   int key_fetches = 0;
 
  private:
-  identity::IdentityManager& m_;
+  IdentityManager& m_;
 };
 
-}  // namespace clawos::proxy::testing
+}  // namespace clawos::identity::testing

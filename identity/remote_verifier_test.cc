@@ -1,17 +1,17 @@
-// AgentAuth against the real identity core (IdentityManager in a temp dir):
+// RemoteVerifier against the real identity core (IdentityManager in a temp dir):
 // tokens it issues verify; the wrong audience, an expired token, a revoked jti
 // or subject, an unknown kid and garbage are refused with the reason; a
 // rotated key is picked up on first sight of its kid.
-#include "inference-proxy/agent_auth.h"
+#include "identity/remote_verifier.h"
 
 #include <gtest/gtest.h>
 
 #include "common/crypto/encoding.h"
 #include "common/testing/temp_dir.h"
 #include "identity/identity_manager.h"
-#include "inference-proxy/testing/identity_source.h"
+#include "identity/testing/key_source.h"
 
-namespace clawos::proxy {
+namespace clawos::identity {
 namespace {
 
 using testing::ManagerSource;
@@ -19,19 +19,19 @@ using testing::ManagerSource;
 class AgentAuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    identity::IdentityConfig c;
+    IdentityConfig c;
     c.state_dir = dir_.Sub("identity");
     c.master_key.hex = std::string(64, 'a');
-    manager_ = identity::IdentityManager::Open(c, clock_).value();
+    manager_ = IdentityManager::Open(c, clock_).value();
     auto src = std::make_unique<ManagerSource>(*manager_);
     source_ = src.get();
-    auth_ = std::make_unique<AgentAuth>(std::move(src), identity::VerifierConfig{"clawos-identity"},
-                                        "clawos-inference-proxy", clock_);
+    auth_ = std::make_unique<RemoteVerifier>(std::move(src), VerifierConfig{"clawos-identity"},
+                                             "clawos-inference-proxy", clock_);
     Issue("agents/warm-up");  // the identity core makes its first key on first use
     ASSERT_TRUE(auth_->Refresh().ok());
   }
   std::string Issue(const std::string& sub, const std::string& aud = "clawos-inference-proxy") {
-    identity::IssueRequest r;
+    IssueRequest r;
     r.subject = sub;
     r.audience = aud;
     r.ttl = absl::Minutes(10);
@@ -39,9 +39,9 @@ class AgentAuthTest : public ::testing::Test {
   }
   clawos::testing::TempDir dir_;
   ManualClock clock_{absl::Now()};
-  std::unique_ptr<identity::IdentityManager> manager_;
+  std::unique_ptr<IdentityManager> manager_;
   ManagerSource* source_ = nullptr;
-  std::unique_ptr<AgentAuth> auth_;
+  std::unique_ptr<RemoteVerifier> auth_;
 };
 
 TEST_F(AgentAuthTest, AcceptsItsAgentsAndRefusesTheRest) {
@@ -96,4 +96,4 @@ TEST_F(AgentAuthTest, UnknownKidRefetchesKeysOnce) {
 }
 
 }  // namespace
-}  // namespace clawos::proxy
+}  // namespace clawos::identity

@@ -11,7 +11,7 @@
 #include <boost/system/system_error.hpp>
 #include <cerrno>
 
-namespace clawos::proxy {
+namespace clawos::http {
 
 class TimedSocket {
  public:
@@ -68,4 +68,4 @@ class TimedSocket {
   int timeout_ms_;
 };
 
-}  // namespace clawos::proxy
+}  // namespace clawos::http

@@ -1,4 +1,4 @@
-#include "inference-proxy/agent_auth.h"
+#include "identity/remote_verifier.h"
 
 #include <algorithm>
 
@@ -11,12 +11,12 @@
 #include "common/grpc_util.h"
 #include "common/status.h"
 
-namespace clawos::proxy {
+namespace clawos::identity {
 namespace {
 
 namespace ipb = ::clawos::identity::v1;
 
-class IdentitySource : public AuthSource {
+class IdentitySource : public KeySource {
  public:
   explicit IdentitySource(std::string addr) : addr_(std::move(addr)) {}
 
@@ -68,12 +68,12 @@ class IdentitySource : public AuthSource {
 
 }  // namespace
 
-std::unique_ptr<AuthSource> IdentityAuthSource(const std::string& identity_addr) {
+std::unique_ptr<KeySource> IdentityKeySource(const std::string& identity_addr) {
   return std::make_unique<IdentitySource>(identity_addr);
 }
 
-AgentAuth::AgentAuth(std::unique_ptr<AuthSource> source, identity::VerifierConfig config,
-                     std::string audience, const Clock& clock, absl::Duration refresh)
+RemoteVerifier::RemoteVerifier(std::unique_ptr<KeySource> source, VerifierConfig config,
+                               std::string audience, const Clock& clock, absl::Duration refresh)
     : source_(std::move(source)),
       audience_(std::move(audience)),
       clock_(clock),
@@ -92,7 +92,7 @@ AgentAuth::AgentAuth(std::unique_ptr<AuthSource> source, identity::VerifierConfi
                  }},
                 clock) {}
 
-AgentAuth::~AgentAuth() {
+RemoteVerifier::~RemoteVerifier() {
   {
     std::lock_guard lock(stop_mu_);
     stop_ = true;
@@ -101,7 +101,7 @@ AgentAuth::~AgentAuth() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::Status AgentAuth::Refresh() {
+absl::Status RemoteVerifier::Refresh() {
   auto keys = source_->FetchKeys();
   auto revoked = source_->FetchRevocations();
   std::lock_guard lock(mu_);
@@ -115,7 +115,7 @@ absl::Status AgentAuth::Refresh() {
   return absl::OkStatus();
 }
 
-void AgentAuth::StartRefresh() {
+void RemoteVerifier::StartRefresh() {
   thread_ = std::thread([this] {
     std::unique_lock lock(stop_mu_);
     auto every = std::chrono::milliseconds(absl::ToInt64Milliseconds(refresh_));
@@ -127,7 +127,7 @@ void AgentAuth::StartRefresh() {
   });
 }
 
-std::optional<crypto::Ed25519PublicKey> AgentAuth::FindKey(const std::string& kid) {
+std::optional<crypto::Ed25519PublicKey> RemoteVerifier::FindKey(const std::string& kid) {
   {
     std::lock_guard lock(mu_);
     if (auto it = keys_.keys.find(kid); it != keys_.keys.end()) return it->second;
@@ -141,7 +141,7 @@ std::optional<crypto::Ed25519PublicKey> AgentAuth::FindKey(const std::string& ki
   return std::nullopt;
 }
 
-absl::StatusOr<identity::Claims> AgentAuth::Verify(std::string_view token) {
+absl::StatusOr<Claims> RemoteVerifier::Verify(std::string_view token) {
   if (token.empty()) return absl::UnauthenticatedError("no agent token (Authorization: Bearer)");
   if (auto claims = Cached(token)) return *claims;
   auto claims = verifier_.Verify(token, audience_);  // and the reason when it fails
@@ -153,11 +153,11 @@ absl::StatusOr<identity::Claims> AgentAuth::Verify(std::string_view token) {
   return claims;
 }
 
-std::optional<identity::Claims> AgentAuth::Cached(std::string_view token) {
+std::optional<Claims> RemoteVerifier::Cached(std::string_view token) {
   std::lock_guard lock(mu_);
   auto it = verified_.find(std::string(token));
   if (it == verified_.end()) return std::nullopt;
-  const identity::Claims& c = it->second;
+  const Claims& c = it->second;
   auto revoked_subject = revoked_.subjects.find(c.subject);
   bool good = clock_.Now() <= c.expires_at + leeway_ && keys_.keys.count(c.kid) > 0 &&
               revoked_.jtis.count(c.jti) == 0 &&
@@ -169,4 +169,4 @@ std::optional<identity::Claims> AgentAuth::Cached(std::string_view token) {
   return c;
 }
 
-}  // namespace clawos::proxy
+}  // namespace clawos::identity

@@ -1,4 +1,4 @@
-#include "inference-proxy/http_server.h"
+#include "common/http/server.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -11,15 +11,18 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/http/http1.h"
+#include "common/http/timed_socket.h"
 #include "common/log.h"
-#include "inference-proxy/timed_socket.h"
 
-namespace clawos::proxy {
+namespace clawos::http {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
+
+std::string Request::Header(const std::string& name) const { return FindHeader(headers, name); }
 
 namespace {
 
@@ -91,7 +94,7 @@ void Reply(TimedSocket& s, unsigned status, const std::string& message) {
 
 }  // namespace
 
-struct HttpServer::Impl {
+struct Server::Impl {
   net::io_context io;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread accept_thread;
@@ -99,7 +102,7 @@ struct HttpServer::Impl {
   std::atomic<int> connections{0};
   std::mutex open_mu;
   std::set<int> open_fds;  // connections being served, for Stop() to shut down
-  HttpServerOptions options;
+  ServerOptions options;
   RequestHandler* handler = nullptr;
 
   void Serve(tcp::socket sock) {
@@ -135,7 +138,7 @@ struct HttpServer::Impl {
         break;
       }
       const auto& msg = parser.get();
-      ProxyRequest req;
+      Request req;
       req.method = std::string(msg.method_string());
       req.target = std::string(msg.target());
       for (const auto& f : msg) req.headers.emplace_back(f.name_string(), f.value());
@@ -151,9 +154,9 @@ struct HttpServer::Impl {
   }
 };
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
-                                                              RequestHandler& handler) {
-  std::unique_ptr<HttpServer> srv(new HttpServer);
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      RequestHandler& handler) {
+  std::unique_ptr<Server> srv(new Server);
   srv->impl_ = std::make_unique<Impl>();
   Impl& i = *srv->impl_;
   i.options = options;
@@ -198,7 +201,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   return srv;
 }
 
-void HttpServer::Stop() {
+void Server::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
   beast::error_code ec;
   impl_->acceptor->cancel(ec);
@@ -218,6 +221,6 @@ void HttpServer::Stop() {
   while (impl_->connections > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
-HttpServer::~HttpServer() { Stop(); }
+Server::~Server() { Stop(); }
 
-}  // namespace clawos::proxy
+}  // namespace clawos::http
