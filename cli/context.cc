@@ -1,10 +1,9 @@
 #include "cli/context.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <iterator>
 
 #include "absl/status/status.h"
+#include "common/proto_json.h"
 
 namespace clawos::cli {
 
@@ -15,12 +14,7 @@ int ReportError(const std::string& what, const absl::Status& s) {
 }
 
 std::string ToJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
+  return clawos::ToJson(m, {.pretty = true});
 }
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }

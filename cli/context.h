@@ -11,14 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "common/addresses.h"
 #include "common/grpc_client.h"
 
 namespace clawos::cli {
-
-inline constexpr char kDefaultIdentityAddr[] = "unix:/var/lib/clawos/identity/identity.sock";
-inline constexpr char kDefaultLauncherAddr[] = "unix:/var/lib/clawos/launcher/launcher.sock";
-inline constexpr char kDefaultProxyAdminAddr[] = "unix:/var/lib/clawos/proxy/admin.sock";
-inline constexpr char kDefaultMonitorAddr[] = "unix:/var/lib/clawos/monitor/monitor.sock";
 
 struct Context {
   std::string identity_addr = kDefaultIdentityAddr;

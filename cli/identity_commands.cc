@@ -109,7 +109,8 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
   issue->add_option("--audience", issue_args->audience, "aud claim, e.g. clawos-inference-proxy")
       ->required();
   AddTtl(issue, &issue_args->ttl);
-  issue->add_option("--role", issue_args->role, "agent or operator")->capture_default_str();
+  issue->add_option("--role", issue_args->role, "agent, admin (= operator) or viewer")
+      ->capture_default_str();
   issue->callback([&ctx, &rc, issue_args] {
     pb::IssueTokenRequest req;
     req.set_subject(issue_args->subject);

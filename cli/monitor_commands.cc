@@ -14,6 +14,7 @@
 #include "common/grpc_client.h"
 #include "common/grpc_status.h"
 #include "common/grpc_util.h"
+#include "common/proto_json.h"
 
 namespace clawos::cli {
 namespace {
@@ -189,11 +190,7 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
     int seen = 0;
     while (reader->Read(&e)) {
       if (ctx.json()) {  // one event per line (JSON Lines)
-        std::string line;
-        google::protobuf::util::JsonPrintOptions o;
-        o.preserve_proto_field_names = true;
-        (void)google::protobuf::util::MessageToJsonString(e, &line, o);
-        std::cout << line << std::endl;
+        std::cout << clawos::ToJson(e) << std::endl;
       } else {
         PrintEvent(e);
       }

@@ -1,5 +1,7 @@
 #include "common/metrics.h"
 
+#include <prometheus/text_serializer.h>
+
 #include <dirent.h>
 #include <unistd.h>
 
@@ -153,6 +155,17 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
     m->port_ = ports.empty() ? 0 : ports.front();
   }
   return m;
+}
+
+std::string Metrics::Text() const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  std::vector<std::shared_ptr<prometheus::Collectable>> more = collectables_;
+  more.push_back(process_ ? process_ : std::make_shared<ProcessCollector>());
+  for (const auto& c : more) {
+    auto f = c->Collect();
+    families.insert(families.end(), f.begin(), f.end());
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> c) {

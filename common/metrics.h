@@ -32,6 +32,9 @@ class Metrics {
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
   void RecordRpc(const std::string& method, int code, double seconds);
+  // Everything in the Prometheus text format (for a daemon that serves
+  // /metrics on its own HTTP listener).
+  std::string Text() const;
   // Families computed at scrape time (kept alive here).
   void AddCollectable(std::shared_ptr<prometheus::Collectable> c);
 

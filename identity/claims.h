@@ -15,7 +15,7 @@ struct Claims {
   absl::Time not_before;
   absl::Time expires_at;
   std::string jti;
-  std::string role;               // "agent" or "operator"
+  std::string role;               // "agent", "operator"/"admin" or "viewer"
   std::string identity_provider;  // set for tokens from an OIDC exchange
   std::string kid;
 };

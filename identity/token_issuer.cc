@@ -25,9 +25,9 @@ absl::Status ValidateName(const std::string& what, const std::string& value) {
 absl::StatusOr<IssuedToken> TokenIssuer::Issue(const IssueRequest& r) const {
   RETURN_IF_ERROR(ValidateName("subject", r.subject));
   RETURN_IF_ERROR(ValidateName("audience", r.audience));
-  if (r.role != "agent" && r.role != "operator") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("role \"", r.role.substr(0, 32), "\" is not one of agent, operator"));
+  if (r.role != "agent" && r.role != "operator" && r.role != "admin" && r.role != "viewer") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "role \"", r.role.substr(0, 32), "\" is not one of agent, operator, admin, viewer"));
   }
   absl::Duration ttl = r.ttl == absl::ZeroDuration() ? config_.default_ttl : r.ttl;
   if (ttl < absl::Seconds(1)) return absl::InvalidArgumentError("ttl must be at least 1s");

@@ -1,0 +1,30 @@
+#include "common/proto_json.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace clawos {
+
+std::string ToJson(const google::protobuf::Message& m, JsonStyle style) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.add_whitespace = style.pretty;
+  o.always_print_primitive_fields = style.defaults;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+absl::Status FromJson(std::string_view json, google::protobuf::Message* m) {
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = false;
+  auto s = google::protobuf::util::JsonStringToMessage(std::string(json), m, o);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the body is not a valid ", m->GetDescriptor()->name(), ": ", std::string(s.message())));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace clawos

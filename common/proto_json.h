@@ -1,0 +1,24 @@
+// Protobuf messages as JSON, the one way every ClawOS surface writes them
+// (the CLI's -o json, the control plane's REST API): proto field names,
+// enums by name, int64 as strings (protobuf's JSON mapping).
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace clawos {
+
+struct JsonStyle {
+  bool pretty = false;
+  bool defaults = false;  // print fields at their default value too
+};
+
+std::string ToJson(const google::protobuf::Message& m, JsonStyle style = {});
+// INVALID_ARGUMENT naming what is wrong (unknown field, wrong type, bad JSON).
+absl::Status FromJson(std::string_view json, google::protobuf::Message* m);
+
+}  // namespace clawos

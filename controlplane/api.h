@@ -1,0 +1,74 @@
+// The REST API over the daemons' gRPC: routes → auth → the daemon call →
+// JSON (protobuf's mapping, proto field names). Unary calls answer whole;
+// exec streams NDJSON; logs and events stream SSE. Every call to an admin
+// route, allowed or refused, is written to the audit log.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "clawos/identity/v1/identity.grpc.pb.h"
+#include "clawos/launcher/v1/launcher.grpc.pb.h"
+#include "clawos/monitor/v1/monitor.grpc.pb.h"
+#include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
+#include "common/http/server.h"
+#include "common/rotating_file.h"
+#include "controlplane/event_hub.h"
+#include "controlplane/operator_auth.h"
+#include "controlplane/routes.h"
+
+namespace prometheus {
+class Registry;
+template <typename T>
+class Family;
+class Counter;
+class Histogram;
+}  // namespace prometheus
+
+namespace clawos::controlplane {
+
+struct Backends {
+  std::unique_ptr<launcher::v1::LauncherService::Stub> launcher;
+  std::unique_ptr<identity::v1::IdentityService::Stub> identity;
+  std::unique_ptr<proxy::v1::ProxyAdminService::Stub> proxy;
+  std::unique_ptr<monitor::v1::MonitorService::Stub> monitor;  // may be null: not configured
+};
+
+struct ApiOptions {
+  absl::Duration call_timeout = absl::Seconds(30);
+  absl::Duration start_timeout = absl::Minutes(10);  // :start waits for the agent
+  absl::Duration keepalive = absl::Seconds(15);      // SSE comments while idle
+  std::string openapi_json;                          // GET /v1/openapi.json
+  std::function<std::string()> metrics_text;         // GET /metrics (Prometheus text)
+};
+
+class Api : public http::RequestHandler {
+ public:
+  Api(Backends& backends, OperatorAuth& auth, EventHub& hub, RotatingFile* audit,
+      prometheus::Registry* registry, ApiOptions options);
+  void Handle(const http::Request& request, http::ResponseSink& sink) override;
+
+  // What /readyz checks: each daemon answers. Empty when all do.
+  std::vector<std::string> Unready();
+
+  struct Call;  // one request in progress (api_call.h)
+
+ private:
+  void Dispatch(Call& call);
+  void ExecVm(Call& call);
+  void VmLogs(Call& call);
+  void Events(Call& call);
+  void Audit(const Call& call, int status);
+
+  Backends& b_;
+  OperatorAuth& auth_;
+  EventHub& hub_;
+  RotatingFile* audit_;
+  ApiOptions options_;
+  prometheus::Family<prometheus::Counter>* requests_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
+};
+
+}  // namespace clawos::controlplane

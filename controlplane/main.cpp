@@ -1,0 +1,153 @@
+// clawos-controlplane: the operators' REST API over the daemons (launcher,
+// identity, inference proxy, monitor), on 127.0.0.1:8080 behind nginx TLS.
+// Operator JWTs (admin/viewer) verified locally; admin calls audited. See
+// docs/controlplane.md.
+#include <thread>
+
+#include "common/addresses.h"
+#include "common/config.h"
+#include "common/files.h"
+#include "common/grpc_client.h"
+#include "common/http/server.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "controlplane/api.h"
+#include "controlplane/bootstrap_token.h"
+#include "controlplane/event_feeds.h"
+#include "controlplane/openapi.h"
+
+namespace {
+
+int Fail(std::string_view why) { return clawos::log::StartupFailed(why); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace clawos::controlplane;
+  clawos::BlockShutdownSignals();
+  std::string listen = "127.0.0.1:8080";
+  std::string state_dir = "/var/lib/clawos/controlplane";
+  std::string identity_addr = clawos::kDefaultIdentityAddr;
+  std::string launcher_addr = clawos::kDefaultLauncherAddr;
+  std::string proxy_addr = clawos::kDefaultProxyAdminAddr;
+  std::string monitor_addr = clawos::kDefaultMonitorAddr;
+  std::string issuer = "clawos-identity";
+  std::string log_level = "info";
+  size_t max_body = 1 << 20;
+  ApiOptions api;
+  absl::Duration token_ttl = absl::Hours(24);
+
+  CLI::App app{"clawos-controlplane: the REST API over the ClawOS daemons"};
+  clawos::AddConfigFileFlag(app);
+  app.add_option("--listen", listen, "HTTP listen address host:port (put nginx TLS in front)")
+      ->envname("CLAWOS_CONTROLPLANE_LISTEN")
+      ->capture_default_str();
+  app.add_option("--state-dir", state_dir, "Directory (0700) for admin.token and audit.jsonl")
+      ->envname("CLAWOS_CONTROLPLANE_STATE_DIR")
+      ->capture_default_str();
+  app.add_option("--identity", identity_addr, "clawos-identity (trusted transport)")
+      ->envname("CLAWOS_IDENTITY_ADDR")
+      ->capture_default_str();
+  app.add_option("--launcher", launcher_addr, "clawos-vm-launcher (trusted transport)")
+      ->envname("CLAWOS_LAUNCHER_ADDR")
+      ->capture_default_str();
+  app.add_option("--proxy-admin", proxy_addr, "clawos-inference-proxy's admin gRPC")
+      ->envname("CLAWOS_PROXY_ADMIN_ADDR")
+      ->capture_default_str();
+  app.add_option("--monitor", monitor_addr, "clawos-monitor; \"off\": no alerts in /v1/events")
+      ->envname("CLAWOS_MONITOR_ADDR")
+      ->capture_default_str();
+  app.add_option("--issuer", issuer, "The iss operator tokens must carry")
+      ->envname("CLAWOS_IDENTITY_ISSUER")
+      ->capture_default_str();
+  app.add_option("--max-body", max_body, "Largest request body in bytes")
+      ->envname("CLAWOS_CONTROLPLANE_MAX_BODY")
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20))
+      ->capture_default_str();
+  clawos::AddDurationFlag(app, "--sse-keepalive", &api.keepalive,
+                          "CLAWOS_CONTROLPLANE_SSE_KEEPALIVE",
+                          "Comment sent on idle SSE streams this often");
+  clawos::AddDurationFlag(app, "--admin-token-ttl", &token_ttl,
+                          "CLAWOS_CONTROLPLANE_ADMIN_TOKEN_TTL",
+                          "Lifetime of the bootstrap admin token (at most identity's --max-ttl)");
+  app.add_option("--log-level", log_level, "debug, info, warn, error")
+      ->envname("CLAWOS_CONTROLPLANE_LOG_LEVEL")
+      ->capture_default_str();
+  if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
+  clawos::log::Init("clawos-controlplane", log_level);
+
+  if (auto s = clawos::EnsurePrivateDir(state_dir); !s.ok()) return Fail(std::string(s.message()));
+  Backends b;
+  auto channel = [](const std::string& addr) { return clawos::MakeChannel(addr); };
+  auto lc = channel(launcher_addr);
+  auto ic = channel(identity_addr);
+  auto pc = channel(proxy_addr);
+  if (!lc.ok()) return Fail(std::string(lc.status().message()));
+  if (!ic.ok()) return Fail(std::string(ic.status().message()));
+  if (!pc.ok()) return Fail(std::string(pc.status().message()));
+  b.launcher = clawos::launcher::v1::LauncherService::NewStub(*lc);
+  b.identity = clawos::identity::v1::IdentityService::NewStub(*ic);
+  b.proxy = clawos::proxy::v1::ProxyAdminService::NewStub(*pc);
+  if (!monitor_addr.empty() && monitor_addr != "off") {
+    auto mc = channel(monitor_addr);
+    if (!mc.ok()) return Fail(std::string(mc.status().message()));
+    b.monitor = clawos::monitor::v1::MonitorService::NewStub(*mc);
+  }
+
+  clawos::identity::VerifierConfig verifier;
+  verifier.issuer = issuer;
+  clawos::identity::RemoteVerifier tokens(clawos::identity::IdentityKeySource(identity_addr),
+                                          verifier, kAudience, clawos::RealClock::Get());
+  if (auto s = tokens.Refresh(); !s.ok()) return Fail(std::string(s.message()));
+  tokens.StartRefresh();
+  const std::string token_path = state_dir + "/admin.token";
+  auto wrote = EnsureAdminToken(*b.identity, token_path, token_ttl);
+  if (!wrote.ok()) return Fail(std::string(wrote.status().message()));
+
+  auto audit = clawos::RotatingFile::Open(state_dir + "/audit.jsonl", 64 << 20, 5);
+  if (!audit.ok()) return Fail(std::string(audit.status().message()));
+  auto metrics = clawos::Metrics::Start("off");
+  if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
+  api.openapi_json = OpenApiJson();
+  clawos::Metrics* m = metrics->get();
+  api.metrics_text = [m] { return m->Text(); };
+  EventHub hub;
+  OperatorAuth auth(tokens);
+  Api handler(b, auth, hub, audit->get(), &m->registry(), api);
+  EventFeeds feeds(b, hub);
+
+  clawos::http::ServerOptions o;
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return Fail("--listen must be host:port");
+  o.host = listen.substr(0, colon);
+  o.port = std::atoi(listen.substr(colon + 1).c_str());
+  o.max_body_bytes = max_body;
+  o.io_timeout = absl::Minutes(10);  // long :start and :exec calls
+  auto server = clawos::http::Server::Start(o, handler);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+
+  // Renews the bootstrap token while it runs (identity caps lifetimes).
+  std::atomic<bool> stop{false};
+  std::thread renew([&] {
+    while (!stop) {
+      for (int i = 0; i < 600 && !stop; ++i) absl::SleepFor(absl::Milliseconds(100));
+      if (stop) break;
+      auto r = EnsureAdminToken(*b.identity, token_path, token_ttl);
+      if (!r.ok())
+        clawos::log::Warn("renewing admin.token", {{"error", std::string(r.status().message())}});
+    }
+  });
+  clawos::log::Info("serving", {{"listen", o.host + ":" + std::to_string((*server)->port())},
+                                {"state_dir", state_dir},
+                                {"admin_token", token_path},
+                                {"admin_token_new", *wrote},
+                                {"monitor", b.monitor ? monitor_addr : "off"}});
+  int sig = clawos::WaitForShutdownSignal();
+  clawos::log::Info("draining", {{"signal", sig}});
+  stop = true;
+  hub.Close();
+  (*server)->Stop();
+  renew.join();
+  clawos::log::Info("stopped");
+  return 0;
+}

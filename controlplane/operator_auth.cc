@@ -1,0 +1,36 @@
+#include "controlplane/operator_auth.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace clawos::controlplane {
+
+absl::StatusOr<Caller> OperatorAuth::Check(const http::Request& request, Access access) {
+  if (access == Access::kPublic) return Caller{};
+  std::string h = request.Header("authorization");
+  if (h.empty()) {
+    return absl::UnauthenticatedError(
+        "no token: send Authorization: Bearer <operator token> (clawos token issue --role admin, "
+        "or the bootstrap token in the control plane's state directory)");
+  }
+  if (!absl::StartsWithIgnoreCase(h, "bearer ")) {
+    return absl::UnauthenticatedError("the Authorization header must be \"Bearer <token>\"");
+  }
+  std::string token(absl::StripAsciiWhitespace(h.substr(7)));
+  auto claims = verifier_.Verify(token);
+  if (!claims.ok()) return claims.status();
+  Caller c{claims->subject, claims->role, claims->jti};
+  bool admin = c.role == "admin" || c.role == "operator";
+  if (!admin && c.role != "viewer") {
+    return absl::PermissionDeniedError(
+        absl::StrCat("role \"", c.role, "\" may not use the control plane (admin or viewer)"));
+  }
+  if (access == Access::kAdmin && !admin) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(c.subject, " has role \"", c.role, "\": this call needs role admin"));
+  }
+  return c;
+}
+
+}  // namespace clawos::controlplane

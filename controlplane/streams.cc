@@ -1,0 +1,187 @@
+// The streamed answers: exec output (NDJSON), VM logs and the event feed
+// (SSE, with keep-alive comments so that idle streams notice a client that
+// went away).
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/request_id.h"
+#include "controlplane/api.h"
+#include "controlplane/api_call.h"
+
+namespace clawos::controlplane {
+
+namespace lpb = ::clawos::launcher::v1;
+
+namespace {
+
+// Writes to a stream from the reading thread and from a keep-alive thread.
+class StreamWriter {
+ public:
+  StreamWriter(http::ResponseSink& sink, grpc::ClientContext* ctx) : sink_(sink), ctx_(ctx) {}
+  bool Write(const std::string& data) {
+    std::lock_guard lock(mu_);
+    if (gone_) return false;
+    if (!sink_.Body(data)) {
+      gone_ = true;
+      if (ctx_) ctx_->TryCancel();  // the client left: end the daemon's stream too
+    }
+    return !gone_;
+  }
+  void End() {
+    std::lock_guard lock(mu_);
+    if (!gone_) sink_.End();
+  }
+
+ private:
+  http::ResponseSink& sink_;
+  grpc::ClientContext* ctx_;
+  std::mutex mu_;
+  bool gone_ = false;
+};
+
+// Sends ": keep-alive" every `every` until stopped.
+class KeepAlive {
+ public:
+  KeepAlive(StreamWriter& w, absl::Duration every)
+      : thread_([this, &w, every] {
+          std::unique_lock lock(mu_);
+          while (!stop_) {
+            if (cv_.wait_for(lock, absl::ToChronoNanoseconds(every), [this] { return stop_; })) {
+              break;
+            }
+            lock.unlock();
+            bool ok = w.Write(": keep-alive\n\n");
+            lock.lock();
+            if (!ok) break;
+          }
+        }) {}
+  ~KeepAlive() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::string Sse(const std::string& id, const std::string& event, const std::string& data) {
+  std::string out;
+  if (!id.empty()) absl::StrAppend(&out, "id: ", id, "\n");
+  absl::StrAppend(&out, "event: ", event, "\ndata: ", data, "\n\n");
+  return out;
+}
+
+}  // namespace
+
+void Api::ExecVm(Call& c) {
+  lpb::ExecVmRequest req;
+  if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
+  req.set_name("vms/" + c.match.params["name"]);
+  if (req.argv().empty()) {
+    return c.Error(absl::InvalidArgumentError("argv is empty: give the command to run"));
+  }
+  grpc::ClientContext ctx;  // no deadline: the command's own timeout bounds it
+  ctx.AddMetadata(kRequestIdHeader, c.request_id);
+  auto reader = b_.launcher->ExecVm(&ctx, req);
+  lpb::ExecVmResponse msg;
+  // The first message decides between an error answer and a stream.
+  if (!reader->Read(&msg)) return c.Error(FromGrpcStatus(reader->Finish()));
+  if (!c.StartStream("application/x-ndjson")) {
+    ctx.TryCancel();
+    reader->Finish();
+    return;
+  }
+  StreamWriter w(c.sink, &ctx);
+  bool ok = w.Write(ToJson(msg) + "\n");
+  while (ok && reader->Read(&msg)) ok = w.Write(ToJson(msg) + "\n");
+  absl::Status end = FromGrpcStatus(reader->Finish());
+  if (ok && !end.ok()) {
+    // grpc-gateway's way to end a stream with an error: one last line.
+    w.Write(absl::StrCat("{\"error\":", ErrorBody(end), "}\n"));
+  }
+  w.End();
+}
+
+void Api::VmLogs(Call& c) {
+  lpb::StreamVmLogsRequest req;
+  req.set_name("vms/" + c.match.params["name"]);
+  req.set_follow(c.Query("follow") == "true" || c.Query("follow") == "1");
+  int64_t n = 0;
+  if (!c.Query("tail_lines").empty() && !absl::SimpleAtoi(c.Query("tail_lines"), &n)) {
+    return c.Error(absl::InvalidArgumentError("tail_lines must be an integer"));
+  }
+  req.set_tail_lines(static_cast<int32_t>(n));
+  int64_t after = 0;
+  if (absl::SimpleAtoi(c.req.Header("last-event-id"), &after)) req.set_after_sequence(after);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata(kRequestIdHeader, c.request_id);
+  auto reader = b_.launcher->StreamVmLogs(&ctx, req);
+  lpb::LogEntry e;
+  bool first = reader->Read(&e);
+  if (!first) {
+    absl::Status s = FromGrpcStatus(reader->Finish());
+    if (!s.ok()) return c.Error(s);
+  }
+  if (!c.StartStream("text/event-stream")) {
+    ctx.TryCancel();
+    reader->Finish();
+    return;
+  }
+  StreamWriter w(c.sink, &ctx);
+  bool ok = w.Write("retry: 3000\n\n");
+  if (first) {
+    KeepAlive ka(w, options_.keepalive);
+    ok = ok && w.Write(Sse(std::to_string(e.sequence()), "log", ToJson(e)));
+    while (ok && reader->Read(&e))
+      ok = w.Write(Sse(std::to_string(e.sequence()), "log", ToJson(e)));
+    absl::Status end = FromGrpcStatus(reader->Finish());
+    if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {
+      w.Write(Sse("", "error", ErrorBody(end)));
+    }
+  }
+  w.End();
+}
+
+void Api::Events(Call& c) {
+  int64_t after = 0;
+  std::string last = c.req.Header("last-event-id");
+  if (last.empty()) last = c.Query("after");
+  if (!last.empty() && !absl::SimpleAtoi(last, &after)) {
+    return c.Error(absl::InvalidArgumentError("Last-Event-ID must be an event id (an integer)"));
+  }
+  if (last.empty()) after = hub_.Last();  // a new client gets what happens from now on
+  if (!c.StartStream("text/event-stream")) return;
+  StreamWriter w(c.sink, nullptr);
+  if (!w.Write("retry: 3000\n\n")) return;
+  for (;;) {
+    EventHub::Batch b = hub_.Since(after, options_.keepalive);
+    if (b.gap) {
+      if (!w.Write(Sse("", "gap",
+                       absl::StrCat(R"({"message":"events after id )", after,
+                                    R"( were dropped before this client came back"})")))) {
+        return;
+      }
+    }
+    for (const auto& e : b.events) {
+      if (!w.Write(Sse(std::to_string(e.id), e.type, e.json))) return;
+      after = e.id;
+    }
+    if (b.closed) break;
+    if (b.events.empty() && !w.Write(": keep-alive\n\n")) return;
+  }
+  w.End();
+}
+
+}  // namespace clawos::controlplane
