@@ -128,7 +128,7 @@ void Api::Handle(const http::Request& request, http::ResponseSink& sink) {
     } else {
       call.match = *std::move(m);
       route = call.match.route->pattern;
-      auto caller = auth_.Check(request, call.match.route->access);
+      auto caller = auth_.Check(request, call.match.route->access, &call.caller);
       if (!caller.ok()) {
         call.Error(caller.status());
       } else {
@@ -249,6 +249,19 @@ void Api::Dispatch(Call& c) {
     case Op::kGetUsage: {
       ppb::QueryUsageRequest req;
       req.set_subject(agent);
+      // The last 30 days unless start_time/end_time (RFC 3339) say otherwise.
+      absl::Time end = absl::Now(), begin = end - absl::Hours(24 * 30);
+      std::string err;
+      if (!c.Query("start_time").empty() &&
+          !absl::ParseTime(absl::RFC3339_full, c.Query("start_time"), &begin, &err)) {
+        return c.Error(absl::InvalidArgumentError("start_time must be RFC 3339: " + err));
+      }
+      if (!c.Query("end_time").empty() &&
+          !absl::ParseTime(absl::RFC3339_full, c.Query("end_time"), &end, &err)) {
+        return c.Error(absl::InvalidArgumentError("end_time must be RFC 3339: " + err));
+      }
+      req.mutable_start_time()->set_seconds(absl::ToUnixSeconds(begin));
+      req.mutable_end_time()->set_seconds(absl::ToUnixSeconds(end));
       ppb::QueryUsageResponse resp;
       return c.Reply(Unary("inference proxy", b_.proxy.get(),
                            &ppb::ProxyAdminService::Stub::QueryUsage, req, &resp, t),

@@ -6,7 +6,8 @@
 
 namespace clawos::controlplane {
 
-absl::StatusOr<Caller> OperatorAuth::Check(const http::Request& request, Access access) {
+absl::StatusOr<Caller> OperatorAuth::Check(const http::Request& request, Access access,
+                                           Caller* who) {
   if (access == Access::kPublic) return Caller{};
   std::string h = request.Header("authorization");
   if (h.empty()) {
@@ -21,6 +22,7 @@ absl::StatusOr<Caller> OperatorAuth::Check(const http::Request& request, Access 
   auto claims = verifier_.Verify(token);
   if (!claims.ok()) return claims.status();
   Caller c{claims->subject, claims->role, claims->jti};
+  if (who) *who = c;
   bool admin = c.role == "admin" || c.role == "operator";
   if (!admin && c.role != "viewer") {
     return absl::PermissionDeniedError(

@@ -25,8 +25,9 @@ class OperatorAuth {
  public:
   explicit OperatorAuth(identity::RemoteVerifier& verifier) : verifier_(verifier) {}
   // UNAUTHENTICATED without a valid token, PERMISSION_DENIED when the role
-  // may not make this call. kPublic routes need no token.
-  absl::StatusOr<Caller> Check(const http::Request& request, Access access);
+  // may not make this call (`who` then names the caller, for the audit log).
+  // kPublic routes need no token.
+  absl::StatusOr<Caller> Check(const http::Request& request, Access access, Caller* who = nullptr);
 
  private:
   identity::RemoteVerifier& verifier_;

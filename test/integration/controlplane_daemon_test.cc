@@ -1,0 +1,498 @@
+// The real clawos-controlplane in front of the real identity, launcher and
+// inference proxy: every route including its errors and auth (no token, a
+// viewer doing a mutation, an agent token, bad JSON, unknown VMs), the
+// OpenAPI document against the real routes, a VM created, started, exec'd
+// (NDJSON), logged (SSE) and stopped over REST with its lifecycle seen on
+// /v1/events and resumed with Last-Event-ID, tokens, limits, usage, the
+// audit log and the metrics.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/crypto/encoding.h"
+#include "common/files.h"
+#include "common/tcp_socket.h"
+#include "common/testing/ports.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/temp_dir.h"
+#include "controlplane/routes.h"
+#include "inference-proxy/testing/read_all.h"
+#include "inference-proxy/upstream.h"
+
+namespace clawos {
+namespace {
+
+using proxy::ParseUpstreamUrl;
+using proxy::UpstreamCall;
+using testing::Daemon;
+using testing::RunCommand;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+const std::string kBin = CLAWOS_BIN_DIR;
+
+struct Answer {
+  int status = 0;
+  std::string body;
+  Headers headers;
+  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
+  std::string Header(const std::string& n) const {
+    for (const auto& [k, v] : headers)
+      if (absl::EqualsIgnoreCase(k, n)) return v;
+    return "";
+  }
+};
+
+// A streamed answer read on a thread (SSE, NDJSON) until it ends or is dropped.
+class Stream {
+ public:
+  Stream(int port, const std::string& path, Headers headers) {
+    auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
+                                 {"GET", path, std::move(headers), ""}, absl::Minutes(5));
+    if (!c.ok()) return;
+    call_ = std::move(*c);
+    status_ = call_->head().status;
+    reader_ = std::thread([this] {
+      bool done = false;
+      while (!done) {
+        auto piece = call_->Read(&done);
+        if (!piece.ok()) break;
+        std::lock_guard lock(mu_);
+        text_ += *piece;
+      }
+    });
+  }
+  ~Stream() {
+    if (call_) call_->Cancel();
+    if (reader_.joinable()) reader_.join();
+  }
+  int status() const { return status_; }
+  std::string text() {
+    std::lock_guard lock(mu_);
+    return text_;
+  }
+  // Waits until the text holds `what` (or 60 s pass).
+  bool WaitFor(const std::string& what, absl::Duration limit = absl::Seconds(60)) {
+    absl::Time end = absl::Now() + limit;
+    while (absl::Now() < end) {
+      if (absl::StrContains(text(), what)) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+
+ private:
+  std::unique_ptr<UpstreamCall> call_;
+  int status_ = 0;
+  std::mutex mu_;
+  std::string text_;
+  std::thread reader_;
+};
+
+// Protobuf's JSON writes bytes in standard base64.
+std::string Bytes(const nlohmann::json& v) {
+  std::string s = v.get<std::string>();
+  std::string url;
+  for (char c : s) {
+    if (c == '=') continue;
+    url.push_back(c == '+' ? '-' : c == '/' ? '_' : c);
+  }
+  auto b = crypto::Base64UrlDecode(url);
+  return b.ok() ? std::string(b->begin(), b->end()) : "<bad base64>";
+}
+
+struct SseEvent {
+  std::string id, event;
+  nlohmann::json data;
+};
+
+std::vector<SseEvent> ParseSse(const std::string& text) {
+  std::vector<SseEvent> out;
+  for (absl::string_view block : absl::StrSplit(text, "\n\n")) {
+    SseEvent e;
+    bool any = false;
+    for (absl::string_view line : absl::StrSplit(block, '\n')) {
+      if (absl::StartsWith(line, "id: ")) e.id = std::string(line.substr(4));
+      if (absl::StartsWith(line, "event: ")) e.event = std::string(line.substr(7));
+      if (absl::StartsWith(line, "data: ")) {
+        e.data = nlohmann::json::parse(line.substr(6), nullptr, false);
+        any = true;
+      }
+    }
+    if (any) out.push_back(e);
+  }
+  return out;
+}
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const char* img = std::getenv("CLAWOS_TEST_IMAGE");
+    if (!img || !PathExists(std::string(img) + "/manifest.sig")) {
+      skip_ = "SKIPPED: no built and signed guest image (CLAWOS_TEST_IMAGE; ctest builds it)";
+      return;
+    }
+    if (geteuid() != 0) {
+      skip_ = "SKIPPED: needs root for VM cgroups";
+      return;
+    }
+    image_ = img;
+    dir_ = new testing::TempDir();
+    cgroup_parent_ = absl::StrCat("clawos-test-cp", getpid());
+    identity_ = new Daemon({kBin + "/clawos-identity", "--state-dir", Sub("identity"), "--listen",
+                            "unix:" + Sub("id.sock"), "--metrics-listen", ""},
+                           Sub("identity.log"));
+    ASSERT_TRUE(identity_->WaitForFile(Sub("id.sock"))) << identity_->Log();
+    StartProxy();
+    launcher_ = new Daemon({kBin + "/clawos-vm-launcher", "--state-dir", Sub("launcher"),
+                            "--listen", "unix:" + Sub("launcher.sock"), "--metrics-listen", "off",
+                            "--cgroup-parent", cgroup_parent_, "--accel", "tcg",
+                            "--min-available-mib", "64", "--identity", "unix:" + Sub("id.sock")},
+                           Sub("launcher.log"),
+                           {{"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
+    ASSERT_TRUE(launcher_->WaitForFile(Sub("launcher.sock"))) << launcher_->Log();
+    port_ = testing::FreeLoopbackPort();
+    cp_ = new Daemon({kBin + "/clawos-controlplane", "--listen", absl::StrCat("127.0.0.1:", port_),
+                      "--state-dir", Sub("cp"), "--identity", "unix:" + Sub("id.sock"),
+                      "--launcher", "unix:" + Sub("launcher.sock"), "--proxy-admin",
+                      "unix:" + Sub("admin.sock"), "--monitor", "off", "--sse-keepalive", "1s"},
+                     Sub("cp.log"));
+    ASSERT_TRUE(cp_->WaitForFile(Sub("cp/admin.token"))) << cp_->Log();
+    for (int i = 0; i < 100 && Send("GET", "/healthz").status != 200; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    admin_ =
+        std::string(absl::StripTrailingAsciiWhitespace(ReadFile(Sub("cp/admin.token")).value()));
+  }
+  static void StartProxy() {
+    proxy_ = new Daemon({kBin + "/clawos-inference-proxy", "--listen", "127.0.0.1:0", "--state-dir",
+                         Sub("proxy"), "--identity", "unix:" + Sub("id.sock"), "--admin-listen",
+                         "unix:" + Sub("admin.sock"), "--metrics-listen", "off"},
+                        Sub("proxy.log"));
+    ASSERT_TRUE(proxy_->WaitForFile(Sub("admin.sock"))) << proxy_->Log();
+  }
+  static void TearDownTestSuite() {
+    if (!dir_) return;
+    Send("DELETE", "/v1/vms/web?force=true", "", admin_);
+    for (Daemon* d : {cp_, launcher_, proxy_, identity_}) delete d;
+    for (const char* h : {"/unified", "/memory", "/cpu", "/pids", ""}) {
+      std::string parent = absl::StrCat("/sys/fs/cgroup", h, "/", cgroup_parent_);
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+        if (e.is_directory()) ::rmdir(e.path().c_str());
+      }
+      ::rmdir(parent.c_str());
+    }
+    delete dir_;
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+  }
+
+  static std::string Sub(const std::string& p) { return dir_->Sub(p); }
+  static Answer Send(const std::string& method, const std::string& path,
+                     const std::string& body = "", const std::string& token = "",
+                     Headers headers = {}) {
+    if (!token.empty()) headers.emplace_back("authorization", "Bearer " + token);
+    if (!body.empty()) headers.emplace_back("content-type", "application/json");
+    Answer a;
+    auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
+                                 {method, path, headers, body}, absl::Minutes(5));
+    if (!c.ok()) {
+      a.body = c.status().ToString();
+      return a;
+    }
+    a.status = (*c)->head().status;
+    a.headers = (*c)->head().headers;
+    a.body = proxy::testing::ReadAll(**c);
+    return a;
+  }
+  // A token from clawos-identity through the CLI.
+  static std::string Token(const std::string& sub, const std::string& role,
+                           const std::string& aud = "clawos-controlplane") {
+    auto r = RunCommand({kBin + "/clawos", "token", "issue", "--subject", sub, "--audience", aud,
+                         "--role", role, "--ttl", "10m"},
+                        "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + Sub("id.sock")}});
+    return r.exit_code == 0 ? std::string(absl::StripTrailingAsciiWhitespace(r.out)) : "";
+  }
+
+  static inline std::string skip_, image_, cgroup_parent_, admin_;
+  static inline testing::TempDir* dir_ = nullptr;
+  static inline Daemon *identity_ = nullptr, *proxy_ = nullptr, *launcher_ = nullptr,
+                       *cp_ = nullptr;
+  static inline int port_ = 0;
+};
+
+TEST_F(ControlPlaneTest, HealthReadinessAndTheBootstrapToken) {
+  EXPECT_EQ(Send("GET", "/healthz").status, 200);
+  Answer ready = Send("GET", "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(ready.json()["ready"], true);
+  struct stat st;
+  ASSERT_EQ(stat(Sub("cp/admin.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(Sub("cp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  // A daemon down: /readyz says which, and recovers when it is back.
+  delete proxy_;
+  proxy_ = nullptr;
+  Answer down = Send("GET", "/readyz");
+  EXPECT_EQ(down.status, 503);
+  EXPECT_NE(down.body.find("inference-proxy"), std::string::npos) << down.body;
+  Answer limits = Send("GET", "/v1/agents/a1/limits", "", admin_);
+  EXPECT_EQ(limits.status, 503) << limits.body;
+  EXPECT_EQ(limits.json()["code"], 14);
+  StartProxy();
+  Answer again;
+  for (int i = 0; i < 50 && (again = Send("GET", "/readyz")).status != 200; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(again.status, 200) << again.body;
+}
+
+TEST_F(ControlPlaneTest, TokensAndRolesAreEnforcedAndAdminCallsAudited) {
+  Answer none = Send("GET", "/v1/vms");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.json()["code"], 16);
+  EXPECT_EQ(Send("GET", "/v1/vms", "", "not.a.token").status, 401);
+  EXPECT_EQ(Send("GET", "/v1/vms", "", "", {{"authorization", "Basic abc"}}).status, 401);
+  // A token for another audience, and an agent's token.
+  EXPECT_EQ(
+      Send("GET", "/v1/vms", "", Token("operators/x", "admin", "clawos-inference-proxy")).status,
+      401);
+  Answer agent = Send("GET", "/v1/vms", "", Token("agents/a1", "agent"));
+  EXPECT_EQ(agent.status, 403) << agent.body;
+
+  std::string viewer = Token("operators/vera", "viewer");
+  ASSERT_FALSE(viewer.empty());
+  EXPECT_EQ(Send("GET", "/v1/vms", "", viewer).status, 200);
+  EXPECT_EQ(Send("GET", "/v1/images", "", viewer).status, 200);
+  Answer mutate = Send("POST", "/v1/vms", R"({"vm_id":"v1","spec":{"image":"images/x"}})", viewer);
+  EXPECT_EQ(mutate.status, 403) << mutate.body;
+  EXPECT_EQ(mutate.json()["code"], 7);
+  EXPECT_EQ(
+      Send("POST", "/v1/tokens",
+           R"({"subject":"operators/me","audience":"clawos-controlplane","role":"admin"})", viewer)
+          .status,
+      403);
+
+  // An admin mints a viewer token over REST, and it works.
+  Answer minted = Send(
+      "POST", "/v1/tokens",
+      R"({"subject":"operators/rest-viewer","audience":"clawos-controlplane","role":"viewer","ttl":"300s"})",
+      admin_);
+  ASSERT_EQ(minted.status, 200) << minted.body;
+  std::string t2 = minted.json().value("token", "");
+  EXPECT_EQ(Send("GET", "/v1/vms", "", t2).status, 200);
+  EXPECT_EQ(Send("DELETE", "/v1/vms/x", "", t2).status, 403);
+
+  // The audit log holds the refused and the allowed admin calls, with who.
+  std::string audit = ReadFile(Sub("cp/audit.jsonl")).value_or("");
+  bool refused = false, minted_seen = false;
+  for (absl::string_view line : absl::StrSplit(audit, '\n', absl::SkipEmpty())) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.value("subject", "") == "operators/vera" && j.value("path", "") == "/v1/vms" &&
+        j.value("status", 0) == 403) {
+      refused = true;
+    }
+    if (j.value("path", "") == "/v1/tokens" && j.value("status", 0) == 200 &&
+        j.value("subject", "") == "operators/bootstrap-admin") {
+      minted_seen = true;
+    }
+  }
+  EXPECT_TRUE(refused) << audit;
+  EXPECT_TRUE(minted_seen) << audit;
+  // GETs are not audited.
+  EXPECT_EQ(audit.find("\"method\":\"GET\""), std::string::npos);
+}
+
+TEST_F(ControlPlaneTest, ErrorsHaveTheApiShapeAndStatus) {
+  auto check = [&](const Answer& a, int status, int code, const std::string& part) {
+    EXPECT_EQ(a.status, status) << a.body;
+    auto j = a.json();
+    ASSERT_TRUE(j.is_object()) << a.body;
+    EXPECT_EQ(j["code"], code) << a.body;
+    EXPECT_TRUE(j["details"].is_array());
+    EXPECT_NE(j.value("message", "").find(part), std::string::npos) << a.body;
+    EXPECT_EQ(a.Header("content-type"), "application/json");
+    EXPECT_FALSE(a.Header("x-request-id").empty());
+    EXPECT_EQ(a.Header("access-control-allow-origin"), "") << "no CORS";
+  };
+  check(Send("GET", "/v1/nothing", "", admin_), 404, 5, "no route");
+  Answer wrong = Send("PATCH", "/v1/vms", "{}", admin_);
+  check(wrong, 405, 12, "not allowed");
+  EXPECT_EQ(wrong.Header("allow"), "GET, POST");
+  check(Send("POST", "/v1/vms", "{not json", admin_), 400, 3, "not a valid CreateVmRequest");
+  check(Send("POST", "/v1/vms", R"({"vm_id":"x","colour":"red"})", admin_), 400, 3, "colour");
+  check(Send("GET", "/v1/vms/nope", "", admin_), 404, 5, "nope");
+  check(Send("POST", "/v1/vms/nope:start", "", admin_), 404, 5, "nope");
+  check(Send("GET", "/v1/vms?page_size=lots", "", admin_), 400, 3, "page_size");
+  check(Send("GET", "/v1/vms/%zz", "", admin_), 400, 3, "%-escape");
+  check(Send("PUT", "/v1/agents/a1/limits",
+             R"({"name":"limits/agents/b2","requests_per_minute":"3"})", admin_),
+        400, 3, "limits/agents/a1");
+  check(Send("PUT", "/v1/agents/a1/limits", R"({"usage":{}})", admin_), 400, 3, "cannot be set");
+  check(Send("POST", "/v1/vms/nope:exec", R"({"argv":[]})", admin_), 400, 3, "argv");
+  // Bodies over the limit are refused before they are read: only the head is sent.
+  auto fd = ConnectTcp("127.0.0.1", port_, absl::Seconds(10));
+  ASSERT_TRUE(fd.ok());
+  std::string head = absl::StrCat("POST /v1/vms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
+                                  admin_, "\r\nContent-Length: ", 2 << 20, "\r\n\r\n");
+  ASSERT_EQ(::send(*fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  char buf[256] = {};
+  ASSERT_GT(::recv(*fd, buf, sizeof(buf) - 1, 0), 0);
+  ::close(*fd);
+  EXPECT_EQ(std::string(buf).rfind("HTTP/1.1 413", 0), 0u) << buf;
+  // The caller's request id comes back.
+  Answer rid = Send("GET", "/v1/vms/nope", "", admin_, {{"x-request-id", "trace-me-1"}});
+  EXPECT_EQ(rid.Header("x-request-id"), "trace-me-1");
+}
+
+TEST_F(ControlPlaneTest, TheOpenApiDocumentDescribesTheRealRoutes) {
+  Answer doc = Send("GET", "/v1/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  auto j = doc.json();
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j.value("openapi", "").substr(0, 2), "3.");
+  std::set<std::pair<std::string, std::string>> documented, routed;
+  for (const auto& [path, ops] : j["paths"].items()) {
+    for (const auto& [method, op] : ops.items()) {
+      documented.insert({absl::AsciiStrToUpper(method), path});
+      EXPECT_TRUE(op.contains("operationId")) << method << " " << path;
+      EXPECT_TRUE(op["responses"].contains("200")) << method << " " << path;
+    }
+  }
+  for (const auto& r : controlplane::Routes()) routed.insert({r.method, r.pattern});
+  EXPECT_EQ(documented, routed);
+  // Each documented route is served: never "no route" or 405 (streams: the head only).
+  for (const auto& [method, path] : documented) {
+    std::string p = absl::StrReplaceAll(path, {{"{name}", "doc-check"}, {"{id}", "doc-check"}});
+    Headers h = {{"authorization", "Bearer " + admin_}, {"content-type", "application/json"}};
+    auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
+                                 {method, p, h, method == "GET" || method == "DELETE" ? "" : "{}"},
+                                 absl::Seconds(30));
+    ASSERT_TRUE(c.ok()) << method << " " << p;
+    int status = (*c)->head().status;
+    EXPECT_NE(status, 405) << method << " " << p;
+    if (status == 404) {
+      std::string body = proxy::testing::ReadAll(**c);
+      EXPECT_EQ(body.find("no route"), std::string::npos) << method << " " << p << ": " << body;
+    }
+    (*c)->Cancel();
+  }
+}
+
+TEST_F(ControlPlaneTest, LimitsAndUsageGoThroughTheProxy) {
+  Answer put = Send("PUT", "/v1/agents/a7/limits",
+                    R"({"requests_per_minute":"5","budget_tokens":"1000"})", admin_);
+  ASSERT_EQ(put.status, 200) << put.body;
+  Answer get = Send("GET", "/v1/agents/a7/limits", "", Token("operators/v", "viewer"));
+  ASSERT_EQ(get.status, 200) << get.body;
+  EXPECT_EQ(get.json()["requests_per_minute"], "5");
+  EXPECT_EQ(get.json()["budget_tokens"], "1000");
+  // Only the named fields change.
+  ASSERT_EQ(Send("PUT", "/v1/agents/a7/limits", R"({"tokens_per_minute":"70"})", admin_).status,
+            200);
+  auto j = Send("GET", "/v1/agents/a7/limits", "", admin_).json();
+  EXPECT_EQ(j["requests_per_minute"], "5");
+  EXPECT_EQ(j["tokens_per_minute"], "70");
+  Answer usage = Send("GET", "/v1/agents/a7/usage", "", admin_);
+  EXPECT_EQ(usage.status, 200) << usage.body;
+  EXPECT_TRUE(usage.json().is_object());
+}
+
+TEST_F(ControlPlaneTest, AVmThroughRestWithItsEventsAndLogs) {
+  Headers auth = {{"authorization", "Bearer " + admin_}};
+  Answer imp = Send("POST", "/v1/images",
+                    absl::StrCat(R"({"image_id":"agent","source_dir":")", image_, R"("})"), admin_);
+  ASSERT_EQ(imp.status, 200) << imp.body;
+  EXPECT_EQ(imp.json()["name"], "images/agent");
+
+  Stream events(port_, "/v1/events", auth);
+  ASSERT_EQ(events.status(), 200);
+  ASSERT_TRUE(events.WaitFor("retry: 3000"));
+  Answer created = Send(
+      "POST", "/v1/vms",
+      R"({"vm_id":"web","spec":{"image":"images/agent","vcpus":1,"memory_mib":256},"start":true})",
+      admin_);
+  ASSERT_EQ(created.status, 200) << created.body;
+  EXPECT_EQ(created.json()["state"], "RUNNING");
+
+  // Exec streams NDJSON: started, output, the exit.
+  Answer exec = Send("POST", "/v1/vms/web:exec",
+                     R"({"argv":["sh","-c","echo hello-rest; echo oops >&2; exit 3"]})", admin_);
+  ASSERT_EQ(exec.status, 200) << exec.body;
+  EXPECT_EQ(exec.Header("content-type"), "application/x-ndjson");
+  std::string out, err;
+  int exit_code = -1;
+  for (absl::string_view line : absl::StrSplit(exec.body, '\n', absl::SkipEmpty())) {
+    auto m = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(m.is_object()) << line;
+    if (m.contains("stdout_chunk")) out += Bytes(m["stdout_chunk"]);
+    if (m.contains("stderr_chunk")) err += Bytes(m["stderr_chunk"]);
+    if (m.contains("exit")) exit_code = m["exit"].value("exit_code", 0);
+  }
+  EXPECT_EQ(out, "hello-rest\n");
+  EXPECT_EQ(err, "oops\n");
+  EXPECT_EQ(exit_code, 3);
+
+  // Logs as SSE, with the sequence as id.
+  Answer logs = Send("GET", "/v1/vms/web/logs?tail_lines=5", "", admin_);
+  ASSERT_EQ(logs.status, 200);
+  EXPECT_EQ(logs.Header("content-type"), "text/event-stream");
+  auto entries = ParseSse(logs.body);
+  ASSERT_FALSE(entries.empty()) << logs.body;
+  EXPECT_EQ(entries.back().event, "log");
+  EXPECT_EQ(entries.back().id, entries.back().data.value("sequence", ""));
+
+  // The lifecycle reached /v1/events.
+  ASSERT_TRUE(events.WaitFor("\"state\":\"RUNNING\"")) << events.text();
+  auto seen = ParseSse(events.text());
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[0].event, "vm");
+  EXPECT_EQ(seen[0].data.value("type", ""), "CREATED");
+  EXPECT_EQ(seen[0].data["vm"].value("name", ""), "vms/web");
+  EXPECT_NE(events.text().find(": keep-alive"), std::string::npos) << "idle keep-alives";
+
+  // Resuming after the first event gives the rest, from the second on.
+  Stream resumed(port_, "/v1/events",
+                 {{"authorization", "Bearer " + admin_}, {"last-event-id", seen[0].id}});
+  ASSERT_TRUE(resumed.WaitFor("\"state\":\"RUNNING\"")) << resumed.text();
+  auto again = ParseSse(resumed.text());
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again[0].id, seen[1].id);
+
+  Answer stopped = Send("POST", "/v1/vms/web:stop", "", admin_);
+  ASSERT_EQ(stopped.status, 200) << stopped.body;
+  EXPECT_EQ(stopped.json()["state"], "STOPPED");
+  ASSERT_TRUE(events.WaitFor("\"state\":\"STOPPED\"")) << events.text();
+  EXPECT_EQ(Send("DELETE", "/v1/vms/web", "", admin_).status, 200);
+  EXPECT_EQ(Send("GET", "/v1/vms/web", "", admin_).status, 404);
+}
+
+TEST_F(ControlPlaneTest, MetricsCountRequestsByRouteAndStatus) {
+  Send("GET", "/v1/vms");  // 401
+  Answer m = Send("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find(R"(clawos_controlplane_requests_total{code="401",route="/v1/vms"})"),
+            std::string::npos)
+      << m.body.substr(0, 2000);
+  EXPECT_NE(m.body.find("process_resident_memory_bytes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clawos
