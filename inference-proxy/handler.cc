@@ -167,7 +167,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
     row.completion_tokens = used.output;
   };
 
-  UpstreamRequest up;
+  http::ClientRequest up;
   up.method = req.method;
   up.path = req.target;
   up.body = route.has_body ? body.dump() : "";
@@ -185,7 +185,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
   } else {
     up.headers.emplace_back("authorization", "Bearer " + pc.api_key);
   }
-  auto call = UpstreamCall::Start(pc.pool, up, config_.upstream_timeout);
+  auto call = http::ClientCall::Start(pc.pool, up, config_.upstream_timeout);
   if (!call.ok()) {
     settle(false);
     return refuse(
@@ -193,7 +193,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
         call.status().code() == absl::StatusCode::kDeadlineExceeded ? 504 : 502,
         absl::StrCat("the ", row.provider, " upstream failed: ", call.status().message()));
   }
-  UpstreamCall& c = **call;
+  http::ClientCall& c = **call;
   const int status = c.head().status;
   std::vector<std::pair<std::string, std::string>> headers;
   for (const auto& h : c.head().headers) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/http/client.h"
 #include "common/http/server.h"
 #include "identity/remote_verifier.h"
 #include "inference-proxy/audit_log.h"
@@ -19,15 +20,14 @@
 #include "inference-proxy/ledger_writer.h"
 #include "inference-proxy/limiter.h"
 #include "inference-proxy/proxy_metrics.h"
-#include "inference-proxy/upstream.h"
 #include "inference-proxy/usage.h"
 
 namespace clawos::proxy {
 
 struct ProviderConfig {
-  UpstreamUrl url;
-  std::string api_key;                 // from clawos-identity's sealed store or the environment
-  std::shared_ptr<UpstreamPool> pool;  // kept-alive connections; made from `url` when null
+  http::Url url;
+  std::string api_key;                     // from clawos-identity's sealed store or the environment
+  std::shared_ptr<http::ClientPool> pool;  // kept-alive connections; made from `url` when null
 };
 
 struct HandlerConfig {
@@ -60,7 +60,7 @@ class ProxyHandler : public http::RequestHandler {
         audit_(audit),
         clock_(clock) {
     for (auto& [provider, pc] : config_.providers) {
-      if (!pc.pool) pc.pool = std::make_shared<UpstreamPool>(pc.url);
+      if (!pc.pool) pc.pool = std::make_shared<http::ClientPool>(pc.url);
     }
   }
 

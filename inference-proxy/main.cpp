@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   for (auto [provider, url, env, secret] :
        {std::tuple{Provider::kOpenAi, openai_url, "CLAWOS_OPENAI_API_KEY", "openai"},
         std::tuple{Provider::kAnthropic, anthropic_url, "CLAWOS_ANTHROPIC_API_KEY", "anthropic"}}) {
-    auto u = ParseUpstreamUrl(url);
+    auto u = clawos::http::ParseUrl(url);
     if (!u.ok()) return Fail(std::string(u.status().message()));
     auto key = LoadProviderKey(env, identity_addr, secret);
     if (!key.ok()) {

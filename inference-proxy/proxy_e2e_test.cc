@@ -13,7 +13,6 @@
 #include "common/testing/temp_dir.h"
 #include "identity/testing/key_source.h"
 #include "inference-proxy/handler.h"
-#include "inference-proxy/testing/read_all.h"
 
 namespace clawos::proxy {
 namespace {
@@ -48,8 +47,8 @@ class ProxyE2eTest : public ::testing::Test {
   void StartProxy(const std::string& upstream, LimitValues limits = {0, 0, 0, absl::Hours(24)}) {
     limiter_ = std::make_unique<Limiter>(RealClock::Get(), limits);
     HandlerConfig hc;
-    hc.providers[Provider::kOpenAi] = {ParseUpstreamUrl(upstream).value(), "sk-provider-key"};
-    hc.providers[Provider::kAnthropic] = {ParseUpstreamUrl(upstream).value(), "sk-ant-key"};
+    hc.providers[Provider::kOpenAi] = {http::ParseUrl(upstream).value(), "sk-provider-key"};
+    hc.providers[Provider::kAnthropic] = {http::ParseUrl(upstream).value(), "sk-ant-key"};
     hc.default_max_output = 100;
     handler_ = std::make_unique<ProxyHandler>(hc, *auth_, *limiter_, *writer_, audit_.get(),
                                               RealClock::Get());
@@ -60,7 +59,7 @@ class ProxyE2eTest : public ::testing::Test {
   struct Answer {
     int status = 0;
     std::string body;
-    UpstreamHead head;
+    http::ClientHead head;
     std::string Header(const std::string& n) const {
       for (const auto& [k, v] : head.headers)
         if (http::EqualsIgnoreCase(k, n)) return v;
@@ -71,8 +70,8 @@ class ProxyE2eTest : public ::testing::Test {
               std::vector<std::pair<std::string, std::string>> headers = {}) {
     if (!token.empty()) headers.emplace_back("authorization", "Bearer " + token);
     headers.emplace_back("content-type", "application/json");
-    auto c = UpstreamCall::Start(
-        ParseUpstreamUrl("http://127.0.0.1:" + std::to_string(server_->port())).value(),
+    auto c = http::ClientCall::Start(
+        http::ParseUrl("http://127.0.0.1:" + std::to_string(server_->port())).value(),
         {"POST", path, headers, body}, absl::Seconds(20));
     Answer a;
     if (!c.ok()) {
@@ -81,7 +80,7 @@ class ProxyE2eTest : public ::testing::Test {
     }
     a.status = (*c)->head().status;
     a.head = (*c)->head();
-    a.body = proxy::testing::ReadAll(**c);
+    a.body = (*c)->ReadAll();
     return a;
   }
 

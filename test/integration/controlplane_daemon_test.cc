@@ -25,19 +25,18 @@
 #include "absl/time/clock.h"
 #include "common/crypto/encoding.h"
 #include "common/files.h"
+#include "common/http/client.h"
 #include "common/tcp_socket.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "controlplane/routes.h"
-#include "inference-proxy/testing/read_all.h"
-#include "inference-proxy/upstream.h"
 
 namespace clawos {
 namespace {
 
-using proxy::ParseUpstreamUrl;
-using proxy::UpstreamCall;
+using http::ClientCall;
+using http::ParseUrl;
 using testing::Daemon;
 using testing::RunCommand;
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -60,8 +59,9 @@ struct Answer {
 class Stream {
  public:
   Stream(int port, const std::string& path, Headers headers) {
-    auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
-                                 {"GET", path, std::move(headers), ""}, absl::Minutes(5));
+    auto c =
+        http::ClientCall::Start(http::ParseUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
+                                {"GET", path, std::move(headers), ""}, absl::Minutes(5));
     if (!c.ok()) return;
     call_ = std::move(*c);
     status_ = call_->head().status;
@@ -95,7 +95,7 @@ class Stream {
   }
 
  private:
-  std::unique_ptr<UpstreamCall> call_;
+  std::unique_ptr<http::ClientCall> call_;
   int status_ = 0;
   std::mutex mu_;
   std::string text_;
@@ -209,15 +209,16 @@ class ControlPlaneTest : public ::testing::Test {
     if (!token.empty()) headers.emplace_back("authorization", "Bearer " + token);
     if (!body.empty()) headers.emplace_back("content-type", "application/json");
     Answer a;
-    auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
-                                 {method, path, headers, body}, absl::Minutes(5));
+    auto c =
+        http::ClientCall::Start(http::ParseUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
+                                {method, path, headers, body}, absl::Minutes(5));
     if (!c.ok()) {
       a.body = c.status().ToString();
       return a;
     }
     a.status = (*c)->head().status;
     a.headers = (*c)->head().headers;
-    a.body = proxy::testing::ReadAll(**c);
+    a.body = (*c)->ReadAll();
     return a;
   }
   // A token from clawos-identity through the CLI.
@@ -382,14 +383,14 @@ TEST_F(ControlPlaneTest, TheOpenApiDocumentDescribesTheRealRoutes) {
   for (const auto& [method, path] : documented) {
     std::string p = absl::StrReplaceAll(path, {{"{name}", "doc-check"}, {"{id}", "doc-check"}});
     Headers h = {{"authorization", "Bearer " + admin_}, {"content-type", "application/json"}};
-    auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
-                                 {method, p, h, method == "GET" || method == "DELETE" ? "" : "{}"},
-                                 absl::Seconds(30));
+    auto c = http::ClientCall::Start(
+        http::ParseUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
+        {method, p, h, method == "GET" || method == "DELETE" ? "" : "{}"}, absl::Seconds(30));
     ASSERT_TRUE(c.ok()) << method << " " << p;
     int status = (*c)->head().status;
     EXPECT_NE(status, 405) << method << " " << p;
     if (status == 404) {
-      std::string body = proxy::testing::ReadAll(**c);
+      std::string body = (*c)->ReadAll();
       EXPECT_EQ(body.find("no route"), std::string::npos) << method << " " << p << ": " << body;
     }
     (*c)->Cancel();

@@ -22,17 +22,16 @@
 #include "common/files.h"
 #include "common/grpc_client.h"
 #include "common/grpc_util.h"
+#include "common/http/client.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/ledger.h"
-#include "inference-proxy/testing/read_all.h"
-#include "inference-proxy/upstream.h"
 
 namespace clawos {
 namespace {
 
-using proxy::ParseUpstreamUrl;
-using proxy::UpstreamCall;
+using http::ClientCall;
+using http::ParseUrl;
 using testing::Daemon;
 using testing::RunCommand;
 
@@ -63,15 +62,15 @@ Answer Send(int port, const std::string& method, const std::string& path, const 
             std::vector<std::pair<std::string, std::string>> headers) {
   if (!body.empty()) headers.emplace_back("content-type", "application/json");
   Answer a;
-  auto c = UpstreamCall::Start(ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
-                               {method, path, headers, body}, absl::Seconds(30));
+  auto c = http::ClientCall::Start(http::ParseUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
+                                   {method, path, headers, body}, absl::Seconds(30));
   if (!c.ok()) {
     a.body = c.status().ToString();
     return a;
   }
   a.status = (*c)->head().status;
   a.headers = (*c)->head().headers;
-  a.body = proxy::testing::ReadAll(**c);
+  a.body = (*c)->ReadAll();
   return a;
 }
 
@@ -266,8 +265,8 @@ TEST_F(ProxyDaemonTest, TokensPerMinuteAreSettledToWhatWasUsed) {
 TEST_F(ProxyDaemonTest, AClientHangingUpMidStreamCancelsTheUpstreamCall) {
   // The stream reserves 73 tokens (53 bytes + 20), the next call 43.
   StartProxy({"--tpm", "100"});
-  auto c = UpstreamCall::Start(
-      ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
+  auto c = http::ClientCall::Start(
+      http::ParseUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
       {"POST",
        "/v1/chat/completions",
        {{"authorization", "Bearer " + token_}, {"content-type", "application/json"}},

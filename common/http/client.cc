@@ -1,4 +1,4 @@
-#include "inference-proxy/upstream.h"
+#include "common/http/client.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -19,15 +19,15 @@
 #include "absl/time/clock.h"
 #include "common/http/http1.h"
 
-namespace clawos::proxy {
+namespace clawos::http {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
 
-absl::StatusOr<UpstreamUrl> ParseUpstreamUrl(const std::string& url) {
-  UpstreamUrl u;
+absl::StatusOr<Url> ParseUrl(const std::string& url) {
+  Url u;
   std::string rest;
   if (absl::StartsWith(url, "https://")) {
     u.tls = true;
@@ -51,11 +51,11 @@ absl::StatusOr<UpstreamUrl> ParseUpstreamUrl(const std::string& url) {
   return u;
 }
 
-struct UpstreamPool::Tls {
+struct ClientPool::Tls {
   net::ssl::context ctx{net::ssl::context::tls_client};
 };
 
-struct UpstreamPool::Connection {
+struct ClientPool::Connection {
   net::io_context io;  // first: the streams use it
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
@@ -65,23 +65,33 @@ struct UpstreamPool::Connection {
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 };
 
-UpstreamPool::UpstreamPool(UpstreamUrl url, size_t max_idle, absl::Duration idle_timeout)
+ClientPool::ClientPool(Url url, size_t max_idle, absl::Duration idle_timeout)
     : url_(std::move(url)), max_idle_(max_idle), idle_timeout_(idle_timeout) {
   if (url_.tls) {
     tls_ = std::make_unique<Tls>();
-    tls_->ctx.set_default_verify_paths();
+    beast::error_code ec;
+    if (url_.ca_file.empty()) {
+      tls_->ctx.set_default_verify_paths(ec);
+    } else {
+      tls_->ctx.load_verify_file(url_.ca_file, ec);
+    }
+    if (ec) {
+      tls_error_ = absl::FailedPreconditionError(
+          absl::StrCat("loading the CA certificates ",
+                       url_.ca_file.empty() ? "of the system" : url_.ca_file, ": ", ec.message()));
+    }
     tls_->ctx.set_verify_mode(net::ssl::verify_peer);
   }
 }
 
-UpstreamPool::~UpstreamPool() = default;
+ClientPool::~ClientPool() = default;
 
-size_t UpstreamPool::idle() const {
+size_t ClientPool::idle() const {
   std::lock_guard lock(mu_);
   return idle_.size();
 }
 
-std::unique_ptr<UpstreamPool::Connection> UpstreamPool::Take() {
+std::unique_ptr<ClientPool::Connection> ClientPool::Take() {
   std::lock_guard lock(mu_);
   while (!idle_.empty()) {
     std::unique_ptr<Connection> c = std::move(idle_.back());
@@ -96,7 +106,7 @@ std::unique_ptr<UpstreamPool::Connection> UpstreamPool::Take() {
   return nullptr;
 }
 
-void UpstreamPool::Put(std::unique_ptr<Connection> c) {
+void ClientPool::Put(std::unique_ptr<Connection> c) {
   if (max_idle_ == 0) return;
   c->idle_since = absl::Now();
   std::lock_guard lock(mu_);
@@ -107,10 +117,10 @@ void UpstreamPool::Put(std::unique_ptr<Connection> c) {
   idle_.push_back(std::move(c));
 }
 
-struct UpstreamCall::Impl {
-  std::shared_ptr<UpstreamPool> pool;
-  std::unique_ptr<UpstreamPool::Connection> conn;
-  std::optional<http::response_parser<http::buffer_body>> parser;
+struct ClientCall::Impl {
+  std::shared_ptr<ClientPool> pool;
+  std::unique_ptr<ClientPool::Connection> conn;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
   char chunk[64 * 1024];
   std::atomic<bool> cancelled{false};
   absl::Duration timeout;
@@ -118,9 +128,9 @@ struct UpstreamCall::Impl {
   beast::tcp_stream& tcp() { return conn->tcp(); }
 };
 
-UpstreamCall::UpstreamCall(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClientCall::ClientCall(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-UpstreamCall::~UpstreamCall() {
+ClientCall::~ClientCall() {
   Impl& i = *impl_;
   // Only a connection whose answer was read to its end, with keep-alive, can
   // carry the next request.
@@ -130,7 +140,7 @@ UpstreamCall::~UpstreamCall() {
   }
 }
 
-void UpstreamCall::Cancel() {
+void ClientCall::Cancel() {
   impl_->cancelled = true;
   beast::error_code ec;
   impl_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -161,14 +171,14 @@ beast::error_code RunWithTimeout(net::io_context& io, Op&& op) {
   return result;
 }
 
-std::string Where(const UpstreamUrl& url) {
+std::string Where(const Url& url) {
   return absl::StrCat(url.tls ? "https://" : "http://", url.host, ":", url.port);
 }
 
-absl::StatusOr<std::unique_ptr<UpstreamPool::Connection>> Connect(UpstreamPool& pool,
-                                                                  absl::Duration timeout) {
-  const UpstreamUrl& url = pool.url();
-  auto c = std::make_unique<UpstreamPool::Connection>();
+absl::StatusOr<std::unique_ptr<ClientPool::Connection>> Connect(ClientPool& pool,
+                                                                absl::Duration timeout) {
+  const Url& url = pool.url();
+  auto c = std::make_unique<ClientPool::Connection>();
   tcp::resolver resolver(c->io);
   beast::error_code ec;
   auto endpoints = resolver.resolve(url.host, url.port, ec);
@@ -199,23 +209,25 @@ absl::StatusOr<std::unique_ptr<UpstreamPool::Connection>> Connect(UpstreamPool& 
 
 // The peer closed a kept-alive connection before any of the answer came.
 bool StaleConnection(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::eof ||
+  return ec == bhttp::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<UpstreamCall>> UpstreamCall::Start(const UpstreamUrl& url,
-                                                                  const UpstreamRequest& r,
-                                                                  absl::Duration timeout) {
-  return Start(std::make_shared<UpstreamPool>(url, 0), r, timeout);
+absl::StatusOr<std::unique_ptr<ClientCall>> ClientCall::Start(const Url& url,
+                                                              const ClientRequest& r,
+                                                              absl::Duration timeout) {
+  return Start(std::make_shared<ClientPool>(url, 0), r, timeout);
 }
 
-absl::StatusOr<std::unique_ptr<UpstreamCall>> UpstreamCall::Start(
-    std::shared_ptr<UpstreamPool> pool, const UpstreamRequest& r, absl::Duration timeout) {
-  const UpstreamUrl& url = pool->url();
-  http::request<http::string_body> req{http::string_to_verb(r.method), url.prefix + r.path, 11};
-  req.set(http::field::host, url.host);
+absl::StatusOr<std::unique_ptr<ClientCall>> ClientCall::Start(std::shared_ptr<ClientPool> pool,
+                                                              const ClientRequest& r,
+                                                              absl::Duration timeout) {
+  const Url& url = pool->url();
+  if (!pool->tls_error().ok()) return pool->tls_error();
+  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(r.method), url.prefix + r.path, 11};
+  req.set(bhttp::field::host, url.host);
   for (const auto& [k, v] : r.headers) req.set(k, v);
   req.body() = r.body;
   req.prepare_payload();
@@ -238,9 +250,9 @@ absl::StatusOr<std::unique_ptr<UpstreamCall>> UpstreamCall::Start(
     i.tcp().expires_after(deadline);
     beast::error_code ec = RunWithTimeout(i.conn->io, [&](auto h) {
       if (i.conn->secure) {
-        http::async_write(*i.conn->secure, req, h);
+        bhttp::async_write(*i.conn->secure, req, h);
       } else {
-        http::async_write(*i.conn->plain, req, h);
+        bhttp::async_write(*i.conn->plain, req, h);
       }
     });
     if (ec && reused && StaleConnection(ec)) continue;
@@ -248,14 +260,14 @@ absl::StatusOr<std::unique_ptr<UpstreamCall>> UpstreamCall::Start(
     i.tcp().expires_after(deadline);
     ec = RunWithTimeout(i.conn->io, [&](auto h) {
       if (i.conn->secure) {
-        http::async_read_header(*i.conn->secure, i.conn->buffer, *i.parser, h);
+        bhttp::async_read_header(*i.conn->secure, i.conn->buffer, *i.parser, h);
       } else {
-        http::async_read_header(*i.conn->plain, i.conn->buffer, *i.parser, h);
+        bhttp::async_read_header(*i.conn->plain, i.conn->buffer, *i.parser, h);
       }
     });
     if (ec && reused && StaleConnection(ec)) continue;
     if (ec) return NetError(ec, absl::StrCat("reading the answer of ", Where(url)));
-    std::unique_ptr<UpstreamCall> call(new UpstreamCall(std::move(impl)));
+    std::unique_ptr<ClientCall> call(new ClientCall(std::move(impl)));
     const auto& msg = call->impl_->parser->get();
     call->head_.status = static_cast<int>(msg.result_int());
     for (const auto& f : msg) {
@@ -269,7 +281,18 @@ absl::StatusOr<std::unique_ptr<UpstreamCall>> UpstreamCall::Start(
   }
 }
 
-absl::StatusOr<std::string> UpstreamCall::Read(bool* done) {
+std::string ClientCall::ReadAll() {
+  std::string all;
+  bool done = false;
+  while (!done) {
+    auto piece = Read(&done);
+    if (!piece.ok()) break;
+    all += *piece;
+  }
+  return all;
+}
+
+absl::StatusOr<std::string> ClientCall::Read(bool* done) {
   Impl& i = *impl_;
   *done = false;
   if (i.parser->is_done()) {
@@ -281,12 +304,12 @@ absl::StatusOr<std::string> UpstreamCall::Read(bool* done) {
   i.tcp().expires_after(std::chrono::milliseconds(absl::ToInt64Milliseconds(i.timeout)));
   beast::error_code ec = RunWithTimeout(i.conn->io, [&](auto h) {
     if (i.conn->secure) {
-      http::async_read_some(*i.conn->secure, i.conn->buffer, *i.parser, h);
+      bhttp::async_read_some(*i.conn->secure, i.conn->buffer, *i.parser, h);
     } else {
-      http::async_read_some(*i.conn->plain, i.conn->buffer, *i.parser, h);
+      bhttp::async_read_some(*i.conn->plain, i.conn->buffer, *i.parser, h);
     }
   });
-  if (ec == http::error::need_buffer) ec = {};
+  if (ec == bhttp::error::need_buffer) ec = {};
   if (i.cancelled) return absl::CancelledError("the call was cancelled");
   if (ec) return NetError(ec, "reading the upstream's body");
   size_t n = sizeof(i.chunk) - i.parser->get().body().size;
@@ -294,4 +317,4 @@ absl::StatusOr<std::string> UpstreamCall::Read(bool* done) {
   return std::string(i.chunk, n);
 }
 
-}  // namespace clawos::proxy
+}  // namespace clawos::http

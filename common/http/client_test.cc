@@ -1,4 +1,4 @@
-#include "inference-proxy/upstream.h"
+#include "common/http/client.h"
 
 #include <gtest/gtest.h>
 
@@ -9,10 +9,10 @@
 #include "common/http/server.h"
 #include "common/testing/http_upstream.h"
 
-namespace clawos::proxy {
+namespace clawos::http {
 namespace {
 
-std::string ReadAll(UpstreamCall& c, int* pieces = nullptr) {
+std::string ReadAll(ClientCall& c, int* pieces = nullptr) {
   std::string all;
   bool done = false;
   while (!done) {
@@ -26,23 +26,23 @@ std::string ReadAll(UpstreamCall& c, int* pieces = nullptr) {
 }
 
 TEST(UpstreamTest, ParsesUrls) {
-  auto u = ParseUpstreamUrl("https://api.openai.com");
+  auto u = ParseUrl("https://api.openai.com");
   ASSERT_TRUE(u.ok());
   EXPECT_TRUE(u->tls);
   EXPECT_EQ(u->port, "443");
-  u = ParseUpstreamUrl("http://127.0.0.1:8089/base/");
+  u = ParseUrl("http://127.0.0.1:8089/base/");
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->prefix, "/base");
-  EXPECT_FALSE(ParseUpstreamUrl("ftp://x").ok());
-  EXPECT_FALSE(ParseUpstreamUrl("http://:80").ok());
+  EXPECT_FALSE(ParseUrl("ftp://x").ok());
+  EXPECT_FALSE(ParseUrl("http://:80").ok());
 }
 
 TEST(UpstreamTest, WholeAndStreamedBodies) {
   clawos::testing::HttpUpstream whole(
       {200, {{"Content-Type", "application/json"}}, {"{\"ok\":1}"}});
-  auto u = ParseUpstreamUrl(whole.url()).value();
-  auto c = UpstreamCall::Start(u, {"POST", "/v1/x", {{"authorization", "Bearer k"}}, "{}"},
-                               absl::Seconds(5));
+  auto u = ParseUrl(whole.url()).value();
+  auto c = ClientCall::Start(u, {"POST", "/v1/x", {{"authorization", "Bearer k"}}, "{}"},
+                             absl::Seconds(5));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ((*c)->head().status, 200);
   EXPECT_EQ(ReadAll(**c), "{\"ok\":1}");
@@ -54,8 +54,7 @@ TEST(UpstreamTest, WholeAndStreamedBodies) {
   clawos::testing::HttpUpstream sse({200,
                                      {{"Content-Type", "text/event-stream"}},
                                      {"data: a\n\n", "data: b\n\n", "data: [DONE]\n\n"}});
-  c = UpstreamCall::Start(ParseUpstreamUrl(sse.url()).value(), {"POST", "/s", {}, "{}"},
-                          absl::Seconds(5));
+  c = ClientCall::Start(ParseUrl(sse.url()).value(), {"POST", "/s", {}, "{}"}, absl::Seconds(5));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_TRUE((*c)->head().chunked_or_streamed);
   int pieces = 0;
@@ -64,15 +63,15 @@ TEST(UpstreamTest, WholeAndStreamedBodies) {
 }
 
 TEST(UpstreamTest, FailuresAreClear) {
-  auto refused = UpstreamCall::Start(ParseUpstreamUrl("http://127.0.0.1:1").value(),
-                                     {"GET", "/", {}, ""}, absl::Seconds(5));
+  auto refused = ClientCall::Start(ParseUrl("http://127.0.0.1:1").value(), {"GET", "/", {}, ""},
+                                   absl::Seconds(5));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(refused.status().message().find("connecting to http://127.0.0.1:1"), std::string::npos)
       << refused.status();
   clawos::testing::HttpUpstream plain({200, {}, {"x"}});
-  auto tls = UpstreamCall::Start(
-      ParseUpstreamUrl("https://127.0.0.1:" + std::to_string(plain.port())).value(),
-      {"GET", "/", {}, ""}, absl::Seconds(1));
+  auto tls =
+      ClientCall::Start(ParseUrl("https://127.0.0.1:" + std::to_string(plain.port())).value(),
+                        {"GET", "/", {}, ""}, absl::Seconds(1));
   EXPECT_FALSE(tls.ok());
   EXPECT_NE(tls.status().message().find("TLS with"), std::string::npos) << tls.status();
 }
@@ -94,10 +93,10 @@ TEST(UpstreamTest, PooledConnectionsAreReusedAndStaleOnesReplaced) {
   o.port = 0;
   o.io_timeout = absl::Milliseconds(300);  // it closes connections idle that long
   auto server = http::Server::Start(o, counter).value();
-  auto pool = std::make_shared<UpstreamPool>(
-      ParseUpstreamUrl(absl::StrCat("http://127.0.0.1:", server->port())).value());
+  auto pool = std::make_shared<ClientPool>(
+      ParseUrl(absl::StrCat("http://127.0.0.1:", server->port())).value());
   auto call = [&](bool read_all) {
-    auto c = UpstreamCall::Start(pool, {"POST", "/x", {}, "{}"}, absl::Seconds(5));
+    auto c = ClientCall::Start(pool, {"POST", "/x", {}, "{}"}, absl::Seconds(5));
     EXPECT_TRUE(c.ok()) << c.status();
     if (!c.ok()) return std::string();
     EXPECT_EQ((*c)->head().status, 200);
@@ -120,9 +119,9 @@ TEST(UpstreamTest, PooledConnectionsAreReusedAndStaleOnesReplaced) {
 
   // Answers with Connection: close are never pooled.
   clawos::testing::HttpUpstream closing({200, {{"Content-Type", "application/json"}}, {"{}"}});
-  auto once = std::make_shared<UpstreamPool>(ParseUpstreamUrl(closing.url()).value());
+  auto once = std::make_shared<ClientPool>(ParseUrl(closing.url()).value());
   for (int i = 0; i < 2; ++i) {
-    auto c = UpstreamCall::Start(once, {"POST", "/x", {}, "{}"}, absl::Seconds(5));
+    auto c = ClientCall::Start(once, {"POST", "/x", {}, "{}"}, absl::Seconds(5));
     ASSERT_TRUE(c.ok()) << c.status();
     ReadAll(**c);
   }
@@ -131,4 +130,4 @@ TEST(UpstreamTest, PooledConnectionsAreReusedAndStaleOnesReplaced) {
 }
 
 }  // namespace
-}  // namespace clawos::proxy
+}  // namespace clawos::http

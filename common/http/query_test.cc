@@ -1,0 +1,33 @@
+#include "common/http/query.h"
+
+#include <gtest/gtest.h>
+
+namespace clawos::http {
+namespace {
+
+TEST(ParseTargetTest, PathAndDecodedQuery) {
+  auto t = ParseTarget("/v1/vms/a%20b?filter=state%3DRUNNING&page_size=10&x=a+b&flag&x=last");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->path, "/v1/vms/a b");
+  EXPECT_EQ(t->query.at("filter"), "state=RUNNING");
+  EXPECT_EQ(t->query.at("page_size"), "10");
+  EXPECT_EQ(t->query.at("flag"), "");
+  EXPECT_EQ(t->query.at("x"), "last") << "the last value wins";
+}
+
+TEST(ParseTargetTest, PlusIsASpaceOnlyInTheQuery) {
+  auto t = ParseTarget("/a+b?q=c+d");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->path, "/a+b");
+  EXPECT_EQ(t->query.at("q"), "c d");
+}
+
+TEST(ParseTargetTest, BadEscapesAreRefused) {
+  for (const char* bad : {"/v1/%zz", "/v1/%4", "/v1?q=%", "/v1?%g1=x"}) {
+    auto t = ParseTarget(bad);
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace clawos::http
