@@ -1,5 +1,5 @@
-// What every `clawos` command shares: daemon addresses, output format, and
-// reporting of errors.
+// What every `clawos` command shares: daemon addresses, the control plane's
+// URL and operator token, output format, and reporting of errors.
 #pragma once
 
 #include <iostream>
@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/addresses.h"
 #include "common/grpc_client.h"
 
@@ -23,8 +24,38 @@ struct Context {
   std::string monitor_addr = kDefaultMonitorAddr;
   std::string output = "text";  // "text" or "json"
   ClientOptions tls;
+  // The control plane (REST), which `vm` and `image import|list` use unless
+  // `direct` is set.
+  std::string url = kDefaultControlPlaneUrl;  // --url / CLAWOS_URL
+  std::string token_file;                     // --token-file / CLAWOS_TOKEN_FILE
+  std::string ca_file;                        // --cacert / CLAWOS_CA_FILE
+  bool direct = false;                        // --direct / CLAWOS_DIRECT=1: gRPC to the daemons
   bool json() const { return output == "json"; }
 };
+
+// Where the operator token for the control plane is looked for, in this
+// order. The token itself is never a command-line argument (it would show in
+// `ps` and shell history).
+struct TokenPlaces {
+  std::string env_token;   // CLAWOS_TOKEN
+  std::string token_file;  // --token-file / CLAWOS_TOKEN_FILE
+  std::string user_file;   // ~/.config/clawos/token: used only when mode 0600
+  std::string admin_file;  // the control plane's admin.token, when readable (root on the host)
+};
+inline constexpr char kHostAdminTokenFile[] = "/var/lib/clawos/controlplane/admin.token";
+
+struct FoundToken {
+  std::string token;
+  std::string source;  // "CLAWOS_TOKEN", or the file it came from
+};
+
+// The places for this process: CLAWOS_TOKEN, ctx.token_file, $HOME/.config/clawos/token
+// and kHostAdminTokenFile.
+TokenPlaces DefaultTokenPlaces(const Context& ctx);
+// The first token found. FAILED_PRECONDITION for a user token file that
+// others may read, an unreadable or empty --token-file or a malformed token;
+// UNAUTHENTICATED naming every place when there is none.
+absl::StatusOr<FoundToken> FindToken(const TokenPlaces& places);
 
 // Prints "clawos: <what>: <CODE>: <message>" on stderr; returns the exit code (1).
 int ReportError(const std::string& what, const absl::Status& status);

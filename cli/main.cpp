@@ -6,6 +6,7 @@
 #include "cli/image_commands.h"
 #include "cli/monitor_commands.h"
 #include "cli/proxy_commands.h"
+#include "cli/stack_commands.h"
 #include "cli/vm_commands.h"
 
 int main(int argc, char** argv) {
@@ -13,7 +14,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   CLI::App app{"clawos: run AI agents in verified microVMs"};
   app.require_subcommand(1);
-  app.fallthrough();  // global options (-o json, --launcher) also after the subcommand
+  app.fallthrough();  // global options (-o json, --direct) also after the subcommand
   app.add_option("--identity", ctx.identity_addr,
                  "clawos-identity address: unix:/path or host:port")
       ->envname("CLAWOS_IDENTITY_ADDR")
@@ -28,6 +29,21 @@ int main(int argc, char** argv) {
   app.add_option("--monitor", ctx.monitor_addr, "clawos-monitor address: unix:/path or host:port")
       ->envname("CLAWOS_MONITOR_ADDR")
       ->capture_default_str();
+  app.add_option("--url", ctx.url,
+                 "clawos-controlplane's URL: `vm` and `image import|list` go through its REST API")
+      ->envname("CLAWOS_URL")
+      ->capture_default_str();
+  app.add_option("--token-file", ctx.token_file,
+                 "File with the operator token for --url (else CLAWOS_TOKEN, "
+                 "~/.config/clawos/token (0600), /var/lib/clawos/controlplane/admin.token)")
+      ->envname("CLAWOS_TOKEN_FILE");
+  app.add_option("--cacert", ctx.ca_file,
+                 "CA (PEM) to trust for an https:// --url instead of the system's")
+      ->envname("CLAWOS_CA_FILE");
+  app.add_flag("--direct", ctx.direct,
+               "`vm` and `image`: gRPC straight to clawos-vm-launcher (--launcher), not the "
+               "control plane (CLAWOS_DIRECT=1)")
+      ->envname("CLAWOS_DIRECT");
   app.add_option("-o,--output", ctx.output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -43,6 +59,7 @@ int main(int argc, char** argv) {
   clawos::cli::AddVmCommands(app, ctx, rc);
   clawos::cli::AddProxyCommands(app, ctx, rc);
   clawos::cli::AddMonitorCommands(app, ctx, rc);
+  clawos::cli::AddStackCommands(app, ctx, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

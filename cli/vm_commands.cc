@@ -11,27 +11,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "cli/launcher_api.h"
 #include "cli/launcher_client.h"
 #include "cli/vm_io_commands.h"
 #include "common/duration.h"
-#include "common/grpc_client.h"
 #include "common/grpc_util.h"
 
 namespace clawos::cli {
 namespace {
-
-// Runs one unary launcher call; on success hands the response to `ok`.
-template <typename Req, typename Resp, typename Fn>
-absl::StatusOr<Resp> Unary(const Context& ctx, Fn method, const Req& req,
-                           absl::Duration timeout = absl::Seconds(30)) {
-  auto stub = LauncherStub(ctx);
-  if (!stub.ok()) return stub.status();
-  Resp resp;
-  auto cctx = MakeClientContext(timeout);
-  grpc::Status s = ((*stub).get()->*method)(cctx.get(), req, &resp);
-  if (!s.ok()) return LauncherError(ctx, s);
-  return resp;
-}
 
 absl::Status ParsePairs(const std::vector<std::string>& in, const char* what,
                         google::protobuf::Map<std::string, std::string>* out) {
@@ -81,38 +68,34 @@ void PrintVm(const lpb::Vm& vm) {
 // Prints the VM's state changes on stderr while a start runs.
 class Progress {
  public:
-  Progress(const Context& ctx, const std::string& name) {
-    auto stub = LauncherStub(ctx);
-    if (!stub.ok()) return;
-    stub_ = std::move(*stub);
-    cctx_ = MakeClientContext(absl::Hours(1));
-    lpb::WatchVmsRequest req;
-    reader_ = stub_->WatchVms(cctx_.get(), req);
-    thread_ = std::thread([this, name] {
-      lpb::VmEvent e;
-      while (reader_->Read(&e)) {
-        if (e.vm().name() != name || e.type() != lpb::VmEvent::STATE_CHANGED) continue;
-        std::cerr << absl::StrFormat("  %6.1fs  %s\n", absl::ToDoubleSeconds(absl::Now() - start_),
-                                     lpb::Vm::State_Name(e.vm().state()));
-        last_ = e.vm().state();
-      }
+  Progress(LauncherApi& api, const std::string& name) {
+    thread_ = std::thread([this, &api, name] {
+      (void)api.WatchVms(
+          [this, &name](const lpb::VmEvent& e) {
+            if (e.vm().name() != name || e.type() != lpb::VmEvent::STATE_CHANGED) return;
+            std::cerr << absl::StrFormat("  %6.1fs  %s\n",
+                                         absl::ToDoubleSeconds(absl::Now() - start_),
+                                         lpb::Vm::State_Name(e.vm().state()));
+            last_ = e.vm().state();
+          },
+          &cancel_);
     });
+    // The watch is under way before the start is asked for, so no change is missed.
+    cancel_.WaitStarted(absl::Seconds(5));
   }
   // Lets the final state's event arrive (up to a second) before the watch ends.
   void Finish(lpb::Vm::State final_state) {
     for (int i = 0; i < 100 && last_ != final_state; ++i) absl::SleepFor(absl::Milliseconds(10));
   }
   ~Progress() {
-    if (cctx_) cctx_->TryCancel();
+    cancel_.Cancel();
     if (thread_.joinable()) thread_.join();
   }
 
  private:
   absl::Time start_ = absl::Now();
   std::atomic<int> last_{lpb::Vm::STATE_UNSPECIFIED};
-  std::unique_ptr<lpb::LauncherService::Stub> stub_;
-  std::unique_ptr<grpc::ClientContext> cctx_;
-  std::unique_ptr<grpc::ClientReader<lpb::VmEvent>> reader_;
+  Canceller cancel_;
   std::thread thread_;
 };
 
@@ -124,10 +107,9 @@ struct StartFlags {
   absl::Duration timeout = absl::Minutes(5);
 };
 
-absl::StatusOr<std::string> DefaultImage(const Context& ctx) {
+absl::StatusOr<std::string> DefaultImage(LauncherApi& api) {
   lpb::ListImagesRequest req;
-  auto list = Unary<lpb::ListImagesRequest, lpb::ListImagesResponse>(
-      ctx, &lpb::LauncherService::Stub::ListImages, req);
+  auto list = api.ListImages(req);
   if (!list.ok()) return list.status();
   if (list->images_size() == 1) return list->images(0).name();
   return absl::InvalidArgumentError(
@@ -136,10 +118,12 @@ absl::StatusOr<std::string> DefaultImage(const Context& ctx) {
 }
 
 int Start(const Context& ctx, const StartFlags& f) {
+  auto api = MakeLauncherApi(ctx);
+  if (!api.ok()) return ReportError("vm start", api.status());
   std::string name = VmName(f.name);
   lpb::GetVmRequest get;
   get.set_name(name);
-  auto existing = Unary<lpb::GetVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::GetVm, get);
+  auto existing = (*api)->GetVm(get);
   if (!existing.ok() && existing.status().code() != absl::StatusCode::kNotFound) {
     return ReportError("vm start", existing.status());
   }
@@ -148,7 +132,7 @@ int Start(const Context& ctx, const StartFlags& f) {
     c.set_vm_id(name.substr(4));
     std::string image = f.image;
     if (image.empty()) {
-      auto d = DefaultImage(ctx);
+      auto d = DefaultImage(**api);
       if (!d.ok()) return ReportError("vm start", d.status());
       image = *d;
     }
@@ -162,7 +146,7 @@ int Start(const Context& ctx, const StartFlags& f) {
       return ReportError("vm start", s);
     if (auto s = ParsePairs(f.labels, "--label", c.mutable_spec()->mutable_labels()); !s.ok())
       return ReportError("vm start", s);
-    auto made = Unary<lpb::CreateVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::CreateVm, c);
+    auto made = (*api)->CreateVm(c);
     if (!made.ok()) return ReportError("vm start", made.status());
     if (!ctx.json()) std::cerr << "created " << name << " from " << c.spec().image() << "\n";
   } else if (!f.image.empty() && existing->spec().image() != ImageName(f.image)) {
@@ -175,12 +159,11 @@ int Start(const Context& ctx, const StartFlags& f) {
   if (!ctx.json()) {
     std::cerr << "starting " << name << " (checking the image signature, booting, waiting for "
               << "the agent)\n";
-    progress = std::make_unique<Progress>(ctx, name);
+    progress = std::make_unique<Progress>(**api, name);
   }
   lpb::StartVmRequest s;
   s.set_name(name);
-  auto vm =
-      Unary<lpb::StartVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::StartVm, s, f.timeout);
+  auto vm = (*api)->StartVm(s, f.timeout);
   if (progress) progress->Finish(vm.ok() ? lpb::Vm::RUNNING : lpb::Vm::FAILED);
   progress.reset();
   if (!vm.ok()) return ReportError("vm start", vm.status());
@@ -197,7 +180,10 @@ int Start(const Context& ctx, const StartFlags& f) {
 }  // namespace
 
 void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
-  auto* vm = app.add_subcommand("vm", "Agent microVMs (clawos-vm-launcher)")->require_subcommand(1);
+  auto* vm = app.add_subcommand("vm",
+                                "Agent microVMs (through clawos-controlplane at --url; with "
+                                "--direct gRPC to clawos-vm-launcher at --launcher)")
+                 ->require_subcommand(1);
 
   auto start_flags = std::make_shared<StartFlags>();
   auto* start = vm->add_subcommand(
@@ -223,11 +209,15 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   auto filter = std::make_shared<std::string>();
   list->add_option("--filter", *filter, "e.g. state=RUNNING AND labels.team=x");
   list->callback([&ctx, &rc, filter] {
+    auto api = MakeLauncherApi(ctx);
+    if (!api.ok()) {
+      rc = ReportError("vm list", api.status());
+      return;
+    }
     lpb::ListVmsRequest req;
     req.set_filter(*filter);
     req.set_page_size(1000);
-    auto r = Unary<lpb::ListVmsRequest, lpb::ListVmsResponse>(
-        ctx, &lpb::LauncherService::Stub::ListVms, req);
+    auto r = (*api)->ListVms(req);
     if (!r.ok()) {
       rc = ReportError("vm list", r.status());
       return;
@@ -250,9 +240,14 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   auto* status = vm->add_subcommand("status", "Show one VM");
   status->add_option("name", *name, "VM id")->required();
   status->callback([&ctx, &rc, name] {
+    auto api = MakeLauncherApi(ctx);
+    if (!api.ok()) {
+      rc = ReportError("vm status", api.status());
+      return;
+    }
     lpb::GetVmRequest req;
     req.set_name(VmName(*name));
-    auto r = Unary<lpb::GetVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::GetVm, req);
+    auto r = (*api)->GetVm(req);
     if (!r.ok()) {
       rc = ReportError("vm status", r.status());
       return;
@@ -278,12 +273,16 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
       "How long the guest gets before QEMU is killed (default 30s)");
   stop->add_flag("--force", *force, "Kill the VMM at once");
   stop->callback([&ctx, &rc, name, stop_timeout, force] {
+    auto api = MakeLauncherApi(ctx);
+    if (!api.ok()) {
+      rc = ReportError("vm stop", api.status());
+      return;
+    }
     lpb::StopVmRequest req;
     req.set_name(VmName(*name));
     *req.mutable_timeout() = ToProtoDuration(*stop_timeout);
     req.set_force(*force);
-    auto r = Unary<lpb::StopVmRequest, lpb::Vm>(ctx, &lpb::LauncherService::Stub::StopVm, req,
-                                                *stop_timeout + absl::Seconds(30));
+    auto r = (*api)->StopVm(req, *stop_timeout + absl::Seconds(30));
     if (!r.ok()) {
       rc = ReportError("vm stop", r.status());
       return;
@@ -299,13 +298,16 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   del->add_option("name", *name, "VM id")->required();
   del->add_flag("--force", *force, "Stop it first if it runs");
   del->callback([&ctx, &rc, name, force] {
+    auto api = MakeLauncherApi(ctx);
+    if (!api.ok()) {
+      rc = ReportError("vm delete", api.status());
+      return;
+    }
     lpb::DeleteVmRequest req;
     req.set_name(VmName(*name));
     req.set_force(*force);
-    auto r = Unary<lpb::DeleteVmRequest, google::protobuf::Empty>(
-        ctx, &lpb::LauncherService::Stub::DeleteVm, req, absl::Minutes(2));
-    if (!r.ok()) {
-      rc = ReportError("vm delete", r.status());
+    if (auto s = (*api)->DeleteVm(req); !s.ok()) {
+      rc = ReportError("vm delete", s);
       return;
     }
     if (!ctx.json()) std::cout << "deleted " << req.name() << "\n";
@@ -318,17 +320,23 @@ void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
   auto dir = std::make_shared<std::string>();
   auto id = std::make_shared<std::string>("default");
   auto* imp = image.add_subcommand(
-      "import", "Import a signed image into clawos-vm-launcher (full verification, once)");
+      "import",
+      "Import a signed image into clawos-vm-launcher (full verification, once; DIR is read by "
+      "the launcher, on its host)");
   imp->add_option("dir", *dir, "Image directory (manifest.json, manifest.sig, artefacts)")
       ->required();
   imp->add_option("--name", *id, "Image id in the launcher")->capture_default_str();
   imp->callback([&ctx, &rc, dir, id] {
+    auto api = MakeLauncherApi(ctx);
+    if (!api.ok()) {
+      rc = ReportError("image import", api.status());
+      return;
+    }
     lpb::ImportImageRequest req;
     req.set_image_id(*id);
     std::error_code ec;
     req.set_source_dir(std::filesystem::absolute(*dir, ec).lexically_normal().string());
-    auto r = Unary<lpb::ImportImageRequest, lpb::Image>(
-        ctx, &lpb::LauncherService::Stub::ImportImage, req, absl::Minutes(10));
+    auto r = (*api)->ImportImage(req);
     if (!r.ok()) {
       rc = ReportError("image import", r.status());
       return;
@@ -343,10 +351,14 @@ void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
 
   auto* list = image.add_subcommand("list", "List the launcher's images");
   list->callback([&ctx, &rc] {
+    auto api = MakeLauncherApi(ctx);
+    if (!api.ok()) {
+      rc = ReportError("image list", api.status());
+      return;
+    }
     lpb::ListImagesRequest req;
     req.set_page_size(1000);
-    auto r = Unary<lpb::ListImagesRequest, lpb::ListImagesResponse>(
-        ctx, &lpb::LauncherService::Stub::ListImages, req);
+    auto r = (*api)->ListImages(req);
     if (!r.ok()) {
       rc = ReportError("image list", r.status());
       return;
@@ -364,15 +376,21 @@ void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
     }
   });
 
-  auto* del = image.add_subcommand("delete", "Remove an image from the launcher");
+  auto* del = image.add_subcommand(
+      "delete",
+      "Remove an image from the launcher (always gRPC to clawos-vm-launcher at --launcher: the "
+      "control plane has no route for it)");
   del->add_option("name", *id, "Image id")->required();
   del->callback([&ctx, &rc, id] {
+    auto api = MakeGrpcLauncherApi(ctx);  // the control plane has no route for it
+    if (!api.ok()) {
+      rc = ReportError("image delete", api.status());
+      return;
+    }
     lpb::DeleteImageRequest req;
     req.set_name(ImageName(*id));
-    auto r = Unary<lpb::DeleteImageRequest, google::protobuf::Empty>(
-        ctx, &lpb::LauncherService::Stub::DeleteImage, req);
-    if (!r.ok()) {
-      rc = ReportError("image delete", r.status());
+    if (auto s = (*api)->DeleteImage(req); !s.ok()) {
+      rc = ReportError("image delete", s);
       return;
     }
     if (!ctx.json()) std::cout << "deleted " << req.name() << "\n";

@@ -1,5 +1,8 @@
 // `clawos vm ...` and `clawos image import|list|delete`: the launcher's
-// commands, over gRPC to clawos-vm-launcher (--launcher / CLAWOS_LAUNCHER_ADDR).
+// commands, over REST through clawos-controlplane (--url / CLAWOS_URL) or,
+// with --direct, over gRPC to clawos-vm-launcher (--launcher /
+// CLAWOS_LAUNCHER_ADDR). `vm cp` and `image delete` have no REST route and
+// always use gRPC.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "cli/launcher_api.h"
 #include "cli/launcher_client.h"
 #include "common/crypto/encoding.h"
 #include "common/crypto/sha256.h"
@@ -51,15 +52,12 @@ int Exec(const Context& ctx, const ExecFlags& f) {
     if (!d.ok()) return ReportError("vm exec", d.status());
     *req.mutable_timeout() = ToProtoDuration(*d);
   }
+  auto api = MakeLauncherApi(ctx);
+  if (!api.ok()) return ReportError("vm exec", api.status());
   if (f.stdin_data) req.set_stdin_data(ReadStdin());
-  auto stub = LauncherStub(ctx);
-  if (!stub.ok()) return ReportError("vm exec", stub.status());
-  auto cctx = MakeClientContext(absl::Hours(24));
-  auto reader = (*stub)->ExecVm(cctx.get(), req);
-  lpb::ExecVmResponse m;
   int code = 0;
   bool exited = false;
-  while (reader->Read(&m)) {
+  absl::Status s = (*api)->ExecVm(req, [&](const lpb::ExecVmResponse& m) {
     if (m.has_stdout_chunk()) WriteOut(stdout, m.stdout_chunk());
     if (m.has_stderr_chunk()) WriteOut(stderr, m.stderr_chunk());
     if (m.has_exit()) {
@@ -74,9 +72,8 @@ int Exec(const Context& ctx, const ExecFlags& f) {
         code = e.exit_code();
       }
     }
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) return ReportError("vm exec", LauncherError(ctx, s));
+  });
+  if (!s.ok()) return ReportError("vm exec", s);
   if (!exited)
     return ReportError("vm exec", absl::UnavailableError("the stream ended without an exit"));
   return code;
@@ -90,12 +87,9 @@ int Logs(const Context& ctx, const std::string& name, bool follow, int tail,
   req.set_tail_lines(tail);
   if (source == "console") req.add_sources(lpb::LOG_SOURCE_SERIAL_CONSOLE);
   if (source == "agent") req.add_sources(lpb::LOG_SOURCE_AGENT);
-  auto stub = LauncherStub(ctx);
-  if (!stub.ok()) return ReportError("vm logs", stub.status());
-  auto cctx = MakeClientContext(absl::Hours(24 * 365));
-  auto reader = (*stub)->StreamVmLogs(cctx.get(), req);
-  lpb::LogEntry e;
-  while (reader->Read(&e)) {
+  auto api = MakeLauncherApi(ctx);
+  if (!api.ok()) return ReportError("vm logs", api.status());
+  absl::Status s = (*api)->StreamVmLogs(req, [&ctx](const lpb::LogEntry& e) {
     if (ctx.json()) {
       std::string j = ToJson(e);
       j.erase(std::remove(j.begin(), j.end(), '\n'), j.end());
@@ -105,9 +99,8 @@ int Logs(const Context& ctx, const std::string& name, bool follow, int tail,
     } else {
       std::cout << e.text() << std::endl;
     }
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) return ReportError("vm logs", LauncherError(ctx, s));
+  });
+  if (!s.ok()) return ReportError("vm logs", s);
   return 0;
 }
 
@@ -215,7 +208,9 @@ void AddVmIoCommands(CLI::App& vm, Context& ctx, int& rc) {
   auto src = std::make_shared<std::string>();
   auto dst = std::make_shared<std::string>();
   auto* cp = vm.add_subcommand(
-      "cp", "Copy a file into or out of a VM: `vm cp FILE NAME:/path` or `vm cp NAME:/path FILE`");
+      "cp",
+      "Copy a file into or out of a VM: `vm cp FILE NAME:/path` or `vm cp NAME:/path FILE` "
+      "(always gRPC to clawos-vm-launcher at --launcher: the control plane has no file route)");
   cp->add_option("src", *src, "Source (a local path, - for stdin, or NAME:/path)")->required();
   cp->add_option("dst", *dst, "Destination (a local path, - for stdout, or NAME:/path)")
       ->required();

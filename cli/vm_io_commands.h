@@ -1,4 +1,5 @@
-// `clawos vm exec|logs|cp`: the streaming commands.
+// `clawos vm exec|logs|cp`: the streaming commands (exec and logs through
+// LauncherApi, cp always over gRPC).
 #pragma once
 
 #include <CLI/CLI.hpp>

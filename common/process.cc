@@ -154,6 +154,40 @@ absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv_in,
   return pid;
 }
 
+absl::StatusOr<pid_t> SpawnDaemon(const std::vector<std::string>& argv_in,
+                                  const std::map<std::string, std::string>& env,
+                                  const std::string& log_path) {
+  if (argv_in.empty()) return absl::InvalidArgumentError("empty command");
+  int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", log_path));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGQUIT}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<std::string> argv = argv_in;
+  auto envs = MergedEnv(env);
+  auto cargv = CStrings(argv);
+  auto cenv = CStrings(envs);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, cargv[0], &fa, &attr, cargv.data(), cenv.data());
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fd);
+  if (rc != 0) return ErrnoStatus(rc, absl::StrCat("starting ", argv[0]));
+  return pid;
+}
+
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv_in,
                                          const ProcessOptions& options) {
   if (argv_in.empty()) return absl::InvalidArgumentError("empty command");

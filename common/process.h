@@ -48,6 +48,14 @@ absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv,
                                    const std::string& log_path,
                                    const std::vector<std::string>& join_cgroups = {});
 
+// Starts argv as a daemon that outlives the caller: its own session (no
+// controlling terminal, so a closed terminal does not hang it up), default
+// signal dispositions and an empty signal mask, stdin /dev/null, stdout and
+// stderr appended to `log_path` (0600). Returns its pid.
+absl::StatusOr<pid_t> SpawnDaemon(const std::vector<std::string>& argv,
+                                  const std::map<std::string, std::string>& env,
+                                  const std::string& log_path);
+
 // A waitpid() status as an exit code: the code, or 128 + the signal.
 int ExitCodeOf(int wait_status);
 

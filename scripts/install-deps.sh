@@ -21,6 +21,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-yaml curl openssl nftables iproute2 libboost-dev
   rsyslog rsyslog-openssl liblognorm-utils
+  # the control plane's TLS front (issue 7)
+  nginx
 )
 
 missing=()

@@ -6,8 +6,8 @@ set -euo pipefail
 src=$1
 build=$2
 tmp=$(mktemp -d)
-cg="clawos-test-run$$"
-port=$((21000 + $$ % 2000))
+offset=$((15000 + $$ % 2000))
+cg="clawos-$offset"  # clawos up's cgroup parent for a port offset
 cleanup() {
   for h in /unified /memory /cpu /pids ""; do
     rmdir /sys/fs/cgroup$h/$cg/* /sys/fs/cgroup$h/$cg 2>/dev/null || true
@@ -15,15 +15,10 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-out=$(CLAWOS_SKIP_SETUP=1 CLAWOS_STATE_DIR="$tmp/state" \
-      CLAWOS_IDENTITY_LISTEN="unix:$tmp/state/identity/identity.sock" \
-      CLAWOS_IDENTITY_METRICS_LISTEN=off \
-      CLAWOS_LAUNCHER_LISTEN="unix:$tmp/state/launcher/launcher.sock" \
-      CLAWOS_LAUNCHER_METRICS_LISTEN=off CLAWOS_LAUNCHER_CGROUP_PARENT="$cg" \
-      CLAWOS_MONITOR_LISTEN="unix:$tmp/state/monitor/monitor.sock" CLAWOS_MONITOR_METRICS_LISTEN=off \
+out=$(CLAWOS_SKIP_SETUP=1 CLAWOS_STATE_DIR="$tmp/state" CLAWOS_PORT_OFFSET="$offset" \
       CLAWOS_IMAGE_DIR="$build/guest-image" CLAWOS_SIGNING_PUBKEY="$build/guest-keys/signing.pub" \
-      CLAWOS_PROXY_ADDR="127.0.0.1:$port" CLAWOS_OPENAI_API_KEY= CLAWOS_ANTHROPIC_API_KEY= \
-      bash "$src/scripts/run.sh" --once 2>&1)
+      CLAWOS_OPENAI_API_KEY= CLAWOS_ANTHROPIC_API_KEY= \
+      bash "$src/scripts/run.sh" --once 2>&1) || { echo "$out"; exit 1; }
 echo "$out"
 grep -q '^valid: sub=agents/demo aud=clawos-inference-proxy' <<<"$out"
 grep -q '^vms/demo RUNNING in' <<<"$out"
@@ -36,4 +31,12 @@ grep -q '^targets/demo (vms/demo): [1-9][0-9]* system calls' <<<"$out"
 grep -q '"kind":"PROCESS_EXEC".*"vm":"vms/demo"' "$tmp/state/monitor/events.jsonl"
 test "$(stat -c %a "$tmp/state/identity/master.key")" = 600
 test ! -d "$tmp/state/launcher/vms/demo"  # --once stops and deletes the demo VM
+# --once ends with clawos down: no process of the stack is left.
+for f in /proc/[0-9]*/cmdline; do
+  pid=${f#/proc/}; pid=${pid%/cmdline}
+  [ "$pid" = "$$" ] && continue
+  if tr '\0' ' ' <"$f" 2>/dev/null | grep -q -- "$tmp/state"; then
+    echo "a process of the stack is still running: $pid $(tr '\0' ' ' <"$f")" >&2; exit 1
+  fi
+done
 echo "run command OK"

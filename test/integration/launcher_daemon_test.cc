@@ -96,7 +96,9 @@ class LauncherDaemonTest : public ::testing::Test {
   RunResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(60),
                 const std::string& in = "") {
     args.insert(args.begin(), kBin + "/clawos");
-    return RunCommand(args, in, {{"CLAWOS_LAUNCHER_ADDR", "unix:" + sock()}}, timeout);
+    // No control plane here: the CLI talks gRPC to the launcher (--direct).
+    return RunCommand(
+        args, in, {{"CLAWOS_LAUNCHER_ADDR", "unix:" + sock()}, {"CLAWOS_DIRECT", "1"}}, timeout);
   }
 
   nlohmann::json Status(const std::string& vm) {
