@@ -1,12 +1,15 @@
 #include "cli/stack.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
+#include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -136,11 +139,16 @@ void StopVms(const StackPaths& p, std::ostream& out) {
   auto ch = MakeChannel(p.Sock("launcher", "launcher.sock"));
   if (!ch.ok()) return;
   auto stub = lpb::LauncherService::NewStub(*ch);
+  std::vector<lpb::Vm> vms;
   lpb::ListVmsRequest req;
-  lpb::ListVmsResponse resp;
-  auto ctx = MakeClientContext(absl::Seconds(10));
-  if (!stub->ListVms(ctx.get(), req, &resp).ok()) return;
-  for (const auto& vm : resp.vms()) {
+  do {
+    lpb::ListVmsResponse resp;
+    auto ctx = MakeClientContext(absl::Seconds(10));
+    if (!stub->ListVms(ctx.get(), req, &resp).ok()) break;
+    vms.insert(vms.end(), resp.vms().begin(), resp.vms().end());
+    req.set_page_token(resp.next_page_token());
+  } while (!req.page_token().empty());
+  for (const auto& vm : vms) {
     if (vm.state() != lpb::Vm::RUNNING && vm.state() != lpb::Vm::STARTING) continue;
     lpb::StopVmRequest stop;
     stop.set_name(vm.name());
@@ -172,6 +180,28 @@ void Terminate(pid_t pid, absl::Duration grace) {
   for (int i = 0; i < 100 && !Exited(pid); ++i) absl::SleepFor(absl::Milliseconds(20));
 }
 
+// One `up` or `down` at a time per state directory (they share pid files).
+class StackLock {
+ public:
+  explicit StackLock(const std::string& run) {
+    fd_ = open((run + "/stack.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0 && flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      std::cerr << "waiting for another clawos up/down on this state directory\n";
+      flock(fd_, LOCK_EX);
+    }
+  }
+  ~StackLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// What the daemons must not inherit from the CLI's environment.
+const std::map<std::string, std::string> kNotForDaemons = {
+    {"CLAWOS_TOKEN", ""}, {"CLAWOS_TOKEN_FILE", ""}, {"CLAWOS_CONFIG", ""}};
+
 std::string LogTail(const std::string& path) {
   std::string log = ReadFile(path).value_or("");
   return log.size() > 2000 ? log.substr(log.size() - 2000) : log;
@@ -192,7 +222,7 @@ StackPaths PathsFor(const StackOptions& o) {
   return p;
 }
 
-std::vector<Service> StackServices(const StackOptions& o) {
+std::vector<Service> StackServices(const StackOptions& o, bool every) {
   const StackPaths p = PathsFor(o);
   const std::string bin = o.bin_dir.empty() ? SelfDir() : o.bin_dir;
   auto tcp = [&](int base) { return absl::StrCat("127.0.0.1:", p.port(base)); };
@@ -200,7 +230,7 @@ std::vector<Service> StackServices(const StackOptions& o) {
   const std::string admin_sock = p.Sock("proxy", "admin.sock");
   const std::string mon_sock = p.Sock("monitor", "monitor.sock");
   const std::string l_sock = p.Sock("launcher", "launcher.sock");
-  const bool monitor = o.monitor && geteuid() == 0;
+  const bool monitor = every || (o.monitor && geteuid() == 0);
   std::vector<Service> s;
   s.push_back({"identity",
                bin + "/clawos-identity",
@@ -245,6 +275,7 @@ std::vector<Service> StackServices(const StackOptions& o) {
        {},
        [cp_url] { return HttpReady(cp_url); }});
   std::string nginx = o.nginx ? FindNginx() : "";
+  if (nginx.empty() && every) nginx = "nginx";
   if (!nginx.empty()) {
     const std::string url = absl::StrCat("https://localhost:", p.port(8443));
     const std::string ca = p.tls + "/clawos.crt";
@@ -262,6 +293,7 @@ absl::Status StackUp(const StackOptions& o, std::ostream& out) {
   for (const std::string& d : {p.state, p.run, p.logs}) {
     if (auto s = EnsurePrivateDir(d); !s.ok()) return s;
   }
+  StackLock lock(p.run);
   if (auto s = EnsureImage(o, p, out); !s.ok()) return s;
   std::vector<Service> services = StackServices(o);
   std::vector<std::pair<Service, pid_t>> started;
@@ -284,7 +316,9 @@ absl::Status StackUp(const StackOptions& o, std::ostream& out) {
     std::vector<std::string> argv = {svc.binary};
     argv.insert(argv.end(), svc.args.begin(), svc.args.end());
     const absl::Time t0 = absl::Now();
-    auto pid = SpawnDaemon(argv, svc.env, log);
+    std::map<std::string, std::string> env = kNotForDaemons;
+    for (const auto& [k, v] : svc.env) env[k] = v;
+    auto pid = SpawnDaemon(argv, env, log);
     if (!pid.ok()) return undo(), pid.status();
     started.push_back({svc, *pid});
     if (auto s = WriteFileAtomic(p.run + "/" + svc.name + ".pid", absl::StrCat(*pid, "\n"), 0600);
@@ -295,6 +329,8 @@ absl::Status StackUp(const StackOptions& o, std::ostream& out) {
     while (absl::Now() - t0 < o.ready_timeout) {
       if ((ready = svc.ready()).ok()) break;
       if (Exited(*pid)) {
+        started.pop_back();  // reaped: its pid may be another process's already
+        unlink((p.run + "/" + svc.name + ".pid").c_str());
         undo();
         return absl::FailedPreconditionError(absl::StrCat(
             svc.name, " exited while starting; the end of ", log, ":\n", LogTail(log)));
@@ -307,6 +343,17 @@ absl::Status StackUp(const StackOptions& o, std::ostream& out) {
           absl::StrCat(svc.name, " did not answer within ", absl::FormatDuration(o.ready_timeout),
                        ": ", ready.message(), "; the end of ", log, ":\n", LogTail(log)));
     }
+    // Something else may answer in its place (an orphan holding the port):
+    // then ours exits at once.
+    absl::SleepFor(absl::Milliseconds(200));
+    if (Exited(*pid)) {
+      started.pop_back();
+      unlink((p.run + "/" + svc.name + ".pid").c_str());
+      undo();
+      return absl::FailedPreconditionError(absl::StrCat(
+          svc.name, " exited right after start while something else answered in its place (",
+          "another process holds its socket or port?); the end of ", log, ":\n", LogTail(log)));
+    }
     out << absl::StrFormat("  %-16s started (pid %d) in %.1fs\n", svc.name, *pid,
                            absl::ToDoubleSeconds(absl::Now() - t0));
     if (svc.name == "launcher") {
@@ -318,7 +365,16 @@ absl::Status StackUp(const StackOptions& o, std::ostream& out) {
 
 absl::Status StackDown(const StackOptions& o, std::ostream& out) {
   const StackPaths p = PathsFor(o);
-  std::vector<Service> services = StackServices(o);
+  // Whatever runs, whatever this call's flags say: every service is looked at.
+  StackOptions all = o;
+  all.monitor = all.nginx = true;
+  std::vector<Service> services = StackServices(all, /*every=*/true);
+  bool any = false;
+  for (const auto& s : services) any |= RunningPid(p, s) != 0;
+  if (any && geteuid() != 0) {
+    return absl::PermissionDeniedError("the stack runs as root: clawos down needs root too");
+  }
+  StackLock lock(p.run);
   for (auto it = services.rbegin(); it != services.rend(); ++it) {
     pid_t pid = RunningPid(p, *it);
     if (it->name == "launcher" && pid) StopVms(p, out);

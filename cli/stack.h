@@ -56,8 +56,9 @@ struct StackPaths {
 };
 StackPaths PathsFor(const StackOptions& options);
 
-// The services in start order.
-std::vector<Service> StackServices(const StackOptions& options);
+// The services in start order. `every`: the monitor and nginx too, whether
+// or not this user or host would start them (what `down` looks at).
+std::vector<Service> StackServices(const StackOptions& options, bool every = false);
 
 absl::Status StackUp(const StackOptions& options, std::ostream& out);
 absl::Status StackDown(const StackOptions& options, std::ostream& out);

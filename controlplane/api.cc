@@ -135,7 +135,11 @@ void Api::Handle(const http::Request& request, http::ResponseSink& sink) {
         call.caller = *std::move(caller);
         Dispatch(call);
       }
-      if (call.match.route->access == Access::kAdmin) Audit(call, call.status);
+      // Calls by a verified caller (allowed or refused for its role); calls
+      // without a valid token are only counted, so they cannot flush the log.
+      if (call.match.route->access == Access::kAdmin && !call.caller.subject.empty()) {
+        Audit(call, call.status);
+      }
     }
   }
   if (requests_) {
@@ -317,6 +321,25 @@ void Api::Dispatch(Call& c) {
       return c.ReplyJson(200, options_.openapi_json);
   }
 }
+
+Api::ActiveCall::ActiveCall(Api& a, grpc::ClientContext* c) : api(a), ctx(c) {
+  std::lock_guard lock(api.active_mu_);
+  api.active_.insert(ctx);
+  if (api.shutting_down_) ctx->TryCancel();
+}
+
+Api::ActiveCall::~ActiveCall() {
+  std::lock_guard lock(api.active_mu_);
+  api.active_.erase(ctx);
+}
+
+void Api::Shutdown() {
+  std::lock_guard lock(active_mu_);
+  shutting_down_ = true;
+  for (auto* ctx : active_) ctx->TryCancel();
+}
+
+bool Api::StillAllowed(const Call& c) { return auth_.Check(c.req, c.match.route->access).ok(); }
 
 std::vector<std::string> Api::Unready() {
   const absl::Duration t = absl::Seconds(3);

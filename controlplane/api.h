@@ -6,6 +6,8 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "absl/time/time.h"
@@ -53,9 +55,23 @@ class Api : public http::RequestHandler {
   // What /readyz checks: each daemon answers. Empty when all do.
   std::vector<std::string> Unready();
 
+  // Cancels the daemon calls of every stream in progress, and of those that
+  // start from now on: call before the listener stops, so that streams
+  // waiting on a daemon end at once.
+  void Shutdown();
+
   struct Call;  // one request in progress (api_call.h)
 
  private:
+  // A stream's daemon call, cancellable by Shutdown() while it lasts.
+  struct ActiveCall {
+    ActiveCall(Api& api, grpc::ClientContext* ctx);
+    ~ActiveCall();
+    Api& api;
+    grpc::ClientContext* ctx;
+  };
+  // The caller's token still holds (streams re-check it as they go).
+  bool StillAllowed(const Call& call);
   void Dispatch(Call& call);
   void ExecVm(Call& call);
   void VmLogs(Call& call);
@@ -69,6 +85,9 @@ class Api : public http::RequestHandler {
   ApiOptions options_;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
+  std::mutex active_mu_;
+  std::set<grpc::ClientContext*> active_;
+  bool shutting_down_ = false;
 };
 
 }  // namespace clawos::controlplane

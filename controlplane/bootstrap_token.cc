@@ -21,7 +21,10 @@ bool StillGood(const std::string& token) {
   auto payload = crypto::Base64UrlDecode(parts[1]);
   if (!payload.ok()) return false;
   auto j = nlohmann::json::parse(payload->begin(), payload->end(), nullptr, false);
-  if (!j.is_object() || !j.contains("exp") || !j.contains("iat")) return false;
+  if (!j.is_object() || !j.contains("exp") || !j.contains("iat") || !j["exp"].is_number_integer() ||
+      !j["iat"].is_number_integer()) {
+    return false;
+  }
   int64_t iat = j["iat"].get<int64_t>(), exp = j["exp"].get<int64_t>();
   int64_t now = absl::ToUnixSeconds(absl::Now());
   return now < exp - (exp - iat) / 2;

@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
   clawos::log::Info("draining", {{"signal", sig}});
   stop = true;
   hub.Close();
+  handler.Shutdown();
   (*server)->Stop();
   renew.join();
   clawos::log::Info("stopped");

@@ -1,5 +1,6 @@
 #include "controlplane/routes.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 
 namespace clawos::controlplane {
@@ -31,8 +32,18 @@ const std::vector<Route>& Routes() {
 
 namespace {
 
-// A parameter's value: one non-empty segment without ':'.
-bool ValidParam(const std::string& v) { return !v.empty() && v.find(':') == std::string::npos; }
+// A parameter's value (a VM or agent id): 1-128 of [A-Za-z0-9._-]. Anything
+// else names nothing (404), and never reaches a daemon's names.
+bool ValidParam(const std::string& v) {
+  if (v.empty() || v.size() > 128) return false;
+  for (char ch : v) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' &&
+        ch != '-') {
+      return false;
+    }
+  }
+  return true;
+}
 
 bool MatchPattern(const std::string& pattern, const std::string& path,
                   std::map<std::string, std::string>* params) {
@@ -68,7 +79,7 @@ std::optional<RouteMatch> MatchRoute(const std::string& method, const std::strin
   for (const Route& r : Routes()) {
     std::map<std::string, std::string> params;
     if (!MatchPattern(r.pattern, path, &params)) continue;
-    if (method == r.method || (method == "HEAD" && std::string(r.method) == "GET")) {
+    if (method == r.method) {
       return RouteMatch{&r, std::move(params)};
     }
     if (allowed) allowed->push_back(r.method);

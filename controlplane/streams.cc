@@ -3,11 +3,13 @@
 // went away).
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_client.h"
 #include "common/grpc_status.h"
 #include "common/request_id.h"
 #include "controlplane/api.h"
@@ -25,37 +27,58 @@ class StreamWriter {
   StreamWriter(http::ResponseSink& sink, grpc::ClientContext* ctx) : sink_(sink), ctx_(ctx) {}
   bool Write(const std::string& data) {
     std::lock_guard lock(mu_);
-    if (gone_) return false;
+    if (stopped_) return false;
     if (!sink_.Body(data)) {
-      gone_ = true;
-      if (ctx_) ctx_->TryCancel();  // the client left: end the daemon's stream too
+      client_gone_ = stopped_ = true;
+      if (ctx_) ctx_->TryCancel();  // end the daemon's stream too
     }
-    return !gone_;
+    return !stopped_;
+  }
+  // Writes `last` and stops the stream (the caller's token no longer holds);
+  // End() then closes it properly.
+  void Stop(const std::string& last) {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    if (!sink_.Body(last)) client_gone_ = true;
+    stopped_ = true;
+    if (ctx_) ctx_->TryCancel();
+  }
+  bool stopped() {
+    std::lock_guard lock(mu_);
+    return stopped_;
   }
   void End() {
     std::lock_guard lock(mu_);
-    if (!gone_) sink_.End();
+    if (!client_gone_) sink_.End();
   }
 
  private:
   http::ResponseSink& sink_;
   grpc::ClientContext* ctx_;
   std::mutex mu_;
-  bool gone_ = false;
+  bool stopped_ = false;
+  bool client_gone_ = false;
 };
 
-// Sends ": keep-alive" every `every` until stopped.
+const absl::Status kDenied =
+    absl::UnauthenticatedError("the token no longer holds (expired or revoked)");
+
+// While a stream waits on its daemon: every `every`, writes `text` (so a
+// client that left is noticed) and re-checks the caller's token (so a
+// revoked or expired one ends the stream).
 class KeepAlive {
  public:
-  KeepAlive(StreamWriter& w, absl::Duration every)
-      : thread_([this, &w, every] {
+  KeepAlive(StreamWriter& w, absl::Duration every, std::string text,
+            std::function<bool()> still_allowed, std::string denied)
+      : thread_([this, &w, every, text = std::move(text), still_allowed,
+                 denied = std::move(denied)] {
           std::unique_lock lock(mu_);
           while (!stop_) {
             if (cv_.wait_for(lock, absl::ToChronoNanoseconds(every), [this] { return stop_; })) {
               break;
             }
             lock.unlock();
-            bool ok = w.Write(": keep-alive\n\n");
+            bool ok = still_allowed() ? w.Write(text) : (w.Stop(denied), false);
             lock.lock();
             if (!ok) break;
           }
@@ -94,10 +117,15 @@ void Api::ExecVm(Call& c) {
   }
   grpc::ClientContext ctx;  // no deadline: the command's own timeout bounds it
   ctx.AddMetadata(kRequestIdHeader, c.request_id);
+  ActiveCall active(*this, &ctx);
   auto reader = b_.launcher->ExecVm(&ctx, req);
   lpb::ExecVmResponse msg;
   // The first message decides between an error answer and a stream.
-  if (!reader->Read(&msg)) return c.Error(FromGrpcStatus(reader->Finish()));
+  if (!reader->Read(&msg)) {
+    absl::Status s = FromGrpcStatus(reader->Finish());
+    return c.Error(s.ok() ? absl::InternalError("the launcher ended the exec without an answer")
+                          : s);
+  }
   if (!c.StartStream("application/x-ndjson")) {
     ctx.TryCancel();
     reader->Finish();
@@ -105,7 +133,13 @@ void Api::ExecVm(Call& c) {
   }
   StreamWriter w(c.sink, &ctx);
   bool ok = w.Write(ToJson(msg) + "\n");
-  while (ok && reader->Read(&msg)) ok = w.Write(ToJson(msg) + "\n");
+  {
+    // Blank lines (NDJSON readers skip them) while the command is silent.
+    KeepAlive ka(
+        w, options_.keepalive, "\n", [&] { return StillAllowed(c); },
+        absl::StrCat("{\"error\":", ErrorBody(kDenied), "}\n"));
+    while (ok && reader->Read(&msg)) ok = w.Write(ToJson(msg) + "\n");
+  }
   absl::Status end = FromGrpcStatus(reader->Finish());
   if (ok && !end.ok()) {
     // grpc-gateway's way to end a stream with an error: one last line.
@@ -125,31 +159,35 @@ void Api::VmLogs(Call& c) {
   req.set_tail_lines(static_cast<int32_t>(n));
   int64_t after = 0;
   if (absl::SimpleAtoi(c.req.Header("last-event-id"), &after)) req.set_after_sequence(after);
-  grpc::ClientContext ctx;
-  ctx.AddMetadata(kRequestIdHeader, c.request_id);
-  auto reader = b_.launcher->StreamVmLogs(&ctx, req);
-  lpb::LogEntry e;
-  bool first = reader->Read(&e);
-  if (!first) {
-    absl::Status s = FromGrpcStatus(reader->Finish());
+  // An unknown VM is a plain 404, before the stream begins (which may then
+  // wait long for its first line).
+  {
+    lpb::GetVmRequest get;
+    get.set_name(req.name());
+    lpb::Vm vm;
+    auto gctx = MakeClientContext(options_.call_timeout);
+    absl::Status s = FromGrpcStatus(b_.launcher->GetVm(gctx.get(), get, &vm));
     if (!s.ok()) return c.Error(s);
   }
-  if (!c.StartStream("text/event-stream")) {
-    ctx.TryCancel();
-    reader->Finish();
-    return;
-  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata(kRequestIdHeader, c.request_id);
+  ActiveCall active(*this, &ctx);
+  if (!c.StartStream("text/event-stream")) return;
   StreamWriter w(c.sink, &ctx);
   bool ok = w.Write("retry: 3000\n\n");
-  if (first) {
-    KeepAlive ka(w, options_.keepalive);
-    ok = ok && w.Write(Sse(std::to_string(e.sequence()), "log", ToJson(e)));
-    while (ok && reader->Read(&e))
+  auto reader = b_.launcher->StreamVmLogs(&ctx, req);
+  {
+    KeepAlive ka(
+        w, options_.keepalive, ": keep-alive\n\n", [&] { return StillAllowed(c); },
+        Sse("", "error", ErrorBody(kDenied)));
+    lpb::LogEntry e;
+    while (ok && reader->Read(&e)) {
       ok = w.Write(Sse(std::to_string(e.sequence()), "log", ToJson(e)));
-    absl::Status end = FromGrpcStatus(reader->Finish());
-    if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {
-      w.Write(Sse("", "error", ErrorBody(end)));
     }
+  }
+  absl::Status end = FromGrpcStatus(reader->Finish());
+  if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {
+    w.Write(Sse("", "error", ErrorBody(end)));
   }
   w.End();
 }
@@ -161,10 +199,15 @@ void Api::Events(Call& c) {
   if (!last.empty() && !absl::SimpleAtoi(last, &after)) {
     return c.Error(absl::InvalidArgumentError("Last-Event-ID must be an event id (an integer)"));
   }
-  if (last.empty()) after = hub_.Last();  // a new client gets what happens from now on
+  const int64_t newest = hub_.Last();
+  if (last.empty()) after = newest;  // a new client gets what happens from now on
   if (!c.StartStream("text/event-stream")) return;
   StreamWriter w(c.sink, nullptr);
   if (!w.Write("retry: 3000\n\n")) return;
+  if (after > newest) {  // an id from the future (a clock that went back): start afresh
+    if (!w.Write(Sse("", "gap", R"({"message":"the Last-Event-ID is unknown here"})"))) return;
+    after = newest;
+  }
   for (;;) {
     EventHub::Batch b = hub_.Since(after, options_.keepalive);
     if (b.gap) {
@@ -179,7 +222,13 @@ void Api::Events(Call& c) {
       after = e.id;
     }
     if (b.closed) break;
-    if (b.events.empty() && !w.Write(": keep-alive\n\n")) return;
+    if (b.events.empty()) {
+      if (!StillAllowed(c)) {
+        w.Stop(Sse("", "error", ErrorBody(kDenied)));
+        break;
+      }
+      if (!w.Write(": keep-alive\n\n")) return;
+    }
   }
   w.End();
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -73,6 +74,7 @@ class Stream {
         std::lock_guard lock(mu_);
         text_ += *piece;
       }
+      ended_ = true;
     });
   }
   ~Stream() {
@@ -83,6 +85,15 @@ class Stream {
   std::string text() {
     std::lock_guard lock(mu_);
     return text_;
+  }
+  // Waits until the server ends the stream.
+  bool WaitForEnd(absl::Duration limit) {
+    absl::Time end = absl::Now() + limit;
+    while (absl::Now() < end) {
+      if (ended_) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
   }
   // Waits until the text holds `what` (or 60 s pass).
   bool WaitFor(const std::string& what, absl::Duration limit = absl::Seconds(60)) {
@@ -97,6 +108,7 @@ class Stream {
  private:
   std::unique_ptr<http::ClientCall> call_;
   int status_ = 0;
+  std::atomic<bool> ended_{false};
   std::mutex mu_;
   std::string text_;
   std::thread reader_;
@@ -317,8 +329,26 @@ TEST_F(ControlPlaneTest, TokensAndRolesAreEnforcedAndAdminCallsAudited) {
   }
   EXPECT_TRUE(refused) << audit;
   EXPECT_TRUE(minted_seen) << audit;
-  // GETs are not audited.
+  // GETs are not audited, nor calls without a valid token (they could flush the log).
   EXPECT_EQ(audit.find("\"method\":\"GET\""), std::string::npos);
+  EXPECT_EQ(audit.find("\"subject\":\"\""), std::string::npos) << audit;
+}
+
+TEST_F(ControlPlaneTest, ARevokedTokenEndsItsOpenStream) {
+  std::string viewer = Token("operators/short-lived", "viewer");
+  Stream events(port_, "/v1/events", {{"authorization", "Bearer " + viewer}});
+  ASSERT_EQ(events.status(), 200);
+  ASSERT_TRUE(events.WaitFor("retry: 3000"));
+  auto r = RunCommand({kBin + "/clawos", "token", "revoke", "--subject", "operators/short-lived"},
+                      "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + Sub("id.sock")}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Revocations are polled every 5 s; the stream re-checks at each keep-alive (1 s).
+  ASSERT_TRUE(events.WaitForEnd(absl::Seconds(20))) << events.text();
+  auto last = ParseSse(events.text());
+  ASSERT_FALSE(last.empty()) << events.text();
+  EXPECT_EQ(last.back().event, "error");
+  EXPECT_EQ(last.back().data["code"], 16);
+  EXPECT_EQ(Send("GET", "/v1/vms", "", viewer).status, 401);
 }
 
 TEST_F(ControlPlaneTest, ErrorsHaveTheApiShapeAndStatus) {
@@ -334,6 +364,8 @@ TEST_F(ControlPlaneTest, ErrorsHaveTheApiShapeAndStatus) {
     EXPECT_EQ(a.Header("access-control-allow-origin"), "") << "no CORS";
   };
   check(Send("GET", "/v1/nothing", "", admin_), 404, 5, "no route");
+  EXPECT_EQ(Send("HEAD", "/healthz").status, 405) << "no HEAD: its body would desync nginx";
+  check(Send("GET", "/v1/vms/bad%20name", "", admin_), 404, 5, "no route");
   Answer wrong = Send("PATCH", "/v1/vms", "{}", admin_);
   check(wrong, 405, 12, "not allowed");
   EXPECT_EQ(wrong.Header("allow"), "GET, POST");
