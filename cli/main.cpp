@@ -1,6 +1,7 @@
 // clawos: the ClawOS command line.
 #include <CLI/CLI.hpp>
 
+#include "cli/completion.h"
 #include "cli/context.h"
 #include "cli/identity_commands.h"
 #include "cli/image_commands.h"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   clawos::cli::AddProxyCommands(app, ctx, rc);
   clawos::cli::AddMonitorCommands(app, ctx, rc);
   clawos::cli::AddStackCommands(app, ctx, rc);
+  clawos::cli::AddCompletionCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,123 @@
+// The control plane's plain parts, without the network: route matching, the
+// event ring, the error mapping.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "controlplane/errors.h"
+#include "controlplane/event_hub.h"
+#include "controlplane/routes.h"
+
+namespace clawos::controlplane {
+namespace {
+
+TEST(RoutesTest, PatternsParamsAndVerbs) {
+  auto m = MatchRoute("POST", "/v1/vms/web-1:start");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->route->op, Op::kStartVm);
+  EXPECT_EQ(m->params.at("name"), "web-1");
+  m = MatchRoute("GET", "/v1/vms/web-1");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->route->op, Op::kGetVm);
+  m = MatchRoute("GET", "/v1/vms/a.b_c/logs");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->route->op, Op::kVmLogs);
+  EXPECT_EQ(m->params.at("name"), "a.b_c");
+  m = MatchRoute("PUT", "/v1/agents/a7/limits");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->route->access, Access::kAdmin);
+  EXPECT_EQ(MatchRoute("GET", "/v1/agents/a7/limits")->route->access, Access::kViewer);
+  EXPECT_EQ(MatchRoute("GET", "/healthz")->route->access, Access::kPublic);
+}
+
+TEST(RoutesTest, WhatDoesNotMatch) {
+  for (const char* path :
+       {"/v1/vms/web:reboot", "/v1/vms/:start", "/v1/vms/a:b:start", "/v1/vms/", "/v1/vms/a/b",
+        "/v1/vms/a b", "/v1/vms/a%2fb", "/v2/vms", "/v1/vmsx", "/v1/vms/x/../y"}) {
+    EXPECT_FALSE(MatchRoute("GET", path)) << path;
+    EXPECT_FALSE(MatchRoute("POST", path)) << path;
+  }
+  EXPECT_FALSE(MatchRoute("GET", "/v1/vms/" + std::string(129, 'a')));
+  EXPECT_TRUE(MatchRoute("GET", "/v1/vms/" + std::string(128, 'a')));
+}
+
+TEST(RoutesTest, WrongMethodListsTheAllowedOnes) {
+  std::vector<std::string> allowed;
+  EXPECT_FALSE(MatchRoute("PATCH", "/v1/vms", &allowed));
+  EXPECT_EQ(allowed, (std::vector<std::string>{"GET", "POST"}));
+  allowed.clear();
+  EXPECT_FALSE(MatchRoute("HEAD", "/healthz", &allowed));
+  EXPECT_EQ(allowed, (std::vector<std::string>{"GET"}));
+  allowed.clear();
+  EXPECT_FALSE(MatchRoute("GET", "/v1/nothing", &allowed));
+  EXPECT_TRUE(allowed.empty());
+}
+
+TEST(EventHubTest, IdsGrowAndResumeFromAnId) {
+  EventHub hub(3, 100);
+  EXPECT_EQ(hub.Last(), 99);
+  EXPECT_EQ(hub.Publish("vm", "{}"), 100);
+  EXPECT_EQ(hub.Publish("vm", "{}"), 101);
+  EXPECT_EQ(hub.Publish("alert", "{}"), 102);
+  auto b = hub.Since(100, absl::ZeroDuration());
+  ASSERT_EQ(b.events.size(), 2u);
+  EXPECT_EQ(b.events[0].id, 101);
+  EXPECT_EQ(b.events[1].type, "alert");
+  EXPECT_FALSE(b.gap);
+}
+
+TEST(EventHubTest, AFullRingReportsTheGap) {
+  EventHub hub(2, 1);
+  for (int i = 0; i < 5; ++i) hub.Publish("vm", "{}");  // ids 1..5; 4 and 5 kept
+  auto b = hub.Since(1, absl::ZeroDuration());
+  EXPECT_TRUE(b.gap) << "2 and 3 were dropped";
+  ASSERT_EQ(b.events.size(), 2u);
+  EXPECT_EQ(b.events[0].id, 4);
+  EXPECT_FALSE(hub.Since(3, absl::ZeroDuration()).gap) << "nothing after 3 was dropped";
+}
+
+TEST(EventHubTest, WaitersWakeForNewEventsAndClose) {
+  EventHub hub(8, 1);
+  std::thread later([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    hub.Publish("vm", R"({"x":1})");
+  });
+  auto b = hub.Since(0, absl::Seconds(10));
+  later.join();
+  ASSERT_EQ(b.events.size(), 1u);
+  EXPECT_EQ(b.events[0].json, R"({"x":1})");
+  std::thread closer([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    hub.Close();
+  });
+  absl::Time t0 = absl::Now();
+  auto c = hub.Since(1, absl::Seconds(10));
+  closer.join();
+  EXPECT_TRUE(c.closed);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+}
+
+TEST(ErrorsTest, GrpcGatewayStatusesAndBody) {
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kFailedPrecondition), 400);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kUnauthenticated), 401);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kAlreadyExists), 409);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kAborted), 409);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kCancelled), 499);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kUnimplemented), 501);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kDeadlineExceeded), 504);
+  EXPECT_EQ(HttpStatus(absl::StatusCode::kDataLoss), 500);
+  auto j = nlohmann::json::parse(ErrorBody(absl::NotFoundError("no VM \"a\xff\"")));
+  EXPECT_EQ(j["code"], 5);
+  EXPECT_TRUE(j["details"].is_array());
+  EXPECT_NE(j["message"].get<std::string>().find("no VM"), std::string::npos)
+      << "invalid UTF-8 is replaced, not an exception";
+}
+
+}  // namespace
+}  // namespace clawos::controlplane
