@@ -6,7 +6,7 @@ set -euo pipefail
 src=$1
 build=$2
 tmp=$(mktemp -d)
-offset=$((15000 + $$ % 2000))
+offset=$((5000 + $$ % 1000))  # ports 7080-17434: clear of stack_test (21000) and ephemeral ones
 cg="clawos-$offset"  # clawos up's cgroup parent for a port offset
 cleanup() {
   for h in /unified /memory /cpu /pids ""; do

@@ -28,9 +28,11 @@
 #include "common/files.h"
 #include "common/http/client.h"
 #include "common/tcp_socket.h"
+#include "common/testing/http_call.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
+#include "common/testing/test_image.h"
 #include "controlplane/routes.h"
 
 namespace clawos {
@@ -44,17 +46,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 const std::string kBin = CLAWOS_BIN_DIR;
 
-struct Answer {
-  int status = 0;
-  std::string body;
-  Headers headers;
-  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
-  std::string Header(const std::string& n) const {
-    for (const auto& [k, v] : headers)
-      if (absl::EqualsIgnoreCase(k, n)) return v;
-    return "";
-  }
-};
+using Answer = testing::HttpAnswer;
 
 // A streamed answer read on a thread (SSE, NDJSON) until it ends or is dropped.
 class Stream {
@@ -152,16 +144,8 @@ std::vector<SseEvent> ParseSse(const std::string& text) {
 class ControlPlaneTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* img = std::getenv("CLAWOS_TEST_IMAGE");
-    if (!img || !PathExists(std::string(img) + "/manifest.sig")) {
-      skip_ = "SKIPPED: no built and signed guest image (CLAWOS_TEST_IMAGE; ctest builds it)";
-      return;
-    }
-    if (geteuid() != 0) {
-      skip_ = "SKIPPED: needs root for VM cgroups";
-      return;
-    }
-    image_ = img;
+    skip_ = testing::VmTestSkipReason(&image_);
+    if (!skip_.empty()) return;
     dir_ = new testing::TempDir();
     cgroup_parent_ = absl::StrCat("clawos-test-cp", getpid());
     identity_ = new Daemon({kBin + "/clawos-identity", "--state-dir", Sub("identity"), "--listen",
@@ -200,14 +184,7 @@ class ControlPlaneTest : public ::testing::Test {
     if (!dir_) return;
     Send("DELETE", "/v1/vms/web?force=true", "", admin_);
     for (Daemon* d : {cp_, launcher_, proxy_, identity_}) delete d;
-    for (const char* h : {"/unified", "/memory", "/cpu", "/pids", ""}) {
-      std::string parent = absl::StrCat("/sys/fs/cgroup", h, "/", cgroup_parent_);
-      std::error_code ec;
-      for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
-        if (e.is_directory()) ::rmdir(e.path().c_str());
-      }
-      ::rmdir(parent.c_str());
-    }
+    testing::RemoveCgroupParent(cgroup_parent_);
     delete dir_;
   }
   void SetUp() override {
@@ -219,19 +196,7 @@ class ControlPlaneTest : public ::testing::Test {
                      const std::string& body = "", const std::string& token = "",
                      Headers headers = {}) {
     if (!token.empty()) headers.emplace_back("authorization", "Bearer " + token);
-    if (!body.empty()) headers.emplace_back("content-type", "application/json");
-    Answer a;
-    auto c =
-        http::ClientCall::Start(http::ParseUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
-                                {method, path, headers, body}, absl::Minutes(5));
-    if (!c.ok()) {
-      a.body = c.status().ToString();
-      return a;
-    }
-    a.status = (*c)->head().status;
-    a.headers = (*c)->head().headers;
-    a.body = (*c)->ReadAll();
-    return a;
+    return testing::HttpCall(port_, method, path, body, std::move(headers));
   }
   // A token from clawos-identity through the CLI.
   static std::string Token(const std::string& sub, const std::string& role,
@@ -253,7 +218,7 @@ TEST_F(ControlPlaneTest, HealthReadinessAndTheBootstrapToken) {
   EXPECT_EQ(Send("GET", "/healthz").status, 200);
   Answer ready = Send("GET", "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
-  EXPECT_EQ(ready.json()["ready"], true);
+  EXPECT_EQ(ready.Json()["ready"], true);
   struct stat st;
   ASSERT_EQ(stat(Sub("cp/admin.token").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -268,7 +233,7 @@ TEST_F(ControlPlaneTest, HealthReadinessAndTheBootstrapToken) {
   EXPECT_NE(down.body.find("inference-proxy"), std::string::npos) << down.body;
   Answer limits = Send("GET", "/v1/agents/a1/limits", "", admin_);
   EXPECT_EQ(limits.status, 503) << limits.body;
-  EXPECT_EQ(limits.json()["code"], 14);
+  EXPECT_EQ(limits.Json()["code"], 14);
   StartProxy();
   Answer again;
   for (int i = 0; i < 50 && (again = Send("GET", "/readyz")).status != 200; ++i) {
@@ -280,7 +245,7 @@ TEST_F(ControlPlaneTest, HealthReadinessAndTheBootstrapToken) {
 TEST_F(ControlPlaneTest, TokensAndRolesAreEnforcedAndAdminCallsAudited) {
   Answer none = Send("GET", "/v1/vms");
   EXPECT_EQ(none.status, 401);
-  EXPECT_EQ(none.json()["code"], 16);
+  EXPECT_EQ(none.Json()["code"], 16);
   EXPECT_EQ(Send("GET", "/v1/vms", "", "not.a.token").status, 401);
   EXPECT_EQ(Send("GET", "/v1/vms", "", "", {{"authorization", "Basic abc"}}).status, 401);
   // A token for another audience, and an agent's token.
@@ -296,7 +261,7 @@ TEST_F(ControlPlaneTest, TokensAndRolesAreEnforcedAndAdminCallsAudited) {
   EXPECT_EQ(Send("GET", "/v1/images", "", viewer).status, 200);
   Answer mutate = Send("POST", "/v1/vms", R"({"vm_id":"v1","spec":{"image":"images/x"}})", viewer);
   EXPECT_EQ(mutate.status, 403) << mutate.body;
-  EXPECT_EQ(mutate.json()["code"], 7);
+  EXPECT_EQ(mutate.Json()["code"], 7);
   EXPECT_EQ(
       Send("POST", "/v1/tokens",
            R"({"subject":"operators/me","audience":"clawos-controlplane","role":"admin"})", viewer)
@@ -309,7 +274,7 @@ TEST_F(ControlPlaneTest, TokensAndRolesAreEnforcedAndAdminCallsAudited) {
       R"({"subject":"operators/rest-viewer","audience":"clawos-controlplane","role":"viewer","ttl":"300s"})",
       admin_);
   ASSERT_EQ(minted.status, 200) << minted.body;
-  std::string t2 = minted.json().value("token", "");
+  std::string t2 = minted.Json().value("token", "");
   EXPECT_EQ(Send("GET", "/v1/vms", "", t2).status, 200);
   EXPECT_EQ(Send("DELETE", "/v1/vms/x", "", t2).status, 403);
 
@@ -354,7 +319,7 @@ TEST_F(ControlPlaneTest, ARevokedTokenEndsItsOpenStream) {
 TEST_F(ControlPlaneTest, ErrorsHaveTheApiShapeAndStatus) {
   auto check = [&](const Answer& a, int status, int code, const std::string& part) {
     EXPECT_EQ(a.status, status) << a.body;
-    auto j = a.json();
+    auto j = a.Json();
     ASSERT_TRUE(j.is_object()) << a.body;
     EXPECT_EQ(j["code"], code) << a.body;
     EXPECT_TRUE(j["details"].is_array());
@@ -398,7 +363,7 @@ TEST_F(ControlPlaneTest, ErrorsHaveTheApiShapeAndStatus) {
 TEST_F(ControlPlaneTest, TheOpenApiDocumentDescribesTheRealRoutes) {
   Answer doc = Send("GET", "/v1/openapi.json");
   ASSERT_EQ(doc.status, 200);
-  auto j = doc.json();
+  auto j = doc.Json();
   ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j.value("openapi", "").substr(0, 2), "3.");
   std::set<std::pair<std::string, std::string>> documented, routed;
@@ -435,17 +400,17 @@ TEST_F(ControlPlaneTest, LimitsAndUsageGoThroughTheProxy) {
   ASSERT_EQ(put.status, 200) << put.body;
   Answer get = Send("GET", "/v1/agents/a7/limits", "", Token("operators/v", "viewer"));
   ASSERT_EQ(get.status, 200) << get.body;
-  EXPECT_EQ(get.json()["requests_per_minute"], "5");
-  EXPECT_EQ(get.json()["budget_tokens"], "1000");
+  EXPECT_EQ(get.Json()["requests_per_minute"], "5");
+  EXPECT_EQ(get.Json()["budget_tokens"], "1000");
   // Only the named fields change.
   ASSERT_EQ(Send("PUT", "/v1/agents/a7/limits", R"({"tokens_per_minute":"70"})", admin_).status,
             200);
-  auto j = Send("GET", "/v1/agents/a7/limits", "", admin_).json();
+  auto j = Send("GET", "/v1/agents/a7/limits", "", admin_).Json();
   EXPECT_EQ(j["requests_per_minute"], "5");
   EXPECT_EQ(j["tokens_per_minute"], "70");
   Answer usage = Send("GET", "/v1/agents/a7/usage", "", admin_);
   EXPECT_EQ(usage.status, 200) << usage.body;
-  EXPECT_TRUE(usage.json().is_object());
+  EXPECT_TRUE(usage.Json().is_object());
 }
 
 TEST_F(ControlPlaneTest, AVmThroughRestWithItsEventsAndLogs) {
@@ -453,7 +418,7 @@ TEST_F(ControlPlaneTest, AVmThroughRestWithItsEventsAndLogs) {
   Answer imp = Send("POST", "/v1/images",
                     absl::StrCat(R"({"image_id":"agent","source_dir":")", image_, R"("})"), admin_);
   ASSERT_EQ(imp.status, 200) << imp.body;
-  EXPECT_EQ(imp.json()["name"], "images/agent");
+  EXPECT_EQ(imp.Json()["name"], "images/agent");
 
   Stream events(port_, "/v1/events", auth);
   ASSERT_EQ(events.status(), 200);
@@ -463,7 +428,7 @@ TEST_F(ControlPlaneTest, AVmThroughRestWithItsEventsAndLogs) {
       R"({"vm_id":"web","spec":{"image":"images/agent","vcpus":1,"memory_mib":256},"start":true})",
       admin_);
   ASSERT_EQ(created.status, 200) << created.body;
-  EXPECT_EQ(created.json()["state"], "RUNNING");
+  EXPECT_EQ(created.Json()["state"], "RUNNING");
 
   // Exec streams NDJSON: started, output, the exit.
   Answer exec = Send("POST", "/v1/vms/web:exec",
@@ -511,7 +476,7 @@ TEST_F(ControlPlaneTest, AVmThroughRestWithItsEventsAndLogs) {
 
   Answer stopped = Send("POST", "/v1/vms/web:stop", "", admin_);
   ASSERT_EQ(stopped.status, 200) << stopped.body;
-  EXPECT_EQ(stopped.json()["state"], "STOPPED");
+  EXPECT_EQ(stopped.Json()["state"], "STOPPED");
   ASSERT_TRUE(events.WaitFor("\"state\":\"STOPPED\"")) << events.text();
   EXPECT_EQ(Send("DELETE", "/v1/vms/web", "", admin_).status, 200);
   EXPECT_EQ(Send("GET", "/v1/vms/web", "", admin_).status, 404);

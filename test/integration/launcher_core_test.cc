@@ -16,6 +16,7 @@
 #include "common/testing/flip_byte.h"
 #include "common/testing/http_upstream.h"
 #include "common/testing/temp_dir.h"
+#include "common/testing/test_image.h"
 #include "image/signing.h"
 #include "vm-launcher/agent_ops.h"
 #include "vm-launcher/inference_tunnel.h"
@@ -27,13 +28,7 @@ namespace {
 class LauncherCoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* img = std::getenv("CLAWOS_TEST_IMAGE");
-    if (!img || !PathExists(std::string(img) + "/manifest.sig")) {
-      GTEST_SKIP()
-          << "SKIPPED: no built and signed guest image (CLAWOS_TEST_IMAGE; ctest builds it)";
-    }
-    if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root for VM cgroups";
-    image_ = img;
+    if (std::string why = testing::VmTestSkipReason(&image_); !why.empty()) GTEST_SKIP() << why;
     auto pub = image::ParsePublicKey(image_ + "/../guest-keys/signing.pub");
     ASSERT_TRUE(pub.ok()) << pub.status();
     LauncherConfig c;

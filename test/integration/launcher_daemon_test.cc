@@ -18,6 +18,7 @@
 #include "common/grpc_client.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
+#include "common/testing/test_image.h"
 
 namespace clawos {
 namespace {
@@ -32,13 +33,7 @@ const std::string kBin = CLAWOS_BIN_DIR;
 class LauncherDaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* img = std::getenv("CLAWOS_TEST_IMAGE");
-    if (!img || !PathExists(std::string(img) + "/manifest.sig")) {
-      GTEST_SKIP() << "SKIPPED: no built and signed guest image (CLAWOS_TEST_IMAGE; ctest "
-                      "builds it)";
-    }
-    if (geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root for VM cgroups";
-    image_ = img;
+    if (std::string why = testing::VmTestSkipReason(&image_); !why.empty()) GTEST_SKIP() << why;
     cgroup_parent_ = absl::StrCat("clawos-test-d", getpid());
     StartDaemon();
     RunResult r = Cli({"image", "import", image_, "--name", "agent"}, absl::Minutes(5));
@@ -56,14 +51,7 @@ class LauncherDaemonTest : public ::testing::Test {
       }
     }
     daemon_->Stop(SIGTERM);
-    for (const char* h : {"/unified", "/memory", "/cpu", "/pids", ""}) {
-      std::string parent = absl::StrCat("/sys/fs/cgroup", h, "/", cgroup_parent_);
-      std::error_code ec;
-      for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
-        if (e.is_directory()) ::rmdir(e.path().c_str());
-      }
-      ::rmdir(parent.c_str());
-    }
+    testing::RemoveCgroupParent(cgroup_parent_);
   }
 
   void StartDaemon(std::vector<std::string> extra = {}) {

@@ -23,6 +23,7 @@
 #include "common/grpc_client.h"
 #include "common/grpc_util.h"
 #include "common/http/client.h"
+#include "common/testing/http_call.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/ledger.h"
@@ -38,16 +39,7 @@ using testing::RunCommand;
 const std::string kBin = CLAWOS_BIN_DIR;
 const std::string kSrc = CLAWOS_SOURCE_DIR;
 
-struct Answer {
-  int status = 0;
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string Header(const std::string& n) const {
-    for (const auto& [k, v] : headers)
-      if (absl::EqualsIgnoreCase(k, n)) return v;
-    return "";
-  }
-};
+using Answer = testing::HttpAnswer;
 
 // The value of one Prometheus sample line that starts with `series`, or -1.
 double Sample(const std::string& text, const std::string& series) {
@@ -60,18 +52,7 @@ double Sample(const std::string& text, const std::string& series) {
 
 Answer Send(int port, const std::string& method, const std::string& path, const std::string& body,
             std::vector<std::pair<std::string, std::string>> headers) {
-  if (!body.empty()) headers.emplace_back("content-type", "application/json");
-  Answer a;
-  auto c = http::ClientCall::Start(http::ParseUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
-                                   {method, path, headers, body}, absl::Seconds(30));
-  if (!c.ok()) {
-    a.body = c.status().ToString();
-    return a;
-  }
-  a.status = (*c)->head().status;
-  a.headers = (*c)->head().headers;
-  a.body = (*c)->ReadAll();
-  return a;
+  return testing::HttpCall(port, method, path, body, std::move(headers));
 }
 
 Answer Post(int port, const std::string& path, const std::string& body,

@@ -22,6 +22,7 @@
 #include "common/files.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
+#include "common/testing/test_image.h"
 
 namespace clawos {
 namespace {
