@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/launcher_client.h"
 #include "common/grpc_client.h"
+#include "common/http/sse.h"
 #include "common/proto_json.h"
 
 namespace clawos::cli {
@@ -245,15 +246,16 @@ class RestLauncherApi : public LauncherApi {
   // GET /v1/events: the launcher's VmEvents are the "vm" events.
   absl::Status WatchVms(const std::function<void(const lpb::VmEvent&)>& on_event,
                         Canceller* cancel) override {
-    SseParser sse;
+    http::SseSplitter sse([&](const http::SseEvent& ev, std::string_view) {
+      if (ev.name != "vm") return;
+      lpb::VmEvent e;
+      if (ParseProtoJson(ev.data, &e).ok()) on_event(e);
+    });
     return rest_->Stream(
         "GET", "/v1/events", "", {{"accept", "text/event-stream"}}, absl::Hours(1),
         [&](std::string_view piece) {
-          for (const SseEvent& ev : sse.Feed(piece)) {
-            if (ev.event != "vm") continue;
-            lpb::VmEvent e;
-            if (ParseProtoJson(ev.data, &e).ok()) on_event(e);
-          }
+          std::string error;
+          if (!sse.Feed(piece, &error)) return absl::DataLossError(error);
           return absl::OkStatus();
         },
         cancel);
@@ -279,16 +281,21 @@ class RestLauncherApi : public LauncherApi {
         VmPath(req.name()) + "/logs" +
         Query({{"follow", req.follow() ? "true" : ""},
                {"tail_lines", req.tail_lines() > 0 ? std::to_string(req.tail_lines()) : ""}});
-    SseParser sse;
-    return rest_->Stream("GET", path, "", headers, absl::Hours(24), [&](std::string_view piece) {
-      for (const SseEvent& ev : sse.Feed(piece)) {
-        if (ev.event == "error") return StatusFromErrorBody(500, ev.data);
-        if (ev.event != "log") continue;
+    absl::Status failed;  // the first error event or bad entry ends the stream
+    http::SseSplitter sse([&](const http::SseEvent& ev, std::string_view) {
+      if (!failed.ok()) return;
+      if (ev.name == "error") {
+        failed = StatusFromErrorBody(500, ev.data);
+      } else if (ev.name == "log") {
         lpb::LogEntry e;
-        if (auto s = ParseProtoJson(ev.data, &e); !s.ok()) return s;
-        on_entry(e);
+        failed = ParseProtoJson(ev.data, &e);
+        if (failed.ok()) on_entry(e);
       }
-      return absl::OkStatus();
+    });
+    return rest_->Stream("GET", path, "", headers, absl::Hours(24), [&](std::string_view piece) {
+      std::string error;
+      if (!sse.Feed(piece, &error)) return absl::DataLossError(error);
+      return failed;
     });
   }
 

@@ -112,44 +112,6 @@ std::string LineSplitter::TakeRest() {
   return rest;
 }
 
-std::vector<SseEvent> SseParser::Feed(std::string_view piece) {
-  std::vector<SseEvent> out;
-  for (const std::string& line : lines_.Feed(piece)) Line(line, &out);
-  return out;
-}
-
-void SseParser::Line(const std::string& line, std::vector<SseEvent>* out) {
-  if (line.empty()) {  // the end of an event
-    if (has_data_) {
-      if (!cur_.data.empty() && cur_.data.back() == '\n') cur_.data.pop_back();
-      cur_.id = last_id_;
-      if (cur_.event.empty()) cur_.event = "message";
-      out->push_back(std::move(cur_));
-    }
-    cur_ = SseEvent{};
-    has_data_ = false;
-    return;
-  }
-  if (line[0] == ':') return;  // a comment: keep-alive
-  size_t colon = line.find(':');
-  std::string field = line.substr(0, colon);
-  std::string value;
-  if (colon != std::string::npos) {
-    value = line.substr(colon + 1);
-    if (!value.empty() && value[0] == ' ') value.erase(0, 1);
-  }
-  if (field == "event") {
-    cur_.event = value;
-  } else if (field == "data") {
-    cur_.data += value;
-    cur_.data += '\n';
-    has_data_ = true;
-  } else if (field == "id") {
-    if (value.find('\0') == std::string::npos) last_id_ = value;
-  }
-  // "retry" and unknown fields: nothing to do for the CLI.
-}
-
 void Canceller::Cancel() {
   std::lock_guard lock(mu_);
   cancelled_ = true;

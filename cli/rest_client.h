@@ -48,27 +48,6 @@ class LineSplitter {
 
 // One server-sent event: its id, type ("message" unless named) and data
 // (several data lines joined by "\n").
-struct SseEvent {
-  std::string id;
-  std::string event;
-  std::string data;
-};
-
-// Parses a text/event-stream incrementally (the WHATWG rules): comments
-// (": keep-alive") and `retry:` are skipped, an event is dispatched at a
-// blank line and only when it has data.
-class SseParser {
- public:
-  std::vector<SseEvent> Feed(std::string_view piece);
-
- private:
-  void Line(const std::string& line, std::vector<SseEvent>* out);
-  LineSplitter lines_;
-  SseEvent cur_;
-  bool has_data_ = false;
-  std::string last_id_;
-};
-
 // Lets another thread end a call in progress. The call registers how to
 // abort it once it is under way; Cancel() before that makes the call abort
 // as soon as it registers.

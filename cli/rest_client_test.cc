@@ -17,66 +17,11 @@
 namespace clawos::cli {
 namespace {
 
-// Feeds `text` to a parser cut at `cut` (and in one piece for cut 0).
-std::vector<SseEvent> ParseSseCut(const std::string& text, size_t cut) {
-  SseParser p;
-  std::vector<SseEvent> all;
-  if (cut == 0) return p.Feed(text);
-  for (size_t i = 0; i < text.size(); i += cut) {
-    for (auto& e : p.Feed(text.substr(i, cut))) all.push_back(std::move(e));
-  }
-  return all;
-}
-
-// What the control plane writes for `clawos vm logs`.
-const std::string kLogStream =
-    "retry: 3000\n\n"
-    "id: 7\nevent: log\ndata: {\"vm\":\"vms/a\",\"text\":\"boot\",\"sequence\":\"7\"}\n\n"
-    ": keep-alive\n\n"
-    "id: 8\nevent: log\ndata: {\"vm\":\"vms/a\",\"text\":\"a: b\",\"sequence\":\"8\"}\n\n"
-    "event: error\ndata: {\"code\":14,\"message\":\"launcher went away\",\"details\":[]}\n\n";
-
-TEST(SseParserTest, ParsesTheControlPlaneStreamHoweverItIsCut) {
-  for (size_t cut : {0, 1, 2, 3, 5, 7, 16, 64}) {
-    SCOPED_TRACE(cut);
-    auto ev = ParseSseCut(kLogStream, cut);
-    ASSERT_EQ(ev.size(), 3u);
-    EXPECT_EQ(ev[0].id, "7");
-    EXPECT_EQ(ev[0].event, "log");
-    {
-      ::clawos::launcher::v1::LogEntry e;
-      ASSERT_TRUE(ParseProtoJson(ev[0].data, &e).ok());
-      EXPECT_EQ(e.text(), "boot");
-      EXPECT_EQ(e.sequence(), 7);
-    }
-    EXPECT_EQ(ev[1].id, "8");
-    EXPECT_EQ(ev[1].data, R"({"vm":"vms/a","text":"a: b","sequence":"8"})");
-    EXPECT_EQ(ev[2].event, "error");
-    EXPECT_EQ(ev[2].id, "8");  // the last event id stays until another comes
-    absl::Status s = StatusFromErrorBody(500, ev[2].data);
-    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
-    EXPECT_EQ(s.message(), "launcher went away");
-  }
-}
-
-TEST(SseParserTest, FollowsTheFieldRules) {
-  SseParser p;
-  auto ev = p.Feed(
-      "data: one\r\ndata:two\r\n\r\n"                // CRLF, no space after the colon
-      "event: vm\n\n"                                // no data: not dispatched
-      ":comment\nretry: 10\nunknown: x\n\n"          // nothing
-      "id: 3\ndata\n\n"                              // a field without a colon: empty data
-      "event: vm\ndata: {\"type\":\"CREATED\"}\n");  // not ended yet
-  ASSERT_EQ(ev.size(), 2u);
-  EXPECT_EQ(ev[0].event, "message");
-  EXPECT_EQ(ev[0].data, "one\ntwo");
-  EXPECT_EQ(ev[0].id, "");
-  EXPECT_EQ(ev[1].data, "");
-  EXPECT_EQ(ev[1].id, "3");
-  ev = p.Feed("\n");
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(ev[0].event, "vm");
-  EXPECT_EQ(ev[0].data, R"({"type":"CREATED"})");
+TEST(RestClientTest, ErrorBodiesBecomeTheirStatus) {
+  absl::Status s =
+      StatusFromErrorBody(500, R"({"code":14,"message":"launcher went away","details":[]})");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(s.message(), "launcher went away");
 }
 
 TEST(LineSplitterTest, SplitsNdjsonAcrossChunkBoundaries) {

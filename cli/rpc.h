@@ -18,9 +18,7 @@ absl::StatusOr<Resp> CallUnary(const std::string& addr, const ClientOptions& tls
   if (!ch.ok()) return ch.status();
   auto stub = Service::NewStub(*ch);
   Resp resp;
-  auto cctx = MakeClientContext(timeout);
-  grpc::Status s = (stub.get()->*method)(cctx.get(), req, &resp);
-  if (!s.ok()) return FromGrpcStatus(s);
+  if (auto s = CallStub(*stub, method, req, &resp, timeout); !s.ok()) return s;
   return resp;
 }
 

@@ -125,13 +125,13 @@ absl::Status ImportImage(const StackPaths& p) {
   lpb::GetImageRequest get;
   get.set_name("images/agent");
   lpb::Image img;
-  auto ctx = MakeClientContext(absl::Seconds(10));
-  if (stub->GetImage(ctx.get(), get, &img).ok()) return absl::OkStatus();
+  absl::Status got = CallStub(*stub, &lpb::LauncherService::Stub::GetImage, get, &img);
+  if (got.ok()) return got;
+  if (!absl::IsNotFound(got)) return got;
   lpb::ImportImageRequest req;
   req.set_image_id("agent");
   req.set_source_dir(p.image_dir);
-  auto ictx = MakeClientContext(absl::Minutes(10));
-  return FromGrpcStatus(stub->ImportImage(ictx.get(), req, &img));
+  return CallStub(*stub, &lpb::LauncherService::Stub::ImportImage, req, &img, absl::Minutes(10));
 }
 
 // Stops every running VM (the launcher leaves VMs running when it exits).
@@ -143,8 +143,7 @@ void StopVms(const StackPaths& p, std::ostream& out) {
   lpb::ListVmsRequest req;
   do {
     lpb::ListVmsResponse resp;
-    auto ctx = MakeClientContext(absl::Seconds(10));
-    if (!stub->ListVms(ctx.get(), req, &resp).ok()) break;
+    if (!CallStub(*stub, &lpb::LauncherService::Stub::ListVms, req, &resp).ok()) break;
     vms.insert(vms.end(), resp.vms().begin(), resp.vms().end());
     req.set_page_token(resp.next_page_token());
   } while (!req.page_token().empty());
@@ -155,10 +154,10 @@ void StopVms(const StackPaths& p, std::ostream& out) {
     stop.mutable_timeout()->set_seconds(10);
     stop.set_force(true);
     lpb::Vm after;
-    auto sctx = MakeClientContext(absl::Minutes(1));
-    grpc::Status s = stub->StopVm(sctx.get(), stop, &after);
+    absl::Status s =
+        CallStub(*stub, &lpb::LauncherService::Stub::StopVm, stop, &after, absl::Minutes(1));
     out << "  " << vm.name()
-        << (s.ok() ? " stopped" : " could not be stopped: " + s.error_message()) << "\n";
+        << (s.ok() ? " stopped" : " could not be stopped: " + std::string(s.message())) << "\n";
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc_status.h"
 
 namespace clawos {
 
@@ -24,5 +25,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ad
 
 // A client context with a deadline and the current request id attached.
 std::unique_ptr<grpc::ClientContext> MakeClientContext(absl::Duration timeout = absl::Seconds(30));
+
+// One unary call on `stub` in such a context; its status as absl::Status.
+template <typename Stub, typename Req, typename Resp>
+absl::Status CallStub(Stub& stub,
+                      grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                      const Req& req, Resp* resp, absl::Duration timeout = absl::Seconds(30)) {
+  auto ctx = MakeClientContext(timeout);
+  return FromGrpcStatus((stub.*method)(ctx.get(), req, resp));
+}
 
 }  // namespace clawos

@@ -34,8 +34,7 @@ absl::Status Unary(const char* daemon, Stub* stub,
                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
                    const Req& req, Resp* resp, absl::Duration timeout) {
   if (!stub) return absl::UnavailableError(absl::StrCat(daemon, " is not configured"));
-  auto ctx = MakeClientContext(timeout);
-  absl::Status s = FromGrpcStatus((stub->*method)(ctx.get(), req, resp));
+  absl::Status s = CallStub(*stub, method, req, resp, timeout);
   if (s.code() == absl::StatusCode::kUnavailable) {
     return absl::UnavailableError(absl::StrCat(daemon, " is unavailable: ", s.message()));
   }

@@ -45,8 +45,8 @@ absl::StatusOr<bool> EnsureAdminToken(identity::v1::IdentityService::Stub& ident
   req.set_role("admin");
   req.mutable_ttl()->set_seconds(absl::ToInt64Seconds(ttl));
   identity::v1::IssueTokenResponse resp;
-  auto ctx = MakeClientContext(absl::Seconds(10));
-  absl::Status s = FromGrpcStatus(identity.IssueToken(ctx.get(), req, &resp));
+  absl::Status s = CallStub(identity, &identity::v1::IdentityService::Stub::IssueToken, req, &resp,
+                            absl::Seconds(10));
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat("issuing the bootstrap admin token: ", s.message()));
   }

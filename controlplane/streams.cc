@@ -165,8 +165,8 @@ void Api::VmLogs(Call& c) {
     lpb::GetVmRequest get;
     get.set_name(req.name());
     lpb::Vm vm;
-    auto gctx = MakeClientContext(options_.call_timeout);
-    absl::Status s = FromGrpcStatus(b_.launcher->GetVm(gctx.get(), get, &vm));
+    absl::Status s =
+        CallStub(*b_.launcher, &lpb::LauncherService::Stub::GetVm, get, &vm, options_.call_timeout);
     if (!s.ok()) return c.Error(s);
   }
   grpc::ClientContext ctx;

@@ -7,8 +7,8 @@
 #include "absl/time/clock.h"
 #include "common/crypto/random.h"
 #include "common/http/http1.h"
+#include "common/http/sse.h"
 #include "common/log.h"
-#include "inference-proxy/sse.h"
 
 namespace clawos::proxy {
 namespace {
@@ -215,7 +215,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
     }
     StreamUsage su(provider, facts.injected_usage);
     bool client_gone = false;
-    SseSplitter split([&](const SseEvent& e, std::string_view raw) {
+    http::SseSplitter split([&](const http::SseEvent& e, std::string_view raw) {
       if (su.Observe(e) && !client_gone) client_gone = !sink.Body(std::string(raw));
     });
     std::string error;

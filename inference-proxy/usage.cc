@@ -83,7 +83,7 @@ TokenUsage UsageFromResponse(Provider provider, const nlohmann::json& body) {
   return u;
 }
 
-bool StreamUsage::Observe(const SseEvent& e) {
+bool StreamUsage::Observe(const http::SseEvent& e) {
   if (provider_ == Provider::kOpenAi) {
     if (e.data == "[DONE]") {
       complete_ = true;

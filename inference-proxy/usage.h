@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "inference-proxy/sse.h"
+#include "common/http/sse.h"
 
 namespace clawos::proxy {
 
@@ -50,7 +50,7 @@ class StreamUsage {
   StreamUsage(Provider provider, bool injected_usage)
       : provider_(provider), injected_(injected_usage) {}
   // Returns false when the event must not reach the client (the injected usage chunk).
-  bool Observe(const SseEvent& event);
+  bool Observe(const http::SseEvent& event);
   const TokenUsage& usage() const { return usage_; }
   // The stream ended properly ([DONE] or message_stop).
   bool complete() const { return complete_; }

@@ -12,9 +12,9 @@ TEST(SseTest, SplitsEventsAcrossArbitraryChunkBoundaries) {
       "event: message_start\ndata: {\"a\":1}\n\n: comment\ndata: line1\ndata: line2\n\n"
       "data: [DONE]\r\n\r\n";
   for (size_t step : {1, 3, 7, 1000}) {
-    std::vector<SseEvent> events;
+    std::vector<http::SseEvent> events;
     std::string raw_all;
-    SseSplitter split([&](const SseEvent& e, std::string_view raw) {
+    http::SseSplitter split([&](const http::SseEvent& e, std::string_view raw) {
       events.push_back(e);
       raw_all += raw;
     });

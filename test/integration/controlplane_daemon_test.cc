@@ -27,6 +27,7 @@
 #include "common/crypto/encoding.h"
 #include "common/files.h"
 #include "common/http/client.h"
+#include "common/http/sse.h"
 #include "common/tcp_socket.h"
 #include "common/testing/http_call.h"
 #include "common/testing/ports.h"
@@ -123,21 +124,15 @@ struct SseEvent {
   nlohmann::json data;
 };
 
+// The events with data in an SSE text (the shared splitter).
 std::vector<SseEvent> ParseSse(const std::string& text) {
   std::vector<SseEvent> out;
-  for (absl::string_view block : absl::StrSplit(text, "\n\n")) {
-    SseEvent e;
-    bool any = false;
-    for (absl::string_view line : absl::StrSplit(block, '\n')) {
-      if (absl::StartsWith(line, "id: ")) e.id = std::string(line.substr(4));
-      if (absl::StartsWith(line, "event: ")) e.event = std::string(line.substr(7));
-      if (absl::StartsWith(line, "data: ")) {
-        e.data = nlohmann::json::parse(line.substr(6), nullptr, false);
-        any = true;
-      }
-    }
-    if (any) out.push_back(e);
-  }
+  http::SseSplitter split([&](const http::SseEvent& e, std::string_view) {
+    if (!e.data.empty())
+      out.push_back({e.id, e.name, nlohmann::json::parse(e.data, nullptr, false)});
+  });
+  std::string error;
+  split.Feed(text, &error);
   return out;
 }
 

@@ -1,18 +1,21 @@
-// Server-sent events, split as they stream: each event is handed over with
+// Server-sent events, split as they stream: each block is handed over with
 // its raw bytes (so the proxy can pass it on unchanged, or drop it) and its
-// parsed `event:` name and joined `data:` lines. Bounded: an event over 8 MiB
-// is an error.
+// parsed `id:`, `event:` name and joined `data:` lines; comments
+// (": keep-alive") and `retry:` are skipped, so a comment-only block comes
+// with an empty name and data. Bounded: an event over 8 MiB is an error.
+// The proxy's pass-through, the CLI's REST streams and tests use it.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <string_view>
 
-namespace clawos::proxy {
+namespace clawos::http {
 
 struct SseEvent {
   std::string name;  // `event:`; empty for the default "message"
   std::string data;  // `data:` lines joined with '\n'
+  std::string id;    // `id:`; empty when the block has none
 };
 
 class SseSplitter {
@@ -29,4 +32,4 @@ class SseSplitter {
   std::string buffer_;
 };
 
-}  // namespace clawos::proxy
+}  // namespace clawos::http

@@ -1,8 +1,8 @@
-#include "inference-proxy/sse.h"
+#include "common/http/sse.h"
 
 #include <algorithm>
 
-namespace clawos::proxy {
+namespace clawos::http {
 namespace {
 
 constexpr size_t kMaxEvent = 8 << 20;
@@ -31,6 +31,8 @@ SseEvent Parse(std::string_view raw) {
     if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
     if (field == "event") {
       e.name = std::string(value);
+    } else if (field == "id") {
+      e.id = std::string(value);
     } else if (field == "data") {
       if (!first_data) e.data += '\n';
       e.data += value;
@@ -58,4 +60,4 @@ bool SseSplitter::Feed(std::string_view bytes, std::string* error) {
   return true;
 }
 
-}  // namespace clawos::proxy
+}  // namespace clawos::http
