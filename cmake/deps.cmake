@@ -13,6 +13,7 @@ if(NOT CLAWOS_FUZZ_ONLY)
   find_package(CLI11 REQUIRED)
   find_package(prometheus-cpp CONFIG REQUIRED)
   find_package(GTest REQUIRED)
+  find_package(yaml-cpp REQUIRED)
   # The eBPF monitor: libbpf, bpftool (skeletons, vmlinux.h), clang -target bpf.
   pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.0)
   find_program(BPFTOOL bpftool PATHS /usr/sbin /sbin REQUIRED)

@@ -17,6 +17,8 @@ PACKAGES=(
   erofs-utils lz4 kmod
   # the eBPF monitor (issue 6): libbpf, skeletons and vmlinux.h, llvm-strip
   libbpf-dev bpftool llvm
+  # the orchestrator's workflow specs (issue 8)
+  libyaml-cpp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-yaml curl openssl nftables iproute2 libboost-dev

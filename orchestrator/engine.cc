@@ -1,0 +1,258 @@
+#include "orchestrator/engine.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/crypto/encoding.h"
+#include "common/crypto/random.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "orchestrator/spec.h"
+
+namespace clawos::orchestrator {
+namespace {
+
+std::vector<std::string> AgentNames(const std::string& spec_text, const std::string& source) {
+  std::vector<std::string> names;
+  auto spec = ParseSpec(spec_text, source);
+  if (spec.ok()) {
+    for (const auto& a : spec->agents) names.push_back(a.name);
+  }
+  return names;
+}
+
+}  // namespace
+
+Engine::Engine(Store& store, LauncherOps& launcher, LimitSetter* limits, EngineOptions options)
+    : store_(store), launcher_(launcher), limits_(limits), options_(options) {}
+
+Engine::~Engine() { Shutdown(); }
+
+void Engine::Shutdown() {
+  std::map<std::string, std::unique_ptr<WorkflowRun>> runs;
+  {
+    std::lock_guard lock(mu_);
+    shut_down_ = true;
+    runs.swap(runs_);
+  }
+  for (auto& [id, run] : runs) run->Stop();
+}
+
+int Engine::active() {
+  std::lock_guard lock(mu_);
+  int n = 0;
+  for (auto& [id, run] : runs_) n += run->done() ? 0 : 1;
+  return n;
+}
+
+void Engine::Reap() {
+  // mu_ is held.
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    if (it->second->done()) {
+      it->second->Stop();  // joins its finished loop
+      it = runs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (hubs_.size() > 256) {
+    for (auto it = hubs_.begin(); it != hubs_.end();) {
+      it = runs_.count(it->first) ? std::next(it) : hubs_.erase(it);
+    }
+  }
+}
+
+absl::Status Engine::StartRun(const WorkflowRow& wf) {
+  // mu_ is held.
+  ASSIGN_OR_RETURN(WorkflowSpec spec, ParseSpec(wf.spec, wf.source));
+  ASSIGN_OR_RETURN(auto steps, store_.Steps(wf.id));
+  ASSIGN_OR_RETURN(auto vms, store_.AgentVms(wf.id));
+  auto hub = std::make_shared<EventHub>();
+  hubs_[wf.id] = hub;
+  auto run = std::make_unique<WorkflowRun>(RunDeps{&store_, &launcher_, limits_}, wf,
+                                           std::move(spec), std::move(steps), std::move(vms), hub);
+  run->Start();
+  runs_[wf.id] = std::move(run);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Resume() {
+  ASSIGN_OR_RETURN(auto ids, store_.Unfinished());
+  std::lock_guard lock(mu_);
+  for (const auto& id : ids) {
+    ASSIGN_OR_RETURN(auto wf, store_.Get(id));
+    if (!wf) continue;
+    log::Info("resuming workflow", {{"workflow", id}});
+    if (absl::Status s = StartRun(*wf); !s.ok()) {
+      // A spec that no longer parses (it did when submitted): fail it visibly.
+      wf->state = pb::Workflow::FAILED;
+      wf->error = absl::StrCat("cannot resume: ", s.message());
+      wf->end_us = absl::ToUnixMicros(absl::Now());
+      RETURN_IF_ERROR(store_.UpdateWorkflow(*wf));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Engine::ParseName(const std::string& name) {
+  absl::string_view id = name;
+  if (!absl::ConsumePrefix(&id, "workflows/") || !IsValidId(std::string(id))) {
+    return absl::InvalidArgumentError(absl::StrCat("name: \"", name, "\" is not workflows/<id>"));
+  }
+  return std::string(id);
+}
+
+absl::StatusOr<pb::Workflow> Engine::Submit(const pb::SubmitWorkflowRequest& req) {
+  std::string source = req.source_name().empty() ? "spec" : req.source_name();
+  ASSIGN_OR_RETURN(WorkflowSpec spec, ParseSpec(req.spec(), source));
+  std::string id = req.workflow_id();
+  if (id.empty()) {
+    ASSIGN_OR_RETURN(auto bytes, crypto::RandomBytes(4));
+    id = "wf-" + crypto::HexEncode(bytes);
+  } else if (!IsValidId(id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "workflow_id: \"", id, "\" is not an id (1-63 of [a-z0-9-], starting with a letter)"));
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (shut_down_) return absl::UnavailableError("the orchestrator is shutting down");
+    Reap();
+    ASSIGN_OR_RETURN(auto existing, store_.Get(id));
+    if (existing) {
+      if (existing->spec != req.spec()) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("workflows/", id, " already exists with a different spec"));
+      }
+    } else {
+      ASSIGN_OR_RETURN(int unfinished, store_.CountUnfinished());
+      if (unfinished >= options_.max_unfinished) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat(unfinished, " workflows are unfinished, the limit is ",
+                         options_.max_unfinished, "; wait or cancel one"));
+      }
+      WorkflowRow wf;
+      wf.id = id;
+      wf.spec = req.spec();
+      wf.source = source;
+      wf.display_name = spec.name;
+      wf.state = pb::Workflow::PENDING;
+      wf.create_us = absl::ToUnixMicros(absl::Now());
+      std::vector<StepRow> steps;
+      for (size_t i = 0; i < spec.steps.size(); ++i) {
+        StepRow s;
+        s.workflow_id = id;
+        s.step_id = spec.steps[i].id;
+        s.idx = i;
+        s.agent = spec.steps[i].agent;
+        s.state = pb::StepStatus::PENDING;
+        s.fallback_for = spec.steps[i].fallback_for;
+        steps.push_back(std::move(s));
+      }
+      RETURN_IF_ERROR(store_.Create(wf, steps));
+      log::Info("workflow submitted", {{"workflow", id}, {"steps", spec.steps.size()}});
+      RETURN_IF_ERROR(StartRun(wf));
+    }
+  }
+  return Get("workflows/" + id);
+}
+
+absl::StatusOr<pb::Workflow> Engine::Get(const std::string& name, bool with_spec) {
+  ASSIGN_OR_RETURN(std::string id, ParseName(name));
+  ASSIGN_OR_RETURN(auto wf, store_.Get(id));
+  if (!wf) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+  ASSIGN_OR_RETURN(auto steps, store_.Steps(id));
+  ASSIGN_OR_RETURN(auto vms, store_.AgentVms(id));
+  return ToProto(*wf, steps, vms, AgentNames(wf->spec, wf->source), with_spec);
+}
+
+absl::StatusOr<pb::ListWorkflowsResponse> Engine::List(const pb::ListWorkflowsRequest& req) {
+  int size = req.page_size() == 0 ? 100 : req.page_size();
+  if (size < 0 || size > 1000) return absl::InvalidArgumentError("page_size: must be 0-1000");
+  int64_t before = 0;
+  if (!req.page_token().empty() && (!absl::SimpleAtoi(req.page_token(), &before) || before <= 0)) {
+    return absl::InvalidArgumentError("page_token: not a token from a previous page");
+  }
+  int state = 0;
+  if (!req.filter().empty()) {
+    absl::string_view f = req.filter();
+    pb::Workflow::State st;
+    if (!absl::ConsumePrefix(&f, "state=") || !pb::Workflow::State_Parse(std::string(f), &st) ||
+        st == pb::Workflow::STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("filter: \"", req.filter(),
+                       "\" is not state=<PENDING|RUNNING|SUCCEEDED|FAILED|CANCELLING|CANCELLED>"));
+    }
+    state = st;
+  }
+  ASSIGN_OR_RETURN(auto rows, store_.List(state, before, size));
+  pb::ListWorkflowsResponse out;
+  for (const auto& wf : rows) {
+    ASSIGN_OR_RETURN(auto steps, store_.Steps(wf.id));
+    ASSIGN_OR_RETURN(auto vms, store_.AgentVms(wf.id));
+    *out.add_workflows() = ToProto(wf, steps, vms, AgentNames(wf.spec, wf.source), false);
+  }
+  if (static_cast<int>(rows.size()) == size) out.set_next_page_token(absl::StrCat(rows.back().seq));
+  return out;
+}
+
+absl::StatusOr<pb::Workflow> Engine::Cancel(const std::string& name) {
+  ASSIGN_OR_RETURN(std::string id, ParseName(name));
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it != runs_.end()) it->second->RequestCancel();
+  }
+  ASSIGN_OR_RETURN(auto wf, Get(name, false));
+  if (!IsFinished(wf.state()) && wf.state() != pb::Workflow::CANCELLING) {
+    wf.set_state(pb::Workflow::CANCELLING);  // the run records it within moments
+  }
+  return wf;
+}
+
+absl::Status Engine::Watch(const std::string& name,
+                           const std::function<bool(const pb::WorkflowEvent&)>& send,
+                           const std::function<bool()>& cancelled) {
+  ASSIGN_OR_RETURN(std::string id, ParseName(name));
+  std::shared_ptr<EventHub> hub;
+  {
+    std::lock_guard lock(mu_);
+    auto it = hubs_.find(id);
+    if (it != hubs_.end()) hub = it->second;
+  }
+  uint64_t seen = hub ? hub->last() : 0;
+  ASSIGN_OR_RETURN(auto wf, Get(name, false));
+  pb::WorkflowEvent first;
+  *first.mutable_workflow() = wf;
+  int64_t us = absl::ToUnixMicros(absl::Now());
+  first.mutable_event_time()->set_seconds(us / 1000000);
+  if (!send(first)) return absl::CancelledError("the watcher left");
+  if (IsFinished(wf.state()) || !hub) return absl::OkStatus();
+  while (true) {
+    bool closed = false;
+    auto events = hub->Wait(&seen, absl::Seconds(1), &closed);
+    for (const auto& e : events) {
+      if (!send(e)) return absl::CancelledError("the watcher left");
+    }
+    if (closed) return absl::OkStatus();
+    if (cancelled()) return absl::CancelledError("the watcher left");
+  }
+}
+
+absl::StatusOr<pb::StepOutput> Engine::Output(const std::string& workflow,
+                                              const std::string& step) {
+  ASSIGN_OR_RETURN(std::string id, ParseName(workflow));
+  ASSIGN_OR_RETURN(auto wf, store_.Get(id));
+  if (!wf) return absl::NotFoundError(absl::StrCat(workflow, " does not exist"));
+  ASSIGN_OR_RETURN(auto steps, store_.Steps(id));
+  bool known = false;
+  for (const auto& s : steps) known = known || s.step_id == step;
+  if (!known) return absl::NotFoundError(absl::StrCat(workflow, " has no step \"", step, "\""));
+  ASSIGN_OR_RETURN(auto out, store_.Output(id, step));
+  if (!out)
+    return absl::NotFoundError(
+        absl::StrCat("step \"", step, "\" of ", workflow, " has not run yet"));
+  return ToProto(id, step, *out);
+}
+
+}  // namespace clawos::orchestrator

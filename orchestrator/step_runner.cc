@@ -1,0 +1,201 @@
+#include "orchestrator/step_runner.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/crypto/encoding.h"
+#include "common/crypto/random.h"
+#include "common/duration.h"
+
+namespace clawos::orchestrator {
+namespace {
+
+// $1 the attempt directory, $2 the working directory, $3 the end marker, then
+// the command. First run: mkdir wins, the command starts in its own session
+// with its output in files, and the script waits for it. Any later run of the
+// same attempt finds the directory and waits for the status file instead. Then
+// the stdout (64 KiB + 1 byte, to tell a cut), the stderr tail, the marker and
+// the files under /workspace/out, and the command's exit code.
+constexpr char kWrapper[] = R"SH(d="$1"; wd="$2"; m="$3"; shift 3
+finish() {
+  head -c 65537 "$d/stdout" 2>/dev/null
+  tail -c 16384 "$d/stderr" >&2 2>/dev/null
+  printf '\n%s\n' "$m" >&2
+  [ -d /workspace/out ] && find /workspace/out -type f >&2
+  rc=$(cat "$d/rc" 2>/dev/null)
+  exit "${rc:-250}"
+}
+mkdir -p /var/clawos/steps
+if mkdir "$d" 2>/dev/null; then
+  rm -rf /workspace/out && mkdir -p /workspace/out
+  if ! cd "$wd" 2>/dev/null; then
+    : > "$d/stdout"; echo "clawos: working directory $wd does not exist" > "$d/stderr"; echo 126 > "$d/rc"
+    finish
+  fi
+  export CLAWOS_STEP_DIR="$d"
+  setsid sh -c 'd="$1"; shift; echo $$ > "$d/pid"; "$@" > "$d/stdout" 2> "$d/stderr" < /dev/null; echo $? > "$d/rc.tmp"; mv "$d/rc.tmp" "$d/rc"' clawos-step "$d" "$@" &
+  wait $!
+fi
+while [ ! -f "$d/rc" ]; do
+  p=$(cat "$d/pid" 2>/dev/null)
+  if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null && [ ! -f "$d/rc" ]; then
+    echo "clawos: the step's process ended without an exit status" >> "$d/stderr"; echo 250 > "$d/rc"
+  fi
+  sleep 0.1
+done
+finish
+)SH";
+
+constexpr int kLostExit = 250;
+
+std::string Marker() {
+  auto bytes = crypto::RandomBytes(12);
+  std::string m = "--clawos-end-";
+  if (!bytes.ok()) return m + std::to_string(absl::ToUnixNanos(absl::Now())) + "--";
+  return m + crypto::HexEncode(*bytes) + "--";
+}
+
+}  // namespace
+
+std::string AttemptDir(const std::string& step, int attempt) {
+  return absl::StrCat("/var/clawos/steps/", step, "-", attempt);
+}
+
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+    if (ok && len == 2) ok = c >= 0xC2;
+    if (ok && len == 3) {
+      unsigned char c1 = s[i + 1];
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
+    }
+    if (ok && len == 4) {
+      unsigned char c1 = s[i + 1];
+      ok = c <= 0xF4 && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+void KillAttempt(LauncherOps& launcher, const std::string& vm, const std::string& step,
+                 int attempt) {
+  ExecRequest req;
+  req.vm = vm;
+  req.argv = {"sh", "-c", "p=$(cat \"$1/pid\" 2>/dev/null) && kill -9 -\"$p\" 2>/dev/null; true",
+              "clawos-kill", AttemptDir(step, attempt)};
+  req.timeout = absl::Seconds(20);
+  (void)launcher.Exec(req, 1024, 1024, nullptr);
+}
+
+AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
+                          const std::function<void(CancelToken*)>& register_cancel,
+                          const std::function<bool()>& cancelled) {
+  AttemptOutcome out;
+  out.output.attempt = plan.attempt;
+  const std::string dir = AttemptDir(plan.step, plan.attempt);
+  auto fail = [&](std::string why) {
+    out.cancelled = cancelled();
+    out.error = out.cancelled ? "cancelled" : std::move(why);
+    return out;
+  };
+
+  for (const auto& [dep, files] : plan.inputs) {
+    for (const auto& f : files) {
+      if (!f.skipped.empty()) continue;
+      absl::Status s =
+          launcher.PutFile(plan.vm, absl::StrCat("/workspace/in/", dep, "/", f.path), f.content);
+      if (!s.ok())
+        return fail(absl::StrCat("copying the output of \"", dep, "\" in: ", s.message()));
+    }
+  }
+  std::vector<std::string> command = plan.argv;
+  if (plan.prompt) {
+    std::string prompt_file =
+        absl::StrCat("/var/clawos/prompts/", plan.step, "-", plan.attempt, ".txt");
+    absl::Status s = launcher.PutFile(plan.vm, prompt_file, plan.prompt_text);
+    if (!s.ok()) return fail(absl::StrCat("writing the prompt: ", s.message()));
+    command = {"clawos-agent",     "run",
+               "--model",          plan.model,
+               "--max-iterations", absl::StrCat(plan.max_iterations),
+               "--prompt-file",    prompt_file};
+  }
+
+  const std::string marker = Marker();
+  ExecRequest req;
+  req.vm = plan.vm;
+  req.argv = {"sh", "-c", kWrapper, "clawos-step", dir, plan.workdir, marker};
+  req.argv.insert(req.argv.end(), command.begin(), command.end());
+  req.env = plan.env;
+  req.timeout = plan.timeout;
+  auto result = launcher.Exec(req, kMaxStdout, kMaxStderrTail + 64 * 1024, register_cancel);
+  if (!result.ok()) {
+    if (!cancelled()) KillAttempt(launcher, plan.vm, plan.step, plan.attempt);
+    return fail(std::string(result.status().message()));
+  }
+  if (result->timed_out) {
+    KillAttempt(launcher, plan.vm, plan.step, plan.attempt);
+    return fail(absl::StrCat("timed out after ", clawos::FormatDuration(plan.timeout)));
+  }
+
+  StepOutputData& o = out.output;
+  o.exit_code = result->exit_code;
+  o.stdout_truncated = result->stdout_data.size() > kMaxStdout;
+  o.stdout_text = ValidUtf8(std::string_view(result->stdout_data).substr(0, kMaxStdout));
+  std::string_view err = result->stderr_data;
+  std::string listing;
+  size_t at = err.rfind("\n" + marker + "\n");
+  if (at != std::string_view::npos) {
+    listing = std::string(err.substr(at + marker.size() + 2));
+    err = err.substr(0, at);
+  }
+  if (err.size() > kMaxStderrTail) err = err.substr(err.size() - kMaxStderrTail);
+  o.stderr_tail = ValidUtf8(err);
+
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(listing, '\n', absl::SkipEmpty())) {
+    if (line.rfind("/workspace/out/", 0) != 0) continue;
+    OutputFileData f;
+    f.path = ValidUtf8(std::string(line.substr(15)));
+    if (++n > kMaxFiles) {
+      f.skipped = absl::StrCat("more than ", kMaxFiles, " files");
+    } else {
+      auto content = launcher.GetFile(plan.vm, std::string(line), kMaxFileBytes);
+      if (content.ok()) {
+        f.size = content->size();
+        f.content = std::move(*content);
+      } else {
+        f.skipped = std::string(content.status().message());
+      }
+    }
+    o.files.push_back(std::move(f));
+  }
+  if (plan.prompt) {
+    auto t = launcher.GetFile(plan.vm, dir + "/transcript.jsonl", kMaxTranscript);
+    if (t.ok()) o.transcript = ValidUtf8(*t);
+  }
+
+  if (result->exit_code == kLostExit &&
+      o.stderr_tail.find("ended without an exit status") != std::string::npos) {
+    return fail("the step's process ended without an exit status (killed?)");
+  }
+  if (result->exit_code != 0) {
+    return fail(result->signal ? absl::StrCat("killed by signal ", result->signal)
+                               : absl::StrCat("exit code ", result->exit_code));
+  }
+  out.succeeded = true;
+  return out;
+}
+
+}  // namespace clawos::orchestrator
