@@ -16,6 +16,12 @@ using SState = pb::StepStatus;
 
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
+// What a template inserts: trailing newlines dropped, as sh's $(...) does.
+std::string TrimNewlines(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
 }  // namespace
 
 struct WorkflowRun::Work {
@@ -332,12 +338,12 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
     if (!o.ok()) return o.status();
     switch (ref.kind) {
       case TemplateRef::kStdout:
-        return (*o)->stdout_text;
+        return TrimNewlines((*o)->stdout_text);
       case TemplateRef::kExitCode:
         return (*o)->exit_code ? absl::StrCat(*(*o)->exit_code) : std::string();
       case TemplateRef::kFile:
         for (const auto& f : (*o)->files) {
-          if (f.path == ref.path && f.skipped.empty()) return f.content;
+          if (f.path == ref.path && f.skipped.empty()) return TrimNewlines(f.content);
         }
         return absl::NotFoundError(
             absl::StrCat("step \"", ref.step, "\" left no file /workspace/out/", ref.path));

@@ -1,0 +1,406 @@
+// The real clawos-orchestrator over the real launcher (VMs under TCG) and
+// identity: a fan-out/fan-in DAG whose last step reads the others' outputs,
+// retries, a fallback, `continue`, a timeout, a failing workflow, a cancel
+// mid-run (its VMs gone), kill -9 of the orchestrator mid-step (resumed, the
+// step's side effect counted once), invalid specs refused over gRPC, and
+// idempotent submits.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "clawos/launcher/v1/launcher.grpc.pb.h"
+#include "clawos/orchestrator/v1/orchestrator.grpc.pb.h"
+#include "common/grpc_client.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/temp_dir.h"
+#include "common/testing/test_image.h"
+
+namespace clawos {
+namespace {
+
+namespace opb = ::clawos::orchestrator::v1;
+namespace lpb = ::clawos::launcher::v1;
+using testing::Daemon;
+
+const std::string kBin = CLAWOS_BIN_DIR;
+
+class OrchestratorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    skip_ = testing::VmTestSkipReason(&image_);
+    if (!skip_.empty()) return;
+    dir_ = new testing::TempDir();
+    cgroup_parent_ = absl::StrCat("clawos-test-orch", getpid());
+    identity_ = new Daemon({kBin + "/clawos-identity", "--state-dir", Sub("identity"), "--listen",
+                            "unix:" + Sub("id.sock"), "--metrics-listen", ""},
+                           Sub("identity.log"));
+    ASSERT_TRUE(identity_->WaitForFile(Sub("id.sock"))) << identity_->Log();
+    launcher_ = new Daemon({kBin + "/clawos-vm-launcher", "--state-dir", Sub("launcher"),
+                            "--listen", "unix:" + Sub("launcher.sock"), "--metrics-listen", "off",
+                            "--cgroup-parent", cgroup_parent_, "--accel", "tcg",
+                            "--min-available-mib", "64", "--identity", "unix:" + Sub("id.sock")},
+                           Sub("launcher.log"),
+                           {{"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
+    ASSERT_TRUE(launcher_->WaitForFile(Sub("launcher.sock"))) << launcher_->Log();
+    launcher_stub_ =
+        lpb::LauncherService::NewStub(MakeChannel("unix:" + Sub("launcher.sock")).value())
+            .release();
+    lpb::ImportImageRequest imp;
+    imp.set_image_id("default");
+    imp.set_source_dir(image_);
+    lpb::Image img;
+    ASSERT_TRUE(CallStub(*launcher_stub_, &lpb::LauncherService::Stub::ImportImage, imp, &img,
+                         absl::Minutes(2))
+                    .ok());
+    StartOrchestrator();
+  }
+  static void StartOrchestrator() {
+    unlink(Sub("orch.sock").c_str());  // a killed daemon leaves it behind
+    orchestrator_ =
+        new Daemon({kBin + "/clawos-orchestrator", "--state-dir", Sub("orch"), "--listen",
+                    "unix:" + Sub("orch.sock"), "--metrics-listen", "off", "--launcher",
+                    "unix:" + Sub("launcher.sock"), "--proxy-admin", "off"},
+                   Sub("orchestrator.log"));
+    ASSERT_TRUE(orchestrator_->WaitForFile(Sub("orch.sock"))) << orchestrator_->Log();
+    delete stub_;
+    stub_ = opb::OrchestratorService::NewStub(MakeChannel("unix:" + Sub("orch.sock")).value())
+                .release();
+  }
+  static void TearDownTestSuite() {
+    if (!dir_) return;
+    delete stub_;
+    for (Daemon* d : {orchestrator_, launcher_, identity_}) delete d;
+    delete launcher_stub_;
+    testing::RemoveCgroupParent(cgroup_parent_);
+    delete dir_;
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+  }
+  static std::string Sub(const std::string& p) { return dir_->Sub(p); }
+
+  static absl::StatusOr<opb::Workflow> Submit(const std::string& spec, const std::string& id = "") {
+    opb::SubmitWorkflowRequest req;
+    req.set_spec(spec);
+    req.set_workflow_id(id);
+    req.set_source_name("test.yaml");
+    opb::Workflow wf;
+    absl::Status s = CallStub(*stub_, &opb::OrchestratorService::Stub::SubmitWorkflow, req, &wf);
+    if (!s.ok()) return s;
+    return wf;
+  }
+  static opb::Workflow Get(const std::string& name) {
+    opb::GetWorkflowRequest req;
+    req.set_name(name);
+    opb::Workflow wf;
+    absl::Status s = CallStub(*stub_, &opb::OrchestratorService::Stub::GetWorkflow, req, &wf);
+    EXPECT_TRUE(s.ok()) << s;
+    return wf;
+  }
+  // Polls until the workflow is finished (or `limit` passes).
+  static opb::Workflow WaitDone(const std::string& name, absl::Duration limit = absl::Minutes(4)) {
+    absl::Time end = absl::Now() + limit;
+    opb::Workflow wf;
+    while (absl::Now() < end) {
+      wf = Get(name);
+      auto s = wf.state();
+      if (s == opb::Workflow::SUCCEEDED || s == opb::Workflow::FAILED ||
+          s == opb::Workflow::CANCELLED)
+        break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return wf;
+  }
+  static const opb::StepStatus& StepOf(const opb::Workflow& wf, const std::string& id) {
+    for (const auto& s : wf.steps()) {
+      if (s.id() == id) return s;
+    }
+    static opb::StepStatus none;
+    ADD_FAILURE() << "no step " << id;
+    return none;
+  }
+  static opb::StepOutput Output(const std::string& name, const std::string& step) {
+    opb::GetStepOutputRequest req;
+    req.set_workflow(name);
+    req.set_step(step);
+    opb::StepOutput out;
+    absl::Status s = CallStub(*stub_, &opb::OrchestratorService::Stub::GetStepOutput, req, &out);
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+  // The launcher's VMs labelled with this workflow.
+  static std::vector<std::string> VmsOf(const std::string& workflow_id) {
+    lpb::ListVmsRequest req;
+    req.set_filter("labels.workflow=" + workflow_id);
+    lpb::ListVmsResponse resp;
+    EXPECT_TRUE(CallStub(*launcher_stub_, &lpb::LauncherService::Stub::ListVms, req, &resp).ok());
+    std::vector<std::string> out;
+    for (const auto& vm : resp.vms()) out.push_back(vm.name());
+    return out;
+  }
+  static std::string Dump(const opb::Workflow& wf) {
+    return wf.DebugString() + "\n" + orchestrator_->Log();
+  }
+  static std::string Id(const opb::Workflow& wf) { return wf.name().substr(10); }
+
+  static inline std::string skip_, image_, cgroup_parent_;
+  static inline testing::TempDir* dir_ = nullptr;
+  static inline Daemon *identity_ = nullptr, *launcher_ = nullptr, *orchestrator_ = nullptr;
+  static inline opb::OrchestratorService::Stub* stub_ = nullptr;
+  static inline lpb::LauncherService::Stub* launcher_stub_ = nullptr;
+};
+
+int64_t Us(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+TEST_F(OrchestratorTest, FanOutFanInPassesOutputsAndCleansUp) {
+  auto wf = Submit(R"Y(name: fan
+agents:
+  main: {memory_mib: 256}
+  side: {memory_mib: 256}
+steps:
+  - id: a
+    agent: main
+    exec: echo alpha > /workspace/out/a.txt && echo from-a
+  - id: b
+    agent: main
+    needs: a
+    exec: sleep 1; echo "b saw $(cat /workspace/in/a/a.txt)"
+  - id: c
+    agent: side
+    needs: a
+    exec: echo "c saw {{ steps.a.stdout }}"; echo charlie > /workspace/out/c.txt
+  - id: d
+    agent: main
+    needs: [b, c]
+    env: {FROM_B: "{{steps.b.stdout}}"}
+    exec: 'echo "d: $FROM_B / {{steps.c.stdout}} / $(cat /workspace/in/c/c.txt) / rc={{steps.c.exit_code}}"'
+)Y");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  EXPECT_EQ(wf->display_name(), "fan");
+
+  // Watch it to the end: the stream ends by itself after the final event.
+  opb::WatchWorkflowRequest wreq;
+  wreq.set_name(wf->name());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(4));
+  auto reader = stub_->WatchWorkflow(&ctx, wreq);
+  opb::WorkflowEvent ev;
+  std::vector<std::string> seen;
+  while (reader->Read(&ev)) {
+    if (!ev.step_id().empty()) {
+      seen.push_back(ev.step_id() + ":" +
+                     opb::StepStatus::State_Name(StepOf(ev.workflow(), ev.step_id()).state()));
+    }
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "d:SUCCEEDED"), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "b:RUNNING"), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "c:SUCCEEDED"), seen.end());
+
+  opb::Workflow done = Get(wf->name());
+  ASSERT_EQ(done.state(), opb::Workflow::SUCCEEDED) << Dump(done);
+  EXPECT_EQ(Output(done.name(), "d").stdout_text(),
+            "d: b saw alpha / c saw from-a / charlie / rc=0\n");
+  opb::StepOutput a = Output(done.name(), "a");
+  ASSERT_EQ(a.files_size(), 1);
+  EXPECT_EQ(a.files(0).path(), "a.txt");
+  EXPECT_EQ(a.files(0).content(), "alpha\n");
+  EXPECT_EQ(a.exit_code(), 0);
+  // b and c ran at the same time, after a; d after both.
+  const auto &sa = StepOf(done, "a"), &sb = StepOf(done, "b"), &sc = StepOf(done, "c"),
+             &sd = StepOf(done, "d");
+  EXPECT_GE(Us(sb.start_time()), Us(sa.end_time()));
+  EXPECT_GE(Us(sc.start_time()), Us(sa.end_time()));
+  EXPECT_LT(Us(sc.start_time()), Us(sb.end_time()));
+  EXPECT_LT(Us(sb.start_time()), Us(sc.end_time()));
+  EXPECT_GE(Us(sd.start_time()), std::max(Us(sb.end_time()), Us(sc.end_time())));
+  // One VM per reused agent, both deleted now.
+  ASSERT_EQ(done.agents_size(), 2);
+  EXPECT_EQ(done.agents(0).vms_size(), 1);
+  EXPECT_EQ(done.agents(0).vms(0), "vms/" + Id(done) + "-main");
+  EXPECT_EQ(done.agents(0).subject(), "agents/" + Id(done) + "-main");
+  EXPECT_TRUE(VmsOf(Id(done)).empty());
+}
+
+TEST_F(OrchestratorTest, RetriesFallbackContinueAndTimeout) {
+  auto wf = Submit(R"Y(agents:
+  w: {memory_mib: 256}
+steps:
+  - id: flaky
+    agent: w
+    retries: 3
+    backoff: 1s
+    exec: echo "try $CLAWOS_ATTEMPT"; [ "$CLAWOS_ATTEMPT" -ge 3 ] || exit 4
+  - id: broken
+    agent: w
+    on_failure: fallback
+    fallback: spare
+    exec: exit 9
+  - id: spare
+    agent: w
+    exec: echo spare-output
+  - id: sloppy
+    agent: w
+    on_failure: continue
+    exec: echo partial; exit 2
+  - id: slow
+    agent: w
+    timeout: 3s
+    on_failure: continue
+    exec: sleep 60
+  - id: after
+    agent: w
+    needs: [flaky, broken, sloppy, slow]
+    exec: echo "{{steps.flaky.stdout}}|{{steps.broken.stdout}}|{{steps.sloppy.exit_code}}"
+)Y");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  opb::Workflow done = WaitDone(wf->name());
+  ASSERT_EQ(done.state(), opb::Workflow::SUCCEEDED) << Dump(done);
+  EXPECT_EQ(StepOf(done, "flaky").attempts(), 3);
+  EXPECT_EQ(StepOf(done, "flaky").state(), opb::StepStatus::SUCCEEDED);
+  EXPECT_EQ(StepOf(done, "broken").state(), opb::StepStatus::FAILED);
+  EXPECT_EQ(StepOf(done, "broken").error(), "exit code 9");
+  EXPECT_EQ(StepOf(done, "spare").state(), opb::StepStatus::SUCCEEDED);
+  EXPECT_EQ(StepOf(done, "spare").fallback_for(), "broken");
+  EXPECT_EQ(StepOf(done, "sloppy").state(), opb::StepStatus::FAILED);
+  EXPECT_EQ(StepOf(done, "slow").state(), opb::StepStatus::FAILED);
+  EXPECT_EQ(StepOf(done, "slow").error(), "timed out after 3s");
+  EXPECT_EQ(Output(done.name(), "after").stdout_text(), "try 3|spare-output|2\n");
+  // The backoff was waited: 1 s, then 2 s.
+  EXPECT_GE(Us(StepOf(done, "flaky").end_time()) - Us(StepOf(done, "flaky").start_time()), 3000000);
+  EXPECT_TRUE(VmsOf(Id(done)).empty());
+}
+
+TEST_F(OrchestratorTest, AFailedStepFailsTheWorkflowAndSkipsItsDependents) {
+  auto wf = Submit(R"Y(agents: {w: {memory_mib: 256}}
+steps:
+  - {id: bad, agent: w, retries: 1, backoff: 0s, exec: "echo oops >&2; exit 4"}
+  - {id: next, agent: w, needs: bad, exec: "echo never"}
+)Y");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  opb::Workflow done = WaitDone(wf->name());
+  ASSERT_EQ(done.state(), opb::Workflow::FAILED) << Dump(done);
+  EXPECT_EQ(done.error(), "step \"bad\" failed: exit code 4 (after 2 attempts)");
+  EXPECT_EQ(StepOf(done, "bad").attempts(), 2);
+  EXPECT_EQ(StepOf(done, "next").state(), opb::StepStatus::SKIPPED);
+  EXPECT_EQ(Output(done.name(), "bad").stderr_tail(), "oops\n");
+  EXPECT_TRUE(VmsOf(Id(done)).empty());
+}
+
+TEST_F(OrchestratorTest, CancelMidRunStopsTheStepAndDeletesTheVms) {
+  auto wf = Submit(R"Y(agents: {w: {memory_mib: 256}, f: {memory_mib: 256, vm: fresh}}
+steps:
+  - {id: long, agent: w, exec: "sleep 300"}
+  - {id: other, agent: f, exec: "sleep 300"}
+  - {id: later, agent: w, needs: long, exec: "true"}
+)Y");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  // Both commands running in their VMs.
+  absl::Time end = absl::Now() + absl::Minutes(2);
+  while (absl::Now() < end && VmsOf(Id(*wf)).size() < 2) absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_EQ(VmsOf(Id(*wf)).size(), 2u) << Dump(Get(wf->name()));
+  absl::SleepFor(absl::Seconds(2));
+  opb::CancelWorkflowRequest req;
+  req.set_name(wf->name());
+  opb::Workflow resp;
+  absl::Time asked = absl::Now();
+  ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::CancelWorkflow, req, &resp).ok());
+  EXPECT_EQ(resp.state(), opb::Workflow::CANCELLING);
+  opb::Workflow done = WaitDone(wf->name(), absl::Minutes(1));
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(30));
+  ASSERT_EQ(done.state(), opb::Workflow::CANCELLED) << Dump(done);
+  EXPECT_EQ(StepOf(done, "long").state(), opb::StepStatus::CANCELLED);
+  EXPECT_EQ(StepOf(done, "other").state(), opb::StepStatus::CANCELLED);
+  EXPECT_EQ(StepOf(done, "later").state(), opb::StepStatus::CANCELLED);
+  EXPECT_TRUE(VmsOf(Id(done)).empty());
+  // Cancelling again changes nothing.
+  ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::CancelWorkflow, req, &resp).ok());
+  EXPECT_EQ(resp.state(), opb::Workflow::CANCELLED);
+}
+
+TEST_F(OrchestratorTest, KillDashNineMidStepResumesWithoutRunningAnythingTwice) {
+  auto wf = Submit(R"Y(agents: {w: {memory_mib: 256}}
+steps:
+  - {id: count, agent: w, exec: "echo run >> /workspace/counter; sleep 8; echo counted"}
+  - {id: check, agent: w, needs: count, exec: "wc -l < /workspace/counter"}
+)Y",
+                   "resume-me");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  // Wait until the command has really started in the guest.
+  std::string vm = "vms/resume-me-w";
+  absl::Time end = absl::Now() + absl::Minutes(2);
+  bool started = false;
+  while (absl::Now() < end && !started) {
+    lpb::ExecVmRequest req;
+    req.set_name(vm);
+    req.add_argv("cat");
+    req.add_argv("/workspace/counter");
+    grpc::ClientContext ctx;
+    auto r = launcher_stub_->ExecVm(&ctx, req);
+    lpb::ExecVmResponse msg;
+    while (r->Read(&msg))
+      started = started || (msg.has_stdout_chunk() && msg.stdout_chunk() == "run\n");
+    r->Finish();
+    if (!started) absl::SleepFor(absl::Milliseconds(300));
+  }
+  ASSERT_TRUE(started) << Dump(Get(wf->name()));
+  EXPECT_EQ(orchestrator_->Stop(SIGKILL), 128 + SIGKILL);
+  delete orchestrator_;
+  StartOrchestrator();
+  opb::Workflow done = WaitDone(wf->name());
+  ASSERT_EQ(done.state(), opb::Workflow::SUCCEEDED) << Dump(done);
+  EXPECT_EQ(StepOf(done, "count").attempts(), 1);
+  EXPECT_EQ(Output(done.name(), "count").stdout_text(), "counted\n");
+  EXPECT_EQ(Output(done.name(), "check").stdout_text(), "1\n");
+  EXPECT_TRUE(absl::StrContains(orchestrator_->Log(), "resuming workflow"));
+  EXPECT_TRUE(VmsOf("resume-me").empty());
+}
+
+TEST_F(OrchestratorTest, BadSpecsAreRefusedAndSubmitsAreIdempotent) {
+  auto bad = Submit("agents: {w: {}}\nsteps:\n  - {id: a, agent: w, exec: x, needs: b}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "test.yaml:3: steps[0].needs[0]: unknown step \"b\"");
+  EXPECT_EQ(
+      Submit("agents: {w: {}}\nsteps: [{id: a, agent: w, exec: x}]\n", "Bad_Id").status().code(),
+      absl::StatusCode::kInvalidArgument);
+
+  const std::string spec =
+      "agents: {w: {memory_mib: 256}}\nsteps: [{id: a, agent: w, exec: 'echo once'}]\n";
+  auto first = Submit(spec, "same-twice");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = Submit(spec, "same-twice");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->name(), first->name());
+  EXPECT_EQ(Submit(spec + "# changed\n", "same-twice").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  opb::Workflow done = WaitDone(first->name());
+  EXPECT_EQ(done.state(), opb::Workflow::SUCCEEDED) << Dump(done);
+  EXPECT_EQ(StepOf(done, "a").attempts(), 1);
+
+  opb::ListWorkflowsRequest list;
+  list.set_filter("state=SUCCEEDED");
+  opb::ListWorkflowsResponse resp;
+  ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, list, &resp).ok());
+  bool found = false;
+  for (const auto& w : resp.workflows()) found = found || w.name() == "workflows/same-twice";
+  EXPECT_TRUE(found);
+  list.set_filter("state=BOGUS");
+  EXPECT_EQ(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, list, &resp).code(),
+            absl::StatusCode::kInvalidArgument);
+  opb::GetStepOutputRequest out;
+  out.set_workflow("workflows/same-twice");
+  out.set_step("nope");
+  opb::StepOutput o;
+  EXPECT_EQ(CallStub(*stub_, &opb::OrchestratorService::Stub::GetStepOutput, out, &o).code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace clawos
