@@ -11,11 +11,14 @@
 #include <string>
 
 #include "agent/agent.h"
+#include "agent/agent_loop.h"
 #include "agent/channel.h"
 #include "agent/system.h"
 
-int main() {
+int main(int argc, char** argv) {
   using namespace clawos::agent;
+  // `clawos-agent run ...`: the agent loop for prompt steps (agent_loop.h).
+  if (argc > 1 && std::strcmp(argv[1], "run") == 0) return RunAgentCommand(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   std::string port;
   for (int i = 0; i < 500 && port.empty(); ++i) {

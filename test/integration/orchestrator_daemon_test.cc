@@ -14,7 +14,10 @@
 #include "absl/time/clock.h"
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
 #include "clawos/orchestrator/v1/orchestrator.grpc.pb.h"
+#include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
+#include "common/files.h"
 #include "common/grpc_client.h"
+#include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "common/testing/test_image.h"
@@ -24,6 +27,7 @@ namespace {
 
 namespace opb = ::clawos::orchestrator::v1;
 namespace lpb = ::clawos::launcher::v1;
+namespace ppb = ::clawos::proxy::v1;
 using testing::Daemon;
 
 const std::string kBin = CLAWOS_BIN_DIR;
@@ -39,10 +43,27 @@ class OrchestratorTest : public ::testing::Test {
                             "unix:" + Sub("id.sock"), "--metrics-listen", ""},
                            Sub("identity.log"));
     ASSERT_TRUE(identity_->WaitForFile(Sub("id.sock"))) << identity_->Log();
+    // The test upstream stands in for the LLM provider, behind the real proxy.
+    upstream_ = new Daemon(
+        {"/usr/bin/python3", std::string(CLAWOS_SOURCE_DIR) + "/test/upstream/fake_llm.py",
+         "--port-file", Sub("up.port"), "--log", Sub("up.log")},
+        Sub("upstream.log"));
+    ASSERT_TRUE(upstream_->WaitForFile(Sub("up.port"))) << upstream_->Log();
+    std::string up_url = "http://127.0.0.1:" + ReadFile(Sub("up.port")).value();
+    int proxy_port = testing::FreeLoopbackPort();
+    proxy_ = new Daemon(
+        {kBin + "/clawos-inference-proxy", "--listen", absl::StrCat("127.0.0.1:", proxy_port),
+         "--state-dir", Sub("proxy"), "--identity", "unix:" + Sub("id.sock"), "--openai-url",
+         up_url, "--admin-listen", "unix:" + Sub("admin.sock"), "--metrics-listen", "off"},
+        Sub("proxy.log"), {{"CLAWOS_OPENAI_API_KEY", "sk-test"}});
+    ASSERT_TRUE(proxy_->WaitForFile(Sub("admin.sock"))) << proxy_->Log();
+    proxy_stub_ =
+        ppb::ProxyAdminService::NewStub(MakeChannel("unix:" + Sub("admin.sock")).value()).release();
     launcher_ = new Daemon({kBin + "/clawos-vm-launcher", "--state-dir", Sub("launcher"),
                             "--listen", "unix:" + Sub("launcher.sock"), "--metrics-listen", "off",
                             "--cgroup-parent", cgroup_parent_, "--accel", "tcg",
-                            "--min-available-mib", "64", "--identity", "unix:" + Sub("id.sock")},
+                            "--min-available-mib", "64", "--identity", "unix:" + Sub("id.sock"),
+                            "--inference-proxy-url", absl::StrCat("http://127.0.0.1:", proxy_port)},
                            Sub("launcher.log"),
                            {{"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
     ASSERT_TRUE(launcher_->WaitForFile(Sub("launcher.sock"))) << launcher_->Log();
@@ -63,7 +84,7 @@ class OrchestratorTest : public ::testing::Test {
     orchestrator_ =
         new Daemon({kBin + "/clawos-orchestrator", "--state-dir", Sub("orch"), "--listen",
                     "unix:" + Sub("orch.sock"), "--metrics-listen", "off", "--launcher",
-                    "unix:" + Sub("launcher.sock"), "--proxy-admin", "off"},
+                    "unix:" + Sub("launcher.sock"), "--proxy-admin", "unix:" + Sub("admin.sock")},
                    Sub("orchestrator.log"));
     ASSERT_TRUE(orchestrator_->WaitForFile(Sub("orch.sock"))) << orchestrator_->Log();
     delete stub_;
@@ -73,7 +94,8 @@ class OrchestratorTest : public ::testing::Test {
   static void TearDownTestSuite() {
     if (!dir_) return;
     delete stub_;
-    for (Daemon* d : {orchestrator_, launcher_, identity_}) delete d;
+    for (Daemon* d : {orchestrator_, launcher_, proxy_, upstream_, identity_}) delete d;
+    delete proxy_stub_;
     delete launcher_stub_;
     testing::RemoveCgroupParent(cgroup_parent_);
     delete dir_;
@@ -149,7 +171,9 @@ class OrchestratorTest : public ::testing::Test {
 
   static inline std::string skip_, image_, cgroup_parent_;
   static inline testing::TempDir* dir_ = nullptr;
-  static inline Daemon *identity_ = nullptr, *launcher_ = nullptr, *orchestrator_ = nullptr;
+  static inline Daemon *identity_ = nullptr, *launcher_ = nullptr, *orchestrator_ = nullptr,
+                       *proxy_ = nullptr, *upstream_ = nullptr;
+  static inline ppb::ProxyAdminService::Stub* proxy_stub_ = nullptr;
   static inline opb::OrchestratorService::Stub* stub_ = nullptr;
   static inline lpb::LauncherService::Stub* launcher_stub_ = nullptr;
 };
@@ -225,6 +249,50 @@ steps:
   EXPECT_EQ(done.agents(0).vms_size(), 1);
   EXPECT_EQ(done.agents(0).vms(0), "vms/" + Id(done) + "-main");
   EXPECT_EQ(done.agents(0).subject(), "agents/" + Id(done) + "-main");
+  EXPECT_TRUE(VmsOf(Id(done)).empty());
+}
+
+TEST_F(OrchestratorTest, PromptStepsRunTheAgentLoopThroughTheProxy) {
+  auto wf = Submit(R"Y(agents:
+  writer: {memory_mib: 256, model: tool-agent}
+  capped: {memory_mib: 256, model: tool-agent, limits: {requests_per_minute: 1}}
+steps:
+  - {id: prep, agent: writer, exec: "mkdir -p /workspace/data && echo prepared"}
+  - id: ask
+    agent: writer
+    needs: prep
+    prompt: "What is in /workspace? The last step said {{ steps.prep.stdout }}."
+  - id: limited
+    agent: capped
+    on_failure: continue
+    prompt: "Look around."
+)Y");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  opb::Workflow done = WaitDone(wf->name());
+  ASSERT_EQ(done.state(), opb::Workflow::SUCCEEDED) << Dump(done);
+  // The model asked for `ls /workspace`, the loop ran it in the VM and sent the
+  // listing back; the final answer is the step's output.
+  opb::StepOutput ask = Output(done.name(), "ask");
+  EXPECT_EQ(ask.exit_code(), 0);
+  EXPECT_TRUE(absl::StartsWith(ask.stdout_text(), "workspace: ")) << ask.DebugString();
+  EXPECT_TRUE(absl::StrContains(ask.stdout_text(), "data")) << ask.DebugString();
+  EXPECT_TRUE(absl::StrContains(ask.transcript(), R"("name":"shell")")) << ask.transcript();
+  EXPECT_TRUE(absl::StrContains(ask.transcript(), "The last step said prepared."))
+      << ask.transcript();
+  // The second request of the capped agent was refused by its limit (429).
+  EXPECT_EQ(StepOf(done, "limited").state(), opb::StepStatus::FAILED);
+  opb::StepOutput limited = Output(done.name(), "limited");
+  EXPECT_EQ(limited.exit_code(), 3);
+  EXPECT_TRUE(absl::StrContains(limited.stderr_tail(), "HTTP 429")) << limited.DebugString();
+  // The proxy's ledger has the writer's two requests under its VM's subject.
+  ppb::QueryUsageRequest q;
+  q.set_subject("agents/" + Id(done) + "-writer");
+  q.mutable_start_time()->set_seconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(1)));
+  ppb::QueryUsageResponse usage;
+  ASSERT_TRUE(CallStub(*proxy_stub_, &ppb::ProxyAdminService::Stub::QueryUsage, q, &usage).ok());
+  EXPECT_EQ(usage.total().request_count(), 2) << usage.DebugString();
+  EXPECT_GT(usage.total().prompt_tokens() + usage.total().completion_tokens(), 0)
+      << usage.DebugString();
   EXPECT_TRUE(VmsOf(Id(done)).empty());
 }
 

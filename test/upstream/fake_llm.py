@@ -12,6 +12,9 @@ model name:
   fault-cut        starts a stream and drops the connection midway
   slow-stream      streams 50 chunks 100 ms apart; logs {"event": "aborted"} when
                    the reader hangs up before the end
+  tool-agent       (chat completions, not streamed) an agent's model: asks for the
+                   `shell` tool with `ls /workspace` until the conversation holds a
+                   tool result, then answers "workspace: <the result's stdout>"
 
 Usage: fake_llm.py --port-file FILE [--log FILE]
 The chosen port is written to FILE; with --log, every request's method, path,
@@ -84,6 +87,26 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.record({"event": "aborted"})
 
+    def tool_agent(self, body, prompt, completion):
+        tools = [t.get("function", {}).get("name") for t in body.get("tools", [])]
+        results = [m for m in body.get("messages", []) if m.get("role") == "tool"]
+        if "shell" not in tools:
+            message = {"role": "assistant", "content": "no shell tool was offered"}
+        elif not results:
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "shell", "arguments": json.dumps({"command": "ls /workspace"})}}]}
+        else:
+            out = results[-1].get("content", "")
+            listing = out.split("--- stdout ---\n", 1)[-1].split("\n--- stderr ---", 1)[0]
+            message = {"role": "assistant", "content": "workspace: " + " ".join(listing.split())}
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
+        return self.send_json(200, {
+            "id": "chatcmpl-t", "object": "chat.completion", "model": "tool-agent",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion}})
+
     def do_GET(self):
         self.record(None)
         if self.path.startswith("/v1/models"):
@@ -114,6 +137,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, b"{not json")
         prompt, completion = usage_for(body)
         stream = bool(body.get("stream"))
+        if self.path == "/v1/chat/completions" and model == "tool-agent":
+            return self.tool_agent(body, prompt, completion)
         if self.path == "/v1/chat/completions":
             if not stream:
                 return self.send_json(200, {
