@@ -22,6 +22,7 @@ struct Context {
   std::string launcher_addr = kDefaultLauncherAddr;
   std::string proxy_admin_addr = kDefaultProxyAdminAddr;
   std::string monitor_addr = kDefaultMonitorAddr;
+  std::string orchestrator_addr = kDefaultOrchestratorAddr;
   std::string output = "text";  // "text" or "json"
   ClientOptions tls;
   // The control plane (REST), which `vm` and `image import|list` use unless

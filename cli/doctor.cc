@@ -165,8 +165,8 @@ std::vector<Check> RunChecks(const StackOptions& stack) {
   // The stack: running daemons answer; ports of stopped ones are free.
   bool any_running = false;
   std::vector<std::pair<std::string, int>> ports = {
-      {"identity", 2082}, {"inference-proxy", 11435}, {"monitor", 2083},
-      {"launcher", 2080}, {"controlplane", 8080},     {"nginx", 8443}};
+      {"identity", 2082},     {"inference-proxy", 11435}, {"monitor", 2083}, {"launcher", 2080},
+      {"orchestrator", 2081}, {"controlplane", 8080},     {"nginx", 8443}};
   for (const auto& st : StackStatus(stack)) {
     if (st.pid) {
       any_running = true;

@@ -9,6 +9,7 @@
 #include "cli/proxy_commands.h"
 #include "cli/stack_commands.h"
 #include "cli/vm_commands.h"
+#include "cli/workflow_commands.h"
 
 int main(int argc, char** argv) {
   clawos::cli::Context ctx;
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("--monitor", ctx.monitor_addr, "clawos-monitor address: unix:/path or host:port")
       ->envname("CLAWOS_MONITOR_ADDR")
       ->capture_default_str();
+  app.add_option("--orchestrator", ctx.orchestrator_addr,
+                 "clawos-orchestrator address (with --direct): unix:/path or host:port")
+      ->envname("CLAWOS_ORCHESTRATOR_ADDR")
+      ->capture_default_str();
   app.add_option("--url", ctx.url,
                  "clawos-controlplane's URL: `vm` and `image import|list` go through its REST API")
       ->envname("CLAWOS_URL")
@@ -42,8 +47,8 @@ int main(int argc, char** argv) {
                  "CA (PEM) to trust for an https:// --url instead of the system's")
       ->envname("CLAWOS_CA_FILE");
   app.add_flag("--direct", ctx.direct,
-               "`vm` and `image`: gRPC straight to clawos-vm-launcher (--launcher), not the "
-               "control plane (CLAWOS_DIRECT=1)")
+               "`vm`, `image` and `workflow`: gRPC straight to the daemon (--launcher, "
+               "--orchestrator), not the control plane (CLAWOS_DIRECT=1)")
       ->envname("CLAWOS_DIRECT");
   app.add_option("-o,--output", ctx.output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
@@ -58,6 +63,7 @@ int main(int argc, char** argv) {
   clawos::cli::AddImageCommands(app, ctx, rc);
   clawos::cli::AddImageLauncherCommands(*app.get_subcommand("image"), ctx, rc);
   clawos::cli::AddVmCommands(app, ctx, rc);
+  clawos::cli::AddWorkflowCommands(app, ctx, rc);
   clawos::cli::AddProxyCommands(app, ctx, rc);
   clawos::cli::AddMonitorCommands(app, ctx, rc);
   clawos::cli::AddStackCommands(app, ctx, rc);

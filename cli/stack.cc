@@ -265,14 +265,21 @@ std::vector<Service> StackServices(const StackOptions& o, bool every) {
   }
   if (monitor) launcher.args.insert(launcher.args.end(), {"--monitor", mon_sock});
   s.push_back(launcher);
+  const std::string o_sock = p.Sock("orchestrator", "orchestrator.sock");
+  s.push_back({"orchestrator",
+               bin + "/clawos-orchestrator",
+               {"--state-dir", p.state + "/orchestrator", "--listen", tcp(2081), "--listen", o_sock,
+                "--metrics-listen", tcp(9081), "--launcher", l_sock, "--proxy-admin", admin_sock},
+               {},
+               [o_sock] { return GrpcReady(o_sock); }});
   const std::string cp_url = "http://" + tcp(8080);
-  s.push_back(
-      {"controlplane",
-       bin + "/clawos-controlplane",
-       {"--state-dir", p.state + "/controlplane", "--listen", tcp(8080), "--identity", id_sock,
-        "--launcher", l_sock, "--proxy-admin", admin_sock, "--monitor", monitor ? mon_sock : "off"},
-       {},
-       [cp_url] { return HttpReady(cp_url); }});
+  s.push_back({"controlplane",
+               bin + "/clawos-controlplane",
+               {"--state-dir", p.state + "/controlplane", "--listen", tcp(8080), "--identity",
+                id_sock, "--launcher", l_sock, "--proxy-admin", admin_sock, "--orchestrator",
+                o_sock, "--monitor", monitor ? mon_sock : "off"},
+               {},
+               [cp_url] { return HttpReady(cp_url); }});
   std::string nginx = o.nginx ? FindNginx() : "";
   if (nginx.empty() && every) nginx = "nginx";
   if (!nginx.empty()) {

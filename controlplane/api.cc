@@ -26,6 +26,7 @@ namespace lpb = ::clawos::launcher::v1;
 namespace ipb = ::clawos::identity::v1;
 namespace ppb = ::clawos::proxy::v1;
 namespace mpb = ::clawos::monitor::v1;
+namespace opb = ::clawos::orchestrator::v1;
 
 namespace {
 
@@ -306,6 +307,53 @@ void Api::Dispatch(Call& c) {
     }
     case Op::kEvents:
       return Events(c);
+    case Op::kListWorkflows: {
+      opb::ListWorkflowsRequest req;
+      auto size = IntQuery(c, "page_size", 0);
+      if (!size.ok()) return c.Error(size.status());
+      req.set_page_size(static_cast<int32_t>(std::min<int64_t>(*size, 1000)));
+      req.set_page_token(c.Query("page_token"));
+      req.set_filter(c.Query("filter"));
+      opb::ListWorkflowsResponse resp;
+      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
+                           &opb::OrchestratorService::Stub::ListWorkflows, req, &resp, t),
+                     resp);
+    }
+    case Op::kSubmitWorkflow: {
+      opb::SubmitWorkflowRequest req;
+      if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
+      opb::Workflow resp;
+      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
+                           &opb::OrchestratorService::Stub::SubmitWorkflow, req, &resp, t),
+                     resp);
+    }
+    case Op::kGetWorkflow: {
+      opb::GetWorkflowRequest req;
+      req.set_name("workflows/" + c.match.params["workflow"]);
+      opb::Workflow resp;
+      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
+                           &opb::OrchestratorService::Stub::GetWorkflow, req, &resp, t),
+                     resp);
+    }
+    case Op::kCancelWorkflow: {
+      opb::CancelWorkflowRequest req;
+      req.set_name("workflows/" + c.match.params["workflow"]);
+      opb::Workflow resp;
+      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
+                           &opb::OrchestratorService::Stub::CancelWorkflow, req, &resp, t),
+                     resp);
+    }
+    case Op::kWorkflowEvents:
+      return WorkflowEvents(c);
+    case Op::kStepOutput: {
+      opb::GetStepOutputRequest req;
+      req.set_workflow("workflows/" + c.match.params["workflow"]);
+      req.set_step(c.match.params["step"]);
+      opb::StepOutput resp;
+      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
+                           &opb::OrchestratorService::Stub::GetStepOutput, req, &resp, t),
+                     resp);
+    }
     case Op::kHealthz:
       return c.ReplyJson(200, R"({"status":"ok"})");
     case Op::kReadyz: {
@@ -365,6 +413,13 @@ std::vector<std::string> Api::Unready() {
     ppb::ListLimitsResponse resp;
     check("inference-proxy", Unary("inference proxy", b_.proxy.get(),
                                    &ppb::ProxyAdminService::Stub::ListLimits, req, &resp, t));
+  }
+  if (b_.orchestrator) {
+    opb::ListWorkflowsRequest req;
+    req.set_page_size(1);
+    opb::ListWorkflowsResponse resp;
+    check("orchestrator", Unary("orchestrator", b_.orchestrator.get(),
+                                &opb::OrchestratorService::Stub::ListWorkflows, req, &resp, t));
   }
   if (b_.monitor) {
     mpb::ListSinksRequest req;

@@ -14,6 +14,7 @@
 #include "clawos/identity/v1/identity.grpc.pb.h"
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
 #include "clawos/monitor/v1/monitor.grpc.pb.h"
+#include "clawos/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 #include "common/http/server.h"
 #include "common/rotating_file.h"
@@ -36,6 +37,7 @@ struct Backends {
   std::unique_ptr<identity::v1::IdentityService::Stub> identity;
   std::unique_ptr<proxy::v1::ProxyAdminService::Stub> proxy;
   std::unique_ptr<monitor::v1::MonitorService::Stub> monitor;  // may be null: not configured
+  std::unique_ptr<orchestrator::v1::OrchestratorService::Stub> orchestrator;  // may be null too
 };
 
 struct ApiOptions {
@@ -76,6 +78,7 @@ class Api : public http::RequestHandler {
   void ExecVm(Call& call);
   void VmLogs(Call& call);
   void Events(Call& call);
+  void WorkflowEvents(Call& call);
   void Audit(const Call& call, int status);
 
   Backends& b_;

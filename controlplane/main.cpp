@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   std::string launcher_addr = clawos::kDefaultLauncherAddr;
   std::string proxy_addr = clawos::kDefaultProxyAdminAddr;
   std::string monitor_addr = clawos::kDefaultMonitorAddr;
+  std::string orchestrator_addr = clawos::kDefaultOrchestratorAddr;
   std::string issuer = "clawos-identity";
   std::string log_level = "info";
   size_t max_body = 1 << 20;
@@ -56,6 +57,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--monitor", monitor_addr, "clawos-monitor; \"off\": no alerts in /v1/events")
       ->envname("CLAWOS_MONITOR_ADDR")
+      ->capture_default_str();
+  app.add_option("--orchestrator", orchestrator_addr,
+                 "clawos-orchestrator; \"off\": /v1/workflows answers 503")
+      ->envname("CLAWOS_ORCHESTRATOR_ADDR")
       ->capture_default_str();
   app.add_option("--issuer", issuer, "The iss operator tokens must carry")
       ->envname("CLAWOS_IDENTITY_ISSUER")
@@ -92,6 +97,11 @@ int main(int argc, char** argv) {
     auto mc = channel(monitor_addr);
     if (!mc.ok()) return Fail(std::string(mc.status().message()));
     b.monitor = clawos::monitor::v1::MonitorService::NewStub(*mc);
+  }
+  if (!orchestrator_addr.empty() && orchestrator_addr != "off") {
+    auto oc = channel(orchestrator_addr);
+    if (!oc.ok()) return Fail(std::string(oc.status().message()));
+    b.orchestrator = clawos::orchestrator::v1::OrchestratorService::NewStub(*oc);
   }
 
   clawos::identity::VerifierConfig verifier;
@@ -141,7 +151,8 @@ int main(int argc, char** argv) {
                                 {"state_dir", state_dir},
                                 {"admin_token", token_path},
                                 {"admin_token_new", *wrote},
-                                {"monitor", b.monitor ? monitor_addr : "off"}});
+                                {"monitor", b.monitor ? monitor_addr : "off"},
+                                {"orchestrator", b.orchestrator ? orchestrator_addr : "off"}});
   int sig = clawos::WaitForShutdownSignal();
   clawos::log::Info("draining", {{"signal", sig}});
   stop = true;

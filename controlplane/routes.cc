@@ -22,6 +22,13 @@ const std::vector<Route>& Routes() {
       {"PUT", "/v1/agents/{id}/limits", Op::kPutLimits, Access::kAdmin},
       {"POST", "/v1/tokens", Op::kCreateToken, Access::kAdmin},
       {"GET", "/v1/events", Op::kEvents, Access::kViewer},
+      {"GET", "/v1/workflows", Op::kListWorkflows, Access::kViewer},
+      {"POST", "/v1/workflows", Op::kSubmitWorkflow, Access::kAdmin},
+      {"GET", "/v1/workflows/{workflow}", Op::kGetWorkflow, Access::kViewer},
+      {"POST", "/v1/workflows/{workflow}:cancel", Op::kCancelWorkflow, Access::kAdmin},
+      {"GET", "/v1/workflows/{workflow}/events", Op::kWorkflowEvents, Access::kViewer},
+      // Step outputs are agent data (answers, files): operators only.
+      {"GET", "/v1/workflows/{workflow}/steps/{step}/output", Op::kStepOutput, Access::kAdmin},
       {"GET", "/healthz", Op::kHealthz, Access::kPublic},
       {"GET", "/readyz", Op::kReadyz, Access::kPublic},
       {"GET", "/metrics", Op::kMetrics, Access::kPublic},

@@ -18,6 +18,7 @@
 namespace clawos::controlplane {
 
 namespace lpb = ::clawos::launcher::v1;
+namespace opb = ::clawos::orchestrator::v1;
 
 namespace {
 
@@ -184,6 +185,43 @@ void Api::VmLogs(Call& c) {
     while (ok && reader->Read(&e)) {
       ok = w.Write(Sse(std::to_string(e.sequence()), "log", ToJson(e)));
     }
+  }
+  absl::Status end = FromGrpcStatus(reader->Finish());
+  if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {
+    w.Write(Sse("", "error", ErrorBody(end)));
+  }
+  w.End();
+}
+
+// GET /v1/workflows/{workflow}/events: the orchestrator's WatchWorkflow as
+// SSE "workflow" events (the workflow now, then one per change); the stream
+// ends after the workflow's final event.
+void Api::WorkflowEvents(Call& c) {
+  opb::WatchWorkflowRequest req;
+  req.set_name("workflows/" + c.match.params["workflow"]);
+  if (!b_.orchestrator) return c.Error(absl::UnavailableError("orchestrator is not configured"));
+  // An unknown workflow is a plain 404, before the stream begins.
+  {
+    opb::GetWorkflowRequest get;
+    get.set_name(req.name());
+    opb::Workflow wf;
+    absl::Status s = CallStub(*b_.orchestrator, &opb::OrchestratorService::Stub::GetWorkflow, get,
+                              &wf, options_.call_timeout);
+    if (!s.ok()) return c.Error(s);
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata(kRequestIdHeader, c.request_id);
+  ActiveCall active(*this, &ctx);
+  if (!c.StartStream("text/event-stream")) return;
+  StreamWriter w(c.sink, &ctx);
+  bool ok = w.Write("retry: 3000\n\n");
+  auto reader = b_.orchestrator->WatchWorkflow(&ctx, req);
+  {
+    KeepAlive ka(
+        w, options_.keepalive, ": keep-alive\n\n", [&] { return StillAllowed(c); },
+        Sse("", "error", ErrorBody(kDenied)));
+    opb::WorkflowEvent e;
+    while (ok && reader->Read(&e)) ok = w.Write(Sse("", "workflow", ToJson(e)));
   }
   absl::Status end = FromGrpcStatus(reader->Finish());
   if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {

@@ -37,11 +37,11 @@ int main(int argc, char** argv) {
       ->envname("CLAWOS_ORCHESTRATOR_STATE_DIR")
       ->capture_default_str();
   app.add_option("--launcher", launcher, "clawos-vm-launcher address (unix:/path or host:port)")
-      ->envname("CLAWOS_ORCHESTRATOR_LAUNCHER")
+      ->envname("CLAWOS_LAUNCHER_ADDR")
       ->capture_default_str();
   app.add_option("--proxy-admin", proxy_admin,
                  "clawos-inference-proxy admin address, for agents' limits; \"off\" to run without")
-      ->envname("CLAWOS_ORCHESTRATOR_PROXY_ADMIN")
+      ->envname("CLAWOS_PROXY_ADMIN_ADDR")
       ->capture_default_str();
   app.add_option("--max-unfinished", options.max_unfinished, "Unfinished workflows at once")
       ->envname("CLAWOS_ORCHESTRATOR_MAX_UNFINISHED")

@@ -32,7 +32,7 @@ struct AgentLimits {
 struct AgentSpec {
   std::string name;
   int line = 0;
-  std::string image = "images/default";
+  std::string image = "images/agent";  // what `clawos up` imports
   int vcpus = 1;
   int memory_mib = 256;
   std::string model;   // prompt steps' model; empty: the step must name one

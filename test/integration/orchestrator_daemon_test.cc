@@ -71,7 +71,7 @@ class OrchestratorTest : public ::testing::Test {
         lpb::LauncherService::NewStub(MakeChannel("unix:" + Sub("launcher.sock")).value())
             .release();
     lpb::ImportImageRequest imp;
-    imp.set_image_id("default");
+    imp.set_image_id("agent");
     imp.set_source_dir(image_);
     lpb::Image img;
     ASSERT_TRUE(CallStub(*launcher_stub_, &lpb::LauncherService::Stub::ImportImage, imp, &img,

@@ -98,8 +98,8 @@ TEST_F(StackTest, UpThenAVmOverHttpsThenDownLeavesNothing) {
 
   RunResult up = Clawos({"up"}, {}, absl::Minutes(5));
   ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
-  for (const char* d :
-       {"identity", "inference-proxy", "monitor", "launcher", "controlplane", "nginx"}) {
+  for (const char* d : {"identity", "inference-proxy", "monitor", "launcher", "orchestrator",
+                        "controlplane", "nginx"}) {
     EXPECT_NE(up.out.find(absl::StrCat("  ", d)), std::string::npos) << d << "\n" << up.out;
   }
   // Again: everything already runs, nothing is started twice.
@@ -135,6 +135,23 @@ TEST_F(StackTest, UpThenAVmOverHttpsThenDownLeavesNothing) {
   RunResult refused = Clawos({"vm", "list"}, bad);
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("certificate"), std::string::npos) << refused.err;
+
+  // A workflow through the orchestrator that `up` started, over the same https.
+  ASSERT_TRUE(WriteFileAtomic(state_ + "/flow.yaml",
+                              "name: hello\nagents: {w: {memory_mib: 256}}\n"
+                              "steps:\n  - {id: hi, agent: w, exec: 'echo hi from $CLAWOS_STEP'}\n",
+                              0600)
+                  .ok());
+  RunResult flow = Clawos({"workflow", "submit", state_ + "/flow.yaml", "--id", "hello", "--wait"},
+                          env, absl::Minutes(3));
+  EXPECT_EQ(flow.exit_code, 0) << flow.out << flow.err;
+  EXPECT_EQ(flow.out, "workflows/hello SUCCEEDED\n") << flow.err;
+  EXPECT_NE(flow.err.find("hi                   SUCCEEDED"), std::string::npos) << flow.err;
+  RunResult output = Clawos({"workflow", "output", "hello", "hi"}, env);
+  EXPECT_EQ(output.out, "hi from hi\n") << output.err;
+  RunResult missing = Clawos({"workflow", "get", "nope"}, env);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("NOT_FOUND"), std::string::npos) << missing.err;
 
   // doctor while up: the daemons run and the control plane is ready.
   RunResult doc = Clawos({"doctor"});
