@@ -110,9 +110,11 @@ absl::StatusOr<pb::Workflow> Engine::Submit(const pb::SubmitWorkflowRequest& req
   if (id.empty()) {
     ASSIGN_OR_RETURN(auto bytes, crypto::RandomBytes(4));
     id = "wf-" + crypto::HexEncode(bytes);
-  } else if (!IsValidId(id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "workflow_id: \"", id, "\" is not an id (1-63 of [a-z0-9-], starting with a letter)"));
+  } else if (!IsValidId(id) || id.size() > kMaxWorkflowIdLength) {
+    // Shorter than other ids: VM ids are built from it and must stay within 63.
+    return absl::InvalidArgumentError(
+        absl::StrCat("workflow_id: \"", id, "\" is not a workflow id (1-", kMaxWorkflowIdLength,
+                     " of [a-z0-9-], starting with a letter)"));
   }
   {
     std::lock_guard lock(mu_);

@@ -19,6 +19,10 @@
 
 namespace clawos::orchestrator {
 
+// Workflow ids are at most 40 characters, so that the VM ids made from them
+// ("<id>-a<n>", "<id>-s<n>-<attempt>") fit the launcher's 63.
+inline constexpr size_t kMaxWorkflowIdLength = 40;
+
 struct EngineOptions {
   // Unfinished workflows at once; more is RESOURCE_EXHAUSTED.
   int max_unfinished = 64;

@@ -110,8 +110,7 @@ AgentSpec Parser::Agent(const std::string& name, const YAML::Node& n) const {
   a.name = name;
   a.line = n.Mark().line + 1;
   std::string f = absl::StrCat("agents.", name);
-  for (auto& [k, v] :
-       Entries(n, f, {"image", "vcpus", "memory_mib", "model", "vm", "env", "limits"})) {
+  for (auto& [k, v] : Entries(n, f, SpecFields().at("agent"))) {
     std::string sub = absl::StrCat(f, ".", k);
     if (k == "image") {
       a.image = String(v, sub);
@@ -123,6 +122,7 @@ AgentSpec Parser::Agent(const std::string& name, const YAML::Node& n) const {
       a.memory_mib = Int(v, sub, 128, 16384);
     } else if (k == "model") {
       a.model = String(v, sub);
+      if (a.model.empty()) Fail(v, sub, "must not be empty");
     } else if (k == "vm") {
       std::string mode = String(v, sub);
       if (mode != "reuse" && mode != "fresh") Fail(v, sub, "must be \"reuse\" or \"fresh\"");
@@ -130,9 +130,7 @@ AgentSpec Parser::Agent(const std::string& name, const YAML::Node& n) const {
     } else if (k == "env") {
       a.env = Env(v, sub);
     } else if (k == "limits") {
-      for (auto& [lk, lv] : Entries(
-               v, sub,
-               {"requests_per_minute", "tokens_per_minute", "budget_tokens", "budget_window"})) {
+      for (auto& [lk, lv] : Entries(v, sub, SpecFields().at("limits"))) {
         std::string lsub = absl::StrCat(sub, ".", lk);
         if (lk == "requests_per_minute") a.limits.requests_per_minute = Int(lv, lsub, 1, 1'000'000);
         if (lk == "tokens_per_minute") a.limits.tokens_per_minute = Int(lv, lsub, 1, 1'000'000'000);
@@ -151,10 +149,7 @@ StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>*
   std::string f = absl::StrCat("steps[", index, "]");
   s.line = n.Mark().line + 1;
   bool has_exec = false, has_prompt = false;
-  for (auto& [k, v] :
-       Entries(n, f,
-               {"id", "agent", "exec", "prompt", "model", "max_iterations", "needs", "env",
-                "workdir", "timeout", "retries", "backoff", "on_failure", "fallback"})) {
+  for (auto& [k, v] : Entries(n, f, SpecFields().at("step"))) {
     std::string sub = absl::StrCat(f, ".", k);
     if (k == "id") {
       s.id = Id(v, sub);
@@ -164,6 +159,7 @@ StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>*
     } else if (k == "exec") {
       has_exec = true;
       if (v.IsScalar()) {
+        if (v.Scalar().empty()) Fail(v, sub, "must not be empty");
         s.argv = {"sh", "-c", v.Scalar()};
       } else if (v.IsSequence() && v.size() > 0) {
         for (size_t i = 0; i < v.size(); ++i)
@@ -180,8 +176,11 @@ StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>*
       (*fields)[2] = v;
     } else if (k == "model") {
       s.model = String(v, sub);
+      if (s.model.empty()) Fail(v, sub, "must not be empty");
+      (*fields)[7] = v;
     } else if (k == "max_iterations") {
       s.max_iterations = Int(v, sub, 1, 100);
+      (*fields)[8] = v;
     } else if (k == "needs") {
       if (v.IsScalar()) {
         s.needs.push_back(v.Scalar());
@@ -218,13 +217,18 @@ StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>*
       (*fields)[5] = v;
     } else if (k == "fallback") {
       s.fallback = String(v, sub);
+      if (s.fallback.empty()) Fail(v, sub, "must not be empty");
       (*fields)[6] = v;
     }
   }
   if (s.id.empty()) Fail(n, f + ".id", "is required");
   if (s.agent.empty()) Fail(n, f + ".agent", "is required");
   if (has_exec == has_prompt) Fail(n, f, "needs exactly one of \"exec\" and \"prompt\"");
-  if (!s.prompt_kind && (!s.model.empty())) Fail(n, f + ".model", "only prompt steps have a model");
+  if (!s.prompt_kind && fields->count(7))
+    Fail((*fields)[7], f + ".model", "only prompt steps have a model");
+  if (!s.prompt_kind && fields->count(8)) {
+    Fail((*fields)[8], f + ".max_iterations", "only prompt steps have max_iterations");
+  }
   if (s.on_failure == OnFailure::kFallback && s.fallback.empty()) {
     Fail(n, f + ".fallback", "is required with on_failure: fallback");
   }
@@ -239,8 +243,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
   WorkflowSpec w;
   YAML::Node agents, steps;
   bool has_agents = false, has_steps = false;
-  for (auto& [k, v] :
-       Entries(root, "", {"name", "max_parallel", "timeout", "retain_vms", "agents", "steps"})) {
+  for (auto& [k, v] : Entries(root, "", SpecFields().at("workflow"))) {
     if (k == "name") {
       w.name = String(v, k);
       if (w.name.size() > 200) Fail(v, k, "is longer than 200 characters");
@@ -282,7 +285,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
   if (steps.size() > kMaxSteps) Fail(steps, "steps", absl::StrCat("at most ", kMaxSteps, " steps"));
 
   // Field nodes per step for line numbers in the cross-checks: 0 agent, 1 exec,
-  // 2 prompt, 3 needs, 4 env, 5 on_failure, 6 fallback.
+  // 2 prompt, 3 needs, 4 env, 5 on_failure, 6 fallback, 7 model, 8 max_iterations.
   std::vector<std::map<int, YAML::Node>> fields(steps.size());
   std::map<std::string, int> index;
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -413,6 +416,18 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
 }
 
 }  // namespace
+
+const std::map<std::string, std::set<std::string>>& SpecFields() {
+  static const std::map<std::string, std::set<std::string>> kFields = {
+      {"workflow", {"name", "max_parallel", "timeout", "retain_vms", "agents", "steps"}},
+      {"agent", {"image", "vcpus", "memory_mib", "model", "vm", "env", "limits"}},
+      {"limits", {"requests_per_minute", "tokens_per_minute", "budget_tokens", "budget_window"}},
+      {"step",
+       {"id", "agent", "exec", "prompt", "model", "max_iterations", "needs", "env", "workdir",
+        "timeout", "retries", "backoff", "on_failure", "fallback"}},
+  };
+  return kFields;
+}
 
 bool IsValidId(std::string_view id) {
   if (id.empty() || id.size() > 63 || !(id[0] >= 'a' && id[0] <= 'z')) return false;

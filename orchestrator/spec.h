@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,11 @@ struct WorkflowSpec {
 // Parses and checks `text`. `source` names it in errors ("flow.yaml"; empty:
 // "spec"). INVALID_ARGUMENT on any error.
 absl::StatusOr<WorkflowSpec> ParseSpec(std::string_view text, std::string_view source = "");
+
+// The field names each object of a spec may have ("workflow", "agent",
+// "limits", "step"); anything else is refused. docs/workflow.schema.json
+// lists the same (orchestrator_test checks it).
+const std::map<std::string, std::set<std::string>>& SpecFields();
 
 // True if `id` is 1-63 of [a-z0-9-] starting with a letter.
 bool IsValidId(std::string_view id);

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 namespace clawos::orchestrator {
 namespace {
 
@@ -133,6 +136,8 @@ const std::string kNeedsFallback =
       "  - {id: g, agent: w, exec: z, needs: f}\n");
 const std::string kPromptNoModel = S("  - {id: a, agent: w, prompt: hi}\n");
 const std::string kBadId = S("  - {id: Build_1, agent: w, exec: x}\n");
+const std::string kIterationsOnExec = S("  - {id: a, agent: w, exec: x, max_iterations: 3}\n");
+const std::string kEmptyExec = S("  - {id: a, agent: w, exec: ''}\n");
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, SpecErrorTest,
@@ -165,6 +170,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"prompt_without_model", kPromptNoModel.c_str(),
                 "steps[0].model: a prompt step needs a model"},
         BadCase{"bad_step_id", kBadId.c_str(), "\"Build_1\" is not an id"},
+        BadCase{"iterations_on_exec", kIterationsOnExec.c_str(),
+                "flow.yaml:4: steps[0].max_iterations: only prompt steps have max_iterations"},
+        BadCase{"empty_exec", kEmptyExec.c_str(), "steps[0].exec: must not be empty"},
         BadCase{"no_steps", "agents: {w: {}}\n", "flow.yaml:1: steps: is required"},
         BadCase{"empty", "", "flow.yaml: spec: is empty"},
         BadCase{"yaml_syntax", "agents: {w: {}\nsteps: [", "flow.yaml:2:"},
@@ -172,6 +180,44 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"duplicate_key", "agents: {w: {}}\nagents: {v: {}}\nsteps: []\n",
                 "flow.yaml:2: agents: appears twice"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// docs/workflow.schema.json names exactly the fields the parser accepts.
+TEST(SpecTest, TheJsonSchemaHasTheParsersFields) {
+  std::ifstream in(std::string(CLAWOS_SOURCE_DIR) + "/docs/workflow.schema.json");
+  ASSERT_TRUE(in) << "docs/workflow.schema.json is missing";
+  nlohmann::json schema = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(schema.is_object());
+  // Follows "$ref": "#/$defs/x" (or "#/definitions/x").
+  auto resolve = [&](nlohmann::json node) {
+    for (int i = 0; i < 8 && node.is_object() && node.contains("$ref"); ++i) {
+      std::string ref = node["$ref"];
+      node = schema.at(nlohmann::json::json_pointer(ref.substr(1)));
+    }
+    return node;
+  };
+  auto keys = [&](const nlohmann::json& object) {
+    std::set<std::string> out;
+    nlohmann::json resolved = resolve(object);
+    for (const auto& [k, v] : resolved.at("properties").items()) out.insert(k);
+    return out;
+  };
+  nlohmann::json agents = resolve(schema["properties"]["agents"]);
+  nlohmann::json agent = agents.contains("patternProperties")
+                             ? agents["patternProperties"].begin().value()
+                             : agents["additionalProperties"];
+  nlohmann::json step = resolve(schema["properties"]["steps"])["items"];
+  EXPECT_EQ(keys(schema), SpecFields().at("workflow"));
+  EXPECT_EQ(keys(agent), SpecFields().at("agent"));
+  EXPECT_EQ(keys(resolve(agent)["properties"]["limits"]), SpecFields().at("limits"));
+  EXPECT_EQ(keys(step), SpecFields().at("step"));
+  // And the examples in docs/ parse.
+  for (const char* example : {"/docs/examples/fan-in.yaml"}) {
+    std::ifstream f(std::string(CLAWOS_SOURCE_DIR) + example);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    auto spec = ParseSpec(text, example);
+    EXPECT_TRUE(spec.ok()) << spec.status();
+  }
+}
 
 TEST(SpecTest, OversizedSpecIsRefused) {
   std::string big(kMaxSpecBytes + 1, '#');

@@ -53,6 +53,11 @@ clawos vm exec demo -- sh -c 'echo "hello from $(hostname): $(uname -r), /worksp
 echo "inference from inside the VM (no key in the guest; the proxy's answer):"
 clawos vm exec demo -- sh -c 'printf "GET /v1/models HTTP/1.0\r\n\r\n" | nc 127.0.0.1 11435 | tail -n 1; echo'
 echo
+echo "a workflow through the orchestrator (docs/examples/fan-in.yaml):"
+wf="run-sh-$(date +%s)"
+clawos workflow submit docs/examples/fan-in.yaml --id "$wf" --wait
+clawos workflow output "$wf" report
+echo
 echo "what the monitor saw of the VM's VMM so far:"
 clawos monitor stats --target demo --top 5
 echo
@@ -67,6 +72,8 @@ control plane at $CLAWOS_URL and its token in $state/controlplane/admin.token):
   $bin/clawos vm list
   $bin/clawos vm exec demo -- ls -l /workspace
   $bin/clawos vm logs demo --tail 20
+  $bin/clawos workflow list
+  $bin/clawos workflow get $wf
   $bin/clawos doctor
   tail -n 3 $state/proxy/audit.jsonl
   CLAWOS_MONITOR_ADDR=$CLAWOS_MONITOR_ADDR $bin/clawos monitor tail --target demo
