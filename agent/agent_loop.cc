@@ -1,5 +1,7 @@
 #include "agent/agent_loop.h"
 
+#include <signal.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -57,7 +59,7 @@ class Transcript {
 
 }  // namespace
 
-int RunAgentCommand(int argc, char** argv) {
+int RunLoop(int argc, char** argv) {
   Options o;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -157,6 +159,18 @@ int RunAgentCommand(int argc, char** argv) {
   transcript.Add({{"type", "error"}, {"error", "iteration bound reached"}});
   std::cerr << "clawos-agent run: " << o.max_iterations << " iterations without a final answer\n";
   return 4;
+}
+
+int RunAgentCommand(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  // A model's answer of an unexpected shape (a null where an object was, a
+  // number for an id) is an error the step reports, not a crash.
+  try {
+    return RunLoop(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "clawos-agent run: the model's answer could not be used: " << e.what() << "\n";
+    return 3;
+  }
 }
 
 }  // namespace clawos::agent

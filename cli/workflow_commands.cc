@@ -78,10 +78,22 @@ class ProgressPrinter {
 // Follows a workflow to its end; prints progress (text) and the final state.
 int Follow(const Context& ctx, WorkflowApi& api, const std::string& name, const char* what) {
   ProgressPrinter progress(ctx.json());
-  absl::Status s = api.Watch(name, [&](const opb::WorkflowEvent& e) { progress.On(e); });
-  if (!s.ok()) return ReportError(what, s);
-  auto wf = api.Get(name);
-  if (!wf.ok()) return ReportError(what, wf.status());
+  absl::StatusOr<opb::Workflow> wf;
+  // A watch cut short (the orchestrator or control plane restarting) is
+  // watched again until the workflow is finished.
+  for (int cuts = 0;; ++cuts) {
+    absl::Status s = api.Watch(name, [&](const opb::WorkflowEvent& e) { progress.On(e); });
+    if (!s.ok() && !(absl::IsUnavailable(s) && cuts < 30)) return ReportError(what, s);
+    wf = api.Get(name);
+    if (!wf.ok() && !(absl::IsUnavailable(wf.status()) && cuts < 30))
+      return ReportError(what, wf.status());
+    if (wf.ok() &&
+        (wf->state() == opb::Workflow::SUCCEEDED || wf->state() == opb::Workflow::FAILED ||
+         wf->state() == opb::Workflow::CANCELLED)) {
+      break;
+    }
+    absl::SleepFor(absl::Seconds(2));
+  }
   if (ctx.json()) {
     std::cout << ToJson(*wf) << "\n";
   } else {

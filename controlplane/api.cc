@@ -331,9 +331,11 @@ void Api::Dispatch(Call& c) {
       opb::GetWorkflowRequest req;
       req.set_name("workflows/" + c.match.params["workflow"]);
       opb::Workflow resp;
-      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
-                           &opb::OrchestratorService::Stub::GetWorkflow, req, &resp, t),
-                     resp);
+      absl::Status s = Unary("orchestrator", b_.orchestrator.get(),
+                             &opb::OrchestratorService::Stub::GetWorkflow, req, &resp, t);
+      // The spec holds prompts and env values: operators only.
+      if (c.caller.role != "admin" && c.caller.role != "operator") resp.clear_spec();
+      return c.Reply(s, resp);
     }
     case Op::kCancelWorkflow: {
       opb::CancelWorkflowRequest req;

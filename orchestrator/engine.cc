@@ -11,18 +11,24 @@
 #include "orchestrator/spec.h"
 
 namespace clawos::orchestrator {
-namespace {
+namespace {}  // namespace
 
-std::vector<std::string> AgentNames(const std::string& spec_text, const std::string& source) {
+std::vector<std::string> Engine::AgentNames(const WorkflowRow& wf) {
+  {
+    std::lock_guard lock(names_mu_);
+    auto it = agent_names_.find(wf.id);
+    if (it != agent_names_.end()) return it->second;
+  }
   std::vector<std::string> names;
-  auto spec = ParseSpec(spec_text, source);
+  auto spec = ParseSpec(wf.spec, wf.source);
   if (spec.ok()) {
     for (const auto& a : spec->agents) names.push_back(a.name);
   }
+  std::lock_guard lock(names_mu_);
+  if (agent_names_.size() > 10000) agent_names_.clear();
+  agent_names_[wf.id] = names;
   return names;
 }
-
-}  // namespace
 
 Engine::Engine(Store& store, LauncherOps& launcher, LimitSetter* limits, EngineOptions options)
     : store_(store), launcher_(launcher), limits_(limits), options_(options) {}
@@ -56,7 +62,7 @@ void Engine::Reap() {
       ++it;
     }
   }
-  if (hubs_.size() > 256) {
+  if (hubs_.size() > 64) {
     for (auto it = hubs_.begin(); it != hubs_.end();) {
       it = runs_.count(it->first) ? std::next(it) : hubs_.erase(it);
     }
@@ -108,8 +114,11 @@ absl::StatusOr<pb::Workflow> Engine::Submit(const pb::SubmitWorkflowRequest& req
   ASSIGN_OR_RETURN(WorkflowSpec spec, ParseSpec(req.spec(), source));
   std::string id = req.workflow_id();
   if (id.empty()) {
-    ASSIGN_OR_RETURN(auto bytes, crypto::RandomBytes(4));
-    id = "wf-" + crypto::HexEncode(bytes);
+    // A generated id never names an existing workflow (that would return it).
+    for (int i = 0; i < 8 && (id.empty() || store_.Get(id).value_or(std::nullopt)); ++i) {
+      ASSIGN_OR_RETURN(auto bytes, crypto::RandomBytes(4));
+      id = "wf-" + crypto::HexEncode(bytes);
+    }
   } else if (!IsValidId(id) || id.size() > kMaxWorkflowIdLength) {
     // Shorter than other ids: VM ids are built from it and must stay within 63.
     return absl::InvalidArgumentError(
@@ -165,7 +174,7 @@ absl::StatusOr<pb::Workflow> Engine::Get(const std::string& name, bool with_spec
   if (!wf) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
   ASSIGN_OR_RETURN(auto steps, store_.Steps(id));
   ASSIGN_OR_RETURN(auto vms, store_.AgentVms(id));
-  return ToProto(*wf, steps, vms, AgentNames(wf->spec, wf->source), with_spec);
+  return ToProto(*wf, steps, vms, AgentNames(*wf), with_spec);
 }
 
 absl::StatusOr<pb::ListWorkflowsResponse> Engine::List(const pb::ListWorkflowsRequest& req) {
@@ -192,7 +201,7 @@ absl::StatusOr<pb::ListWorkflowsResponse> Engine::List(const pb::ListWorkflowsRe
   for (const auto& wf : rows) {
     ASSIGN_OR_RETURN(auto steps, store_.Steps(wf.id));
     ASSIGN_OR_RETURN(auto vms, store_.AgentVms(wf.id));
-    *out.add_workflows() = ToProto(wf, steps, vms, AgentNames(wf.spec, wf.source), false);
+    *out.add_workflows() = ToProto(wf, steps, vms, AgentNames(wf), false);
   }
   if (static_cast<int>(rows.size()) == size) out.set_next_page_token(absl::StrCat(rows.back().seq));
   return out;
@@ -228,6 +237,7 @@ absl::Status Engine::Watch(const std::string& name,
   *first.mutable_workflow() = wf;
   int64_t us = absl::ToUnixMicros(absl::Now());
   first.mutable_event_time()->set_seconds(us / 1000000);
+  first.mutable_event_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
   if (!send(first)) return absl::CancelledError("the watcher left");
   if (IsFinished(wf.state()) || !hub) return absl::OkStatus();
   while (true) {

@@ -1,4 +1,4 @@
-// The events of one workflow for its watchers: numbered, the last 1024 kept,
+// The events of one workflow for its watchers: numbered, the last 128 kept,
 // closed after the final one.
 #pragma once
 
@@ -48,7 +48,7 @@ class EventHub {
   }
 
  private:
-  static constexpr size_t kKeep = 1024;
+  static constexpr size_t kKeep = 128;  // each holds the whole workflow
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<clawos::orchestrator::v1::WorkflowEvent> events_;

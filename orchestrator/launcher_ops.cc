@@ -27,6 +27,7 @@ VmInfo Info(const lpb::Vm& vm) {
   info.running = vm.state() == lpb::Vm::RUNNING;
   info.state = lpb::Vm::State_Name(vm.state());
   info.subject = vm.agent_subject();
+  info.labels.insert(vm.spec().labels().begin(), vm.spec().labels().end());
   return info;
 }
 
@@ -47,6 +48,14 @@ class GrpcLauncherOps : public LauncherOps {
 
   absl::StatusOr<VmInfo> EnsureRunning(const VmRequest& r) override {
     ASSIGN_OR_RETURN(VmInfo info, GetVm(r.id));
+    for (const auto& [k, v] : r.labels) {
+      auto it = info.labels.find(k);
+      if (info.exists && (it == info.labels.end() || it->second != v)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("vms/", r.id, " exists but is not this one's (label ", k, "=",
+                         it == info.labels.end() ? "" : it->second, ", expected ", v, ")"));
+      }
+    }
     if (info.running) return info;
     if (!info.exists) {
       lpb::CreateVmRequest req;

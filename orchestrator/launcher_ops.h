@@ -33,6 +33,7 @@ struct VmInfo {
   bool running = false;
   std::string state;  // the launcher's state name, e.g. "RUNNING", "STOPPED"
   std::string subject;
+  std::map<std::string, std::string> labels;
 };
 
 struct ExecRequest {
@@ -62,7 +63,8 @@ class LauncherOps {
   virtual ~LauncherOps() = default;
   virtual absl::StatusOr<VmInfo> GetVm(const std::string& id) = 0;
   // Creates the VM if it does not exist and starts it unless it is RUNNING;
-  // returns when the guest is ready.
+  // returns when the guest is ready. An existing VM whose labels differ from
+  // req.labels belongs to someone else: FAILED_PRECONDITION, never adopted.
   virtual absl::StatusOr<VmInfo> EnsureRunning(const VmRequest& req) = 0;
   virtual absl::Status StopVm(const std::string& id) = 0;
   // Deletes the VM (killing it if it runs); a missing VM is OK.

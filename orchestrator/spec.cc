@@ -335,6 +335,21 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
       fb.fallback_for = s.id;
     }
   }
+  // Fallback chains end: a step cannot stand in, through its fallbacks, for
+  // itself.
+  for (size_t i = 0; i < w.steps.size(); ++i) {
+    std::vector<std::string> chain = {w.steps[i].id};
+    for (const StepSpec* at = &w.steps[i]; !at->fallback.empty();) {
+      at = w.Step(at->fallback);
+      if (at->id == w.steps[i].id) {
+        chain.push_back(at->id);
+        FailAt(field_line(i, 6), absl::StrCat("steps[", i, "].fallback"),
+               absl::StrCat("fallback cycle: ", absl::StrJoin(chain, " -> ")));
+      }
+      if (chain.size() > w.steps.size()) break;
+      chain.push_back(at->id);
+    }
+  }
   // A fallback runs only in place of its step: nothing may need it, and it may
   // need only what its step needs.
   for (size_t i = 0; i < w.steps.size(); ++i) {

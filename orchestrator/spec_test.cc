@@ -136,6 +136,9 @@ const std::string kNeedsFallback =
       "  - {id: g, agent: w, exec: z, needs: f}\n");
 const std::string kPromptNoModel = S("  - {id: a, agent: w, prompt: hi}\n");
 const std::string kBadId = S("  - {id: Build_1, agent: w, exec: x}\n");
+const std::string kFallbackCycle =
+    S("  - {id: p, agent: w, exec: x, on_failure: fallback, fallback: f}\n"
+      "  - {id: f, agent: w, exec: y, on_failure: fallback, fallback: p}\n");
 const std::string kIterationsOnExec = S("  - {id: a, agent: w, exec: x, max_iterations: 3}\n");
 const std::string kEmptyExec = S("  - {id: a, agent: w, exec: ''}\n");
 
@@ -172,6 +175,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_step_id", kBadId.c_str(), "\"Build_1\" is not an id"},
         BadCase{"iterations_on_exec", kIterationsOnExec.c_str(),
                 "flow.yaml:4: steps[0].max_iterations: only prompt steps have max_iterations"},
+        BadCase{"fallback_cycle", kFallbackCycle.c_str(),
+                "steps[0].fallback: fallback cycle: p -> f -> p"},
         BadCase{"empty_exec", kEmptyExec.c_str(), "steps[0].exec: must not be empty"},
         BadCase{"no_steps", "agents: {w: {}}\n", "flow.yaml:1: steps: is required"},
         BadCase{"empty", "", "flow.yaml: spec: is empty"},

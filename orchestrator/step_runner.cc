@@ -5,6 +5,7 @@
 #include "common/crypto/encoding.h"
 #include "common/crypto/random.h"
 #include "common/duration.h"
+#include "orchestrator/template.h"
 
 namespace clawos::orchestrator {
 namespace {
@@ -14,18 +15,21 @@ namespace {
 // with its output in files, and the script waits for it. Any later run of the
 // same attempt finds the directory and waits for the status file instead. Then
 // the stdout (64 KiB + 1 byte, to tell a cut), the stderr tail, the marker and
-// the files under /workspace/out, and the command's exit code.
+// the files under /workspace/out (17 at most: one more than are kept), and the
+// command's exit code. The command (or, before it started, the wrapper that
+// made the directory) is "gone" when neither process is alive for 0.5 s.
 constexpr char kWrapper[] = R"SH(d="$1"; wd="$2"; m="$3"; shift 3
 finish() {
   head -c 65537 "$d/stdout" 2>/dev/null
   tail -c 16384 "$d/stderr" >&2 2>/dev/null
   printf '\n%s\n' "$m" >&2
-  [ -d /workspace/out ] && find /workspace/out -type f >&2
+  [ -d /workspace/out ] && find /workspace/out -type f | head -n 17 >&2
   rc=$(cat "$d/rc" 2>/dev/null)
   exit "${rc:-250}"
 }
 mkdir -p /var/clawos/steps
 if mkdir "$d" 2>/dev/null; then
+  echo $$ > "$d/wpid"
   rm -rf /workspace/out && mkdir -p /workspace/out
   if ! cd "$wd" 2>/dev/null; then
     : > "$d/stdout"; echo "clawos: working directory $wd does not exist" > "$d/stderr"; echo 126 > "$d/rc"
@@ -35,9 +39,15 @@ if mkdir "$d" 2>/dev/null; then
   setsid sh -c 'd="$1"; shift; echo $$ > "$d/pid"; "$@" > "$d/stdout" 2> "$d/stderr" < /dev/null; echo $? > "$d/rc.tmp"; mv "$d/rc.tmp" "$d/rc"' clawos-step "$d" "$@" &
   wait $!
 fi
+gone=0
 while [ ! -f "$d/rc" ]; do
-  p=$(cat "$d/pid" 2>/dev/null)
-  if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null && [ ! -f "$d/rc" ]; then
+  p=$(cat "$d/pid" 2>/dev/null); w=$(cat "$d/wpid" 2>/dev/null)
+  if { [ -n "$p" ] && kill -0 "$p" 2>/dev/null; } || { [ -z "$p" ] && [ -n "$w" ] && kill -0 "$w" 2>/dev/null; }; then
+    gone=0
+  else
+    gone=$((gone + 1))
+  fi
+  if [ "$gone" -ge 5 ] && [ ! -f "$d/rc" ]; then
     echo "clawos: the step's process ended without an exit status" >> "$d/stderr"; echo 250 > "$d/rc"
   fi
   sleep 0.1
@@ -52,6 +62,19 @@ std::string Marker() {
   std::string m = "--clawos-end-";
   if (!bytes.ok()) return m + std::to_string(absl::ToUnixNanos(absl::Now())) + "--";
   return m + crypto::HexEncode(*bytes) + "--";
+}
+
+// A prompt step's transcript, or its last 256 KiB when it is longer.
+std::string ReadTranscript(LauncherOps& launcher, const std::string& vm, const std::string& path) {
+  auto t = launcher.GetFile(vm, path, kMaxTranscript);
+  if (t.ok()) return ValidUtf8(*t);
+  if (!absl::IsFailedPrecondition(t.status())) return "";
+  ExecRequest req;
+  req.vm = vm;
+  req.argv = {"tail", "-c", std::to_string(kMaxTranscript), path};
+  req.timeout = absl::Seconds(30);
+  auto r = launcher.Exec(req, kMaxTranscript, 1024, nullptr);
+  return r.ok() ? ValidUtf8(r->stdout_data.substr(0, kMaxTranscript)) : "";
 }
 
 }  // namespace
@@ -138,15 +161,34 @@ AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
   req.argv = {"sh", "-c", kWrapper, "clawos-step", dir, plan.workdir, marker};
   req.argv.insert(req.argv.end(), command.begin(), command.end());
   req.env = plan.env;
-  req.timeout = plan.timeout;
-  auto result = launcher.Exec(req, kMaxStdout, kMaxStderrTail + 64 * 1024, register_cancel);
+  const absl::Time deadline = absl::Now() + plan.timeout;
+  absl::StatusOr<ExecResult> result;
+  for (;;) {
+    req.timeout = std::max(deadline - absl::Now(), absl::Seconds(1));
+    result = launcher.Exec(req, kMaxStdout, kMaxStderrTail + 64 * 1024, register_cancel);
+    // UNAVAILABLE: the launcher restarted or the agent channel broke while
+    // the command may still run in the guest. The wrapper is idempotent, so
+    // running it again attaches to the same command; never start another.
+    if (result.ok() || !absl::IsUnavailable(result.status()) || cancelled()) break;
+    if (absl::Now() + absl::Seconds(1) >= deadline) break;
+    for (int i = 0; i < 10 && !cancelled(); ++i) absl::SleepFor(absl::Milliseconds(100));
+    if (cancelled()) break;
+  }
+  const std::string limit = clawos::FormatDuration(plan.step_timeout);
   if (!result.ok()) {
-    if (!cancelled()) KillAttempt(launcher, plan.vm, plan.step, plan.attempt);
+    // A VM that is not running any more took the command with it.
+    if (!cancelled() && !absl::IsFailedPrecondition(result.status())) {
+      KillAttempt(launcher, plan.vm, plan.step, plan.attempt);
+    }
+    if (absl::IsUnavailable(result.status()) && absl::Now() + absl::Seconds(1) >= deadline) {
+      return fail(absl::StrCat("timed out after ", limit,
+                               " (the launcher was unavailable: ", result.status().message(), ")"));
+    }
     return fail(std::string(result.status().message()));
   }
   if (result->timed_out) {
     KillAttempt(launcher, plan.vm, plan.step, plan.attempt);
-    return fail(absl::StrCat("timed out after ", clawos::FormatDuration(plan.timeout)));
+    return fail(absl::StrCat("timed out after ", limit));
   }
 
   StepOutputData& o = out.output;
@@ -163,28 +205,35 @@ AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
   if (err.size() > kMaxStderrTail) err = err.substr(err.size() - kMaxStderrTail);
   o.stderr_tail = ValidUtf8(err);
 
+  // The listing comes from the guest, which the step controls: every path is
+  // checked before it is used (it is later written into other VMs).
   int n = 0;
+  size_t total = 0;
   for (absl::string_view line : absl::StrSplit(listing, '\n', absl::SkipEmpty())) {
     if (line.rfind("/workspace/out/", 0) != 0) continue;
     OutputFileData f;
-    f.path = ValidUtf8(std::string(line.substr(15)));
+    std::string rel(line.substr(15));
+    f.path = ValidUtf8(rel);
     if (++n > kMaxFiles) {
       f.skipped = absl::StrCat("more than ", kMaxFiles, " files");
+    } else if (!IsSafeRelativePath(rel) || f.path != rel) {
+      f.skipped = "not a plain relative path";
+    } else if (total >= kMaxFilesTotal) {
+      f.skipped = absl::StrCat("the step's files exceed ", kMaxFilesTotal >> 20, " MiB in all");
     } else {
-      auto content = launcher.GetFile(plan.vm, std::string(line), kMaxFileBytes);
+      auto content = launcher.GetFile(plan.vm, std::string(line),
+                                      std::min(kMaxFileBytes, kMaxFilesTotal - total));
       if (content.ok()) {
         f.size = content->size();
+        total += content->size();
         f.content = std::move(*content);
       } else {
-        f.skipped = std::string(content.status().message());
+        f.skipped = ValidUtf8(std::string(content.status().message()));
       }
     }
     o.files.push_back(std::move(f));
   }
-  if (plan.prompt) {
-    auto t = launcher.GetFile(plan.vm, dir + "/transcript.jsonl", kMaxTranscript);
-    if (t.ok()) o.transcript = ValidUtf8(*t);
-  }
+  if (plan.prompt) o.transcript = ReadTranscript(launcher, plan.vm, dir + "/transcript.jsonl");
 
   if (result->exit_code == kLostExit &&
       o.stderr_tail.find("ended without an exit status") != std::string::npos) {

@@ -22,6 +22,7 @@ inline constexpr size_t kMaxStdout = 64 * 1024;
 inline constexpr size_t kMaxStderrTail = 16 * 1024;
 inline constexpr size_t kMaxFileBytes = 1024 * 1024;
 inline constexpr int kMaxFiles = 16;
+inline constexpr size_t kMaxFilesTotal = 2 * 1024 * 1024;  // keeps a StepOutput under gRPC's 4 MiB
 inline constexpr size_t kMaxTranscript = 256 * 1024;
 
 struct OutputFileData {
@@ -48,7 +49,8 @@ struct AttemptPlan {
   std::vector<std::string> argv;  // rendered
   std::map<std::string, std::string> env;
   std::string workdir = "/workspace";
-  absl::Duration timeout = absl::Minutes(30);  // what is left of it
+  absl::Duration timeout = absl::Minutes(30);       // what is left of it
+  absl::Duration step_timeout = absl::Minutes(30);  // the step's, for messages
   bool prompt = false;
   std::string prompt_text;  // rendered; written to the guest before the run
   std::string model;

@@ -332,6 +332,17 @@ absl::Status Store::FinishAttempt(const StepRow& step, const std::string& error,
   return tx->Commit();
 }
 
+absl::StatusOr<int64_t> Store::AttemptStart(const std::string& workflow_id,
+                                            const std::string& step_id, int attempt) {
+  std::lock_guard lock(db_->mutex());
+  ASSIGN_OR_RETURN(
+      auto st, db_->Prepare("SELECT start_us FROM attempts WHERE workflow_id = ? AND step_id = ? "
+                            "AND attempt = ?"));
+  st.Bind(1, workflow_id).Bind(2, step_id).Bind(3, int64_t{attempt});
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? st.Int(0) : 0;
+}
+
 absl::StatusOr<std::optional<StepOutputData>> Store::Output(const std::string& workflow_id,
                                                             const std::string& step_id) {
   std::lock_guard lock(db_->mutex());

@@ -70,6 +70,9 @@ class Store {
   // The attempt's end, its output and the step's new row, in one transaction.
   absl::Status FinishAttempt(const StepRow& step, const std::string& error,
                              const StepOutputData& output);
+  // When attempt `attempt` of the step began (Unix µs); 0 if unknown.
+  absl::StatusOr<int64_t> AttemptStart(const std::string& workflow_id, const std::string& step_id,
+                                       int attempt);
   absl::StatusOr<std::optional<StepOutputData>> Output(const std::string& workflow_id,
                                                        const std::string& step_id);
 

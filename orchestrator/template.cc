@@ -15,7 +15,7 @@ bool IsPathSafe(absl::string_view p) {
     if (part.empty() || part == "." || part == "..") return false;
   }
   for (char c : p) {
-    if (c <= ' ' || c == '}' || c == '{') return false;
+    if (static_cast<unsigned char>(c) < ' ' || c == 0x7f || c == '}' || c == '{') return false;
   }
   return true;
 }
@@ -72,6 +72,10 @@ absl::Status Walk(std::string_view text, const std::function<void(std::string_vi
 }
 
 }  // namespace
+
+bool IsSafeRelativePath(std::string_view path) {
+  return IsPathSafe(absl::string_view(path.data(), path.size()));
+}
 
 absl::StatusOr<std::vector<TemplateRef>> ParseTemplate(std::string_view text) {
   std::vector<TemplateRef> refs;

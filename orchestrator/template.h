@@ -21,6 +21,10 @@ struct TemplateRef {
   bool operator==(const TemplateRef&) const = default;
 };
 
+// A relative path under a directory: no empty, "." or ".." parts, no
+// control characters or braces, at most 255 bytes.
+bool IsSafeRelativePath(std::string_view path);
+
 // The references in `text`, in order; INVALID_ARGUMENT naming the bad one.
 absl::StatusOr<std::vector<TemplateRef>> ParseTemplate(std::string_view text);
 

@@ -169,7 +169,10 @@ void WorkflowRun::Advance() {
       if (s.state != SState::PENDING && s.state != SState::RETRY_WAIT) continue;
       const StepSpec& spec = spec_.steps[i];
       if (failing_) {
-        SetStep(i, SState::SKIPPED, "not run: the workflow failed");
+        SetStep(i, SState::SKIPPED,
+                s.state == SState::RETRY_WAIT
+                    ? absl::StrCat("not retried: the workflow failed (last attempt: ", s.error, ")")
+                    : std::string("not run: the workflow failed"));
         changed = true;
         continue;
       }
@@ -236,6 +239,14 @@ void WorkflowRun::StartAttempt(int i, bool resume) {
   work.vm = s.vm;
   work.attempt = s.attempts;
   work.timeout = spec.timeout;
+  if (resume) {
+    // What is left of the attempt's time: a restart does not grant a new one.
+    auto begun = deps_.store->AttemptStart(wf_.id, s.step_id, s.attempts);
+    if (begun.ok() && *begun > 0) {
+      work.timeout =
+          std::max(spec.timeout - absl::Microseconds(NowUs() - *begun), absl::Seconds(1));
+    }
+  }
   for (size_t j = 0; j < steps_.size(); ++j) {
     if (IsTerminalStep(steps_[j].state))
       work.sources[steps_[j].step_id] = steps_[Source(j)].step_id;
@@ -263,9 +274,20 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
     return Cancelled();
   };
 
+  // The launcher may not be up yet after a host restart: wait for it (within
+  // the attempt's time) rather than fail an attempt whose command may run.
+  const absl::Time deadline = absl::Now() + work.timeout;
+  auto until_available = [&](auto call) {
+    auto r = call();
+    while (!r.ok() && absl::IsUnavailable(r.status()) && absl::Now() < deadline && !cancelled()) {
+      absl::SleepFor(absl::Seconds(1));
+      r = call();
+    }
+    return r;
+  };
   bool resumed_started = false;
   if (resume) {
-    auto info = deps_.launcher->GetVm(work.vm);
+    auto info = until_available([&] { return deps_.launcher->GetVm(work.vm); });
     if (!info.ok()) return fail(std::string(info.status().message()));
     if (info->exists && !info->running) {
       return fail(absl::StrCat("vms/", work.vm, " was ", info->state,
@@ -276,7 +298,7 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
       probe.vm = work.vm;
       probe.argv = {"test", "-d", AttemptDir(work.step.id, work.attempt)};
       probe.timeout = absl::Seconds(30);
-      auto r = deps_.launcher->Exec(probe, 0, 1024, nullptr);
+      auto r = until_available([&] { return deps_.launcher->Exec(probe, 0, 1024, nullptr); });
       if (!r.ok()) return fail(std::string(r.status().message()));
       resumed_started = r->exit_code == 0;
     }
@@ -289,27 +311,33 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
   vm.memory_mib = work.agent.memory_mib;
   vm.env = work.agent.env;
   vm.labels = {{"workflow", wf_.id}, {"agent", work.agent.name}};
+  if (work.agent.fresh) {
+    vm.labels["step"] = work.step.id;
+    vm.labels["attempt"] = absl::StrCat(work.attempt);
+  }
   if (cancelled()) return fail("cancelled");
+  // Recorded before it is created, so that a VM whose start fails is still
+  // retired with the others.
+  auto record = [&](const std::string& subject) {
+    std::lock_guard lock(mu_);
+    AgentVmRow* row = nullptr;
+    for (auto& r : vms_) {
+      if (r.vm == work.vm) row = &r;
+    }
+    if (row && !row->deleted && (subject.empty() || row->subject == subject)) return;
+    if (!row) row = &vms_.emplace_back(AgentVmRow{work.agent.name, work.vm, "", false});
+    row->deleted = false;
+    if (!subject.empty()) row->subject = subject;
+    if (absl::Status st = deps_.store->AddAgentVm(wf_.id, *row); !st.ok()) {
+      log::Error("saving a vm failed",
+                 {{"workflow", wf_.id}, {"vm", work.vm}, {"error", st.ToString()}});
+    }
+    Publish("");
+  };
+  record("");
   auto info = deps_.launcher->EnsureRunning(vm);
   if (!info.ok()) return fail(std::string(info.status().message()));
-  {
-    std::lock_guard lock(mu_);
-    bool known = false;
-    for (auto& r : vms_) {
-      if (r.vm != work.vm) continue;
-      known = true;
-      r.deleted = false;
-    }
-    if (!known) {
-      AgentVmRow row{work.agent.name, work.vm, info->subject, false};
-      vms_.push_back(row);
-      if (absl::Status st = deps_.store->AddAgentVm(wf_.id, row); !st.ok()) {
-        log::Error("saving a vm failed",
-                   {{"workflow", wf_.id}, {"vm", work.vm}, {"error", st.ToString()}});
-      }
-      Publish("");
-    }
-  }
+  record(info->subject);
   if (work.agent.limits.any()) {
     if (!deps_.limits)
       return fail("the agent has limits but the orchestrator has no --proxy-admin");
@@ -343,7 +371,12 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
         return (*o)->exit_code ? absl::StrCat(*(*o)->exit_code) : std::string();
       case TemplateRef::kFile:
         for (const auto& f : (*o)->files) {
-          if (f.path == ref.path && f.skipped.empty()) return TrimNewlines(f.content);
+          if (f.path != ref.path || !f.skipped.empty()) continue;
+          if (f.content.find('\0') != std::string::npos || ValidUtf8(f.content) != f.content) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "/workspace/out/", ref.path, " of step \"", ref.step, "\" is not UTF-8 text"));
+          }
+          return TrimNewlines(f.content);
         }
         return absl::NotFoundError(
             absl::StrCat("step \"", ref.step, "\" left no file /workspace/out/", ref.path));
@@ -357,14 +390,15 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
   plan.attempt = work.attempt;
   plan.workdir = work.step.workdir;
   plan.timeout = work.timeout;
-  plan.env = {{"CLAWOS_WORKFLOW", wf_.id},
-              {"CLAWOS_STEP", work.step.id},
-              {"CLAWOS_ATTEMPT", absl::StrCat(work.attempt)}};
+  plan.step_timeout = work.step.timeout;
   for (const auto& [k, v] : work.step.env) {
     auto r = RenderTemplate(v, resolve);
     if (!r.ok()) return fail(absl::StrCat("env ", k, ": ", r.status().message()));
     plan.env[k] = *r;
   }
+  plan.env["CLAWOS_WORKFLOW"] = wf_.id;
+  plan.env["CLAWOS_STEP"] = work.step.id;
+  plan.env["CLAWOS_ATTEMPT"] = absl::StrCat(work.attempt);
   if (work.step.prompt_kind) {
     plan.prompt = true;
     auto r = RenderTemplate(work.step.prompt, resolve);
@@ -439,9 +473,9 @@ void WorkflowRun::OnAttemptDone(int i, AttemptOutcome outcome) {
   if (s.state == SState::FAILED && spec.on_failure == OnFailure::kFail) {
     FailWorkflow(absl::StrCat("step \"", s.step_id, "\" failed: ", s.error));
   }
-  // VMs no step needs any more.
+  // VMs no step needs any more (not while stopping: the next start uses them).
   const AgentSpec* agent = spec_.Agent(spec.agent);
-  if (spec_.retain_vms == Retention::kNever) {
+  if (spec_.retain_vms == Retention::kNever && !stopping_) {
     if (agent->fresh) {
       RetireVm(s.vm, false);
     } else if (!AgentHasWork(agent->name)) {
@@ -478,14 +512,21 @@ void WorkflowRun::Finalize(std::unique_lock<std::mutex>& lock) {
   bool failed = !cancelled && failing_;
   bool keep = spec_.retain_vms == Retention::kAlways ||
               (spec_.retain_vms == Retention::kOnFailure && failed);
+  // Retires already under way finish first, so that no VM is retired twice.
+  auto join_all = [&] {
+    while (!workers_.empty()) {
+      std::vector<std::thread> threads;
+      threads.swap(workers_);
+      lock.unlock();
+      for (auto& t : threads) t.join();
+      lock.lock();
+    }
+  };
+  join_all();
   for (const auto& r : vms_) {
     if (!r.deleted) RetireVm(r.vm, keep);
   }
-  std::vector<std::thread> threads;
-  threads.swap(workers_);
-  lock.unlock();
-  for (auto& t : threads) t.join();
-  lock.lock();
+  join_all();
   wf_.state = cancelled ? WState::CANCELLED : failed ? WState::FAILED : WState::SUCCEEDED;
   if (cancelled) wf_.error.clear();
   wf_.end_us = NowUs();
@@ -540,18 +581,29 @@ void WorkflowRun::Loop() {
       break;
     }
     // Wake for a retry or the timeout, else within a second.
-    int64_t wake = NowUs() + 1000000;
+    // Times already past wake nobody: a step that waits for a slot or an agent
+    // is started when a worker finishes (which notifies cv_).
+    const int64_t now = NowUs();
+    int64_t wake = now + 1000000;
     for (const auto& s : steps_) {
-      if (s.state == SState::RETRY_WAIT) wake = std::min(wake, s.retry_at_us);
+      if (s.state == SState::RETRY_WAIT && s.retry_at_us > now)
+        wake = std::min(wake, s.retry_at_us);
     }
-    if (spec_.timeout)
-      wake = std::min(wake, wf_.start_us + absl::ToInt64Microseconds(*spec_.timeout) + 1000);
-    cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(wake - NowUs(), 1000)));
+    if (spec_.timeout && !failing_) {
+      int64_t end = wf_.start_us + absl::ToInt64Microseconds(*spec_.timeout) + 1000;
+      if (end > now) wake = std::min(wake, end);
+    }
+    cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(wake - now, 1000)));
   }
-  std::vector<std::thread> threads;
-  threads.swap(workers_);
-  lock.unlock();
-  for (auto& t : threads) t.join();
+  // Workers that were still running may add threads (never a retire while
+  // stopping, but join until none is left all the same).
+  while (!workers_.empty()) {
+    std::vector<std::thread> threads;
+    threads.swap(workers_);
+    lock.unlock();
+    for (auto& t : threads) t.join();
+    lock.lock();
+  }
 }
 
 }  // namespace clawos::orchestrator
