@@ -155,12 +155,19 @@ class ControlPlaneTest : public ::testing::Test {
                            Sub("launcher.log"),
                            {{"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
     ASSERT_TRUE(launcher_->WaitForFile(Sub("launcher.sock"))) << launcher_->Log();
+    orchestrator_ =
+        new Daemon({kBin + "/clawos-orchestrator", "--state-dir", Sub("orch"), "--listen",
+                    "unix:" + Sub("orch.sock"), "--metrics-listen", "off", "--launcher",
+                    "unix:" + Sub("launcher.sock"), "--proxy-admin", "unix:" + Sub("admin.sock")},
+                   Sub("orchestrator.log"));
+    ASSERT_TRUE(orchestrator_->WaitForFile(Sub("orch.sock"))) << orchestrator_->Log();
     port_ = testing::FreeLoopbackPort();
-    cp_ = new Daemon({kBin + "/clawos-controlplane", "--listen", absl::StrCat("127.0.0.1:", port_),
-                      "--state-dir", Sub("cp"), "--identity", "unix:" + Sub("id.sock"),
-                      "--launcher", "unix:" + Sub("launcher.sock"), "--proxy-admin",
-                      "unix:" + Sub("admin.sock"), "--monitor", "off", "--sse-keepalive", "1s"},
-                     Sub("cp.log"));
+    cp_ = new Daemon(
+        {kBin + "/clawos-controlplane", "--listen", absl::StrCat("127.0.0.1:", port_),
+         "--state-dir", Sub("cp"), "--identity", "unix:" + Sub("id.sock"), "--launcher",
+         "unix:" + Sub("launcher.sock"), "--proxy-admin", "unix:" + Sub("admin.sock"),
+         "--orchestrator", "unix:" + Sub("orch.sock"), "--monitor", "off", "--sse-keepalive", "1s"},
+        Sub("cp.log"));
     ASSERT_TRUE(cp_->WaitForFile(Sub("cp/admin.token"))) << cp_->Log();
     for (int i = 0; i < 100 && Send("GET", "/healthz").status != 200; ++i) {
       absl::SleepFor(absl::Milliseconds(100));
@@ -178,7 +185,7 @@ class ControlPlaneTest : public ::testing::Test {
   static void TearDownTestSuite() {
     if (!dir_) return;
     Send("DELETE", "/v1/vms/web?force=true", "", admin_);
-    for (Daemon* d : {cp_, launcher_, proxy_, identity_}) delete d;
+    for (Daemon* d : {cp_, orchestrator_, launcher_, proxy_, identity_}) delete d;
     testing::RemoveCgroupParent(cgroup_parent_);
     delete dir_;
   }
@@ -205,7 +212,7 @@ class ControlPlaneTest : public ::testing::Test {
   static inline std::string skip_, image_, cgroup_parent_, admin_;
   static inline testing::TempDir* dir_ = nullptr;
   static inline Daemon *identity_ = nullptr, *proxy_ = nullptr, *launcher_ = nullptr,
-                       *cp_ = nullptr;
+                       *cp_ = nullptr, *orchestrator_ = nullptr;
   static inline int port_ = 0;
 };
 
@@ -373,7 +380,10 @@ TEST_F(ControlPlaneTest, TheOpenApiDocumentDescribesTheRealRoutes) {
   EXPECT_EQ(documented, routed);
   // Each documented route is served: never "no route" or 405 (streams: the head only).
   for (const auto& [method, path] : documented) {
-    std::string p = absl::StrReplaceAll(path, {{"{name}", "doc-check"}, {"{id}", "doc-check"}});
+    std::string p = absl::StrReplaceAll(path, {{"{name}", "doc-check"},
+                                               {"{id}", "doc-check"},
+                                               {"{workflow}", "doc-check"},
+                                               {"{step}", "doc-check"}});
     Headers h = {{"authorization", "Bearer " + admin_}, {"content-type", "application/json"}};
     auto c = http::ClientCall::Start(
         http::ParseUrl(absl::StrCat("http://127.0.0.1:", port_)).value(),
@@ -485,6 +495,55 @@ TEST_F(ControlPlaneTest, MetricsCountRequestsByRouteAndStatus) {
             std::string::npos)
       << m.body.substr(0, 2000);
   EXPECT_NE(m.body.find("process_resident_memory_bytes"), std::string::npos);
+}
+
+TEST_F(ControlPlaneTest, AWorkflowThroughRest) {
+  Answer imp = Send("POST", "/v1/images",
+                    absl::StrCat(R"({"image_id":"agent","source_dir":")", image_, R"("})"), admin_);
+  ASSERT_TRUE(imp.status == 200 || imp.status == 409) << imp.body;
+  std::string viewer = Token("operators/vera", "viewer");
+
+  // A bad spec: 400 naming the line and the field; nothing is created.
+  nlohmann::json bad = {{"spec", "agents: {w: {}}\nsteps:\n  - {id: a, agent: nobody, exec: x}\n"},
+                        {"source_name", "flow.yaml"}};
+  Answer refused = Send("POST", "/v1/workflows", bad.dump(), admin_);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.Json()["message"], "flow.yaml:3: steps[0].agent: unknown agent \"nobody\"");
+  EXPECT_EQ(Send("POST", "/v1/workflows", bad.dump(), viewer).status, 403);
+  EXPECT_EQ(Send("GET", "/v1/workflows/nope", "", viewer).status, 404);
+
+  nlohmann::json good = {{"spec",
+                          "agents: {w: {memory_mib: 256, env: {SECRETISH: x}}}\nsteps:\n  - {id: "
+                          "a, agent: w, exec: 'echo rest'}\n"},
+                         {"workflow_id", "via-rest"}};
+  Answer made = Send("POST", "/v1/workflows", good.dump(), admin_);
+  ASSERT_EQ(made.status, 200) << made.body;
+  EXPECT_EQ(made.Json()["name"], "workflows/via-rest");
+  // Its events until the final state; the stream ends by itself.
+  Stream events(port_, "/v1/workflows/via-rest/events", {{"authorization", "Bearer " + viewer}});
+  ASSERT_EQ(events.status(), 200);
+  ASSERT_TRUE(events.WaitForEnd(absl::Minutes(3))) << events.text();
+  std::vector<SseEvent> evs = ParseSse(events.text());
+  ASSERT_FALSE(evs.empty()) << events.text();
+  EXPECT_EQ(evs.back().event, "workflow");
+  EXPECT_EQ(evs.back().data["workflow"]["state"], "SUCCEEDED") << events.text();
+
+  // Viewers see the state but not the spec (prompts, env values) nor outputs.
+  Answer seen = Send("GET", "/v1/workflows/via-rest", "", viewer);
+  ASSERT_EQ(seen.status, 200);
+  EXPECT_FALSE(seen.Json().contains("spec")) << seen.body;
+  EXPECT_EQ(seen.Json()["steps"][0]["state"], "SUCCEEDED");
+  EXPECT_TRUE(Send("GET", "/v1/workflows/via-rest", "", admin_).Json().contains("spec"));
+  EXPECT_EQ(Send("GET", "/v1/workflows/via-rest/steps/a/output", "", viewer).status, 403);
+  Answer out = Send("GET", "/v1/workflows/via-rest/steps/a/output", "", admin_);
+  ASSERT_EQ(out.status, 200) << out.body;
+  EXPECT_EQ(out.Json()["stdout_text"], "rest\n");
+  Answer list = Send("GET", "/v1/workflows?filter=state%3DSUCCEEDED", "", viewer);
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.Json()["workflows"][0]["name"], "workflows/via-rest");
+  Answer cancel = Send("POST", "/v1/workflows/via-rest:cancel", "", admin_);
+  EXPECT_EQ(cancel.status, 200) << cancel.body;
+  EXPECT_EQ(cancel.Json()["state"], "SUCCEEDED");
 }
 
 }  // namespace
