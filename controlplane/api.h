@@ -79,6 +79,14 @@ class Api : public http::RequestHandler {
   void VmLogs(Call& call);
   void Events(Call& call);
   void WorkflowEvents(Call& call);
+  // A daemon's server stream as SSE: `retry:`, one event per message,
+  // keep-alives that re-check the caller's token, an error event if the
+  // stream fails.
+  template <typename Msg>
+  void StreamSse(
+      Call& call,
+      const std::function<std::unique_ptr<grpc::ClientReader<Msg>>(grpc::ClientContext*)>& open,
+      const std::function<std::string(const Msg&)>& event);
   void Audit(const Call& call, int status);
 
   Backends& b_;

@@ -170,21 +170,29 @@ void Api::VmLogs(Call& c) {
         CallStub(*b_.launcher, &lpb::LauncherService::Stub::GetVm, get, &vm, options_.call_timeout);
     if (!s.ok()) return c.Error(s);
   }
+  StreamSse<lpb::LogEntry>(
+      c, [&](grpc::ClientContext* ctx) { return b_.launcher->StreamVmLogs(ctx, req); },
+      [](const lpb::LogEntry& e) { return Sse(std::to_string(e.sequence()), "log", ToJson(e)); });
+}
+
+template <typename Msg>
+void Api::StreamSse(
+    Call& c,
+    const std::function<std::unique_ptr<grpc::ClientReader<Msg>>(grpc::ClientContext*)>& open,
+    const std::function<std::string(const Msg&)>& event) {
   grpc::ClientContext ctx;
   ctx.AddMetadata(kRequestIdHeader, c.request_id);
   ActiveCall active(*this, &ctx);
   if (!c.StartStream("text/event-stream")) return;
   StreamWriter w(c.sink, &ctx);
   bool ok = w.Write("retry: 3000\n\n");
-  auto reader = b_.launcher->StreamVmLogs(&ctx, req);
+  auto reader = open(&ctx);
   {
     KeepAlive ka(
         w, options_.keepalive, ": keep-alive\n\n", [&] { return StillAllowed(c); },
         Sse("", "error", ErrorBody(kDenied)));
-    lpb::LogEntry e;
-    while (ok && reader->Read(&e)) {
-      ok = w.Write(Sse(std::to_string(e.sequence()), "log", ToJson(e)));
-    }
+    Msg m;
+    while (ok && reader->Read(&m)) ok = w.Write(event(m));
   }
   absl::Status end = FromGrpcStatus(reader->Finish());
   if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {
@@ -209,25 +217,9 @@ void Api::WorkflowEvents(Call& c) {
                               &wf, options_.call_timeout);
     if (!s.ok()) return c.Error(s);
   }
-  grpc::ClientContext ctx;
-  ctx.AddMetadata(kRequestIdHeader, c.request_id);
-  ActiveCall active(*this, &ctx);
-  if (!c.StartStream("text/event-stream")) return;
-  StreamWriter w(c.sink, &ctx);
-  bool ok = w.Write("retry: 3000\n\n");
-  auto reader = b_.orchestrator->WatchWorkflow(&ctx, req);
-  {
-    KeepAlive ka(
-        w, options_.keepalive, ": keep-alive\n\n", [&] { return StillAllowed(c); },
-        Sse("", "error", ErrorBody(kDenied)));
-    opb::WorkflowEvent e;
-    while (ok && reader->Read(&e)) ok = w.Write(Sse("", "workflow", ToJson(e)));
-  }
-  absl::Status end = FromGrpcStatus(reader->Finish());
-  if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {
-    w.Write(Sse("", "error", ErrorBody(end)));
-  }
-  w.End();
+  StreamSse<opb::WorkflowEvent>(
+      c, [&](grpc::ClientContext* ctx) { return b_.orchestrator->WatchWorkflow(ctx, req); },
+      [](const opb::WorkflowEvent& e) { return Sse("", "workflow", ToJson(e)); });
 }
 
 void Api::Events(Call& c) {

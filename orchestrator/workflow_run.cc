@@ -513,20 +513,11 @@ void WorkflowRun::Finalize(std::unique_lock<std::mutex>& lock) {
   bool keep = spec_.retain_vms == Retention::kAlways ||
               (spec_.retain_vms == Retention::kOnFailure && failed);
   // Retires already under way finish first, so that no VM is retired twice.
-  auto join_all = [&] {
-    while (!workers_.empty()) {
-      std::vector<std::thread> threads;
-      threads.swap(workers_);
-      lock.unlock();
-      for (auto& t : threads) t.join();
-      lock.lock();
-    }
-  };
-  join_all();
+  JoinWorkers(lock);
   for (const auto& r : vms_) {
     if (!r.deleted) RetireVm(r.vm, keep);
   }
-  join_all();
+  JoinWorkers(lock);
   wf_.state = cancelled ? WState::CANCELLED : failed ? WState::FAILED : WState::SUCCEEDED;
   if (cancelled) wf_.error.clear();
   wf_.end_us = NowUs();
@@ -595,8 +586,12 @@ void WorkflowRun::Loop() {
     }
     cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(wake - now, 1000)));
   }
-  // Workers that were still running may add threads (never a retire while
-  // stopping, but join until none is left all the same).
+  JoinWorkers(lock);
+}
+
+void WorkflowRun::JoinWorkers(std::unique_lock<std::mutex>& lock) {
+  // A thread being joined may add threads (a worker's end retires a VM): join
+  // until none is left.
   while (!workers_.empty()) {
     std::vector<std::thread> threads;
     threads.swap(workers_);

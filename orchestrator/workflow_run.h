@@ -60,6 +60,7 @@ class WorkflowRun {
   void FailWorkflow(const std::string& error);
   void CancelAll();
   void Finalize(std::unique_lock<std::mutex>& lock);
+  void JoinWorkers(std::unique_lock<std::mutex>& lock);  // mu_ held by `lock`
   void RetireVm(const std::string& vm, bool keep_stopped);
   void SetStep(int i, int state, const std::string& error);
   void Publish(const std::string& step_id);

@@ -29,6 +29,7 @@
 #include "common/http/client.h"
 #include "common/http/sse.h"
 #include "common/tcp_socket.h"
+#include "common/testing/daemon_argv.h"
 #include "common/testing/http_call.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
@@ -143,23 +144,14 @@ class ControlPlaneTest : public ::testing::Test {
     if (!skip_.empty()) return;
     dir_ = new testing::TempDir();
     cgroup_parent_ = absl::StrCat("clawos-test-cp", getpid());
-    identity_ = new Daemon({kBin + "/clawos-identity", "--state-dir", Sub("identity"), "--listen",
-                            "unix:" + Sub("id.sock"), "--metrics-listen", ""},
-                           Sub("identity.log"));
+    identity_ = new Daemon(testing::IdentityArgv(kBin, dir_->path()), Sub("identity.log"));
     ASSERT_TRUE(identity_->WaitForFile(Sub("id.sock"))) << identity_->Log();
     StartProxy();
-    launcher_ = new Daemon({kBin + "/clawos-vm-launcher", "--state-dir", Sub("launcher"),
-                            "--listen", "unix:" + Sub("launcher.sock"), "--metrics-listen", "off",
-                            "--cgroup-parent", cgroup_parent_, "--accel", "tcg",
-                            "--min-available-mib", "64", "--identity", "unix:" + Sub("id.sock")},
-                           Sub("launcher.log"),
-                           {{"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
+    std::vector<std::string> largv = testing::LauncherArgv(kBin, dir_->path(), cgroup_parent_);
+    launcher_ = new Daemon(largv, Sub("launcher.log"), testing::LauncherEnv(image_));
     ASSERT_TRUE(launcher_->WaitForFile(Sub("launcher.sock"))) << launcher_->Log();
     orchestrator_ =
-        new Daemon({kBin + "/clawos-orchestrator", "--state-dir", Sub("orch"), "--listen",
-                    "unix:" + Sub("orch.sock"), "--metrics-listen", "off", "--launcher",
-                    "unix:" + Sub("launcher.sock"), "--proxy-admin", "unix:" + Sub("admin.sock")},
-                   Sub("orchestrator.log"));
+        new Daemon(testing::OrchestratorArgv(kBin, dir_->path()), Sub("orchestrator.log"));
     ASSERT_TRUE(orchestrator_->WaitForFile(Sub("orch.sock"))) << orchestrator_->Log();
     port_ = testing::FreeLoopbackPort();
     cp_ = new Daemon(

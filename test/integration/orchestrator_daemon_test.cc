@@ -17,6 +17,7 @@
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 #include "common/files.h"
 #include "common/grpc_client.h"
+#include "common/testing/daemon_argv.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
@@ -39,9 +40,7 @@ class OrchestratorTest : public ::testing::Test {
     if (!skip_.empty()) return;
     dir_ = new testing::TempDir();
     cgroup_parent_ = absl::StrCat("clawos-test-orch", getpid());
-    identity_ = new Daemon({kBin + "/clawos-identity", "--state-dir", Sub("identity"), "--listen",
-                            "unix:" + Sub("id.sock"), "--metrics-listen", ""},
-                           Sub("identity.log"));
+    identity_ = new Daemon(testing::IdentityArgv(kBin, dir_->path()), Sub("identity.log"));
     ASSERT_TRUE(identity_->WaitForFile(Sub("id.sock"))) << identity_->Log();
     // The test upstream stands in for the LLM provider, behind the real proxy.
     upstream_ = new Daemon(
@@ -59,13 +58,10 @@ class OrchestratorTest : public ::testing::Test {
     ASSERT_TRUE(proxy_->WaitForFile(Sub("admin.sock"))) << proxy_->Log();
     proxy_stub_ =
         ppb::ProxyAdminService::NewStub(MakeChannel("unix:" + Sub("admin.sock")).value()).release();
-    launcher_ = new Daemon({kBin + "/clawos-vm-launcher", "--state-dir", Sub("launcher"),
-                            "--listen", "unix:" + Sub("launcher.sock"), "--metrics-listen", "off",
-                            "--cgroup-parent", cgroup_parent_, "--accel", "tcg",
-                            "--min-available-mib", "64", "--identity", "unix:" + Sub("id.sock"),
-                            "--inference-proxy-url", absl::StrCat("http://127.0.0.1:", proxy_port)},
-                           Sub("launcher.log"),
-                           {{"CLAWOS_SIGNING_PUBKEY", image_ + "/../guest-keys/signing.pub"}});
+    std::vector<std::string> largv = testing::LauncherArgv(kBin, dir_->path(), cgroup_parent_);
+    largv.insert(largv.end(),
+                 {"--inference-proxy-url", absl::StrCat("http://127.0.0.1:", proxy_port)});
+    launcher_ = new Daemon(largv, Sub("launcher.log"), testing::LauncherEnv(image_));
     ASSERT_TRUE(launcher_->WaitForFile(Sub("launcher.sock"))) << launcher_->Log();
     launcher_stub_ =
         lpb::LauncherService::NewStub(MakeChannel("unix:" + Sub("launcher.sock")).value())
@@ -82,10 +78,7 @@ class OrchestratorTest : public ::testing::Test {
   static void StartOrchestrator() {
     unlink(Sub("orch.sock").c_str());  // a killed daemon leaves it behind
     orchestrator_ =
-        new Daemon({kBin + "/clawos-orchestrator", "--state-dir", Sub("orch"), "--listen",
-                    "unix:" + Sub("orch.sock"), "--metrics-listen", "off", "--launcher",
-                    "unix:" + Sub("launcher.sock"), "--proxy-admin", "unix:" + Sub("admin.sock")},
-                   Sub("orchestrator.log"));
+        new Daemon(testing::OrchestratorArgv(kBin, dir_->path()), Sub("orchestrator.log"));
     ASSERT_TRUE(orchestrator_->WaitForFile(Sub("orch.sock"))) << orchestrator_->Log();
     delete stub_;
     stub_ = opb::OrchestratorService::NewStub(MakeChannel("unix:" + Sub("orch.sock")).value())
