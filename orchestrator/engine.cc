@@ -30,8 +30,9 @@ std::vector<std::string> Engine::AgentNames(const WorkflowRow& wf) {
   return names;
 }
 
-Engine::Engine(Store& store, LauncherOps& launcher, LimitSetter* limits, EngineOptions options)
-    : store_(store), launcher_(launcher), limits_(limits), options_(options) {}
+Engine::Engine(Store& store, LauncherOps& launcher, LimitSetter* limits, EngineOptions options,
+               OrchestratorMetrics* metrics)
+    : store_(store), launcher_(launcher), limits_(limits), metrics_(metrics), options_(options) {}
 
 Engine::~Engine() { Shutdown(); }
 
@@ -76,7 +77,7 @@ absl::Status Engine::StartRun(const WorkflowRow& wf) {
   ASSIGN_OR_RETURN(auto vms, store_.AgentVms(wf.id));
   auto hub = std::make_shared<EventHub>();
   hubs_[wf.id] = hub;
-  auto run = std::make_unique<WorkflowRun>(RunDeps{&store_, &launcher_, limits_}, wf,
+  auto run = std::make_unique<WorkflowRun>(RunDeps{&store_, &launcher_, limits_, metrics_}, wf,
                                            std::move(spec), std::move(steps), std::move(vms), hub);
   run->Start();
   runs_[wf.id] = std::move(run);

@@ -30,7 +30,9 @@ struct EngineOptions {
 
 class Engine {
  public:
-  Engine(Store& store, LauncherOps& launcher, LimitSetter* limits, EngineOptions options);
+  // `metrics` may be null.
+  Engine(Store& store, LauncherOps& launcher, LimitSetter* limits, EngineOptions options,
+         OrchestratorMetrics* metrics = nullptr);
   ~Engine();  // Shutdown()
 
   // Picks up every unfinished workflow in the store. Call once, before serving.
@@ -62,6 +64,7 @@ class Engine {
   Store& store_;
   LauncherOps& launcher_;
   LimitSetter* limits_;
+  OrchestratorMetrics* metrics_;
   EngineOptions options_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<WorkflowRun>> runs_;

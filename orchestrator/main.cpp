@@ -10,6 +10,7 @@
 #include "orchestrator/agent_limits.h"
 #include "orchestrator/engine.h"
 #include "orchestrator/launcher_ops.h"
+#include "orchestrator/orchestrator_metrics.h"
 #include "orchestrator/orchestrator_service.h"
 #include "orchestrator/store.h"
 
@@ -65,11 +66,12 @@ int main(int argc, char** argv) {
     if (!ch.ok()) return Fail(ch.status());
     limits = MakeProxyLimitSetter(*ch);
   }
-  Engine engine(**store, *ops, limits.get(), options);
-  if (auto s = engine.Resume(); !s.ok()) return Fail(s);
-
   auto metrics = clawos::Metrics::Start(daemon.metrics_listen);
   if (!metrics.ok()) return Fail(metrics.status());
+  OrchestratorMetrics families((*metrics)->registry());
+  Engine engine(**store, *ops, limits.get(), options, &families);
+  if (auto s = engine.Resume(); !s.ok()) return Fail(s);
+
   OrchestratorService service(engine);
   auto server = clawos::GrpcServer::Start(daemon.server, {&service}, metrics->get());
   if (!server.ok()) return Fail(server.status());

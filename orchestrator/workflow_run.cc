@@ -460,6 +460,12 @@ void WorkflowRun::OnAttemptDone(int i, AttemptOutcome outcome) {
     s.error = s.attempts > 1 ? absl::StrCat(error, " (after ", s.attempts, " attempts)") : error;
   }
   if (IsTerminalStep(s.state)) s.end_us = NowUs();
+  if (deps_.metrics) {
+    deps_.metrics->AttemptFinished(s.state == SState::SUCCEEDED    ? "succeeded"
+                                   : s.state == SState::CANCELLED  ? "cancelled"
+                                   : s.state == SState::RETRY_WAIT ? "retry"
+                                                                   : "failed");
+  }
   if (absl::Status st = deps_.store->FinishAttempt(s, error, outcome.output); !st.ok()) {
     log::Error("saving an attempt failed",
                {{"workflow", wf_.id}, {"step", s.step_id}, {"error", st.ToString()}});
@@ -531,9 +537,12 @@ void WorkflowRun::Finalize(std::unique_lock<std::mutex>& lock) {
   Publish("");
   hub_->Close();
   done_ = true;
+  if (deps_.metrics)
+    deps_.metrics->WorkflowFinished(WState::State_Name(static_cast<WState::State>(wf_.state)));
 }
 
 void WorkflowRun::Loop() {
+  if (deps_.metrics) deps_.metrics->RunStarted();
   std::unique_lock lock(mu_);
   if (wf_.state == WState::PENDING) {
     wf_.state = WState::RUNNING;
@@ -587,6 +596,7 @@ void WorkflowRun::Loop() {
     cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(wake - now, 1000)));
   }
   JoinWorkers(lock);
+  if (deps_.metrics) deps_.metrics->RunEnded();
 }
 
 void WorkflowRun::JoinWorkers(std::unique_lock<std::mutex>& lock) {

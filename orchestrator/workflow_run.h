@@ -17,6 +17,7 @@
 #include "orchestrator/agent_limits.h"
 #include "orchestrator/event_hub.h"
 #include "orchestrator/launcher_ops.h"
+#include "orchestrator/orchestrator_metrics.h"
 #include "orchestrator/spec.h"
 #include "orchestrator/store.h"
 #include "orchestrator/workflow_proto.h"
@@ -27,6 +28,7 @@ struct RunDeps {
   Store* store;
   LauncherOps* launcher;
   LimitSetter* limits;  // may be null: agents with limits then fail to start
+  OrchestratorMetrics* metrics = nullptr;
 };
 
 class WorkflowRun {

@@ -149,6 +149,13 @@ TEST_F(StackTest, UpThenAVmOverHttpsThenDownLeavesNothing) {
   EXPECT_NE(flow.err.find("hi                   SUCCEEDED"), std::string::npos) << flow.err;
   RunResult output = Clawos({"workflow", "output", "hello", "hi"}, env);
   EXPECT_EQ(output.out, "hi from hi\n") << output.err;
+  RunResult metrics = RunCommand(
+      {"/usr/bin/curl", "-sf", absl::StrCat("http://127.0.0.1:", 9081 + kOffset, "/metrics")});
+  EXPECT_NE(metrics.out.find("clawos_orchestrator_workflows_finished_total{state=\"SUCCEEDED\"} 1"),
+            std::string::npos)
+      << metrics.out;
+  EXPECT_NE(metrics.out.find("clawos_orchestrator_attempts_total{outcome=\"succeeded\"} 1"),
+            std::string::npos);
   RunResult missing = Clawos({"workflow", "get", "nope"}, env);
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("NOT_FOUND"), std::string::npos) << missing.err;
