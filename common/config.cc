@@ -75,6 +75,23 @@ void AddDaemonFlags(CLI::App& app, DaemonOptions* o, const std::string& p) {
       ->capture_default_str();
   AddDurationFlag(app, "--drain-timeout", &o->server.drain_timeout, p + "_DRAIN_TIMEOUT",
                   "How long in-flight RPCs may finish after SIGTERM");
+  AddSocketModeFlag(app, "--socket-mode", &o->server.socket_mode, p + "_SOCKET_MODE");
+}
+
+CLI::Option* AddSocketModeFlag(CLI::App& app, const std::string& name, unsigned* mode,
+                               const std::string& env) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [mode, name](const std::string& v) {
+            if (v != "0600" && v != "0660") {
+              throw CLI::ValidationError(name, "must be 0600 (this user) or 0660 (and its group)");
+            }
+            *mode = v == "0660" ? 0660 : 0600;
+          },
+          "Mode of unix sockets: 0600 (default; only this user may call) or 0660 (its group too, "
+          "for daemons of one host running as different users)")
+      ->envname(env);
 }
 
 std::optional<int> ParseFlags(CLI::App& app, int argc, char** argv) {

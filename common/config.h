@@ -27,8 +27,12 @@ void AddConfigFileFlag(CLI::App& app);
 CLI::Option* AddDurationFlag(CLI::App& app, const std::string& name, absl::Duration* out,
                              const std::string& env, const std::string& help);
 
+// A unix socket mode flag: "0600" or "0660" into `mode`.
+CLI::Option* AddSocketModeFlag(CLI::App& app, const std::string& name, unsigned* mode,
+                               const std::string& env);
+
 // --listen (repeatable, comma-separated in env), --tls-cert, --tls-key,
-// --tls-client-ca, --metrics-listen, --log-level, --drain-timeout, with env
+// --tls-client-ca, --metrics-listen, --log-level, --drain-timeout, --socket-mode, with env
 // names <env_prefix>_LISTEN etc. (env_prefix like "CLAWOS_IDENTITY").
 void AddDaemonFlags(CLI::App& app, DaemonOptions* opts, const std::string& env_prefix);
 

@@ -67,6 +67,15 @@ TEST(ConfigTest, ListenIsRepeatableAndCommaSeparatedInEnv) {
   EXPECT_EQ(q.daemon.server.listen.size(), 2u);
 }
 
+TEST(ConfigTest, SocketModeIsOwnerOnlyUnlessTheGroupIsAsked) {
+  EXPECT_EQ(Parse({}).daemon.server.socket_mode, 0600u);
+  Parsed group = Parse({"--socket-mode", "0660"});
+  EXPECT_FALSE(group.rc.has_value());
+  EXPECT_EQ(group.daemon.server.socket_mode, 0660u);
+  EXPECT_EQ(Parse({"--socket-mode", "0666"}).rc, 2);  // never world-writable
+  EXPECT_EQ(Parse({"--socket-mode", "660"}).rc, 2);
+}
+
 TEST(ConfigTest, BadValuesAreUsageErrors) {
   EXPECT_EQ(Parse({"--ttl", "soon"}).rc, 2);
   EXPECT_EQ(Parse({"--log-level", "loud"}).rc, 2);

@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
   // The admin API is trusted-transport only: its TCP listener serves clients
   // with a certificate from --admin-tls-client-ca (mTLS); the unix socket
   // needs nothing more than its 0600 mode.
+  clawos::AddSocketModeFlag(app, "--admin-socket-mode", &admin_tls.socket_mode,
+                            "CLAWOS_PROXY_ADMIN_SOCKET_MODE");
   app.add_option("--admin-tls-cert", admin_tls.tls_cert_file, "PEM certificate for the admin TCP")
       ->envname("CLAWOS_PROXY_ADMIN_TLS_CERT");
   app.add_option("--admin-tls-key", admin_tls.tls_key_file, "PEM private key (mode 0600)")
