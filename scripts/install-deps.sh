@@ -25,6 +25,8 @@ PACKAGES=(
   rsyslog rsyslog-openssl liblognorm-utils
   # the control plane's TLS front (issue 7)
   nginx
+  # deployment checks (issue 9): systemd-analyze, nix-instantiate --parse
+  systemd nix-bin
 )
 
 missing=()
