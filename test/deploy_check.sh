@@ -5,7 +5,10 @@
 #  - `systemd-analyze verify` accepts every unit;
 #  - `systemd-analyze security --offline` rates every unit OK or better
 #    (the scores are printed);
-#  - every .nix file parses (nix-instantiate --parse).
+#  - every .nix file parses (nix-instantiate --parse);
+#  - the NixOS modules pass only flags and CLAWOS_* variables the daemons
+#    accept, use every option they declare, and share the units' hardening
+#    (test/deploy_check_nix.py).
 # Usage: deploy_check.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1
@@ -81,6 +84,10 @@ if [ ${#nix_files[@]} -gt 0 ]; then
     bad "nix-instantiate is missing (scripts/install-deps.sh installs nix-bin)"
   fi
 fi
+
+# The NixOS modules: flags and variables against the daemons, options used,
+# the shared hardening.
+python3 "$src/test/deploy_check_nix.py" "$src" "$build" || fail=1
 
 [ $fail = 0 ] && echo "deploy check: OK"
 exit $fail

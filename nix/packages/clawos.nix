@@ -1,0 +1,64 @@
+# Every ClawOS binary from this checkout: the daemons, the CLI, the static
+# guest agent and the image tooling (`clawos image ...`). The same
+# dependencies as scripts/install-deps.sh installs on Debian 12.
+{ lib
+, stdenv
+, cmake
+, ninja
+, pkg-config
+, protobuf
+, grpc
+, abseil-cpp
+, openssl
+, sqlite
+, libbpf
+, bpftools
+, llvmPackages
+, spdlog
+, fmt
+, nlohmann_json
+, cli11
+, prometheus-cpp
+, tomlplusplus
+, yaml-cpp
+, gtest
+, boost
+, glibc
+}:
+
+stdenv.mkDerivation {
+  pname = "clawos";
+  version = "0.1.0";
+  src = lib.cleanSource ../..;
+
+  nativeBuildInputs = [ cmake ninja pkg-config protobuf grpc bpftools llvmPackages.clang llvmPackages.llvm ];
+  buildInputs = [
+    protobuf grpc abseil-cpp openssl sqlite libbpf spdlog fmt nlohmann_json cli11
+    prometheus-cpp tomlplusplus yaml-cpp gtest boost
+    # clawos-agent is linked statically (libprotobuf.a, libcrypto.a, libc.a).
+    glibc.static
+  ];
+
+  cmakeFlags = [ "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ];
+  # The BPF program is compiled with clang -target bpf; no hardening flags there.
+  hardeningDisable = [ "zerocallusedregs" ];
+
+  # The tests boot VMs and load BPF programs: they run in CI (scripts/test.sh),
+  # not in the sandbox.
+  doCheck = false;
+
+  installPhase = ''
+    runHook preInstall
+    mkdir -p $out/bin $out/share/clawos
+    for b in bin/clawos bin/clawos-*; do install -m 0755 "$b" $out/bin/; done
+    cp -r ${../../deploy} $out/share/clawos/deploy
+    runHook postInstall
+  '';
+
+  meta = {
+    description = "ClawOS: autonomous AI agents, one per verified microVM";
+    # No license has been chosen for this repository yet.
+    platforms = [ "x86_64-linux" ];
+    mainProgram = "clawos";
+  };
+}
