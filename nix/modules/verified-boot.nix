@@ -39,7 +39,9 @@ in
       assertion = cfg.publicKey != null || cfg.enableSigning;
       message = "clawos.verifiedBoot: set publicKey, or enableSigning to make a key on this host.";
     }];
-    clawos.verifiedBoot.publicKey = lib.mkIf (cfg.enableSigning && cfg.publicKey == null)
+    # A default only: an explicit publicKey wins (and the condition must not
+    # read publicKey itself, which would recurse).
+    clawos.verifiedBoot.publicKey = lib.mkIf cfg.enableSigning
       (lib.mkDefault "/var/lib/clawos/image-key/signing.pub");
     systemd.services.clawos-image-key = lib.mkIf cfg.enableSigning {
       description = "ClawOS: the image signing key, made once";

@@ -24,6 +24,8 @@
 , gtest
 , boost
 , glibc
+, pkgsStatic
+, linuxPackages
 }:
 
 stdenv.mkDerivation {
@@ -39,7 +41,15 @@ stdenv.mkDerivation {
     glibc.static
   ];
 
-  cmakeFlags = [ "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ];
+  cmakeFlags = [
+    "-DCMAKE_BUILD_TYPE=RelWithDebInfo"
+    # The static guest agent links static protobuf and libcrypto.
+    "-DCLAWOS_AGENT_PROTOBUF_STATIC=${pkgsStatic.protobuf}/lib/libprotobuf.a"
+    "-DCLAWOS_AGENT_CRYPTO_STATIC=${pkgsStatic.openssl.out}/lib/libcrypto.a"
+    # The monitor's vmlinux.h comes from a kernel's BTF (CO-RE: any recent
+    # kernel's will do); the build sandbox has no /sys/kernel/btf.
+    "-DCLAWOS_KERNEL_BTF=${linuxPackages.kernel.dev}/vmlinux"
+  ];
   # The BPF program is compiled with clang -target bpf; no hardening flags there.
   hardeningDisable = [ "zerocallusedregs" ];
 
