@@ -64,7 +64,8 @@ in
       serviceConfig = clib.commonHardening // {
         User = "root";
         Group = "clawos";
-        ExecStartPre = "${pkgs.coreutils}/bin/mkdir -p /sys/fs/cgroup/clawos";
+        # "+": outside the sandbox, so that ReadWritePaths finds the directory.
+        ExecStartPre = "+${pkgs.coreutils}/bin/mkdir -p /sys/fs/cgroup/clawos";
         ExecStart = clib.execStart "${cfg.package}/bin/clawos-vm-launcher" {
           "--state-dir" = cfg.stateDir;
           "--listen" = [ cfg.listenAddr clib.sockets.launcher ];
