@@ -1,7 +1,7 @@
 {
   description = "ClawOS: autonomous AI agents, one per verified microVM";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.05";
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
 
   outputs = { self, nixpkgs }:
     let
@@ -45,7 +45,7 @@
       devShells = forAll (pkgs: {
         default = pkgs.mkShell {
           inputsFrom = [ self.packages.${pkgs.system}.clawos ];
-          packages = with pkgs; [ clang-tools gdb qemu_kvm cryptsetup busybox e2fsprogs squashfsTools
+          packages = with pkgs; [ clang-tools gdb qemu_kvm cryptsetup e2fsprogs squashfsTools
             erofs-utils lz4 nginx openssl curl python3 python3Packages.pyyaml nix ];
         };
       });

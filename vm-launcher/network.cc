@@ -70,7 +70,12 @@ absl::StatusOr<std::unique_ptr<BridgeNetwork>> BridgeNetwork::Setup(BridgeConfig
   }
   RETURN_IF_ERROR(n->Run({"ip", "addr", "replace", k.subnet + ".1/24", "dev", k.bridge}).status());
   RETURN_IF_ERROR(n->Run({"ip", "link", "set", k.bridge, "up"}).status());
-  RETURN_IF_ERROR(n->Run({"sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"}).status());
+  // Only when it is off: under systemd's ProtectKernelTunables /proc/sys is
+  // read-only, and the host (nix/hosts/host.nix) turns forwarding on itself.
+  RETURN_IF_ERROR(n->Run({"sh", "-c",
+                          "[ \"$(cat /proc/sys/net/ipv4/ip_forward)\" = 1 ] || "
+                          "echo 1 > /proc/sys/net/ipv4/ip_forward"})
+                      .status());
   RETURN_IF_ERROR(
       Annotate(n->Run({"nft", "-f", "-"}, Ruleset(k)).status(), "loading the egress filter"));
   return n;

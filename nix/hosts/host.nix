@@ -14,22 +14,23 @@
   # ---------------------------------------------------------------------------
 
   networking.hostName = "clawos-host";
-  system.stateVersion = "24.05";
+  system.stateVersion = "25.05";
 
-  # KVM for the agent VMs (the launcher falls back to TCG without it), tun for
-  # their tap devices, BTF for the eBPF monitor (NixOS kernels have it).
-  boot.kernelModules = [ "kvm-intel" "kvm-amd" "tun" ];
-  # The host is an appliance: no unprivileged user namespaces, no kexec.
+  # tun for the VMs' tap devices (udev loads kvm-intel or kvm-amd by itself;
+  # without KVM the launcher falls back to TCG). NixOS kernels have the BTF
+  # the eBPF monitor needs.
+  boot.kernelModules = [ "tun" ];
+  # The host is an appliance: no unprivileged BPF, no kexec.
   boot.kernel.sysctl = {
     "kernel.unprivileged_bpf_disabled" = 1;
     "kernel.kexec_load_disabled" = 1;
     "net.ipv4.ip_forward" = 1;  # BRIDGE-networked VMs reach the proxy through the host
   };
 
-  # The agents' bridge: VMs with BRIDGE networking get 10.88.0.x and may reach
-  # only the inference proxy's port (the launcher's nftables rules).
-  networking.bridges.clawbr0.interfaces = [ ];
-  networking.interfaces.clawbr0.ipv4.addresses = [{ address = "10.88.0.1"; prefixLength = 24; }];
+  # The agents' bridge clawbr0 (10.88.0.1/24) is the launcher's: it creates it,
+  # addresses it and loads the nftables rules that let VMs reach only the
+  # inference proxy's port. It is not declared here, so that a network restart
+  # never drops running VMs' taps.
 
   networking.firewall = {
     enable = true;

@@ -1,9 +1,9 @@
 # services.clawos-controlplane — daemon: clawos-controlplane (docs/controlplane.md)
-{ config, lib, pkgs, ... }:
+{ config, lib, pkgs, utils, ... }:
 
 let
   cfg = config.services.clawos-controlplane;
-  clib = import ./lib.nix { inherit lib; };
+  clib = import ./lib.nix { inherit lib utils; };
   monitorOn = config.services.clawos-monitor.enable;
   inherit (lib) mkOption types;
 in

@@ -1,9 +1,9 @@
 # services.clawos-identity — daemon: clawos-identity (docs/identity.md)
-{ config, lib, pkgs, ... }:
+{ config, lib, pkgs, utils, ... }:
 
 let
   cfg = config.services.clawos-identity;
-  clib = import ./lib.nix { inherit lib; };
+  clib = import ./lib.nix { inherit lib utils; };
   inherit (lib) mkOption types;
 in
 {

@@ -1,9 +1,9 @@
 # services.clawos-inference-proxy — daemon: clawos-inference-proxy (docs/inference-proxy.md)
-{ config, lib, pkgs, ... }:
+{ config, lib, pkgs, utils, ... }:
 
 let
   cfg = config.services.clawos-inference-proxy;
-  clib = import ./lib.nix { inherit lib; };
+  clib = import ./lib.nix { inherit lib utils; };
   inherit (lib) mkOption types;
 in
 {
@@ -84,7 +84,8 @@ in
           "--openai-url" = cfg.openaiUrl;
           "--anthropic-url" = cfg.anthropicUrl;
         } cfg.extraFlags;
-        EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
+        # "-": a missing file is not an error (no provider keys yet).
+        EnvironmentFile = lib.optional (cfg.environmentFile != null) "-${cfg.environmentFile}";
         StateDirectory = clib.stateDirectory cfg.stateDir;
         StateDirectoryMode = "0700";
         RuntimeDirectory = "clawos/proxy";

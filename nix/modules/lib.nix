@@ -1,7 +1,7 @@
 # Shared by the ClawOS service modules: the systemd hardening every unit gets
 # (the same as deploy/systemd/*.service; test/deploy_check.sh compares them),
 # the socket paths, and how an ExecStart line is built.
-{ lib }:
+{ lib, utils }:
 
 rec {
   # Where each daemon's trusted unix socket lives: /run/clawos/<name>/<file>,
@@ -57,21 +57,26 @@ rec {
     SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
   };
 
+  # A flag's value as text; a path is interpolated, so that the file goes into
+  # the store with the system (toString would drop that reference).
+  text = v: if builtins.isPath v then "${v}" else toString v;
+
   # "--flag value" pairs from an attrset, skipping nulls; lists repeat the flag.
   flags = attrs:
     lib.concatLists (lib.mapAttrsToList
       (flag: value:
         if value == null then [ ]
-        else if lib.isList value then lib.concatMap (v: [ flag (toString v) ]) value
+        else if lib.isList value then lib.concatMap (v: [ flag (text v) ]) value
         else if lib.isBool value then (if value then [ flag ] else [ ])
-        else [ flag (toString value) ])
+        else [ flag (text value) ])
       attrs);
 
   # StateDirectory= for a stateDir under /var/lib.
   stateDirectory = dir: lib.removePrefix "/var/lib/" dir;
 
+  # ExecStart= quoted for systemd (which expands % and $), not for a shell.
   execStart = program: attrs: extra:
-    lib.escapeShellArgs ([ program ] ++ flags attrs ++ extra);
+    utils.escapeSystemdExecArgs ([ program ] ++ flags attrs ++ extra);
 
   # Options every daemon module has.
   commonOptions = { name, package, listenAddr, metricsListen, stateDir }: {

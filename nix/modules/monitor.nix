@@ -1,9 +1,9 @@
 # services.clawos-monitor — daemon: clawos-monitor (docs/monitor.md)
-{ config, lib, pkgs, ... }:
+{ config, lib, pkgs, utils, ... }:
 
 let
   cfg = config.services.clawos-monitor;
-  clib = import ./lib.nix { inherit lib; };
+  clib = import ./lib.nix { inherit lib utils; };
   inherit (lib) mkOption types;
 in
 {
@@ -102,6 +102,8 @@ in
         SystemCallFilter = [
           "@system-service bpf perf_event_open"
           "~@mount @swap @reboot @raw-io @module @obsolete @cpu-emulation @debug"
+          # @debug holds perf_event_open, which the per-call exit hooks need.
+          "perf_event_open"
         ];
         StateDirectory = clib.stateDirectory cfg.stateDir;
         StateDirectoryMode = "0700";

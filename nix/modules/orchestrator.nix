@@ -1,9 +1,9 @@
 # services.clawos-orchestrator — daemon: clawos-orchestrator (docs/orchestrator.md)
-{ config, lib, pkgs, ... }:
+{ config, lib, pkgs, utils, ... }:
 
 let
   cfg = config.services.clawos-orchestrator;
-  clib = import ./lib.nix { inherit lib; };
+  clib = import ./lib.nix { inherit lib utils; };
   inherit (lib) mkOption types;
 in
 {

@@ -90,7 +90,7 @@ in
           add_header X-Content-Type-Options nosniff always;
           add_header X-Frame-Options DENY always;
           add_header Referrer-Policy no-referrer always;
-          client_max_body_size 1m;
+          client_max_body_size ${toString cp.maxBody};
           proxy_http_version 1.1;
           proxy_set_header Connection "";
           proxy_set_header Host $host;

@@ -36,7 +36,7 @@ in
 
   config = lib.mkIf cfg.enable {
     assertions = [{
-      assertion = cfg.publicKey != null || cfg.enableSigning;
+      assertion = !config.services.clawos-vm-launcher.enable || cfg.publicKey != null || cfg.enableSigning;
       message = "clawos.verifiedBoot: set publicKey, or enableSigning to make a key on this host.";
     }];
     # A default only: an explicit publicKey wins (and the condition must not

@@ -1,11 +1,11 @@
 # services.clawos-vm-launcher — daemon: clawos-vm-launcher (docs/vm-launcher.md)
-{ config, lib, pkgs, ... }:
+{ config, lib, pkgs, utils, ... }:
 
 let
   cfg = config.services.clawos-vm-launcher;
   boot = config.clawos.verifiedBoot;
   proxy = config.services.clawos-inference-proxy;
-  clib = import ./lib.nix { inherit lib; };
+  clib = import ./lib.nix { inherit lib utils; };
   inherit (lib) mkOption types;
 in
 {
@@ -55,17 +55,16 @@ in
       partOf = [ "clawos.target" ];
       after = [ "clawos-identity.service" "clawos-monitor.service" "clawos-inference-proxy.service" ];
       wants = [ "clawos-identity.service" ];
-      path = [ pkgs.qemu_kvm pkgs.iproute2 pkgs.nftables pkgs.e2fsprogs ];
+      # sh for the bridge set-up's tool checks.
+      path = [ pkgs.bash pkgs.qemu_kvm pkgs.iproute2 pkgs.nftables pkgs.e2fsprogs ];
       environment.CLAWOS_SIGNING_PUBKEY = boot.publicKey;
-      # Root with a bounded capability set (docs/deploy.md): VM cgroups under
-      # /sys/fs/cgroup/clawos, tap devices and nftables rules (CAP_NET_ADMIN),
+      # Root with a bounded capability set (docs/deploy.md): VM cgroups
+      # (/sys/fs/cgroup/clawos), tap devices and nftables rules (CAP_NET_ADMIN),
       # /dev/kvm and /dev/net/tun. QEMU runs each VM in the VM's own cgroup,
       # so VMs outlive a launcher restart.
       serviceConfig = clib.commonHardening // {
         User = "root";
         Group = "clawos";
-        # "+": outside the sandbox, so that ReadWritePaths finds the directory.
-        ExecStartPre = "+${pkgs.coreutils}/bin/mkdir -p /sys/fs/cgroup/clawos";
         ExecStart = clib.execStart "${cfg.package}/bin/clawos-vm-launcher" {
           "--state-dir" = cfg.stateDir;
           "--listen" = [ cfg.listenAddr clib.sockets.launcher ];
@@ -86,7 +85,8 @@ in
         DeviceAllow = [ "/dev/kvm rw" "/dev/net/tun rw" ];
         DevicePolicy = "closed";
         ProtectKernelTunables = true;
-        ReadWritePaths = [ "/sys/fs/cgroup/clawos" ];
+        # ProtectControlGroups stays off: the launcher enables controllers at
+        # the cgroup root and makes one cgroup per VM under /sys/fs/cgroup/clawos.
         RestrictNamespaces = true;
         RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
         SystemCallFilter = [

@@ -26,6 +26,7 @@
 , glibc
 , pkgsStatic
 , linuxPackages
+, linuxHeaders
 }:
 
 stdenv.mkDerivation {
@@ -33,7 +34,9 @@ stdenv.mkDerivation {
   version = "0.1.0";
   src = lib.cleanSource ../..;
 
-  nativeBuildInputs = [ cmake ninja pkg-config protobuf grpc bpftools llvmPackages.clang llvmPackages.llvm ];
+  # Unwrapped clang compiles only the BPF program (clang -target bpf); the C++
+  # is built by stdenv's compiler, with its hardening flags.
+  nativeBuildInputs = [ cmake ninja pkg-config protobuf grpc bpftools llvmPackages.clang-unwrapped llvmPackages.llvm ];
   buildInputs = [
     protobuf grpc abseil-cpp openssl sqlite libbpf spdlog fmt nlohmann_json cli11
     prometheus-cpp tomlplusplus yaml-cpp gtest boost
@@ -49,9 +52,8 @@ stdenv.mkDerivation {
     # The monitor's vmlinux.h comes from a kernel's BTF (CO-RE: any recent
     # kernel's will do); the build sandbox has no /sys/kernel/btf.
     "-DCLAWOS_KERNEL_BTF=${linuxPackages.kernel.dev}/vmlinux"
+    "-DCLAWOS_UNISTD=${linuxHeaders}/include/asm/unistd_64.h"
   ];
-  # The BPF program is compiled with clang -target bpf; no hardening flags there.
-  hardeningDisable = [ "zerocallusedregs" ];
 
   # The tests boot VMs and load BPF programs: they run in CI (scripts/test.sh),
   # not in the sandbox.
