@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The deployment files against the real daemons (issue 9's CI checks):
+#  - every unit sets the hardening the issue asks for (ProtectSystem, ...);
 #  - every flag a systemd unit passes is one its daemon accepts (its --help),
 #    and every CLAWOS_* variable a unit names is one the daemon reads;
 #  - `systemd-analyze verify` accepts every unit;
@@ -49,6 +50,17 @@ for unit in "${units[@]}"; do
       done
       [ $found = 1 ] || bad "$name: $binary neither has a flag for $var nor reads it"
     fi
+  done
+done
+
+# The hardening issue 9 asks of every unit.
+required="NoNewPrivileges ProtectSystem ProtectHome PrivateTmp ProtectKernelModules ProtectKernelLogs
+ProtectKernelTunables ProtectClock ProtectHostname RestrictRealtime RestrictSUIDSGID LockPersonality
+RestrictNamespaces RestrictAddressFamilies SystemCallFilter SystemCallArchitectures CapabilityBoundingSet
+UMask StateDirectory"
+for unit in "${units[@]}"; do
+  for key in $required; do
+    grep -q "^$key=" "$unit" || bad "$(basename "$unit") does not set $key"
   done
 done
 
