@@ -2,6 +2,7 @@
 
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 #include "common/grpc_client.h"
+#include "common/grpc_util.h"
 #include "common/status.h"
 
 namespace clawos::orchestrator {
@@ -23,7 +24,7 @@ class ProxyLimitSetter : public LimitSetter {
     if (l.tokens_per_minute) limit->set_tokens_per_minute(*l.tokens_per_minute);
     if (l.budget_tokens) {
       limit->set_budget_tokens(*l.budget_tokens);
-      limit->mutable_budget_window()->set_seconds(absl::ToInt64Seconds(l.budget_window));
+      *limit->mutable_budget_window() = ToProtoDuration(l.budget_window);
       mask->add_paths("budget_window");
     }
     for (const char* p : {"requests_per_minute", "tokens_per_minute", "budget_tokens"})

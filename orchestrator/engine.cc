@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/crypto/encoding.h"
 #include "common/crypto/random.h"
+#include "common/grpc_util.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "orchestrator/spec.h"
@@ -179,11 +180,13 @@ absl::StatusOr<pb::Workflow> Engine::Get(const std::string& name, bool with_spec
 }
 
 absl::StatusOr<pb::ListWorkflowsResponse> Engine::List(const pb::ListWorkflowsRequest& req) {
-  int size = req.page_size() == 0 ? 100 : req.page_size();
-  if (size < 0 || size > 1000) return absl::InvalidArgumentError("page_size: must be 0-1000");
-  int64_t before = 0;
-  if (!req.page_token().empty() && (!absl::SimpleAtoi(req.page_token(), &before) || before <= 0)) {
-    return absl::InvalidArgumentError("page_token: not a token from a previous page");
+  ASSIGN_OR_RETURN(int size, PageSize(req.page_size()));
+  int64_t before = 0;  // the seq of the previous page's last workflow
+  if (!req.page_token().empty()) {
+    auto last = DecodePageToken(req.page_token());
+    if (!last.ok() || !absl::SimpleAtoi(*last, &before) || before <= 0) {
+      return absl::InvalidArgumentError("page_token: not a token from a previous page");
+    }
   }
   int state = 0;
   if (!req.filter().empty()) {
@@ -204,7 +207,8 @@ absl::StatusOr<pb::ListWorkflowsResponse> Engine::List(const pb::ListWorkflowsRe
     ASSIGN_OR_RETURN(auto vms, store_.AgentVms(wf.id));
     *out.add_workflows() = ToProto(wf, steps, vms, AgentNames(wf), false);
   }
-  if (static_cast<int>(rows.size()) == size) out.set_next_page_token(absl::StrCat(rows.back().seq));
+  if (static_cast<int>(rows.size()) == size)
+    out.set_next_page_token(EncodePageToken(absl::StrCat(rows.back().seq)));
   return out;
 }
 
@@ -236,9 +240,7 @@ absl::Status Engine::Watch(const std::string& name,
   ASSIGN_OR_RETURN(auto wf, Get(name, false));
   pb::WorkflowEvent first;
   *first.mutable_workflow() = wf;
-  int64_t us = absl::ToUnixMicros(absl::Now());
-  first.mutable_event_time()->set_seconds(us / 1000000);
-  first.mutable_event_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+  *first.mutable_event_time() = ToProtoTime(absl::Now());
   if (!send(first)) return absl::CancelledError("the watcher left");
   if (IsFinished(wf.state()) || !hub) return absl::OkStatus();
   while (true) {

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
 #include "common/grpc_client.h"
+#include "common/grpc_util.h"
 #include "common/status.h"
 
 namespace clawos::orchestrator {
@@ -87,7 +88,7 @@ class GrpcLauncherOps : public LauncherOps {
   absl::Status StopVm(const std::string& id) override {
     lpb::StopVmRequest req;
     req.set_name("vms/" + id);
-    req.mutable_timeout()->set_seconds(10);
+    *req.mutable_timeout() = ToProtoDuration(absl::Seconds(10));
     lpb::Vm vm;
     absl::Status s = CallStub(*stub_, &lpb::LauncherService::Stub::StopVm, req, &vm);
     if (absl::IsNotFound(s)) return absl::OkStatus();
@@ -113,9 +114,7 @@ class GrpcLauncherOps : public LauncherOps {
     for (const auto& [k, v] : r.env) (*req.mutable_env())[k] = v;
     absl::Duration deadline = absl::Hours(25);
     if (r.timeout) {
-      req.mutable_timeout()->set_seconds(absl::ToInt64Seconds(*r.timeout));
-      req.mutable_timeout()->set_nanos(static_cast<int32_t>(
-          absl::ToInt64Nanoseconds(*r.timeout - absl::Seconds(req.timeout().seconds()))));
+      *req.mutable_timeout() = ToProtoDuration(*r.timeout);
       deadline = *r.timeout + absl::Minutes(1);
     }
     auto ctx = MakeClientContext(deadline);

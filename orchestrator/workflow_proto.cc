@@ -1,14 +1,14 @@
 #include "orchestrator/workflow_proto.h"
 
 #include "absl/time/time.h"
+#include "common/grpc_util.h"
 
 namespace clawos::orchestrator {
 namespace {
 
+// Store times are Unix µs, 0 for unset (left unset in the message).
 void SetTime(int64_t us, google::protobuf::Timestamp* t) {
-  if (us == 0) return;
-  t->set_seconds(us / 1000000);
-  t->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+  if (us != 0) *t = ToProtoTime(absl::FromUnixMicros(us));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/duration.h"
+#include "common/grpc_util.h"
 #include "common/log.h"
 #include "orchestrator/template.h"
 
@@ -91,9 +92,7 @@ void WorkflowRun::Publish(const std::string& step_id) {
   pb::WorkflowEvent e;
   *e.mutable_workflow() = ToProto(wf_, steps_, vms_, agent_names_, false);
   e.set_step_id(step_id);
-  int64_t us = NowUs();
-  e.mutable_event_time()->set_seconds(us / 1000000);
-  e.mutable_event_time()->set_nanos((us % 1000000) * 1000);
+  *e.mutable_event_time() = ToProtoTime(absl::Now());
   hub_->Publish(std::move(e));
 }
 
@@ -262,11 +261,8 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
   AttemptOutcome outcome;
   auto fail = [&](std::string why) {
     outcome.error = std::move(why);
-    {
-      std::lock_guard lock(mu_);
-      outcome.cancelled = Cancelled();
-    }
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
+    outcome.cancelled = Cancelled();
     OnAttemptDone(i, std::move(outcome));
   };
   auto cancelled = [&] {
@@ -430,7 +426,7 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
     }
   };
   outcome = RunAttempt(*deps_.launcher, plan, register_cancel, cancelled);
-  std::unique_lock lock(mu_);
+  std::lock_guard lock(mu_);
   OnAttemptDone(i, std::move(outcome));
 }
 

@@ -452,6 +452,24 @@ TEST_F(OrchestratorTest, BadSpecsAreRefusedAndSubmitsAreIdempotent) {
   bool found = false;
   for (const auto& w : resp.workflows()) found = found || w.name() == "workflows/same-twice";
   EXPECT_TRUE(found);
+  // Pages: one workflow each, newest first, the token leading to the next.
+  opb::ListWorkflowsRequest page;
+  page.set_page_size(1);
+  opb::ListWorkflowsResponse page1, page2;
+  ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, page, &page1).ok());
+  ASSERT_EQ(page1.workflows_size(), 1);
+  ASSERT_FALSE(page1.next_page_token().empty());
+  page.set_page_token(page1.next_page_token());
+  ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, page, &page2).ok());
+  ASSERT_EQ(page2.workflows_size(), 1);
+  EXPECT_NE(page2.workflows(0).name(), page1.workflows(0).name());
+  EXPECT_LT(page2.workflows(0).create_time().seconds() * 1000000000LL +
+                page2.workflows(0).create_time().nanos(),
+            page1.workflows(0).create_time().seconds() * 1000000000LL +
+                page1.workflows(0).create_time().nanos());
+  page.set_page_token("not-a-token");
+  EXPECT_EQ(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, page, &page2).code(),
+            absl::StatusCode::kInvalidArgument);
   list.set_filter("state=BOGUS");
   EXPECT_EQ(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, list, &resp).code(),
             absl::StatusCode::kInvalidArgument);
