@@ -81,7 +81,7 @@ if command -v systemd-analyze > /dev/null; then
     echo "$line" | grep -qE ' (OK|SAFE)' || bad "$(basename "$unit") is rated worse than OK: $line"
   done
 else
-  echo "SKIPPED: systemd-analyze checks (no systemd-analyze on this machine)"
+  bad "systemd-analyze is missing (scripts/install-deps.sh installs systemd)"
 fi
 
 # Every .nix file parses.
