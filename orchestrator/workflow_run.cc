@@ -530,11 +530,12 @@ void WorkflowRun::Finalize(std::unique_lock<std::mutex>& lock) {
             {{"workflow", wf_.id},
              {"state", WState::State_Name(static_cast<WState::State>(wf_.state))},
              {"error", wf_.error}});
+  // Counted before watchers hear of the end, so whoever saw it end sees it counted.
+  if (deps_.metrics)
+    deps_.metrics->WorkflowFinished(WState::State_Name(static_cast<WState::State>(wf_.state)));
   Publish("");
   hub_->Close();
   done_ = true;
-  if (deps_.metrics)
-    deps_.metrics->WorkflowFinished(WState::State_Name(static_cast<WState::State>(wf_.state)));
 }
 
 void WorkflowRun::Loop() {

@@ -143,9 +143,10 @@ absl::Status VmCgroup::Destroy() const {
     for (pid_t p : procs) ::kill(p, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  // A task that just exited may hold the cgroup busy for a moment.
+  // A task that just exited may hold the cgroup busy for a moment (up to a
+  // second or two on a loaded 6.18 host).
   auto remove = [](const std::string& p) {
-    for (int i = 0; i < 50; ++i) {
+    for (int i = 0; i < 250; ++i) {
       if (::rmdir(p.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
       if (errno != EBUSY) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -168,6 +168,7 @@ class ControlPlaneTest : public ::testing::Test {
         std::string(absl::StripTrailingAsciiWhitespace(ReadFile(Sub("cp/admin.token")).value()));
   }
   static void StartProxy() {
+    ::unlink(Sub("admin.sock").c_str());  // not the old proxy's socket
     proxy_ = new Daemon({kBin + "/clawos-inference-proxy", "--listen", "127.0.0.1:0", "--state-dir",
                          Sub("proxy"), "--identity", "unix:" + Sub("id.sock"), "--admin-listen",
                          "unix:" + Sub("admin.sock"), "--metrics-listen", "off"},
@@ -230,7 +231,7 @@ TEST_F(ControlPlaneTest, HealthReadinessAndTheBootstrapToken) {
   EXPECT_EQ(limits.Json()["code"], 14);
   StartProxy();
   Answer again;
-  for (int i = 0; i < 50 && (again = Send("GET", "/readyz")).status != 200; ++i) {
+  for (int i = 0; i < 300 && (again = Send("GET", "/readyz")).status != 200; ++i) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_EQ(again.status, 200) << again.body;
@@ -481,11 +482,16 @@ TEST_F(ControlPlaneTest, AVmThroughRestWithItsEventsAndLogs) {
 
 TEST_F(ControlPlaneTest, MetricsCountRequestsByRouteAndStatus) {
   Send("GET", "/v1/vms");  // 401
-  Answer m = Send("GET", "/metrics");
+  // A request is counted just after its answer went out: ask until it shows.
+  const std::string counted = R"(clawos_controlplane_requests_total{code="401",route="/v1/vms"})";
+  Answer m;
+  for (absl::Time until = absl::Now() + absl::Seconds(10); absl::Now() < until;) {
+    m = Send("GET", "/metrics");
+    if (m.status == 200 && m.body.find(counted) != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   ASSERT_EQ(m.status, 200);
-  EXPECT_NE(m.body.find(R"(clawos_controlplane_requests_total{code="401",route="/v1/vms"})"),
-            std::string::npos)
-      << m.body.substr(0, 2000);
+  EXPECT_NE(m.body.find(counted), std::string::npos) << m.body.substr(0, 2000);
   EXPECT_NE(m.body.find("process_resident_memory_bytes"), std::string::npos);
 }
 

@@ -17,6 +17,7 @@
 
 #include <grpcpp/create_channel.h>
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 
 #include "clawos/identity/v1/identity.grpc.pb.h"
 #include "common/crypto/sha256.h"
@@ -62,6 +63,11 @@ class IdentityDaemonTest : public ::testing::Test {
     auto d = std::make_unique<Daemon>(argv, dir_.Sub("daemon.log"), env);
     if (!d->WaitForFile(sock()) || !Healthy()) {
       ADD_FAILURE() << "daemon did not come up:\n" << d->Log();
+    }
+    // It answers before it logs "serving" (with the bound ports): wait for both.
+    for (absl::Time until = absl::Now() + absl::Seconds(20);
+         d->Log().find("\"serving\"") == std::string::npos && absl::Now() < until;) {
+      absl::SleepFor(absl::Milliseconds(20));
     }
     return d;
   }
@@ -184,7 +190,8 @@ TEST_F(IdentityDaemonTest, KillNineDuringWritesLosesNoCommittedRecord) {
   auto d = Start();
   auto stub = Stub();
   std::atomic<bool> stop{false};
-  std::vector<int> acked;
+  std::vector<int> acked;  // the writer's until joined
+  std::atomic<int> acked_count{0};
   std::thread writer([&] {
     for (int i = 0; !stop; ++i) {
       pb::UpdateSecretRequest req;
@@ -195,9 +202,14 @@ TEST_F(IdentityDaemonTest, KillNineDuringWritesLosesNoCommittedRecord) {
       auto ctx = MakeClientContext(absl::Seconds(2));
       if (!stub->UpdateSecret(ctx.get(), req, &resp).ok()) break;
       acked.push_back(i);
+      ++acked_count;
     }
   });
-  usleep(700 * 1000);
+  // Kill it mid-stream, once a good number of writes are committed.
+  for (absl::Time until = absl::Now() + absl::Seconds(30);
+       acked_count < 20 && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   d->Stop(SIGKILL);
   stop = true;
   writer.join();

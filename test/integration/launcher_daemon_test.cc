@@ -187,6 +187,7 @@ TEST_F(LauncherDaemonTest, KillNineOfTheLauncherAndOfAVmm) {
   }
   EXPECT_EQ(s.value("state", ""), "FAILED") << s.dump();
   EXPECT_EQ(s["failure"].value("reason", ""), "VMM_EXITED") << s.dump();
+  for (int i = 0; i < 100 && PathExists(cgroup); ++i) absl::SleepFor(absl::Milliseconds(100));
   EXPECT_FALSE(PathExists(cgroup)) << "the VM's cgroup is removed";
   EXPECT_FALSE(PathExists(state() + "/vms/b/agent.sock"));
   EXPECT_EQ(Status("a").value("state", ""), "RUNNING") << "the other VM is untouched";

@@ -124,27 +124,35 @@ class MonitorDaemonTest : public ::testing::Test {
     return RunCommand({"/bin/sh", "-c", "echo $$ > " + cgroup_ + "/cgroup.procs && " + script});
   }
 
+  // events.jsonl by sequence.
+  std::map<std::string, json> ReadEvents() {
+    std::map<std::string, json> out;
+    for (absl::string_view line :
+         absl::StrSplit(ReadFile(dir_.Sub("state/events.jsonl")).value_or(""), '\n')) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_object()) out[std::to_string(j["sequence"].get<uint64_t>())] = j;
+    }
+    return out;
+  }
   // events.jsonl by sequence, once `want` events are there.
   std::map<std::string, json> Events(size_t want) {
     std::map<std::string, json> out;
-    for (int i = 0; i < 100; ++i) {
-      out.clear();
-      for (absl::string_view line :
-           absl::StrSplit(ReadFile(dir_.Sub("state/events.jsonl")).value_or(""), '\n')) {
-        auto j = json::parse(line, nullptr, false);
-        if (j.is_object()) out[std::to_string(j["sequence"].get<uint64_t>())] = j;
-      }
-      if (out.size() >= want) break;
+    for (absl::Time until = absl::Now() + absl::Seconds(30);;) {
+      out = ReadEvents();
+      if (out.size() >= want || absl::Now() > until) break;
       absl::SleepFor(absl::Milliseconds(50));
     }
     return out;
   }
 
-  // Every CEF message in `file` (one per line), parsed back by lognormalizer.
+  // Every CEF message in `file` (one per line), parsed back by lognormalizer,
+  // once there are `want`. A SIEM that just came back may take a few seconds.
   std::vector<json> Parsed(const std::string& file, size_t want) {
     std::vector<json> out;
-    for (int i = 0; i < 100; ++i) {
+    for (absl::Time until = absl::Now() + absl::Seconds(30); absl::Now() < until;) {
       std::string text = ReadFile(file).value_or("");
+      size_t end = text.rfind('\n');  // whole lines only: rsyslog may be mid-write
+      text.resize(end == std::string::npos ? 0 : end + 1);
       size_t lines = std::count(text.begin(), text.end(), '\n');
       if (lines >= want) {
         WriteFileAtomic(dir_.Sub("cef.rb"), "rule=:%cef:cef%\n", 0600).IgnoreError();
@@ -161,9 +169,23 @@ class MonitorDaemonTest : public ::testing::Test {
     return out;
   }
 
-  // Each parsed CEF message's fields equal the event's original values.
-  void ExpectRoundTrip(const std::vector<json>& cefs, const std::map<std::string, json>& events) {
+  // Each parsed CEF message's fields equal the event's original values. The
+  // SIEM can be sent an event before the monitor's JSONL batch holding it is
+  // flushed: `events` is read again until it has every CEF message's event.
+  void ExpectRoundTrip(const std::vector<json>& cefs, std::map<std::string, json> events) {
     ASSERT_FALSE(cefs.empty());
+    auto has_all = [&] {
+      for (const auto& p : cefs) {
+        if (p.contains("cef") &&
+            !events.count(p["cef"]["Extensions"].value("externalId", std::string())))
+          return false;
+      }
+      return true;
+    };
+    for (absl::Time until = absl::Now() + absl::Seconds(30); !has_all() && absl::Now() < until;) {
+      absl::SleepFor(absl::Milliseconds(50));
+      events = ReadEvents();
+    }
     for (const auto& p : cefs) {
       ASSERT_TRUE(p.contains("cef")) << "lognormalizer could not parse: " << p.dump();
       const json& c = p["cef"];
@@ -187,7 +209,9 @@ class MonitorDaemonTest : public ::testing::Test {
         EXPECT_EQ(x.value("cs4", ""),
                   absl::StrJoin(e["argv"].get<std::vector<std::string>>(), " "));
       }
-      if (e.contains("filename")) EXPECT_EQ(x.value("fname", ""), e["filename"]);
+      if (e.contains("filename")) {
+        EXPECT_EQ(x.value("fname", ""), e["filename"]);
+      }
     }
   }
 

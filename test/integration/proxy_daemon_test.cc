@@ -146,9 +146,11 @@ class ProxyDaemonTest : public ::testing::Test {
     std::vector<proxy::LedgerRow> rows;
     auto ledger = proxy::Ledger::Open(dir_.Sub("proxy/usage.db"));
     if (!ledger.ok()) return rows;
-    for (int i = 0; i < 100; ++i) {
+    // Rows are committed (fsync'd) by the proxy's writer thread after the
+    // answer went out; a loaded machine can take seconds.
+    for (absl::Time until = absl::Now() + absl::Seconds(30);;) {
       rows = (*ledger)->Recent(subject, absl::InfinitePast(), 100000).value();
-      if (rows.size() >= want) break;
+      if (rows.size() >= want || absl::Now() > until) break;
       absl::SleepFor(absl::Milliseconds(20));
     }
     return rows;
@@ -259,11 +261,10 @@ TEST_F(ProxyDaemonTest, AClientHangingUpMidStreamCancelsTheUpstreamCall) {
   auto first = (*c)->Read(&done);
   ASSERT_TRUE(first.ok());
   c->reset();  // hang up after the first chunk; the whole stream takes 5 s
-  absl::Time hung_up = absl::Now();
   auto rows = Rows(1);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].outcome, proxy::Outcome::kClientCancelled) << rows[0].error;
-  EXPECT_LT(absl::Now() - hung_up, absl::Seconds(3)) << "noticed at the next chunk, not the end";
+  EXPECT_LT(rows[0].latency, absl::Seconds(4)) << "noticed at the next chunk, not the end";
   std::string log;
   for (int i = 0; i < 50; ++i) {
     log = ReadFile(dir_.Sub("up.log")).value();
@@ -356,8 +357,14 @@ TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
   auto r = RunCommand({kBin + "/clawos", "token", "revoke", "--subject", "agents/doomed"}, "",
                       {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir_.Sub("id.sock")}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  absl::SleepFor(absl::Milliseconds(2500));  // the proxy refreshes revocations every second
-  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o"})", doomed).status, 401) << "revoked";
+  // The proxy refreshes revocations every second: within a few, the token is dead.
+  int revoked_status = 0;
+  for (absl::Time until = absl::Now() + absl::Seconds(15); absl::Now() < until;) {
+    revoked_status = Call("/v1/chat/completions", R"({"model":"gpt-4o"})", doomed).status;
+    if (revoked_status == 401) break;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  EXPECT_EQ(revoked_status, 401) << "revoked";
   EXPECT_EQ(Call("/v1/chat/completions", "{nope").status, 400);
   // An oversized body is refused from its Content-Length, before it is read.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -36,7 +36,7 @@ class VmmProcessTest : public ::testing::Test {
     ASSERT_TRUE(layout.ok()) << layout.status();
     layout_ = *layout;
     name_ = absl::StrCat("vmm-test-", getpid());
-    auto cg = VmCgroup::Create("/sys/fs/cgroup", layout_, "clawos-test", name_,
+    auto cg = VmCgroup::Create("/sys/fs/cgroup", layout_, "clawos-vmm-test", name_,
                                {512 << 20, 100000, 100000, 512});
     ASSERT_TRUE(cg.ok()) << cg.status();
     cgroup_ = std::make_unique<VmCgroup>(*cg);
@@ -46,7 +46,7 @@ class VmmProcessTest : public ::testing::Test {
       auto destroyed = cgroup_->Destroy();
       EXPECT_TRUE(destroyed.ok()) << destroyed;
       for (const char* h : {"", "/unified", "/memory", "/cpu", "/pids"}) {
-        ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-test").c_str());
+        ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-vmm-test").c_str());
       }
     }
   }
@@ -120,7 +120,7 @@ TEST_F(VmmProcessTest, KilledVmmIsNoLongerTheSameProcess) {
   uint64_t start = (*vmm)->start_time();
   ASSERT_TRUE(IsSameProcess(pid, start));
   ::kill(pid, SIGKILL);
-  for (int i = 0; i < 100 && (*vmm)->Running(); ++i) usleep(20000);
+  for (int i = 0; i < 750 && (*vmm)->Running(); ++i) usleep(20000);
   EXPECT_FALSE(IsSameProcess(pid, start));
   EXPECT_EQ(VmmProcess::Adopt(pid, start, Config(false)).status().code(),
             absl::StatusCode::kNotFound);
