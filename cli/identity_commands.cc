@@ -7,6 +7,7 @@
 #include "common/crypto/encoding.h"
 #include "common/duration.h"
 #include "common/grpc_status.h"
+#include "common/utf8.h"
 
 namespace clawos::cli {
 namespace {
@@ -48,15 +49,6 @@ google::protobuf::Duration ProtoDuration(absl::Duration d) {
   out.set_seconds(secs);
   out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d - absl::Seconds(secs))));
   return out;
-}
-
-bool ValidUtf8(const std::string& s) {
-  try {
-    (void)nlohmann::json(s).dump();
-    return true;
-  } catch (const nlohmann::json::exception&) {
-    return false;
-  }
 }
 
 // A --ttl value checked at parse time.
@@ -266,7 +258,7 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
         [&](const pb::AccessSecretResponse& r) {
           if (ctx.json()) {
             // Binary values go out as base64url so the JSON stays valid.
-            if (ValidUtf8(r.value())) {
+            if (IsValidUtf8(r.value())) {
               PrintJson({{"name", r.name()}, {"value", r.value()}});
             } else {
               PrintJson(

@@ -12,24 +12,6 @@
 #include "orchestrator/spec.h"
 
 namespace clawos::orchestrator {
-namespace {}  // namespace
-
-std::vector<std::string> Engine::AgentNames(const WorkflowRow& wf) {
-  {
-    std::lock_guard lock(names_mu_);
-    auto it = agent_names_.find(wf.id);
-    if (it != agent_names_.end()) return it->second;
-  }
-  std::vector<std::string> names;
-  auto spec = ParseSpec(wf.spec, wf.source);
-  if (spec.ok()) {
-    for (const auto& a : spec->agents) names.push_back(a.name);
-  }
-  std::lock_guard lock(names_mu_);
-  if (agent_names_.size() > 10000) agent_names_.clear();
-  agent_names_[wf.id] = names;
-  return names;
-}
 
 Engine::Engine(Store& store, LauncherOps& launcher, LimitSetter* limits, EngineOptions options,
                OrchestratorMetrics* metrics)
@@ -149,6 +131,7 @@ absl::StatusOr<pb::Workflow> Engine::Submit(const pb::SubmitWorkflowRequest& req
       wf.spec = req.spec();
       wf.source = source;
       wf.display_name = spec.name;
+      for (const auto& a : spec.agents) wf.agents.push_back(a.name);
       wf.state = pb::Workflow::PENDING;
       wf.create_us = absl::ToUnixMicros(absl::Now());
       std::vector<StepRow> steps;
@@ -176,7 +159,7 @@ absl::StatusOr<pb::Workflow> Engine::Get(const std::string& name, bool with_spec
   if (!wf) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
   ASSIGN_OR_RETURN(auto steps, store_.Steps(id));
   ASSIGN_OR_RETURN(auto vms, store_.AgentVms(id));
-  return ToProto(*wf, steps, vms, AgentNames(*wf), with_spec);
+  return ToProto(*wf, steps, vms, with_spec);
 }
 
 absl::StatusOr<pb::ListWorkflowsResponse> Engine::List(const pb::ListWorkflowsRequest& req) {
@@ -205,7 +188,7 @@ absl::StatusOr<pb::ListWorkflowsResponse> Engine::List(const pb::ListWorkflowsRe
   for (const auto& wf : rows) {
     ASSIGN_OR_RETURN(auto steps, store_.Steps(wf.id));
     ASSIGN_OR_RETURN(auto vms, store_.AgentVms(wf.id));
-    *out.add_workflows() = ToProto(wf, steps, vms, AgentNames(wf), false);
+    *out.add_workflows() = ToProto(wf, steps, vms, false);
   }
   if (static_cast<int>(rows.size()) == size)
     out.set_next_page_token(EncodePageToken(absl::StrCat(rows.back().seq)));

@@ -7,7 +7,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "orchestrator/agent_limits.h"
@@ -58,8 +57,6 @@ class Engine {
   absl::StatusOr<std::string> ParseName(const std::string& name);
   absl::Status StartRun(const WorkflowRow& wf);
   void Reap();
-  // The spec's agent names, parsed once per workflow.
-  std::vector<std::string> AgentNames(const WorkflowRow& wf);
 
   Store& store_;
   LauncherOps& launcher_;
@@ -70,8 +67,6 @@ class Engine {
   std::map<std::string, std::unique_ptr<WorkflowRun>> runs_;
   std::map<std::string, std::shared_ptr<EventHub>> hubs_;
   bool shut_down_ = false;
-  std::mutex names_mu_;
-  std::map<std::string, std::vector<std::string>> agent_names_;
 };
 
 }  // namespace clawos::orchestrator

@@ -5,7 +5,6 @@
 
 #include <grpcpp/channel.h>
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>

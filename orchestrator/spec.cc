@@ -99,7 +99,7 @@ class Parser {
 
   WorkflowSpec Workflow(const YAML::Node& root) const;
   AgentSpec Agent(const std::string& name, const YAML::Node& n) const;
-  StepSpec Step(int index, const YAML::Node& n, std::map<int, YAML::Node>* fields) const;
+  StepSpec Step(int index, const YAML::Node& n, std::map<std::string, YAML::Node>* fields) const;
 
  private:
   std::string source_;
@@ -108,7 +108,6 @@ class Parser {
 AgentSpec Parser::Agent(const std::string& name, const YAML::Node& n) const {
   AgentSpec a;
   a.name = name;
-  a.line = n.Mark().line + 1;
   std::string f = absl::StrCat("agents.", name);
   for (auto& [k, v] : Entries(n, f, SpecFields().at("agent"))) {
     std::string sub = absl::StrCat(f, ".", k);
@@ -144,18 +143,19 @@ AgentSpec Parser::Agent(const std::string& name, const YAML::Node& n) const {
   return a;
 }
 
-StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>* fields) const {
+StepSpec Parser::Step(int index, const YAML::Node& n,
+                      std::map<std::string, YAML::Node>* fields) const {
   StepSpec s;
   std::string f = absl::StrCat("steps[", index, "]");
   s.line = n.Mark().line + 1;
   bool has_exec = false, has_prompt = false;
   for (auto& [k, v] : Entries(n, f, SpecFields().at("step"))) {
     std::string sub = absl::StrCat(f, ".", k);
+    (*fields)[k] = v;  // for errors found later, at this field's line
     if (k == "id") {
       s.id = Id(v, sub);
     } else if (k == "agent") {
       s.agent = String(v, sub);
-      (*fields)[0] = v;
     } else if (k == "exec") {
       has_exec = true;
       if (v.IsScalar()) {
@@ -167,20 +167,16 @@ StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>*
       } else {
         Fail(v, sub, "must be a command string (run by sh -c) or a non-empty list of words");
       }
-      (*fields)[1] = v;
     } else if (k == "prompt") {
       has_prompt = true;
       s.prompt_kind = true;
       s.prompt = String(v, sub);
       if (s.prompt.empty()) Fail(v, sub, "must not be empty");
-      (*fields)[2] = v;
     } else if (k == "model") {
       s.model = String(v, sub);
       if (s.model.empty()) Fail(v, sub, "must not be empty");
-      (*fields)[7] = v;
     } else if (k == "max_iterations") {
       s.max_iterations = Int(v, sub, 1, 100);
-      (*fields)[8] = v;
     } else if (k == "needs") {
       if (v.IsScalar()) {
         s.needs.push_back(v.Scalar());
@@ -190,10 +186,8 @@ StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>*
       } else {
         Fail(v, sub, "must be a step id or a list of step ids");
       }
-      (*fields)[3] = v;
     } else if (k == "env") {
       s.env = Env(v, sub);
-      (*fields)[4] = v;
     } else if (k == "workdir") {
       s.workdir = String(v, sub);
       if (s.workdir.empty() || s.workdir[0] != '/') Fail(v, sub, "must be an absolute guest path");
@@ -214,26 +208,25 @@ StepSpec Parser::Step(int index, const YAML::Node& n, std::map<int, YAML::Node>*
       } else {
         Fail(v, sub, "must be \"fail\", \"continue\" or \"fallback\"");
       }
-      (*fields)[5] = v;
     } else if (k == "fallback") {
       s.fallback = String(v, sub);
       if (s.fallback.empty()) Fail(v, sub, "must not be empty");
-      (*fields)[6] = v;
     }
   }
   if (s.id.empty()) Fail(n, f + ".id", "is required");
   if (s.agent.empty()) Fail(n, f + ".agent", "is required");
   if (has_exec == has_prompt) Fail(n, f, "needs exactly one of \"exec\" and \"prompt\"");
-  if (!s.prompt_kind && fields->count(7))
-    Fail((*fields)[7], f + ".model", "only prompt steps have a model");
-  if (!s.prompt_kind && fields->count(8)) {
-    Fail((*fields)[8], f + ".max_iterations", "only prompt steps have max_iterations");
+  if (!s.prompt_kind && fields->count("model"))
+    Fail((*fields)["model"], f + ".model", "only prompt steps have a model");
+  if (!s.prompt_kind && fields->count("max_iterations")) {
+    Fail((*fields)["max_iterations"], f + ".max_iterations",
+         "only prompt steps have max_iterations");
   }
   if (s.on_failure == OnFailure::kFallback && s.fallback.empty()) {
     Fail(n, f + ".fallback", "is required with on_failure: fallback");
   }
   if (s.on_failure != OnFailure::kFallback && !s.fallback.empty()) {
-    Fail((*fields)[6], f + ".fallback", "needs on_failure: fallback");
+    Fail((*fields)["fallback"], f + ".fallback", "needs on_failure: fallback");
   }
   return s;
 }
@@ -284,9 +277,8 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
   if (!steps.IsSequence() || steps.size() == 0) Fail(steps, "steps", "must be a non-empty list");
   if (steps.size() > kMaxSteps) Fail(steps, "steps", absl::StrCat("at most ", kMaxSteps, " steps"));
 
-  // Field nodes per step for line numbers in the cross-checks: 0 agent, 1 exec,
-  // 2 prompt, 3 needs, 4 env, 5 on_failure, 6 fallback, 7 model, 8 max_iterations.
-  std::vector<std::map<int, YAML::Node>> fields(steps.size());
+  // Each step's field nodes by name, for the lines of the cross-checks' errors.
+  std::vector<std::map<std::string, YAML::Node>> fields(steps.size());
   std::map<std::string, int> index;
   for (size_t i = 0; i < steps.size(); ++i) {
     StepSpec s = Step(i, steps[i], &fields[i]);
@@ -296,7 +288,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
     }
     w.steps.push_back(std::move(s));
   }
-  auto field_line = [&](size_t i, int which) {
+  auto field_line = [&](size_t i, const std::string& which) {
     auto it = fields[i].find(which);
     return it != fields[i].end() ? it->second.Mark().line + 1 : w.steps[i].line;
   };
@@ -304,7 +296,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
     StepSpec& s = w.steps[i];
     std::string f = absl::StrCat("steps[", i, "]");
     if (!w.Agent(s.agent)) {
-      FailAt(field_line(i, 0), f + ".agent", absl::StrCat("unknown agent \"", s.agent, "\""));
+      FailAt(field_line(i, "agent"), f + ".agent", absl::StrCat("unknown agent \"", s.agent, "\""));
     }
     if (s.prompt_kind && s.model.empty() && w.Agent(s.agent)->model.empty()) {
       FailAt(s.line, f + ".model", "a prompt step needs a model (on the step or its agent)");
@@ -313,22 +305,22 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
     for (size_t j = 0; j < s.needs.size(); ++j) {
       std::string sub = absl::StrCat(f, ".needs[", j, "]");
       if (!index.count(s.needs[j])) {
-        FailAt(field_line(i, 3), sub, absl::StrCat("unknown step \"", s.needs[j], "\""));
+        FailAt(field_line(i, "needs"), sub, absl::StrCat("unknown step \"", s.needs[j], "\""));
       }
-      if (s.needs[j] == s.id) FailAt(field_line(i, 3), sub, "a step cannot need itself");
-      if (!seen.insert(s.needs[j]).second) FailAt(field_line(i, 3), sub, "listed twice");
+      if (s.needs[j] == s.id) FailAt(field_line(i, "needs"), sub, "a step cannot need itself");
+      if (!seen.insert(s.needs[j]).second) FailAt(field_line(i, "needs"), sub, "listed twice");
     }
     if (!s.fallback.empty()) {
       auto it = index.find(s.fallback);
       if (it == index.end()) {
-        FailAt(field_line(i, 6), f + ".fallback",
+        FailAt(field_line(i, "fallback"), f + ".fallback",
                absl::StrCat("unknown step \"", s.fallback, "\""));
       }
       StepSpec& fb = w.steps[it->second];
       if (fb.id == s.id)
-        FailAt(field_line(i, 6), f + ".fallback", "a step cannot be its own fallback");
+        FailAt(field_line(i, "fallback"), f + ".fallback", "a step cannot be its own fallback");
       if (!fb.fallback_for.empty()) {
-        FailAt(field_line(i, 6), f + ".fallback",
+        FailAt(field_line(i, "fallback"), f + ".fallback",
                absl::StrCat("step \"", fb.id, "\" is already the fallback of \"", fb.fallback_for,
                             "\""));
       }
@@ -343,7 +335,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
       at = w.Step(at->fallback);
       if (at->id == w.steps[i].id) {
         chain.push_back(at->id);
-        FailAt(field_line(i, 6), absl::StrCat("steps[", i, "].fallback"),
+        FailAt(field_line(i, "fallback"), absl::StrCat("steps[", i, "].fallback"),
                absl::StrCat("fallback cycle: ", absl::StrJoin(chain, " -> ")));
       }
       if (chain.size() > w.steps.size()) break;
@@ -356,7 +348,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
     for (size_t j = 0; j < w.steps[i].needs.size(); ++j) {
       const StepSpec* dep = w.Step(w.steps[i].needs[j]);
       if (!dep->fallback_for.empty()) {
-        FailAt(field_line(i, 3), absl::StrCat("steps[", i, "].needs[", j, "]"),
+        FailAt(field_line(i, "needs"), absl::StrCat("steps[", i, "].needs[", j, "]"),
                absl::StrCat("\"", dep->id, "\" is the fallback of \"", dep->fallback_for,
                             "\"; need \"", dep->fallback_for, "\" instead"));
       }
@@ -366,7 +358,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
       const StepSpec* primary = w.Step(s.fallback_for);
       for (const auto& n : s.needs) {
         if (std::find(primary->needs.begin(), primary->needs.end(), n) == primary->needs.end()) {
-          FailAt(field_line(i, 3), absl::StrCat("steps[", i, "].needs"),
+          FailAt(field_line(i, "needs"), absl::StrCat("steps[", i, "].needs"),
                  absl::StrCat("a fallback may need only what its step \"", primary->id,
                               "\" needs, not \"", n, "\""));
         }
@@ -385,7 +377,7 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
         auto from = std::find(path.begin(), path.end(), n);
         std::vector<std::string> cycle(from, path.end());
         cycle.push_back(n);
-        FailAt(field_line(i, 3), absl::StrCat("steps[", i, "].needs"),
+        FailAt(field_line(i, "needs"), absl::StrCat("steps[", i, "].needs"),
                absl::StrCat("cycle: ", absl::StrJoin(cycle, " -> ")));
       }
       if (mark[j] == 0) visit(j);
@@ -423,9 +415,9 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
       }
     };
     for (size_t j = 0; j < s.argv.size(); ++j)
-      check(s.argv[j], absl::StrCat(f, ".exec"), field_line(i, 1));
-    if (s.prompt_kind) check(s.prompt, f + ".prompt", field_line(i, 2));
-    for (const auto& [k, v] : s.env) check(v, absl::StrCat(f, ".env.", k), field_line(i, 4));
+      check(s.argv[j], absl::StrCat(f, ".exec"), field_line(i, "exec"));
+    if (s.prompt_kind) check(s.prompt, f + ".prompt", field_line(i, "prompt"));
+    for (const auto& [k, v] : s.env) check(v, absl::StrCat(f, ".env.", k), field_line(i, "env"));
   }
   return w;
 }

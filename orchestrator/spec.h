@@ -32,7 +32,6 @@ struct AgentLimits {
 
 struct AgentSpec {
   std::string name;
-  int line = 0;
   std::string image = "images/agent";  // what `clawos up` imports
   int vcpus = 1;
   int memory_mib = 256;

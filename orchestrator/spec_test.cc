@@ -23,7 +23,7 @@ agents:
     image: images/default
     vm: fresh
     model: gpt-4o-mini
-    limits: {requests_per_minute: 30, budget_tokens: 10000, budget_window: 1d}
+    limits: {requests_per_minute: 30, tokens_per_minute: 5000, budget_tokens: 10000, budget_window: 2h}
 steps:
   - id: a
     agent: worker
@@ -65,7 +65,8 @@ TEST(SpecTest, ParsesAFullSpec) {
   EXPECT_TRUE(spec->agents[1].fresh);
   EXPECT_EQ(*spec->agents[1].limits.requests_per_minute, 30);
   EXPECT_EQ(*spec->agents[1].limits.budget_tokens, 10000);
-  EXPECT_EQ(spec->agents[1].limits.budget_window, absl::Hours(24));
+  EXPECT_EQ(*spec->agents[1].limits.tokens_per_minute, 5000);
+  EXPECT_EQ(spec->agents[1].limits.budget_window, absl::Hours(2)) << "not the 24 h default";
   ASSERT_EQ(spec->steps.size(), 5u);
   EXPECT_EQ(spec->steps[0].argv, (std::vector<std::string>{"sh", "-c", "echo a"}));
   EXPECT_EQ(spec->steps[1].needs, std::vector<std::string>{"a"});

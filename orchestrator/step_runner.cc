@@ -5,6 +5,7 @@
 #include "common/crypto/encoding.h"
 #include "common/crypto/random.h"
 #include "common/duration.h"
+#include "common/utf8.h"
 #include "orchestrator/template.h"
 
 namespace clawos::orchestrator {
@@ -76,49 +77,20 @@ std::string Marker() {
 // A prompt step's transcript, or its last 256 KiB when it is longer.
 std::string ReadTranscript(LauncherOps& launcher, const std::string& vm, const std::string& path) {
   auto t = launcher.GetFile(vm, path, kMaxTranscript);
-  if (t.ok()) return ValidUtf8(*t);
+  if (t.ok()) return ToValidUtf8(*t);
   if (!absl::IsFailedPrecondition(t.status())) return "";
   ExecRequest req;
   req.vm = vm;
   req.argv = {"tail", "-c", std::to_string(kMaxTranscript), path};
   req.timeout = absl::Seconds(30);
   auto r = launcher.Exec(req, kMaxTranscript, 1024, nullptr);
-  return r.ok() ? ValidUtf8(r->stdout_data.substr(0, kMaxTranscript)) : "";
+  return r.ok() ? ToValidUtf8(r->stdout_data.substr(0, kMaxTranscript)) : "";
 }
 
 }  // namespace
 
 std::string AttemptDir(const std::string& step, int attempt) {
   return absl::StrCat("/var/clawos/steps/", step, "-", attempt);
-}
-
-std::string ValidUtf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = s[i];
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-    if (ok && len == 2) ok = c >= 0xC2;
-    if (ok && len == 3) {
-      unsigned char c1 = s[i + 1];
-      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
-    }
-    if (ok && len == 4) {
-      unsigned char c1 = s[i + 1];
-      ok = c <= 0xF4 && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-    }
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
 }
 
 void KillAttempt(LauncherOps& launcher, const std::string& vm, const std::string& step,
@@ -171,18 +143,13 @@ AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
   req.argv.insert(req.argv.end(), command.begin(), command.end());
   req.env = plan.env;
   const absl::Time deadline = absl::Now() + plan.timeout;
-  absl::StatusOr<ExecResult> result;
-  for (;;) {
+  // UNAVAILABLE: the launcher restarted or the agent channel broke while the
+  // command may still run in the guest. The wrapper is idempotent, so running
+  // it again attaches to the same command; it never starts another.
+  absl::StatusOr<ExecResult> result = RetryWhileUnavailable(deadline, cancelled, [&] {
     req.timeout = std::max(deadline - absl::Now(), absl::Seconds(1));
-    result = launcher.Exec(req, kMaxStdout, kMaxStderrTail + 64 * 1024, register_cancel);
-    // UNAVAILABLE: the launcher restarted or the agent channel broke while
-    // the command may still run in the guest. The wrapper is idempotent, so
-    // running it again attaches to the same command; never start another.
-    if (result.ok() || !absl::IsUnavailable(result.status()) || cancelled()) break;
-    if (absl::Now() + absl::Seconds(1) >= deadline) break;
-    for (int i = 0; i < 10 && !cancelled(); ++i) absl::SleepFor(absl::Milliseconds(100));
-    if (cancelled()) break;
-  }
+    return launcher.Exec(req, kMaxStdout, kMaxStderrTail + 64 * 1024, register_cancel);
+  });
   const std::string limit = clawos::FormatDuration(plan.step_timeout);
   if (!result.ok()) {
     // A VM that is not running any more took the command with it.
@@ -203,7 +170,7 @@ AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
   StepOutputData& o = out.output;
   o.exit_code = result->exit_code;
   o.stdout_truncated = result->stdout_data.size() > kMaxStdout;
-  o.stdout_text = ValidUtf8(std::string_view(result->stdout_data).substr(0, kMaxStdout));
+  o.stdout_text = ToValidUtf8(std::string_view(result->stdout_data).substr(0, kMaxStdout));
   std::string_view err = result->stderr_data;
   std::string listing;
   size_t at = err.rfind("\n" + marker + "\n");
@@ -212,7 +179,7 @@ AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
     err = err.substr(0, at);
   }
   if (err.size() > kMaxStderrTail) err = err.substr(err.size() - kMaxStderrTail);
-  o.stderr_tail = ValidUtf8(err);
+  o.stderr_tail = ToValidUtf8(err);
 
   // The listing comes from the guest, which the step controls: every path is
   // checked before it is used (it is later written into other VMs).
@@ -222,7 +189,7 @@ AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
     if (line.rfind("/workspace/out/", 0) != 0) continue;
     OutputFileData f;
     std::string rel(line.substr(15));
-    f.path = ValidUtf8(rel);
+    f.path = ToValidUtf8(rel);
     if (++n > kMaxFiles) {
       f.skipped = absl::StrCat("more than ", kMaxFiles, " files");
     } else if (!IsSafeRelativePath(rel) || f.path != rel) {
@@ -237,7 +204,7 @@ AttemptOutcome RunAttempt(LauncherOps& launcher, const AttemptPlan& plan,
         total += content->size();
         f.content = std::move(*content);
       } else {
-        f.skipped = ValidUtf8(std::string(content.status().message()));
+        f.skipped = ToValidUtf8(std::string(content.status().message()));
       }
     }
     o.files.push_back(std::move(f));

@@ -13,10 +13,27 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "orchestrator/launcher_ops.h"
 
 namespace clawos::orchestrator {
+
+// Calls `call` (returning a StatusOr) again while it answers UNAVAILABLE (the
+// launcher restarting, an agent channel broken), about once a second, until a
+// second before `deadline` or `cancelled()`, which is checked every 100 ms.
+template <typename Call>
+auto RetryWhileUnavailable(absl::Time deadline, const std::function<bool()>& cancelled, Call call) {
+  auto r = call();
+  while (!r.ok() && absl::IsUnavailable(r.status()) && !cancelled() &&
+         absl::Now() + absl::Seconds(1) < deadline) {
+    for (int i = 0; i < 10 && !cancelled(); ++i) absl::SleepFor(absl::Milliseconds(100));
+    if (cancelled()) break;
+    r = call();
+  }
+  return r;
+}
 
 inline constexpr size_t kMaxStdout = 64 * 1024;
 inline constexpr size_t kMaxStderrTail = 16 * 1024;
@@ -79,8 +96,5 @@ void KillAttempt(LauncherOps& launcher, const std::string& vm, const std::string
 
 // The guest directory of an attempt.
 std::string AttemptDir(const std::string& step, int attempt);
-
-// `s` with invalid UTF-8 sequences replaced by U+FFFD (proto strings must be UTF-8).
-std::string ValidUtf8(std::string_view s);
 
 }  // namespace clawos::orchestrator

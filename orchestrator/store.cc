@@ -1,6 +1,8 @@
 #include "orchestrator/store.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
 
@@ -15,6 +17,7 @@ CREATE TABLE workflows(
   spec         TEXT NOT NULL,
   source       TEXT NOT NULL,
   display_name TEXT NOT NULL,
+  agents       TEXT NOT NULL,  -- the spec's agent names, in order, comma-separated
   state        INTEGER NOT NULL,
   error        TEXT NOT NULL,
   create_us    INTEGER NOT NULL,
@@ -87,7 +90,7 @@ CREATE TABLE agent_vms(
 }
 
 constexpr char kWorkflowCols[] =
-    "id, seq, spec, source, display_name, state, error, create_us, start_us, end_us";
+    "id, seq, spec, source, display_name, agents, state, error, create_us, start_us, end_us";
 
 WorkflowRow ReadWorkflow(const sqlite::Statement& st) {
   WorkflowRow w;
@@ -96,11 +99,12 @@ WorkflowRow ReadWorkflow(const sqlite::Statement& st) {
   w.spec = st.Text(2);
   w.source = st.Text(3);
   w.display_name = st.Text(4);
-  w.state = st.Int(5);
-  w.error = st.Text(6);
-  w.create_us = st.Int(7);
-  w.start_us = st.Int(8);
-  w.end_us = st.Int(9);
+  w.agents = absl::StrSplit(st.Text(5), ',', absl::SkipEmpty());
+  w.state = st.Int(6);
+  w.error = st.Text(7);
+  w.create_us = st.Int(8);
+  w.start_us = st.Int(9);
+  w.end_us = st.Int(10);
   return w;
 }
 
@@ -157,10 +161,10 @@ absl::Status Store::Create(WorkflowRow& wf, const std::vector<StepRow>& steps) {
   }
   {
     ASSIGN_OR_RETURN(auto st, db_->Prepare(absl::StrCat("INSERT INTO workflows(", kWorkflowCols,
-                                                        ") VALUES(?,?,?,?,?,?,?,?,?,?)")));
+                                                        ") VALUES(?,?,?,?,?,?,?,?,?,?,?)")));
     st.Bind(1, wf.id).Bind(2, wf.seq).Bind(3, wf.spec).Bind(4, wf.source).Bind(5, wf.display_name);
-    st.Bind(6, int64_t{wf.state}).Bind(7, wf.error).Bind(8, wf.create_us).Bind(9, wf.start_us);
-    st.Bind(10, wf.end_us);
+    st.Bind(6, absl::StrJoin(wf.agents, ",")).Bind(7, int64_t{wf.state}).Bind(8, wf.error);
+    st.Bind(9, wf.create_us).Bind(10, wf.start_us).Bind(11, wf.end_us);
     RETURN_IF_ERROR(st.Run());
   }
   for (const auto& s : steps) RETURN_IF_ERROR(PutStep(s));

@@ -22,6 +22,7 @@ struct WorkflowRow {
   std::string spec;
   std::string source;
   std::string display_name;
+  std::vector<std::string> agents;  // the spec's agent names, in spec order
   int state = 0;
   std::string error;
   int64_t create_us = 0, start_us = 0, end_us = 0;

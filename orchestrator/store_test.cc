@@ -97,15 +97,5 @@ TEST(StoreTest, WorkflowsStepsAttemptsAndOutputsSurviveAReopen) {
   EXPECT_EQ((*page2)[0].id, "wf-a");
 }
 
-TEST(StoreTest, InvalidUtf8IsReplaced) {
-  EXPECT_EQ(ValidUtf8("ok \xc3\xa9"), "ok \xc3\xa9");
-  EXPECT_EQ(ValidUtf8("a\xff"
-                      "b"),
-            "a\xEF\xBF\xBD"
-            "b");
-  EXPECT_EQ(ValidUtf8("\xe2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");
-  EXPECT_EQ(ValidUtf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
-}
-
 }  // namespace
 }  // namespace clawos::orchestrator

@@ -23,8 +23,7 @@ bool IsTerminalStep(int s) {
 }
 
 pb::Workflow ToProto(const WorkflowRow& wf, const std::vector<StepRow>& steps,
-                     const std::vector<AgentVmRow>& vms,
-                     const std::vector<std::string>& agent_names, bool with_spec) {
+                     const std::vector<AgentVmRow>& vms, bool with_spec) {
   pb::Workflow out;
   out.set_name("workflows/" + wf.id);
   out.set_display_name(wf.display_name);
@@ -47,7 +46,7 @@ pb::Workflow ToProto(const WorkflowRow& wf, const std::vector<StepRow>& steps,
     SetTime(s.start_us, p->mutable_start_time());
     SetTime(s.end_us, p->mutable_end_time());
   }
-  for (const auto& name : agent_names) {
+  for (const auto& name : wf.agents) {
     auto* a = out.add_agents();
     a->set_name(name);
     for (const auto& vm : vms) {

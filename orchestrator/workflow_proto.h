@@ -11,8 +11,7 @@ namespace clawos::orchestrator {
 namespace pb = ::clawos::orchestrator::v1;
 
 pb::Workflow ToProto(const WorkflowRow& wf, const std::vector<StepRow>& steps,
-                     const std::vector<AgentVmRow>& vms,
-                     const std::vector<std::string>& agent_names, bool with_spec);
+                     const std::vector<AgentVmRow>& vms, bool with_spec);
 pb::StepOutput ToProto(const std::string& workflow_id, const std::string& step,
                        const StepOutputData& o);
 bool IsFinished(int workflow_state);

@@ -7,6 +7,8 @@
 #include "common/duration.h"
 #include "common/grpc_util.h"
 #include "common/log.h"
+#include "common/utf8.h"
+#include "orchestrator/step_runner.h"
 #include "orchestrator/template.h"
 
 namespace clawos::orchestrator {
@@ -45,7 +47,6 @@ WorkflowRun::WorkflowRun(RunDeps deps, WorkflowRow wf, WorkflowSpec spec,
       steps_(std::move(steps)),
       vms_(std::move(vms)),
       hub_(std::move(hub)) {
-  for (const auto& a : spec_.agents) agent_names_.push_back(a.name);
   cancel_requested_ = wf_.state == WState::CANCELLING;
 }
 
@@ -90,7 +91,7 @@ bool WorkflowRun::done() {
 
 void WorkflowRun::Publish(const std::string& step_id) {
   pb::WorkflowEvent e;
-  *e.mutable_workflow() = ToProto(wf_, steps_, vms_, agent_names_, false);
+  *e.mutable_workflow() = ToProto(wf_, steps_, vms_, false);
   e.set_step_id(step_id);
   *e.mutable_event_time() = ToProtoTime(absl::Now());
   hub_->Publish(std::move(e));
@@ -112,7 +113,7 @@ std::string WorkflowRun::VmFor(int i, int attempt) const {
   const StepSpec& step = spec_.steps[i];
   const AgentSpec* agent = spec_.Agent(step.agent);
   if (agent->fresh) return FreshVmId(wf_.id, step, i, attempt);
-  int ai = std::find(agent_names_.begin(), agent_names_.end(), agent->name) - agent_names_.begin();
+  int ai = std::find(wf_.agents.begin(), wf_.agents.end(), agent->name) - wf_.agents.begin();
   return AgentVmId(wf_.id, *agent, ai);
 }
 
@@ -265,7 +266,7 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
     outcome.cancelled = Cancelled();
     OnAttemptDone(i, std::move(outcome));
   };
-  auto cancelled = [&] {
+  const std::function<bool()> cancelled = [&] {
     std::lock_guard lock(mu_);
     return Cancelled();
   };
@@ -274,12 +275,7 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
   // the attempt's time) rather than fail an attempt whose command may run.
   const absl::Time deadline = absl::Now() + work.timeout;
   auto until_available = [&](auto call) {
-    auto r = call();
-    while (!r.ok() && absl::IsUnavailable(r.status()) && absl::Now() < deadline && !cancelled()) {
-      absl::SleepFor(absl::Seconds(1));
-      r = call();
-    }
-    return r;
+    return RetryWhileUnavailable(deadline, cancelled, call);
   };
   bool resumed_started = false;
   if (resume) {
@@ -368,7 +364,7 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
       case TemplateRef::kFile:
         for (const auto& f : (*o)->files) {
           if (f.path != ref.path || !f.skipped.empty()) continue;
-          if (f.content.find('\0') != std::string::npos || ValidUtf8(f.content) != f.content) {
+          if (f.content.find('\0') != std::string::npos || !IsValidUtf8(f.content)) {
             return absl::InvalidArgumentError(absl::StrCat(
                 "/workspace/out/", ref.path, " of step \"", ref.step, "\" is not UTF-8 text"));
           }

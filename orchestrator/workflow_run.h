@@ -78,7 +78,6 @@ class WorkflowRun {
   std::vector<StepRow> steps_;
   std::vector<AgentVmRow> vms_;
   std::shared_ptr<EventHub> hub_;
-  std::vector<std::string> agent_names_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/utf8.h"
 
 namespace clawos::launcher {
 namespace {
@@ -15,20 +16,17 @@ namespace {
 constexpr size_t kMaxLine = 4096;
 constexpr size_t kMaxRecords = 20000;  // older lines are dropped from memory, kept on disk
 
-// Invalid UTF-8 becomes U+FFFD, so the line is a valid protobuf string.
-std::string ValidUtf8(const std::string& s) {
+// Invalid UTF-8 and control characters (but tabs) become U+FFFD, carriage
+// returns are dropped: the line is a valid protobuf string that prints as one line.
+std::string LogLine(const std::string& s) {
   std::string out;
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = n > 0 && i + n <= s.size();
-    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-    if (ok && (n > 1 || c >= 0x20 || c == '\t')) {
-      out.append(s, i, n);
-      i += n;
+  for (char ch : ToValidUtf8(s)) {
+    unsigned char c = ch;
+    if (c == '\r') continue;
+    if (c < 0x20 && c != '\t') {
+      out += "\xEF\xBF\xBD";
     } else {
-      if (c != '\r') out += "\xEF\xBF\xBD";
-      i += 1;
+      out += ch;
     }
   }
   return out;
@@ -64,7 +62,7 @@ void VmLog::AppendLocked(LogSource source, absl::Time time, const std::string& l
   r.source = source;
   r.time = time;
   r.level = level;
-  r.text = ValidUtf8(text.substr(0, kMaxLine));
+  r.text = LogLine(text.substr(0, kMaxLine));
   nlohmann::json j{{"seq", r.sequence},
                    {"src", static_cast<int>(source)},
                    {"us", absl::ToUnixMicros(time)},

@@ -1,0 +1,32 @@
+#include "common/utf8.h"
+
+#include <gtest/gtest.h>
+
+namespace clawos {
+namespace {
+
+TEST(Utf8Test, KeepsWellFormedTextAndReplacesTheRest) {
+  EXPECT_EQ(ToValidUtf8("ok \xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80"),
+            "ok \xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80");
+  EXPECT_EQ(ToValidUtf8("a\xff"
+                        "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // cut short
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
+  EXPECT_EQ(ToValidUtf8("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
+  EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80"),                                       // past U+10FFFF
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(Utf8Test, IsValidAgreesWithTheRepair) {
+  for (std::string_view s : {"", "plain", "\xc3\xa9", "\xff", "\xe2\x82", "\xed\xa0\x80",
+                             "\xc0\xaf", "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80"}) {
+    EXPECT_EQ(IsValidUtf8(s), ToValidUtf8(s) == s) << s;
+  }
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_TRUE(IsValidUtf8("\xe2\x98\x83"));
+}
+
+}  // namespace
+}  // namespace clawos
