@@ -11,17 +11,12 @@
 #include <cstring>
 #include <thread>
 #include <vector>
+#include "agent/util.h"
 
 namespace clawos::agent {
 namespace {
 
 constexpr size_t kOutputChunk = 64 << 10;
-
-int64_t NowMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
 
 void SetNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agent/system.h"
+#include "agent/util.h"
 
 namespace clawos::agent {
 namespace {
@@ -34,22 +35,6 @@ int CodeOf(int err) {
     default:
       return kInternal;
   }
-}
-
-std::string Parent(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-bool MakeParents(const std::string& dir) {
-  if (dir == "/" || ::access(dir.c_str(), F_OK) == 0) return true;
-  if (!MakeParents(Parent(dir))) return false;
-  return ::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST;
-}
-
-bool ValidPath(const std::string& path) {
-  return !path.empty() && path[0] == '/' && path.back() != '/' &&
-         path.find('\0') == std::string::npos;
 }
 
 void FillInfo(const std::string& path, const struct stat& st, pb::FileInfo* info) {

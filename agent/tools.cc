@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include "agent/util.h"
 
 namespace clawos::agent {
 namespace {
@@ -24,12 +25,6 @@ nlohmann::json Function(const char* name, const char* description, nlohmann::jso
        {{"name", name},
         {"description", description},
         {"parameters", {{"type", "object"}, {"properties", properties}, {"required", required}}}}}};
-}
-
-int64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
 // Appends to `out` up to kMaxToolOutput; counts what was dropped.
@@ -63,14 +58,25 @@ ToolResult Shell(const std::string& command, int timeout_s) {
   int64_t deadline = NowMs() + int64_t{timeout_s} * 1000;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;
+  int status = 0;
+  bool exited = false;
+  int64_t exit_seen_ms = 0;
   while (open_fds > 0) {
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      exit_seen_ms = NowMs();
+    }
+    // A background child (`server &`) holds the pipes open: the command is
+    // done a moment after the shell exits; the child keeps running.
+    if (exited && NowMs() - exit_seen_ms > 200) break;
     int64_t left = deadline - NowMs();
     if (left <= 0) {
       timed_out = true;
       kill(-pid, SIGKILL);
       break;
     }
-    if (poll(fds, 2, static_cast<int>(std::min<int64_t>(left, 1000))) < 0 && errno != EINTR) break;
+    int wait_ms = static_cast<int>(std::min<int64_t>(left, exited ? 50 : 100));
+    if (poll(fds, 2, wait_ms) < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buf[8192];
@@ -87,8 +93,7 @@ ToolResult Shell(const std::string& command, int timeout_s) {
   for (auto& f : fds) {
     if (f.fd >= 0) close(f.fd);
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (!exited && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   std::ostringstream text;
@@ -113,10 +118,9 @@ ToolResult ReadFile(const std::string& path) {
 }
 
 ToolResult WriteFile(const std::string& path, const std::string& content) {
-  if (path.empty() || path[0] != '/') return {"error: path must be absolute", 1};
-  // Parent directories, like mkdir -p.
-  for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1)) {
-    mkdir(path.substr(0, at).c_str(), 0755);
+  if (!ValidPath(path)) return {"error: path must be an absolute file path", 1};
+  if (!MakeParents(Parent(path))) {
+    return {"error: cannot create " + Parent(path) + ": " + std::strerror(errno), 1};
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return {"error: cannot write " + path + ": " + std::strerror(errno), 1};

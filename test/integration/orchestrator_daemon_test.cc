@@ -270,6 +270,10 @@ steps:
   EXPECT_TRUE(absl::StartsWith(ask.stdout_text(), "workspace: ")) << ask.DebugString();
   EXPECT_TRUE(absl::StrContains(ask.stdout_text(), "data")) << ask.DebugString();
   EXPECT_TRUE(absl::StrContains(ask.transcript(), R"("name":"shell")")) << ask.transcript();
+  EXPECT_TRUE(absl::StrContains(ask.transcript(), "exit code 0")) << ask.transcript();
+  EXPECT_FALSE(absl::StrContains(ask.transcript(), "killed after"))
+      << "the background child it left does not hold the tool call open\n"
+      << ask.transcript();
   EXPECT_TRUE(absl::StrContains(ask.transcript(), "The last step said prepared."))
       << ask.transcript();
   // The second request of the capped agent was refused by its limit (429).

@@ -13,7 +13,7 @@ model name:
   slow-stream      streams 50 chunks 100 ms apart; logs {"event": "aborted"} when
                    the reader hangs up before the end
   tool-agent       (chat completions, not streamed) an agent's model: asks for the
-                   `shell` tool with `ls /workspace` until the conversation holds a
+                   `shell` tool with `ls /workspace; (sleep 300 &)` until the conversation holds a
                    tool result, then answers "workspace: <the result's stdout>"
 
 Usage: fake_llm.py --port-file FILE [--log FILE]
@@ -95,7 +95,10 @@ class Handler(BaseHTTPRequestHandler):
         elif not results:
             message = {"role": "assistant", "content": None, "tool_calls": [{
                 "id": "call_1", "type": "function",
-                "function": {"name": "shell", "arguments": json.dumps({"command": "ls /workspace"})}}]}
+                "function": {"name": "shell", "arguments": json.dumps({
+                    # The background child keeps the output pipe open: the
+                    # tool call must still end when the shell does.
+                    "command": "ls /workspace; (sleep 300 &)", "timeout_s": 20})}}]}
         else:
             out = results[-1].get("content", "")
             listing = out.split("--- stdout ---\n", 1)[-1].split("\n--- stderr ---", 1)[0]
