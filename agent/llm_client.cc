@@ -6,7 +6,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/http/http1.h"
@@ -73,8 +75,19 @@ HttpReply PostJson(int port, const std::string& path, const std::string& body, i
   std::string rest = raw.substr(consumed);
   if (http::EqualsIgnoreCase(head.Get("transfer-encoding"), "chunked")) {
     http::ChunkedDecoder dec;
-    if (!dec.Feed(rest.data(), rest.size(), &reply.body, &error))
+    if (!dec.Feed(rest.data(), rest.size(), &reply.body, &error)) {
       reply.error = "malformed chunked body: " + error;
+    } else if (!dec.done()) {
+      reply.error = "the reply was cut off (chunked body incomplete)";
+    }
+  } else if (std::string length = head.Get("content-length"); !length.empty()) {
+    size_t want = static_cast<size_t>(std::strtoull(length.c_str(), nullptr, 10));
+    if (rest.size() < want) {
+      reply.error =
+          "the reply was cut off (" + std::to_string(rest.size()) + " of " + length + " bytes)";
+    }
+    rest.resize(std::min(rest.size(), want));
+    reply.body = std::move(rest);
   } else {
     reply.body = std::move(rest);
   }

@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "cli/launcher_client.h"
 #include "common/grpc_client.h"
-#include "common/http/sse.h"
 #include "common/proto_json.h"
+#include "common/status.h"
 
 namespace clawos::cli {
 namespace {
@@ -112,23 +112,7 @@ class GrpcLauncherApi : public LauncherApi {
 
 // ---- REST through clawos-controlplane -----------------------------------------------------
 
-// "vms/web" (or "web") → "/v1/vms/web".
-std::string VmPath(const std::string& name) {
-  std::string id = absl::StartsWith(name, "vms/") ? name.substr(4) : name;
-  return "/v1/vms/" + UrlEncode(id);
-}
-
-// "?a=1&b=x" of the parameters that are set.
-std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string q;
-  for (const auto& [k, v] : params) {
-    if (v.empty()) continue;
-    absl::StrAppend(&q, q.empty() ? "?" : "&", k, "=", UrlEncode(v));
-  }
-  return q;
-}
-
-std::string PageSize(int32_t n) { return n > 0 ? std::to_string(n) : ""; }
+std::string VmPath(const std::string& name) { return ResourcePath("vms", name); }
 
 class RestLauncherApi : public LauncherApi {
  public:
@@ -246,16 +230,12 @@ class RestLauncherApi : public LauncherApi {
   // GET /v1/events: the launcher's VmEvents are the "vm" events.
   absl::Status WatchVms(const std::function<void(const lpb::VmEvent&)>& on_event,
                         Canceller* cancel) override {
-    http::SseSplitter sse([&](const http::SseEvent& ev, std::string_view) {
-      if (ev.name != "vm") return;
-      lpb::VmEvent e;
-      if (ParseProtoJson(ev.data, &e).ok()) on_event(e);
-    });
-    return rest_->Stream(
-        "GET", "/v1/events", "", {{"accept", "text/event-stream"}}, absl::Hours(1),
-        [&](std::string_view piece) {
-          std::string error;
-          if (!sse.Feed(piece, &error)) return absl::DataLossError(error);
+    return rest_->StreamEvents(
+        "/v1/events", {}, "vm", absl::Hours(1),
+        [&](std::string_view data) {
+          lpb::VmEvent e;
+          RETURN_IF_ERROR(ParseProtoJson(data, &e));
+          on_event(e);
           return absl::OkStatus();
         },
         cancel);
@@ -273,7 +253,7 @@ class RestLauncherApi : public LauncherApi {
 
   absl::Status Logs(const lpb::StreamVmLogsRequest& req,
                     const std::function<void(const lpb::LogEntry&)>& on_entry) {
-    Headers headers = {{"accept", "text/event-stream"}};
+    Headers headers;
     if (req.after_sequence() > 0) {
       headers.emplace_back("last-event-id", std::to_string(req.after_sequence()));
     }
@@ -281,21 +261,11 @@ class RestLauncherApi : public LauncherApi {
         VmPath(req.name()) + "/logs" +
         Query({{"follow", req.follow() ? "true" : ""},
                {"tail_lines", req.tail_lines() > 0 ? std::to_string(req.tail_lines()) : ""}});
-    absl::Status failed;  // the first error event or bad entry ends the stream
-    http::SseSplitter sse([&](const http::SseEvent& ev, std::string_view) {
-      if (!failed.ok()) return;
-      if (ev.name == "error") {
-        failed = StatusFromErrorBody(500, ev.data);
-      } else if (ev.name == "log") {
-        lpb::LogEntry e;
-        failed = ParseProtoJson(ev.data, &e);
-        if (failed.ok()) on_entry(e);
-      }
-    });
-    return rest_->Stream("GET", path, "", headers, absl::Hours(24), [&](std::string_view piece) {
-      std::string error;
-      if (!sse.Feed(piece, &error)) return absl::DataLossError(error);
-      return failed;
+    return rest_->StreamEvents(path, headers, "log", absl::Hours(24), [&](std::string_view data) {
+      lpb::LogEntry e;
+      RETURN_IF_ERROR(ParseProtoJson(data, &e));
+      on_entry(e);
+      return absl::OkStatus();
     });
   }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/http/sse.h"
 #include "common/proto_json.h"
 #include "common/request_id.h"
 
@@ -91,6 +92,23 @@ std::string UrlEncode(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string q;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    absl::StrAppend(&q, q.empty() ? "?" : "&", k, "=", UrlEncode(v));
+  }
+  return q;
+}
+
+std::string PageSize(int32_t n) { return n > 0 ? std::to_string(n) : ""; }
+
+std::string ResourcePath(std::string_view collection, std::string_view name) {
+  std::string prefix = std::string(collection) + "/";
+  if (name.substr(0, prefix.size()) == prefix) name.remove_prefix(prefix.size());
+  return "/v1/" + std::string(collection) + "/" + UrlEncode(name);
 }
 
 std::vector<std::string> LineSplitter::Feed(std::string_view piece) {
@@ -276,6 +294,31 @@ absl::Status RestClient::Stream(const std::string& method, const std::string& pa
   }
   if (cancel) cancel->Set(nullptr);
   return result;
+}
+
+absl::Status RestClient::StreamEvents(
+    const std::string& path, std::vector<std::pair<std::string, std::string>> headers,
+    const std::string& event, absl::Duration timeout,
+    const std::function<absl::Status(std::string_view data)>& on_data, Canceller* cancel) {
+  absl::Status failed;  // the first error event or refused message ends the stream
+  http::SseSplitter sse([&](const http::SseEvent& ev, std::string_view) {
+    if (!failed.ok()) return;
+    if (ev.name == "error") {
+      failed = StatusFromErrorBody(500, ev.data);
+    } else if (ev.name == event) {
+      failed = on_data(ev.data);
+    }
+  });
+  headers.emplace_back("accept", "text/event-stream");
+  absl::Status s = Stream(
+      "GET", path, "", headers, timeout,
+      [&](std::string_view piece) {
+        std::string error;
+        if (!sse.Feed(piece, &error)) return absl::DataLossError(error);
+        return failed;
+      },
+      cancel);
+  return s.ok() ? failed : s;
 }
 
 }  // namespace clawos::cli

@@ -32,6 +32,12 @@ absl::Status StatusFromErrorBody(int http_status, std::string_view body);
 absl::Status ParseProtoJson(std::string_view json, google::protobuf::Message* m);
 // Percent-encodes all but RFC 3986's unreserved characters.
 std::string UrlEncode(std::string_view s);
+// "?a=1&b=x" of the parameters that are set (empty values are left out).
+std::string Query(const std::vector<std::pair<std::string, std::string>>& params);
+// A page_size parameter: empty (the server's default) when not positive.
+std::string PageSize(int32_t n);
+// The REST path of a resource: ("vms", "vms/web" or "web") → "/v1/vms/web".
+std::string ResourcePath(std::string_view collection, std::string_view name);
 
 // Splits a byte stream into lines ("\n", an optional "\r" dropped) however
 // it was cut into pieces.
@@ -90,6 +96,14 @@ class RestClient {
                       absl::Duration timeout,
                       const std::function<absl::Status(std::string_view)>& on_data,
                       Canceller* cancel = nullptr);
+  // A GET of server-sent events: the data of each event named `event` goes
+  // to `on_data` (a non-OK status from it ends the call with that status); an
+  // "error" event ends it with the error it carries.
+  absl::Status StreamEvents(const std::string& path,
+                            std::vector<std::pair<std::string, std::string>> headers,
+                            const std::string& event, absl::Duration timeout,
+                            const std::function<absl::Status(std::string_view data)>& on_data,
+                            Canceller* cancel = nullptr);
   const std::string& url() const { return url_text_; }
 
  private:

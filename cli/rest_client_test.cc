@@ -94,6 +94,13 @@ TEST(RestClientTest, EncodesUrlParts) {
   EXPECT_EQ(UrlEncode("web-1_a.b~"), "web-1_a.b~");
   EXPECT_EQ(UrlEncode("state=RUNNING AND labels.team=x/y"),
             "state%3DRUNNING%20AND%20labels.team%3Dx%2Fy");
+  EXPECT_EQ(ResourcePath("vms", "vms/web"), "/v1/vms/web");
+  EXPECT_EQ(ResourcePath("workflows", "a b"), "/v1/workflows/a%20b");
+  EXPECT_EQ(ResourcePath("workflows", "vms/x"), "/v1/workflows/vms%2Fx") << "only its own prefix";
+  EXPECT_EQ(Query({{"page_size", PageSize(0)}, {"filter", "state=RUNNING"}, {"page_token", ""}}),
+            "?filter=state%3DRUNNING");
+  EXPECT_EQ(Query({{"page_size", PageSize(5)}, {"page_token", "t"}}), "?page_size=5&page_token=t");
+  EXPECT_EQ(Query({}), "");
 }
 
 TEST(RestClientTest, RejectsBadUrls) {

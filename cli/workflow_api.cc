@@ -4,8 +4,8 @@
 #include "absl/strings/str_cat.h"
 #include "cli/rest_client.h"
 #include "common/grpc_client.h"
-#include "common/http/sse.h"
 #include "common/proto_json.h"
+#include "common/status.h"
 
 namespace clawos::cli {
 namespace {
@@ -71,11 +71,7 @@ class GrpcWorkflowApi : public WorkflowApi {
   std::unique_ptr<opb::OrchestratorService::Stub> stub_;
 };
 
-// "workflows/x" (or "x") → "/v1/workflows/x".
-std::string Path(const std::string& name) {
-  std::string id = absl::StartsWith(name, "workflows/") ? name.substr(10) : name;
-  return "/v1/workflows/" + UrlEncode(id);
-}
+std::string Path(const std::string& name) { return ResourcePath("workflows", name); }
 
 class RestWorkflowApi : public WorkflowApi {
  public:
@@ -88,39 +84,25 @@ class RestWorkflowApi : public WorkflowApi {
     return Proto<opb::Workflow>("GET", Path(name), nullptr);
   }
   absl::StatusOr<opb::ListWorkflowsResponse> List(const opb::ListWorkflowsRequest& req) override {
-    std::string q;
-    auto add = [&q](const char* k, const std::string& v) {
-      if (!v.empty()) absl::StrAppend(&q, q.empty() ? "?" : "&", k, "=", UrlEncode(v));
-    };
-    add("page_size", req.page_size() > 0 ? std::to_string(req.page_size()) : "");
-    add("page_token", req.page_token());
-    add("filter", req.filter());
-    return Proto<opb::ListWorkflowsResponse>("GET", "/v1/workflows" + q, nullptr);
+    return Proto<opb::ListWorkflowsResponse>(
+        "GET",
+        "/v1/workflows" + Query({{"page_size", PageSize(req.page_size())},
+                                 {"page_token", req.page_token()},
+                                 {"filter", req.filter()}}),
+        nullptr);
   }
   absl::StatusOr<opb::Workflow> Cancel(const std::string& name) override {
     return Proto<opb::Workflow>("POST", Path(name) + ":cancel", nullptr);
   }
   absl::Status Watch(const std::string& name,
                      const std::function<void(const opb::WorkflowEvent&)>& on_event) override {
-    absl::Status failed;
-    http::SseSplitter sse([&](const http::SseEvent& ev, std::string_view) {
-      if (!failed.ok()) return;
-      if (ev.name == "error") {
-        failed = StatusFromErrorBody(500, ev.data);
-      } else if (ev.name == "workflow") {
-        opb::WorkflowEvent e;
-        failed = ParseProtoJson(ev.data, &e);
-        if (failed.ok()) on_event(e);
-      }
-    });
-    absl::Status s =
-        rest_->Stream("GET", Path(name) + "/events", "", {{"accept", "text/event-stream"}},
-                      absl::Hours(1), [&](std::string_view piece) {
-                        std::string error;
-                        if (!sse.Feed(piece, &error)) return absl::DataLossError(error);
-                        return failed;
-                      });
-    return s.ok() ? failed : s;
+    return rest_->StreamEvents(Path(name) + "/events", {}, "workflow", absl::Hours(1),
+                               [&](std::string_view data) {
+                                 opb::WorkflowEvent e;
+                                 RETURN_IF_ERROR(ParseProtoJson(data, &e));
+                                 on_event(e);
+                                 return absl::OkStatus();
+                               });
   }
   absl::StatusOr<opb::StepOutput> Output(const std::string& workflow,
                                          const std::string& step) override {

@@ -10,6 +10,7 @@
 #include "cli/launcher_client.h"
 #include "cli/workflow_api.h"
 #include "common/files.h"
+#include "orchestrator/states.h"
 
 namespace clawos::cli {
 namespace {
@@ -49,7 +50,6 @@ class ProgressPrinter {
  public:
   explicit ProgressPrinter(bool quiet) : quiet_(quiet), start_(absl::Now()) {}
   void On(const opb::WorkflowEvent& e) {
-    last_ = e.workflow();
     for (const auto& s : e.workflow().steps()) {
       std::string now = StepState(s) + "/" + std::to_string(s.attempts());
       auto& seen = seen_[s.id()];
@@ -66,13 +66,11 @@ class ProgressPrinter {
                                    StepState(s), detail);
     }
   }
-  const opb::Workflow& last() const { return last_; }
 
  private:
   bool quiet_;
   absl::Time start_;
   std::map<std::string, std::string> seen_;
-  opb::Workflow last_;
 };
 
 // Follows a workflow to its end; prints progress (text) and the final state.
@@ -87,11 +85,7 @@ int Follow(const Context& ctx, WorkflowApi& api, const std::string& name, const 
     wf = api.Get(name);
     if (!wf.ok() && !(absl::IsUnavailable(wf.status()) && cuts < 30))
       return ReportError(what, wf.status());
-    if (wf.ok() &&
-        (wf->state() == opb::Workflow::SUCCEEDED || wf->state() == opb::Workflow::FAILED ||
-         wf->state() == opb::Workflow::CANCELLED)) {
-      break;
-    }
+    if (wf.ok() && orchestrator::IsFinished(wf->state())) break;
     absl::SleepFor(absl::Seconds(2));
   }
   if (ctx.json()) {
@@ -182,8 +176,7 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
     for (const auto& w : r->workflows()) {
       int done = 0;
       for (const auto& s : w.steps()) {
-        done += s.state() == opb::StepStatus::SUCCEEDED || s.state() == opb::StepStatus::FAILED ||
-                s.state() == opb::StepStatus::SKIPPED || s.state() == opb::StepStatus::CANCELLED;
+        done += orchestrator::IsTerminalStep(s.state());
       }
       std::cout << absl::StrFormat(
           "%-32s %-11s %-7s %-6s %s\n", w.name(), opb::Workflow::State_Name(w.state()),

@@ -53,6 +53,13 @@ absl::StatusOr<int64_t> IntQuery(const Api::Call& c, const std::string& name, in
   return v;
 }
 
+// ?page_size=N, at most 1000 (0: the daemon's default).
+absl::StatusOr<int32_t> PageSizeQuery(const Api::Call& c) {
+  auto size = IntQuery(c, "page_size", 0);
+  if (!size.ok()) return size.status();
+  return static_cast<int32_t>(std::min<int64_t>(*size, 1000));
+}
+
 bool BoolQuery(const Api::Call& c, const std::string& name) {
   auto it = c.target.query.find(name);
   return it != c.target.query.end() && (it->second == "true" || it->second == "1");
@@ -173,9 +180,9 @@ void Api::Dispatch(Call& c) {
   switch (c.match.route->op) {
     case Op::kListVms: {
       lpb::ListVmsRequest req;
-      auto size = IntQuery(c, "page_size", 0);
+      auto size = PageSizeQuery(c);
       if (!size.ok()) return c.Error(size.status());
-      req.set_page_size(static_cast<int32_t>(std::min<int64_t>(*size, 1000)));
+      req.set_page_size(*size);
       req.set_page_token(c.Query("page_token"));
       req.set_filter(c.Query("filter"));
       lpb::ListVmsResponse resp;
@@ -233,9 +240,9 @@ void Api::Dispatch(Call& c) {
       return VmLogs(c);
     case Op::kListImages: {
       lpb::ListImagesRequest req;
-      auto size = IntQuery(c, "page_size", 0);
+      auto size = PageSizeQuery(c);
       if (!size.ok()) return c.Error(size.status());
-      req.set_page_size(static_cast<int32_t>(std::min<int64_t>(*size, 1000)));
+      req.set_page_size(*size);
       req.set_page_token(c.Query("page_token"));
       lpb::ListImagesResponse resp;
       return c.Reply(Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::ListImages,
@@ -309,9 +316,9 @@ void Api::Dispatch(Call& c) {
       return Events(c);
     case Op::kListWorkflows: {
       opb::ListWorkflowsRequest req;
-      auto size = IntQuery(c, "page_size", 0);
+      auto size = PageSizeQuery(c);
       if (!size.ok()) return c.Error(size.status());
-      req.set_page_size(static_cast<int32_t>(std::min<int64_t>(*size, 1000)));
+      req.set_page_size(*size);
       req.set_page_token(c.Query("page_token"));
       req.set_filter(c.Query("filter"));
       opb::ListWorkflowsResponse resp;
@@ -334,7 +341,7 @@ void Api::Dispatch(Call& c) {
       absl::Status s = Unary("orchestrator", b_.orchestrator.get(),
                              &opb::OrchestratorService::Stub::GetWorkflow, req, &resp, t);
       // The spec holds prompts and env values: operators only.
-      if (c.caller.role != "admin" && c.caller.role != "operator") resp.clear_spec();
+      if (!c.caller.admin()) resp.clear_spec();
       return c.Reply(s, resp);
     }
     case Op::kCancelWorkflow: {

@@ -81,12 +81,14 @@ class Api : public http::RequestHandler {
   void WorkflowEvents(Call& call);
   // A daemon's server stream as SSE: `retry:`, one event per message,
   // keep-alives that re-check the caller's token, an error event if the
-  // stream fails.
+  // stream fails. With `first_decides` (a stream that answers at once) the
+  // first message is read before the answer starts: a stream that fails
+  // before it (an unknown name) is a plain error answer, not an event.
   template <typename Msg>
   void StreamSse(
       Call& call,
       const std::function<std::unique_ptr<grpc::ClientReader<Msg>>(grpc::ClientContext*)>& open,
-      const std::function<std::string(const Msg&)>& event);
+      const std::function<std::string(const Msg&)>& event, bool first_decides = false);
   void Audit(const Call& call, int status);
 
   Backends& b_;

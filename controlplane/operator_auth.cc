@@ -23,7 +23,7 @@ absl::StatusOr<Caller> OperatorAuth::Check(const http::Request& request, Access 
   if (!claims.ok()) return claims.status();
   Caller c{claims->subject, claims->role, claims->jti};
   if (who) *who = c;
-  bool admin = c.role == "admin" || c.role == "operator";
+  bool admin = c.admin();
   if (!admin && c.role != "viewer") {
     return absl::PermissionDeniedError(
         absl::StrCat("role \"", c.role, "\" may not use the control plane (admin or viewer)"));

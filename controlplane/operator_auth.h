@@ -19,6 +19,8 @@ struct Caller {
   std::string subject;
   std::string role;
   std::string jti;
+  // May make kAdmin calls: the "admin" and "operator" roles.
+  bool admin() const { return role == "admin" || role == "operator"; }
 };
 
 class OperatorAuth {

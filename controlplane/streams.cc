@@ -179,14 +179,28 @@ template <typename Msg>
 void Api::StreamSse(
     Call& c,
     const std::function<std::unique_ptr<grpc::ClientReader<Msg>>(grpc::ClientContext*)>& open,
-    const std::function<std::string(const Msg&)>& event) {
+    const std::function<std::string(const Msg&)>& event, bool first_decides) {
   grpc::ClientContext ctx;
   ctx.AddMetadata(kRequestIdHeader, c.request_id);
   ActiveCall active(*this, &ctx);
+  std::unique_ptr<grpc::ClientReader<Msg>> reader;
+  Msg first;
+  if (first_decides) {
+    reader = open(&ctx);
+    if (!reader->Read(&first)) {
+      absl::Status end = FromGrpcStatus(reader->Finish());
+      return c.Error(end.ok() ? absl::InternalError("the stream ended before its first message")
+                              : end);
+    }
+  }
   if (!c.StartStream("text/event-stream")) return;
   StreamWriter w(c.sink, &ctx);
   bool ok = w.Write("retry: 3000\n\n");
-  auto reader = open(&ctx);
+  if (first_decides) {
+    ok = ok && w.Write(event(first));
+  } else {
+    reader = open(&ctx);
+  }
   {
     KeepAlive ka(
         w, options_.keepalive, ": keep-alive\n\n", [&] { return StillAllowed(c); },
@@ -208,18 +222,11 @@ void Api::WorkflowEvents(Call& c) {
   opb::WatchWorkflowRequest req;
   req.set_name("workflows/" + c.match.params["workflow"]);
   if (!b_.orchestrator) return c.Error(absl::UnavailableError("orchestrator is not configured"));
-  // An unknown workflow is a plain 404, before the stream begins.
-  {
-    opb::GetWorkflowRequest get;
-    get.set_name(req.name());
-    opb::Workflow wf;
-    absl::Status s = CallStub(*b_.orchestrator, &opb::OrchestratorService::Stub::GetWorkflow, get,
-                              &wf, options_.call_timeout);
-    if (!s.ok()) return c.Error(s);
-  }
+  // WatchWorkflow sends the workflow at once: an unknown one is a plain 404.
   StreamSse<opb::WorkflowEvent>(
       c, [&](grpc::ClientContext* ctx) { return b_.orchestrator->WatchWorkflow(ctx, req); },
-      [](const opb::WorkflowEvent& e) { return Sse("", "workflow", ToJson(e)); });
+      [](const opb::WorkflowEvent& e) { return Sse("", "workflow", ToJson(e)); },
+      /*first_decides=*/true);
 }
 
 void Api::Events(Call& c) {

@@ -13,15 +13,6 @@ void SetTime(int64_t us, google::protobuf::Timestamp* t) {
 
 }  // namespace
 
-bool IsFinished(int s) {
-  return s == pb::Workflow::SUCCEEDED || s == pb::Workflow::FAILED || s == pb::Workflow::CANCELLED;
-}
-
-bool IsTerminalStep(int s) {
-  return s == pb::StepStatus::SUCCEEDED || s == pb::StepStatus::FAILED ||
-         s == pb::StepStatus::SKIPPED || s == pb::StepStatus::CANCELLED;
-}
-
 pb::Workflow ToProto(const WorkflowRow& wf, const std::vector<StepRow>& steps,
                      const std::vector<AgentVmRow>& vms, bool with_spec) {
   pb::Workflow out;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "clawos/orchestrator/v1/orchestrator.pb.h"
+#include "orchestrator/states.h"
 #include "orchestrator/store.h"
 
 namespace clawos::orchestrator {
@@ -14,7 +15,5 @@ pb::Workflow ToProto(const WorkflowRow& wf, const std::vector<StepRow>& steps,
                      const std::vector<AgentVmRow>& vms, bool with_spec);
 pb::StepOutput ToProto(const std::string& workflow_id, const std::string& step,
                        const StepOutputData& o);
-bool IsFinished(int workflow_state);
-bool IsTerminalStep(int step_state);
 
 }  // namespace clawos::orchestrator

@@ -525,6 +525,9 @@ TEST_F(ControlPlaneTest, AWorkflowThroughRest) {
   ASSERT_FALSE(evs.empty()) << events.text();
   EXPECT_EQ(evs.back().event, "workflow");
   EXPECT_EQ(evs.back().data["workflow"]["state"], "SUCCEEDED") << events.text();
+  Answer unknown = Send("GET", "/v1/workflows/nope/events", "", viewer);
+  EXPECT_EQ(unknown.status, 404) << "a plain error answer, not a stream: " << unknown.body;
+  EXPECT_EQ(unknown.Json()["code"], 5) << unknown.body;
 
   // Viewers see the state but not the spec (prompts, env values) nor outputs.
   Answer seen = Send("GET", "/v1/workflows/via-rest", "", viewer);
