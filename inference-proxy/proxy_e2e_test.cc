@@ -9,6 +9,7 @@
 
 #include "common/files.h"
 #include "common/http/server.h"
+#include "common/testing/eventually.h"
 #include "common/testing/http_upstream.h"
 #include "common/testing/temp_dir.h"
 #include "identity/testing/key_source.h"
@@ -87,11 +88,12 @@ class ProxyE2eTest : public ::testing::Test {
   // The ledger row is written just after the answer went out: wait for it.
   std::vector<LedgerRow> Rows(const std::string& subject, size_t want) {
     std::vector<LedgerRow> rows;
-    for (absl::Time until = absl::Now() + absl::Seconds(30);;) {
-      rows = ledger_->Recent(subject, absl::InfinitePast(), 100).value();
-      if (rows.size() >= want || absl::Now() > until) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    clawos::testing::Eventually(
+        [&] {
+          rows = ledger_->Recent(subject, absl::InfinitePast(), 100).value();
+          return rows.size() >= want;
+        },
+        absl::Seconds(30), absl::Milliseconds(10));
     return rows;
   }
 

@@ -17,6 +17,7 @@ build=$2
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
+shopt -s nullglob  # a glob that matches nothing is empty, so the checks below can fail
 units=("$src"/deploy/systemd/*.service)
 [ ${#units[@]} -gt 0 ] || bad "no units in deploy/systemd"
 
@@ -95,6 +96,8 @@ if [ ${#nix_files[@]} -gt 0 ]; then
   else
     bad "nix-instantiate is missing (scripts/install-deps.sh installs nix-bin)"
   fi
+else
+  bad "no .nix files found under $src"
 fi
 
 # The NixOS modules: flags and variables against the daemons, options used,

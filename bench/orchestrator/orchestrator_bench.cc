@@ -26,7 +26,9 @@
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
 #include "clawos/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "common/grpc_client.h"
+#include "common/testing/daemon_argv.h"
 #include "common/testing/subprocess.h"
+#include "common/testing/test_image.h"
 
 namespace {
 
@@ -159,21 +161,21 @@ int main(int argc, char** argv) {
   std::string dir = mkdtemp(tmpl);
   std::string parent = absl::StrCat("clawos-bench-orch", getpid());
   auto sub = [&](const std::string& p) { return dir + "/" + p; };
-  Daemon identity({kBin + "/clawos-identity", "--state-dir", sub("identity"), "--listen",
-                   "unix:" + sub("id.sock"), "--metrics-listen", ""},
-                  sub("identity.log"));
-  identity.WaitForFile(sub("id.sock"));
-  Daemon launcher({kBin + "/clawos-vm-launcher", "--state-dir", sub("launcher"), "--listen",
-                   "unix:" + sub("launcher.sock"), "--metrics-listen", "off", "--cgroup-parent",
-                   parent, "--min-available-mib", "64", "--identity", "unix:" + sub("id.sock")},
-                  sub("launcher.log"),
-                  {{"CLAWOS_SIGNING_PUBKEY", image + "/../guest-keys/signing.pub"}});
-  launcher.WaitForFile(sub("launcher.sock"));
-  Daemon orchestrator({kBin + "/clawos-orchestrator", "--state-dir", sub("orch"), "--listen",
-                       "unix:" + sub("orch.sock"), "--metrics-listen", "off", "--launcher",
-                       "unix:" + sub("launcher.sock"), "--proxy-admin", "off"},
-                      sub("orchestrator.log"));
-  orchestrator.WaitForFile(sub("orch.sock"));
+  // The daemons as the integration tests start them (VMs under TCG); no proxy.
+  std::vector<std::string> oargv = clawos::testing::OrchestratorArgv(kBin, dir);
+  *(std::find(oargv.begin(), oargv.end(), "--proxy-admin") + 1) = "off";
+  Daemon identity(clawos::testing::IdentityArgv(kBin, dir), sub("identity.log"));
+  Daemon launcher(clawos::testing::LauncherArgv(kBin, dir, parent), sub("launcher.log"),
+                  clawos::testing::LauncherEnv(image));
+  Daemon orchestrator(oargv, sub("orchestrator.log"));
+  for (auto [d, sock] : {std::pair{&identity, "id.sock"}, std::pair{&launcher, "launcher.sock"},
+                         std::pair{&orchestrator, "orch.sock"}}) {
+    if (!d->WaitForFile(sub(sock))) {
+      std::fprintf(stderr, "bench_orchestrator: %s did not come up; logs in %s\n", sock,
+                   dir.c_str());
+      return 1;
+    }
+  }
   auto lstub =
       lpb::LauncherService::NewStub(clawos::MakeChannel("unix:" + sub("launcher.sock")).value());
   auto ostub =
@@ -198,6 +200,9 @@ int main(int argc, char** argv) {
     double w = Workflow(*ostub, steps, r);
     if (d <= 0 || w <= 0) {
       std::fprintf(stderr, "round %d failed; logs in %s\n", r, dir.c_str());
+      orchestrator.Stop(SIGTERM);
+      launcher.Stop(SIGTERM);  // stops its VMs
+      clawos::testing::RemoveCgroupParent(parent);
       return 1;
     }
     // Three lanes: each lane runs steps/3 steps one after another.
@@ -211,6 +216,7 @@ int main(int argc, char** argv) {
   orchestrator.Stop(SIGTERM);
   launcher.Stop(SIGTERM);
   identity.Stop(SIGTERM);
+  clawos::testing::RemoveCgroupParent(parent);
   std::string cmd = "rm -rf " + dir;
   (void)std::system(cmd.c_str());
   return 0;

@@ -14,8 +14,21 @@
 
 #include "absl/time/clock.h"
 #include "common/process.h"
+#include "common/unix_socket.h"
 
 namespace clawos::testing {
+namespace {
+
+// A unix socket someone listens on (a stale one refuses the connection).
+bool Accepts(const std::string& path) {
+  auto fd = ConnectUnixSocket(path);
+  if (!fd.ok()) return false;
+  ::close(*fd);
+  return true;
+}
+
+}  // namespace
+
 RunResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_data,
                      const std::map<std::string, std::string>& env, absl::Duration timeout) {
   RunResult r;
@@ -56,7 +69,18 @@ bool Daemon::WaitForFile(const std::string& path, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   struct stat st {};
   while (absl::Now() < deadline) {
-    if (stat(path.c_str(), &st) == 0) return true;
+    if (stat(path.c_str(), &st) == 0 && (!S_ISSOCK(st.st_mode) || Accepts(path))) return true;
+    if (!Running()) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+bool Daemon::WaitForLog(const std::string& needle, size_t from, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::string log = Log();
+    if (log.size() > from && log.find(needle, from) != std::string::npos) return true;
     if (!Running()) return false;
     absl::SleepFor(absl::Milliseconds(20));
   }

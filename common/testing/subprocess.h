@@ -33,7 +33,14 @@ class Daemon {
 
   pid_t pid() const { return pid_; }
   // Polls until `path` exists or the process exits; false on exit/timeout.
-  bool WaitForFile(const std::string& path, absl::Duration timeout = absl::Seconds(20));
+  // A unix socket must also accept a connection: one left behind by an
+  // earlier daemon does not count.
+  bool WaitForFile(const std::string& path, absl::Duration timeout = absl::Seconds(60));
+  // Polls until the log has `needle` after its first `from` bytes (LogSize()
+  // before a restart), or the process exits; false on exit/timeout.
+  bool WaitForLog(const std::string& needle, size_t from = 0,
+                  absl::Duration timeout = absl::Seconds(30));
+  size_t LogSize() const { return Log().size(); }
   // Sends `sig` and waits; returns the exit code (or 128+signal).
   int Stop(int sig);
   bool Running();

@@ -30,6 +30,7 @@
 #include "common/http/sse.h"
 #include "common/tcp_socket.h"
 #include "common/testing/daemon_argv.h"
+#include "common/testing/eventually.h"
 #include "common/testing/http_call.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
@@ -168,7 +169,6 @@ class ControlPlaneTest : public ::testing::Test {
         std::string(absl::StripTrailingAsciiWhitespace(ReadFile(Sub("cp/admin.token")).value()));
   }
   static void StartProxy() {
-    ::unlink(Sub("admin.sock").c_str());  // not the old proxy's socket
     proxy_ = new Daemon({kBin + "/clawos-inference-proxy", "--listen", "127.0.0.1:0", "--state-dir",
                          Sub("proxy"), "--identity", "unix:" + Sub("id.sock"), "--admin-listen",
                          "unix:" + Sub("admin.sock"), "--metrics-listen", "off"},
@@ -231,9 +231,7 @@ TEST_F(ControlPlaneTest, HealthReadinessAndTheBootstrapToken) {
   EXPECT_EQ(limits.Json()["code"], 14);
   StartProxy();
   Answer again;
-  for (int i = 0; i < 300 && (again = Send("GET", "/readyz")).status != 200; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
+  testing::Eventually([&] { return (again = Send("GET", "/readyz")).status == 200; });
   EXPECT_EQ(again.status, 200) << again.body;
 }
 
@@ -485,11 +483,10 @@ TEST_F(ControlPlaneTest, MetricsCountRequestsByRouteAndStatus) {
   // A request is counted just after its answer went out: ask until it shows.
   const std::string counted = R"(clawos_controlplane_requests_total{code="401",route="/v1/vms"})";
   Answer m;
-  for (absl::Time until = absl::Now() + absl::Seconds(10); absl::Now() < until;) {
+  testing::Eventually([&] {
     m = Send("GET", "/metrics");
-    if (m.status == 200 && m.body.find(counted) != std::string::npos) break;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+    return m.status == 200 && m.body.find(counted) != std::string::npos;
+  });
   ASSERT_EQ(m.status, 200);
   EXPECT_NE(m.body.find(counted), std::string::npos) << m.body.substr(0, 2000);
   EXPECT_NE(m.body.find("process_resident_memory_bytes"), std::string::npos);

@@ -25,6 +25,7 @@
 #include "common/grpc_client.h"
 #include "common/sqlite/db.h"
 #include "common/tcp_socket.h"
+#include "common/testing/eventually.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
@@ -60,14 +61,12 @@ class IdentityDaemonTest : public ::testing::Test {
                                      "--metrics-listen",
                                      ""};
     argv.insert(argv.end(), extra.begin(), extra.end());
+    // The log is appended to across restarts: this start's lines come after `before`.
+    size_t before = ReadFile(dir_.Sub("daemon.log")).value_or("").size();
     auto d = std::make_unique<Daemon>(argv, dir_.Sub("daemon.log"), env);
-    if (!d->WaitForFile(sock()) || !Healthy()) {
-      ADD_FAILURE() << "daemon did not come up:\n" << d->Log();
-    }
     // It answers before it logs "serving" (with the bound ports): wait for both.
-    for (absl::Time until = absl::Now() + absl::Seconds(20);
-         d->Log().find("\"serving\"") == std::string::npos && absl::Now() < until;) {
-      absl::SleepFor(absl::Milliseconds(20));
+    if (!d->WaitForFile(sock()) || !Healthy() || !d->WaitForLog("\"serving\"", before)) {
+      ADD_FAILURE() << "daemon did not come up:\n" << d->Log();
     }
     return d;
   }
@@ -190,7 +189,7 @@ TEST_F(IdentityDaemonTest, KillNineDuringWritesLosesNoCommittedRecord) {
   auto d = Start();
   auto stub = Stub();
   std::atomic<bool> stop{false};
-  std::vector<int> acked;  // the writer's until joined
+  std::vector<int> acked;  // the writer's, read once it is joined
   std::atomic<int> acked_count{0};
   std::thread writer([&] {
     for (int i = 0; !stop; ++i) {
@@ -206,10 +205,8 @@ TEST_F(IdentityDaemonTest, KillNineDuringWritesLosesNoCommittedRecord) {
     }
   });
   // Kill it mid-stream, once a good number of writes are committed.
-  for (absl::Time until = absl::Now() + absl::Seconds(30);
-       acked_count < 20 && absl::Now() < until;) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  EXPECT_TRUE(testing::Eventually([&] { return acked_count >= 20; }, absl::Seconds(30),
+                                  absl::Milliseconds(10)));
   d->Stop(SIGKILL);
   stop = true;
   writer.join();

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "common/testing/eventually.h"
 #include "common/testing/flip_byte.h"
 #include "common/testing/http_upstream.h"
 #include "common/testing/temp_dir.h"
@@ -196,11 +197,9 @@ TEST_F(LauncherCoreTest, RestartAdoptsLiveVmsAndReportsDeadOnes) {
   ASSERT_TRUE(dies.ok()) << dies.status();
   launcher_.reset();  // the launcher goes away; its VMs keep running
   ::kill(static_cast<pid_t>(dies->pid), SIGKILL);
-  for (int i = 0; i < 750 && IsSameProcess(static_cast<pid_t>(dies->pid), dies->pid_start_time);
-       ++i) {
-    usleep(20000);
-  }
-  ASSERT_FALSE(IsSameProcess(static_cast<pid_t>(dies->pid), dies->pid_start_time)) << "killed";
+  ASSERT_TRUE(testing::Eventually([&] {
+    return !IsSameProcess(static_cast<pid_t>(dies->pid), dies->pid_start_time);
+  })) << "killed";
 
   auto reopened = Launcher::Open(Config(), RealClock::Get());
   ASSERT_TRUE(reopened.ok()) << reopened.status();

@@ -16,6 +16,7 @@
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
 #include "common/files.h"
 #include "common/grpc_client.h"
+#include "common/testing/eventually.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "common/testing/test_image.h"
@@ -55,7 +56,6 @@ class LauncherDaemonTest : public ::testing::Test {
   }
 
   void StartDaemon(std::vector<std::string> extra = {}) {
-    ::unlink(sock().c_str());  // a killed daemon leaves its socket; wait for the new one
     std::vector<std::string> argv = {kBin + "/clawos-vm-launcher",
                                      "--state-dir",
                                      state(),
@@ -187,8 +187,8 @@ TEST_F(LauncherDaemonTest, KillNineOfTheLauncherAndOfAVmm) {
   }
   EXPECT_EQ(s.value("state", ""), "FAILED") << s.dump();
   EXPECT_EQ(s["failure"].value("reason", ""), "VMM_EXITED") << s.dump();
-  for (int i = 0; i < 100 && PathExists(cgroup); ++i) absl::SleepFor(absl::Milliseconds(100));
-  EXPECT_FALSE(PathExists(cgroup)) << "the VM's cgroup is removed";
+  EXPECT_TRUE(testing::Eventually([&] { return !PathExists(cgroup); }))
+      << "the VM's cgroup is removed";
   EXPECT_FALSE(PathExists(state() + "/vms/b/agent.sock"));
   EXPECT_EQ(Status("a").value("state", ""), "RUNNING") << "the other VM is untouched";
 }

@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
+#include "common/testing/eventually.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "image/signing.h"
@@ -116,11 +117,7 @@ class LauncherNetworkTest : public ::testing::Test {
                                  dir_.Sub(sub)},
         dir_.Sub(absl::StrCat("server-", port, "-", ns, ".log")));
     // http.server says "Serving HTTP on ..." once it is bound (-u: unbuffered).
-    for (absl::Time until = absl::Now() + absl::Seconds(20);
-         d->Log().find("Serving HTTP") == std::string::npos && absl::Now() < until;) {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    EXPECT_NE(d->Log().find("Serving HTTP"), std::string::npos) << d->Log();
+    EXPECT_TRUE(d->WaitForLog("Serving HTTP")) << d->Log();
     return d;
   }
 

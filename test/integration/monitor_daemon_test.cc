@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/tcp_socket.h"
+#include "common/testing/eventually.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
@@ -99,7 +100,6 @@ class MonitorDaemonTest : public ::testing::Test {
   void StartMonitor(const std::string& siem, std::vector<std::string> extra = {},
                     const std::string& metrics = "off") {
     monitor_.reset();
-    std::filesystem::remove(dir_.Sub("m.sock"));
     std::vector<std::string> argv = {kBin + "/clawos-monitor",
                                      "--state-dir",
                                      dir_.Sub("state"),
@@ -137,11 +137,7 @@ class MonitorDaemonTest : public ::testing::Test {
   // events.jsonl by sequence, once `want` events are there.
   std::map<std::string, json> Events(size_t want) {
     std::map<std::string, json> out;
-    for (absl::Time until = absl::Now() + absl::Seconds(30);;) {
-      out = ReadEvents();
-      if (out.size() >= want || absl::Now() > until) break;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
+    testing::Eventually([&] { return (out = ReadEvents()).size() >= want; });
     return out;
   }
 
@@ -182,10 +178,11 @@ class MonitorDaemonTest : public ::testing::Test {
       }
       return true;
     };
-    for (absl::Time until = absl::Now() + absl::Seconds(30); !has_all() && absl::Now() < until;) {
-      absl::SleepFor(absl::Milliseconds(50));
+    testing::Eventually([&] {
+      if (has_all()) return true;
       events = ReadEvents();
-    }
+      return false;
+    });
     for (const auto& p : cefs) {
       ASSERT_TRUE(p.contains("cef")) << "lognormalizer could not parse: " << p.dump();
       const json& c = p["cef"];

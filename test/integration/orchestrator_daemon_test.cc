@@ -17,7 +17,9 @@
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 #include "common/files.h"
 #include "common/grpc_client.h"
+#include "common/grpc_util.h"
 #include "common/testing/daemon_argv.h"
+#include "common/testing/eventually.h"
 #include "common/testing/ports.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
@@ -76,7 +78,6 @@ class OrchestratorTest : public ::testing::Test {
     StartOrchestrator();
   }
   static void StartOrchestrator() {
-    unlink(Sub("orch.sock").c_str());  // a killed daemon leaves it behind
     orchestrator_ =
         new Daemon(testing::OrchestratorArgv(kBin, dir_->path()), Sub("orchestrator.log"));
     ASSERT_TRUE(orchestrator_->WaitForFile(Sub("orch.sock"))) << orchestrator_->Log();
@@ -87,7 +88,26 @@ class OrchestratorTest : public ::testing::Test {
   static void TearDownTestSuite() {
     if (!dir_) return;
     delete stub_;
-    for (Daemon* d : {orchestrator_, launcher_, proxy_, upstream_, identity_}) delete d;
+    delete orchestrator_;
+    // A workflow a failed test left running leaves VMs: delete them (the
+    // launcher killed below would leave their QEMUs running).
+    if (launcher_stub_) {
+      lpb::ListVmsResponse vms;
+      if (CallStub(*launcher_stub_, &lpb::LauncherService::Stub::ListVms, lpb::ListVmsRequest(),
+                   &vms)
+              .ok()) {
+        for (const auto& vm : vms.vms()) {
+          lpb::DeleteVmRequest del;
+          del.set_name(vm.name());
+          del.set_force(true);
+          google::protobuf::Empty out;
+          CallStub(*launcher_stub_, &lpb::LauncherService::Stub::DeleteVm, del, &out,
+                   absl::Minutes(1))
+              .IgnoreError();
+        }
+      }
+    }
+    for (Daemon* d : {launcher_, proxy_, upstream_, identity_}) delete d;
     delete proxy_stub_;
     delete launcher_stub_;
     testing::RemoveCgroupParent(cgroup_parent_);
@@ -156,6 +176,20 @@ class OrchestratorTest : public ::testing::Test {
     std::vector<std::string> out;
     for (const auto& vm : resp.vms()) out.push_back(vm.name());
     return out;
+  }
+  // The stdout of `argv` run in `vm` through the launcher ("" if it failed).
+  static std::string ExecOut(const std::string& vm, const std::vector<std::string>& argv) {
+    lpb::ExecVmRequest req;
+    req.set_name(vm);
+    for (const auto& a : argv) req.add_argv(a);
+    auto ctx = MakeClientContext(absl::Seconds(20));
+    auto r = launcher_stub_->ExecVm(ctx.get(), req);
+    lpb::ExecVmResponse msg;
+    std::string out;
+    while (r->Read(&msg)) {
+      if (msg.has_stdout_chunk()) out += msg.stdout_chunk();
+    }
+    return r->Finish().ok() ? out : "";
   }
   static std::string Dump(const opb::Workflow& wf) {
     return wf.DebugString() + "\n" + orchestrator_->Log();
@@ -361,16 +395,23 @@ steps:
 TEST_F(OrchestratorTest, CancelMidRunStopsTheStepAndDeletesTheVms) {
   auto wf = Submit(R"Y(agents: {w: {memory_mib: 256}, f: {memory_mib: 256, vm: fresh}}
 steps:
-  - {id: long, agent: w, exec: "sleep 300"}
-  - {id: other, agent: f, exec: "sleep 300"}
+  - {id: long, agent: w, exec: "echo go > /workspace/started; sleep 300"}
+  - {id: other, agent: f, exec: "echo go > /workspace/started; sleep 300"}
   - {id: later, agent: w, needs: long, exec: "true"}
 )Y");
   ASSERT_TRUE(wf.ok()) << wf.status();
   // Both commands running in their VMs.
-  absl::Time end = absl::Now() + absl::Minutes(2);
-  while (absl::Now() < end && VmsOf(Id(*wf)).size() < 2) absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_EQ(VmsOf(Id(*wf)).size(), 2u) << Dump(Get(wf->name()));
-  absl::SleepFor(absl::Seconds(2));
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        std::vector<std::string> vms = VmsOf(Id(*wf));
+        if (vms.size() < 2) return false;
+        for (const auto& vm : vms) {
+          if (ExecOut(vm, {"cat", "/workspace/started"}) != "go\n") return false;
+        }
+        return true;
+      },
+      absl::Minutes(2), absl::Milliseconds(300)))
+      << Dump(Get(wf->name()));
   opb::CancelWorkflowRequest req;
   req.set_name(wf->name());
   opb::Workflow resp;
@@ -378,8 +419,9 @@ steps:
   ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::CancelWorkflow, req, &resp).ok());
   EXPECT_EQ(resp.state(), opb::Workflow::CANCELLING);
   opb::Workflow done = WaitDone(wf->name(), absl::Minutes(1));
-  EXPECT_LT(absl::Now() - asked, absl::Seconds(30));
   ASSERT_EQ(done.state(), opb::Workflow::CANCELLED) << Dump(done);
+  EXPECT_LT(FromProtoTime(done.end_time()) - asked, absl::Seconds(30))
+      << "the running commands were stopped, not waited for";
   EXPECT_EQ(StepOf(done, "long").state(), opb::StepStatus::CANCELLED);
   EXPECT_EQ(StepOf(done, "other").state(), opb::StepStatus::CANCELLED);
   EXPECT_EQ(StepOf(done, "later").state(), opb::StepStatus::CANCELLED);
@@ -398,23 +440,12 @@ steps:
                    "resume-me");
   ASSERT_TRUE(wf.ok()) << wf.status();
   // Wait until the command has really started in the guest.
-  std::string vm = "vms/resume-me-w";
-  absl::Time end = absl::Now() + absl::Minutes(2);
-  bool started = false;
-  while (absl::Now() < end && !started) {
-    lpb::ExecVmRequest req;
-    req.set_name(vm);
-    req.add_argv("cat");
-    req.add_argv("/workspace/counter");
-    grpc::ClientContext ctx;
-    auto r = launcher_stub_->ExecVm(&ctx, req);
-    lpb::ExecVmResponse msg;
-    while (r->Read(&msg))
-      started = started || (msg.has_stdout_chunk() && msg.stdout_chunk() == "run\n");
-    r->Finish();
-    if (!started) absl::SleepFor(absl::Milliseconds(300));
-  }
-  ASSERT_TRUE(started) << Dump(Get(wf->name()));
+  ASSERT_TRUE(testing::Eventually(
+      [] {
+        return ExecOut("vms/resume-me-w", {"cat", "/workspace/counter"}) == "run\n";
+      },
+      absl::Minutes(2), absl::Milliseconds(300)))
+      << Dump(Get(wf->name()));
   EXPECT_EQ(orchestrator_->Stop(SIGKILL), 128 + SIGKILL);
   delete orchestrator_;
   StartOrchestrator();
@@ -456,12 +487,17 @@ TEST_F(OrchestratorTest, BadSpecsAreRefusedAndSubmitsAreIdempotent) {
   bool found = false;
   for (const auto& w : resp.workflows()) found = found || w.name() == "workflows/same-twice";
   EXPECT_TRUE(found);
-  // Pages: one workflow each, newest first, the token leading to the next.
+  // Pages: one workflow each, newest first, the token leading to the next
+  // (a second workflow of this test's own, whatever ran before it).
+  auto newer = Submit(spec, "same-twice-2");
+  ASSERT_TRUE(newer.ok()) << newer.status();
+  EXPECT_EQ(WaitDone(newer->name()).state(), opb::Workflow::SUCCEEDED);
   opb::ListWorkflowsRequest page;
   page.set_page_size(1);
   opb::ListWorkflowsResponse page1, page2;
   ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, page, &page1).ok());
   ASSERT_EQ(page1.workflows_size(), 1);
+  EXPECT_EQ(page1.workflows(0).name(), "workflows/same-twice-2") << "newest first";
   ASSERT_FALSE(page1.next_page_token().empty());
   page.set_page_token(page1.next_page_token());
   ASSERT_TRUE(CallStub(*stub_, &opb::OrchestratorService::Stub::ListWorkflows, page, &page2).ok());

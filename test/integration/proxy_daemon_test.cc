@@ -23,6 +23,7 @@
 #include "common/grpc_client.h"
 #include "common/grpc_util.h"
 #include "common/http/client.h"
+#include "common/testing/eventually.h"
 #include "common/testing/http_call.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
@@ -148,11 +149,12 @@ class ProxyDaemonTest : public ::testing::Test {
     if (!ledger.ok()) return rows;
     // Rows are committed (fsync'd) by the proxy's writer thread after the
     // answer went out; a loaded machine can take seconds.
-    for (absl::Time until = absl::Now() + absl::Seconds(30);;) {
-      rows = (*ledger)->Recent(subject, absl::InfinitePast(), 100000).value();
-      if (rows.size() >= want || absl::Now() > until) break;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
+    testing::Eventually(
+        [&] {
+          rows = (*ledger)->Recent(subject, absl::InfinitePast(), 100000).value();
+          return rows.size() >= want;
+        },
+        absl::Seconds(30), absl::Milliseconds(20));
     return rows;
   }
 
@@ -359,11 +361,12 @@ TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The proxy refreshes revocations every second: within a few, the token is dead.
   int revoked_status = 0;
-  for (absl::Time until = absl::Now() + absl::Seconds(15); absl::Now() < until;) {
-    revoked_status = Call("/v1/chat/completions", R"({"model":"gpt-4o"})", doomed).status;
-    if (revoked_status == 401) break;
-    absl::SleepFor(absl::Milliseconds(250));
-  }
+  testing::Eventually(
+      [&] {
+        revoked_status = Call("/v1/chat/completions", R"({"model":"gpt-4o"})", doomed).status;
+        return revoked_status == 401;
+      },
+      absl::Seconds(15), absl::Milliseconds(250));
   EXPECT_EQ(revoked_status, 401) << "revoked";
   EXPECT_EQ(Call("/v1/chat/completions", "{nope").status, 400);
   // An oversized body is refused from its Content-Length, before it is read.

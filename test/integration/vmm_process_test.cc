@@ -13,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "common/testing/eventually.h"
 #include "common/testing/temp_dir.h"
+#include "common/testing/test_image.h"
 #include "vm-launcher/agent_client.h"
 #include "vm-launcher/guest_config.h"
 
@@ -45,9 +47,7 @@ class VmmProcessTest : public ::testing::Test {
     if (cgroup_) {
       auto destroyed = cgroup_->Destroy();
       EXPECT_TRUE(destroyed.ok()) << destroyed;
-      for (const char* h : {"", "/unified", "/memory", "/cpu", "/pids"}) {
-        ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-vmm-test").c_str());
-      }
+      testing::RemoveCgroupParent("clawos-vmm-test");
     }
   }
   QemuConfig Config(bool disks) {
@@ -87,13 +87,9 @@ TEST_F(VmmProcessTest, BootsInItsCgroupReportsReadyAndStopsInOrder) {
   EXPECT_FALSE((*vmm)->Running());
   // The kernel unlinks a reaped task from its cgroup a moment after wait()
   // returns (seen on 6.18): allow that moment, not a process left behind.
-  std::vector<pid_t> left = cgroup_->Processes();
-  for (int i = 0; i < 100 && !left.empty(); ++i) {
-    usleep(20000);
-    left = cgroup_->Processes();
-  }
-  EXPECT_TRUE(left.empty()) << "left in the cgroup: " << absl::StrJoin(left, " ") << " (QEMU was "
-                            << p.pid() << ")";
+  std::vector<pid_t> left;
+  EXPECT_TRUE(testing::Eventually([&] { return (left = cgroup_->Processes()).empty(); }))
+      << "left in the cgroup: " << absl::StrJoin(left, " ") << " (QEMU was " << p.pid() << ")";
 }
 
 TEST_F(VmmProcessTest, FailedBootIsReportedWithTheConsole) {
@@ -120,7 +116,7 @@ TEST_F(VmmProcessTest, KilledVmmIsNoLongerTheSameProcess) {
   uint64_t start = (*vmm)->start_time();
   ASSERT_TRUE(IsSameProcess(pid, start));
   ::kill(pid, SIGKILL);
-  for (int i = 0; i < 750 && (*vmm)->Running(); ++i) usleep(20000);
+  EXPECT_TRUE(testing::Eventually([&] { return !(*vmm)->Running(); }));
   EXPECT_FALSE(IsSameProcess(pid, start));
   EXPECT_EQ(VmmProcess::Adopt(pid, start, Config(false)).status().code(),
             absl::StatusCode::kNotFound);
