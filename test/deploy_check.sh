@@ -40,10 +40,12 @@ for unit in "${units[@]}"; do
   [ -x "$build/bin/$binary" ] || { bad "$name: ExecStart runs $binary, which the build does not make"; continue; }
   help=$("$build/bin/$binary" --help 2>&1 || true)
   for flag in $(echo "$exec_line" | grep -oE '(^| )--[a-z0-9-]+' | tr -d ' ' | sort -u); do
-    echo "$help" | grep -qE "^ +$flag( |,|$)" || bad "$name: $binary has no flag $flag"
+    # A here-string, not `echo | grep -q`: under pipefail, grep -q leaving early
+    # can fail echo with SIGPIPE and the pipeline with it (a flake seen in CI).
+    grep -qE "^ +$flag( |,|$)" <<< "$help" || bad "$name: $binary has no flag $flag"
   done
   for var in $(grep -oE 'CLAWOS_[A-Z0-9_]+' "$unit" | sort -u); do
-    if ! echo "$help" | grep -q "Env:$var)"; then
+    if ! grep -q "Env:$var)" <<< "$help"; then
       dirs=$(code_dirs "$binary")
       found=0
       for d in $dirs; do
@@ -79,7 +81,7 @@ if command -v systemd-analyze > /dev/null; then
   for unit in "$tmp"/*.service; do
     line=$(cd "$tmp" && systemd-analyze security --offline=true "$(basename "$unit")" 2>/dev/null | tail -n1)
     echo "  $(basename "$unit"): ${line#*: }"
-    echo "$line" | grep -qE ' (OK|SAFE)' || bad "$(basename "$unit") is rated worse than OK: $line"
+    grep -qE ' (OK|SAFE)' <<< "$line" || bad "$(basename "$unit") is rated worse than OK: $line"
   done
 else
   bad "systemd-analyze is missing (scripts/install-deps.sh installs systemd)"

@@ -35,7 +35,7 @@ test ! -d "$tmp/state/launcher/vms/demo"  # --once stops and deletes the demo VM
 for f in /proc/[0-9]*/cmdline; do
   pid=${f#/proc/}; pid=${pid%/cmdline}
   [ "$pid" = "$$" ] && continue
-  if tr '\0' ' ' <"$f" 2>/dev/null | grep -q -- "$tmp/state"; then
+  if [[ "$(tr '\0' ' ' <"$f" 2>/dev/null)" == *"$tmp/state"* ]]; then
     echo "a process of the stack is still running: $pid $(tr '\0' ' ' <"$f")" >&2; exit 1
   fi
 done
