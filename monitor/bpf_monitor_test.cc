@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,26 +29,28 @@ namespace {
 
 using clawos::testing::TestCgroup;
 
-// Runs `body` in a child that waits until it is in `cg`; returns its pid and
-// wait status.
+// Runs `body` in a child born in `cg` (clone3 with CLONE_INTO_CGROUP): every
+// call the child makes is in the target and none of the parent's is, whatever
+// the timing (a fork followed by a move would count the child's calls up to
+// the move, or not, as the scheduler pleases). Returns its pid and wait status
+// (-1: it could not start).
 std::pair<pid_t, int> RunInCgroup(const TestCgroup& cg, const std::function<void()>& body) {
-  int go[2];
-  if (pipe(go) != 0) return {-1, -1};
-  pid_t pid = fork();
+  int dir = open(cg.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return {-1, -1};
+  clone_args args{};
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(dir);
+  long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid == 0) {
-    char c;
-    close(go[1]);
-    if (read(go[0], &c, 1) != 1) _exit(100);
-    body();
+    body();  // `dir` stays open: closing it here would be a counted call
     _exit(0);
   }
-  close(go[0]);
-  bool in = cg.Add(pid);
-  if (write(go[1], "g", 1) != 1) in = false;
-  close(go[1]);
+  close(dir);
+  if (pid < 0) return {-1, -1};
   int status = 0;
-  waitpid(pid, &status, 0);
-  return {pid, in ? status : -1};
+  if (waitpid(static_cast<pid_t>(pid), &status, 0) != pid) return {static_cast<pid_t>(pid), -1};
+  return {static_cast<pid_t>(pid), status};
 }
 
 // Each case runs with both kinds of exit hook: per detailed call
