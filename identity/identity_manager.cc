@@ -116,17 +116,23 @@ absl::StatusOr<Claims> IdentityManager::Verify(std::string_view token,
 
 absl::StatusOr<IssuedToken> IdentityManager::ExchangeOidc(std::string_view id_token,
                                                           absl::Duration ttl) const {
-  ASSIGN_OR_RETURN(auto who, oidc_->Verify(id_token));
+  auto verified = oidc_->Verify(id_token);
+  if (verified.status().code() == absl::StatusCode::kPermissionDenied) {
+    // A genuine principal of a configured issuer that no rule allows.
+    log::Warn("OIDC exchange refused", {{"error", std::string(verified.status().message())}});
+  }
+  ASSIGN_OR_RETURN(auto who, std::move(verified));
   IssueRequest r;
   r.subject = who.subject;
   r.audience = oidc_->config().operator_audience;
   r.ttl = ttl;
-  r.role = "operator";
+  r.role = who.role;
   r.identity_provider = who.issuer;
   auto t = issuer_->Issue(r);
   if (t.ok()) {
-    log::Info("OIDC token exchanged",
-              {{"sub", who.subject}, {"idp", who.issuer}, {"jti", t->claims.jti}});
+    log::Info(
+        "OIDC token exchanged",
+        {{"sub", who.subject}, {"idp", who.issuer}, {"role", who.role}, {"jti", t->claims.jti}});
   }
   return t;
 }

@@ -23,6 +23,17 @@ absl::StatusOr<nlohmann::json> ParseJsonFile(const std::string& path) {
   return j;
 }
 
+// `obj[key]` into *out when present; INVALID_ARGUMENT when it is not a string.
+absl::Status StringField(const nlohmann::json& obj, const char* key, const std::string& where,
+                         std::string* out) {
+  if (!obj.contains(key)) return absl::OkStatus();
+  if (!obj[key].is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": \"", key, "\" must be a string"));
+  }
+  *out = obj[key].get<std::string>();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<crypto::JwkPublicKey>> ParseJwks(const std::string& json) {
@@ -42,24 +53,27 @@ absl::StatusOr<std::vector<crypto::JwkPublicKey>> ParseJwks(const std::string& j
 absl::StatusOr<OidcConfig> LoadOidcConfig(const std::string& path) {
   ASSIGN_OR_RETURN(auto j, ParseJsonFile(path));
   OidcConfig cfg;
-  cfg.operator_audience = j.value("operator_audience", cfg.operator_audience);
+  RETURN_IF_ERROR(StringField(j, "operator_audience", path, &cfg.operator_audience));
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   if (!j.contains("providers") || !j["providers"].is_array()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": \"providers\" must be an array"));
   }
   for (const auto& p : j["providers"]) {
+    const std::string where = absl::StrCat(path, ": providers[", cfg.providers.size(), "]");
+    if (!p.is_object()) return absl::InvalidArgumentError(where + " is not an object");
     OidcProvider prov;
-    if (!p.is_object())
-      return absl::InvalidArgumentError(absl::StrCat(path, ": a provider is not an object"));
-    prov.issuer = p.value("issuer", "");
-    prov.audience = p.value("audience", "");
-    prov.subject_claim = p.value("subject_claim", "sub");
-    prov.subject_prefix = p.value("subject_prefix", prov.subject_prefix);
-    std::string jwks = p.value("jwks_file", "");
-    if (prov.issuer.empty() || prov.audience.empty() || jwks.empty()) {
+    std::string jwks;
+    RETURN_IF_ERROR(StringField(p, "issuer", where, &prov.issuer));
+    RETURN_IF_ERROR(StringField(p, "audience", where, &prov.audience));
+    RETURN_IF_ERROR(StringField(p, "subject_claim", where, &prov.subject_claim));
+    RETURN_IF_ERROR(StringField(p, "subject_prefix", where, &prov.subject_prefix));
+    RETURN_IF_ERROR(StringField(p, "jwks_file", where, &jwks));
+    if (prov.issuer.empty() || prov.audience.empty() || jwks.empty() ||
+        prov.subject_claim.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ": each provider needs issuer, audience and jwks_file"));
+          absl::StrCat(where, ": each provider needs issuer, audience and jwks_file"));
     }
+    ASSIGN_OR_RETURN(prov.roles, ParseRoleMapping(p, where));
     if (jwks[0] != '/') jwks = dir + "/" + jwks;
     ASSIGN_OR_RETURN(std::string text, ReadFile(jwks));
     auto keys = ParseJwks(text);
@@ -128,16 +142,35 @@ absl::StatusOr<ExternalIdentity> OidcVerifier::Verify(std::string_view id_token)
     if (!t) return Reject(absl::StrCat("\"", name, "\" is not an integer NumericDate"));
     if (now + leeway_ < *t) return Reject(absl::StrCat("\"", name, "\" is in the future"));
   }
-  auto sub = p.find(prov->subject_claim);
+  ExternalIdentity who{prov->issuer, "", "", *exp};
+  RETURN_IF_ERROR(Identify(*prov, p, &who));
+  return who;
+}
+
+absl::Status OidcVerifier::Identify(const OidcProvider& prov, const nlohmann::json& p,
+                                    ExternalIdentity* who) const {
+  auto sub = p.find(prov.subject_claim);
   if (sub == p.end() || !sub->is_string() || sub->get<std::string>().empty()) {
-    return Reject(absl::StrCat("missing \"", prov->subject_claim, "\" claim"));
+    return Reject(absl::StrCat("missing \"", prov.subject_claim, "\" claim"));
   }
-  std::string subject = prov->subject_prefix + sub->get<std::string>();
-  if (!ValidateName("subject", subject).ok()) {
-    return Reject(absl::StrCat("\"", prov->subject_claim,
+  std::string email;
+  if (prov.subject_claim == "email" && !VerifiedEmail(p, &email)) {
+    return Reject("the subject is the email, and \"email_verified\" is not true");
+  }
+  who->subject = prov.subject_prefix + sub->get<std::string>();
+  if (!ValidateName("subject", who->subject).ok()) {
+    return Reject(absl::StrCat("\"", prov.subject_claim,
                                "\" claim is not 1-256 printable characters without spaces"));
   }
-  return ExternalIdentity{prov->issuer, subject, *exp};
+  auto role = MapRole(prov.roles, p);
+  if (!role) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        who->subject, " of ", prov.issuer,
+        " has no ClawOS role: no rule in the issuer's \"roles\" (--oidc-config) names its "
+        "subject, verified email or groups"));
+  }
+  who->role = *role;
+  return absl::OkStatus();
 }
 
 }  // namespace clawos::identity

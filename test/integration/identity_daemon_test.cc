@@ -346,13 +346,17 @@ TEST_F(IdentityDaemonTest, ServesPrometheusMetrics) {
       << body.substr(0, 2000);
 }
 
-TEST_F(IdentityDaemonTest, OidcExchangeGivesAnOperatorToken) {
+TEST_F(IdentityDaemonTest, OidcExchangeGivesTheAllowListedRole) {
   identity::testing::IdpKey idp("ES256", "idp-key");
   nlohmann::json jwks = {{"keys", nlohmann::json::array({idp.Jwk()})}};
   ASSERT_TRUE(WriteFileAtomic(dir_.Sub("idp-jwks.json"), jwks.dump(), 0600).ok());
-  nlohmann::json cfg = {
-      {"providers",
-       {{{"issuer", "https://idp.test"}, {"audience", "clawos"}, {"jwks_file", "idp-jwks.json"}}}}};
+  nlohmann::json cfg = {{"providers",
+                         {{{"issuer", "https://idp.test"},
+                           {"audience", "clawos"},
+                           {"jwks_file", "idp-jwks.json"},
+                           {"roles",
+                            {{{"subject", "alice"}, {"role", "operator"}},
+                             {{"email", "vic@idp.test"}, {"role", "viewer"}}}}}}}};
   ASSERT_TRUE(WriteFileAtomic(dir_.Sub("oidc.json"), cfg.dump(), 0600).ok());
   auto d = Start({"--oidc-config", dir_.Sub("oidc.json")});
   // A second daemon on the same state directory is refused.
@@ -379,6 +383,33 @@ TEST_F(IdentityDaemonTest, OidcExchangeGivesAnOperatorToken) {
   EXPECT_EQ(claims["idp"], "https://idp.test");
   std::string forged = id_token.substr(0, id_token.rfind('.') + 1) + "AAAA";
   EXPECT_NE(Cli({"token", "exchange-oidc"}, forged).exit_code, 0);
+
+  // The allow-list decides: a verified email rule gives viewer; the same
+  // email unverified, or a principal no rule names, gets nothing.
+  auto token_for = [&](nlohmann::json extra) {
+    nlohmann::json c = {{"iss", "https://idp.test"},
+                        {"aud", "clawos"},
+                        {"sub", "vic-id"},
+                        {"iat", now},
+                        {"exp", now + 300}};
+    c.update(extra);
+    return idp.Sign({}, c);
+  };
+  RunResult vic = Cli({"token", "exchange-oidc"},
+                      token_for({{"email", "vic@idp.test"}, {"email_verified", true}}));
+  ASSERT_EQ(vic.exit_code, 0) << vic.err;
+  RunResult vv =
+      Cli({"-o", "json", "token", "verify", "--audience", "clawos-controlplane"}, vic.out);
+  ASSERT_EQ(vv.exit_code, 0) << vv.err;
+  EXPECT_EQ(nlohmann::json::parse(vv.out)["role"], "viewer");
+  for (const nlohmann::json& extra :
+       {nlohmann::json{{"email", "vic@idp.test"}, {"email_verified", false}},
+        nlohmann::json{{"email", "vic@idp.test"}}, nlohmann::json{{"sub", "mallory"}}}) {
+    RunResult no = Cli({"token", "exchange-oidc"}, token_for(extra));
+    EXPECT_NE(no.exit_code, 0) << extra.dump();
+    EXPECT_NE(no.err.find("PERMISSION_DENIED"), std::string::npos) << no.err;
+    EXPECT_NE(no.err.find("no ClawOS role"), std::string::npos) << no.err;
+  }
 }
 
 // mTLS: over TCP with TLS and a verified client certificate, trusted methods
