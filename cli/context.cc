@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/terminal_text.h"
 #include "common/files.h"
 #include "common/proto_json.h"
 
@@ -90,16 +91,20 @@ absl::StatusOr<FoundToken> FindToken(const TokenPlaces& p) {
 }
 
 int ReportError(const std::string& what, const absl::Status& s) {
+  // The message may carry a guest's words (a failure reason, a file error).
   std::cerr << "clawos: " << what << ": " << absl::StatusCodeToString(s.code()) << ": "
-            << s.message() << "\n";
+            << TerminalSafe(std::string(s.message())) << "\n";
   return 1;
 }
 
 std::string ToJson(const google::protobuf::Message& m) {
-  return clawos::ToJson(m, {.pretty = true});
+  return JsonTerminalSafe(clawos::ToJson(m, {.pretty = true}));
 }
 
-void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+void PrintJson(const nlohmann::json& j) {
+  std::cout << JsonTerminalSafe(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace))
+            << "\n";
+}
 
 std::string ReadStdin() {
   return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());

@@ -58,11 +58,13 @@ TokenPlaces DefaultTokenPlaces(const Context& ctx);
 // UNAUTHENTICATED naming every place when there is none.
 absl::StatusOr<FoundToken> FindToken(const TokenPlaces& places);
 
-// Prints "clawos: <what>: <CODE>: <message>" on stderr; returns the exit code (1).
+// Prints "clawos: <what>: <CODE>: <message>" on stderr, the message through
+// TerminalSafe; returns the exit code (1).
 int ReportError(const std::string& what, const absl::Status& status);
-// Protobuf JSON (proto field names, indented) of a message.
+// Protobuf JSON (proto field names, indented) of a message, DEL and C1
+// controls \u-escaped (JsonTerminalSafe).
 std::string ToJson(const google::protobuf::Message& m);
-// Prints a JSON value (pretty) on stdout.
+// Prints a JSON value (pretty; invalid UTF-8 as U+FFFD; JsonTerminalSafe) on stdout.
 void PrintJson(const nlohmann::json& j);
 // Reads all of stdin.
 std::string ReadStdin();

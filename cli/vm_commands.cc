@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "cli/launcher_api.h"
 #include "cli/launcher_client.h"
+#include "cli/terminal_text.h"
 #include "cli/vm_io_commands.h"
 #include "common/duration.h"
 #include "common/grpc_util.h"
@@ -37,7 +38,7 @@ void PrintVm(const lpb::Vm& vm) {
             << "state:     " << lpb::Vm::State_Name(vm.state()) << "\n";
   if (vm.has_failure()) {
     std::cout << "failure:   " << lpb::Failure::Reason_Name(vm.failure().reason()) << ": "
-              << vm.failure().message() << "\n";
+              << TerminalSafeLine(vm.failure().message()) << "\n";
   }
   std::cout << "image:     " << vm.spec().image() << "\n"
             << "vcpus:     " << vm.spec().vcpus() << "\n"
@@ -50,7 +51,9 @@ void PrintVm(const lpb::Vm& vm) {
   if (vm.cgroup_id()) {
     std::cout << "cgroup:    " << vm.cgroup_path() << " (id " << vm.cgroup_id() << ")\n";
   }
-  if (!vm.agent_version().empty()) std::cout << "agent:     " << vm.agent_version() << "\n";
+  if (!vm.agent_version().empty()) {
+    std::cout << "agent:     " << TerminalSafeLine(vm.agent_version()) << "\n";
+  }
   if (vm.has_network()) {
     std::cout << "network:   " << vm.network().ip_address() << " on " << vm.network().tap_device()
               << " (" << vm.network().mac_address() << ")\n";
@@ -171,8 +174,9 @@ int Start(const Context& ctx, const StartFlags& f) {
     std::cout << ToJson(*vm) << "\n";
   } else {
     std::cout << absl::StrFormat("%s RUNNING in %.1fs (agent %s, pid %d, %s)\n", name,
-                                 absl::ToDoubleSeconds(absl::Now() - t0), vm->agent_version(),
-                                 vm->pid(), lpb::Vm::Accel_Name(vm->accel()));
+                                 absl::ToDoubleSeconds(absl::Now() - t0),
+                                 TerminalSafeLine(vm->agent_version()), vm->pid(),
+                                 lpb::Vm::Accel_Name(vm->accel()));
   }
   return 0;
 }

@@ -8,8 +8,10 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "cli/guest_file.h"
 #include "cli/launcher_api.h"
 #include "cli/launcher_client.h"
+#include "cli/terminal_text.h"
 #include "common/crypto/encoding.h"
 #include "common/crypto/sha256.h"
 #include "common/duration.h"
@@ -95,9 +97,10 @@ int Logs(const Context& ctx, const std::string& name, bool follow, int tail,
       j.erase(std::remove(j.begin(), j.end(), '\n'), j.end());
       std::cout << j << std::endl;
     } else if (e.source() == lpb::LOG_SOURCE_AGENT) {
-      std::cout << "[agent " << e.level() << "] " << e.text() << std::endl;
+      std::cout << "[agent " << TerminalSafeLine(e.level()) << "] " << TerminalSafe(e.text())
+                << std::endl;
     } else {
-      std::cout << e.text() << std::endl;
+      std::cout << TerminalSafe(e.text()) << std::endl;
     }
   });
   if (!s.ok()) return ReportError("vm logs", s);
@@ -147,8 +150,27 @@ int CopyIn(const Context& ctx, const std::string& local, const std::string& vm,
   return 0;
 }
 
+// One message of GetVmFile into `w`.
+absl::Status Receive(const lpb::GetVmFileResponse& m, GuestFileWriter& w) {
+  if (m.has_file()) return w.Header(m.file().size_bytes(), m.file().mode());
+  if (m.has_data()) return w.Data(m.data());
+  return absl::OkStatus();
+}
+
+// Streams the guest's file into `local` (a file, a directory, or - for
+// stdout) without holding it: see GuestFileWriter.
 int CopyOut(const Context& ctx, const std::string& vm, const std::string& path,
             const std::string& local) {
+  std::unique_ptr<GuestFileWriter> w;
+  if (local == "-") {
+    w = GuestFileWriter::ToFd(STDOUT_FILENO);
+  } else {
+    auto target = CopyTarget(local, path);
+    if (!target.ok()) return ReportError("vm cp", target.status());
+    auto made = GuestFileWriter::ToFile(*target);
+    if (!made.ok()) return ReportError("vm cp", made.status());
+    w = *std::move(made);
+  }
   auto stub = LauncherStub(ctx);
   if (!stub.ok()) return ReportError("vm cp", stub.status());
   lpb::GetVmFileRequest req;
@@ -157,23 +179,21 @@ int CopyOut(const Context& ctx, const std::string& vm, const std::string& path,
   auto cctx = MakeClientContext(absl::Hours(1));
   auto reader = (*stub)->GetVmFile(cctx.get(), req);
   lpb::GetVmFileResponse m;
-  std::string content;
-  uint32_t mode = 0644;
-  while (reader->Read(&m)) {
-    if (m.has_file()) mode = m.file().mode() & 0777;
-    if (m.has_data()) content += m.data();
+  absl::Status refused;
+  while (refused.ok() && reader->Read(&m)) refused = Receive(m, *w);
+  if (!refused.ok()) {
+    cctx->TryCancel();  // stop the guest's transfer; what is in flight is dropped
+    while (reader->Read(&m)) {
+    }
   }
   grpc::Status s = reader->Finish();
+  if (!refused.ok()) return ReportError("vm cp", refused);
   if (!s.ok()) return ReportError("vm cp", LauncherError(ctx, s));
-  if (local == "-") {
-    WriteOut(stdout, content);
-    return 0;
+  if (auto f = w->Finish(); !f.ok()) return ReportError("vm cp", f);
+  if (local != "-" && !ctx.json()) {
+    std::cerr << "copied " << w->received() << " bytes from " << TerminalSafeLine(vm) << ":"
+              << TerminalSafeLine(path) << " to " << TerminalSafeLine(w->target()) << "\n";
   }
-  std::string target = local;
-  if (std::filesystem::is_directory(target)) {
-    target += "/" + path.substr(path.rfind('/') + 1);
-  }
-  if (auto w = WriteFileAtomic(target, content, mode); !w.ok()) return ReportError("vm cp", w);
   return 0;
 }
 

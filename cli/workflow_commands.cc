@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/launcher_client.h"
+#include "cli/terminal_text.h"
 #include "cli/workflow_api.h"
 #include "common/files.h"
 #include "orchestrator/states.h"
@@ -28,7 +29,7 @@ void PrintWorkflow(const opb::Workflow& wf) {
   std::cout << "name:     " << wf.name() << "\n";
   if (!wf.display_name().empty()) std::cout << "title:    " << wf.display_name() << "\n";
   std::cout << "state:    " << opb::Workflow::State_Name(wf.state()) << "\n";
-  if (!wf.error().empty()) std::cout << "error:    " << wf.error() << "\n";
+  if (!wf.error().empty()) std::cout << "error:    " << TerminalSafeLine(wf.error()) << "\n";
   std::cout << "created:  " << Age(wf.create_time()) << " ago\n";
   for (const auto& a : wf.agents()) {
     std::cout << "agent:    " << a.name() << (a.subject().empty() ? "" : " (" + a.subject() + ")")
@@ -41,7 +42,7 @@ void PrintWorkflow(const opb::Workflow& wf) {
     std::cout << absl::StrFormat("%-20s %-10s %-8d %-4s %-28s %s\n", step, StepState(s),
                                  s.attempts(),
                                  s.has_exit_code() ? std::to_string(s.exit_code()) : "-",
-                                 s.vm().empty() ? "-" : s.vm(), s.error());
+                                 s.vm().empty() ? "-" : s.vm(), TerminalSafeLine(s.error()));
   }
 }
 
@@ -60,7 +61,7 @@ class ProgressPrinter {
       std::string detail;
       if (s.state() == opb::StepStatus::RUNNING)
         detail = absl::StrCat("attempt ", s.attempts(), " in ", s.vm());
-      if (!s.error().empty()) detail = s.error();
+      if (!s.error().empty()) detail = TerminalSafeLine(s.error());
       std::cerr << absl::StrFormat("  %6.1fs  %-20s %-10s %s\n",
                                    absl::ToDoubleSeconds(absl::Now() - start_), s.id(),
                                    StepState(s), detail);
@@ -287,7 +288,8 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
           for (const auto& f : o->files()) {
             std::cout << absl::StrFormat(
                 "%10s  %s%s\n", f.skipped().empty() ? std::to_string(f.size_bytes()) : "-",
-                f.path(), f.skipped().empty() ? "" : "  (" + f.skipped() + ")");
+                TerminalSafeLine(f.path()),
+                f.skipped().empty() ? "" : "  (" + TerminalSafeLine(f.skipped()) + ")");
           }
         } else if (*show_stderr) {
           std::cout << o->stderr_tail();
