@@ -1,5 +1,7 @@
 #include "common/utf8.h"
 
+#include <algorithm>
+
 namespace clawos {
 namespace {
 
@@ -45,6 +47,26 @@ bool IsValidUtf8(std::string_view s) {
     i += len;
   }
   return true;
+}
+
+std::string ToSafeText(std::string_view s, size_t max_bytes, bool keep_newlines) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(std::min(s.size(), max_bytes));
+  for (size_t i = 0; i < s.size();) {
+    size_t len = SequenceLength(s, i);
+    std::string_view piece = len > 0 ? s.substr(i, len) : kReplacement;
+    i += len > 0 ? len : 1;
+    unsigned char c = piece[0];
+    if (c == '\r') continue;
+    bool control =
+        (len == 1 && (c < 0x20 || c == 0x7f) && c != '\t' && !(keep_newlines && c == '\n')) ||
+        (len == 2 && c == 0xC2 && static_cast<unsigned char>(piece[1]) < 0xA0);
+    if (control) piece = kReplacement;
+    if (out.size() + piece.size() > max_bytes) break;
+    out.append(piece);
+  }
+  return out;
 }
 
 }  // namespace clawos

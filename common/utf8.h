@@ -13,4 +13,10 @@ std::string ToValidUtf8(std::string_view s);
 // Whether `s` is well-formed UTF-8 as ToValidUtf8 defines it.
 bool IsValidUtf8(std::string_view s);
 
+// Text from a guest made fit to store, put in a proto string and show: valid
+// UTF-8 (as ToValidUtf8), every C0 control, DEL and C1 control (U+0080..9F)
+// replaced by U+FFFD except '\t' and, when `keep_newlines`, '\n'; '\r' is
+// dropped. At most `max_bytes` bytes, cut at a character boundary.
+std::string ToSafeText(std::string_view s, size_t max_bytes, bool keep_newlines = true);
+
 }  // namespace clawos

@@ -28,5 +28,21 @@ TEST(Utf8Test, IsValidAgreesWithTheRepair) {
   EXPECT_TRUE(IsValidUtf8("\xe2\x98\x83"));
 }
 
+TEST(Utf8Test, SafeTextHasNoControlsAndKeepsItsBound) {
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(ToSafeText("a\x1b[2Jb\x07", 100), "a" + r + "[2Jb" + r);
+  EXPECT_EQ(ToSafeText("line\r\nnext\ttab", 100), "line\nnext\ttab");
+  EXPECT_EQ(ToSafeText("one\ntwo", 100, false), "one" + r + "two");
+  EXPECT_EQ(ToSafeText("\x7f\xc2\x9b\xc2\xa0", 100), r + r + "\xc2\xa0");  // DEL, CSI; NBSP kept
+  EXPECT_EQ(ToSafeText("\xff\xfe bad", 100), r + r + " bad");
+  // Cut at a character boundary, never inside one.
+  EXPECT_EQ(ToSafeText("ab\xe2\x98\x83", 4), "ab");
+  EXPECT_EQ(ToSafeText("ab\xe2\x98\x83", 5), "ab\xe2\x98\x83");
+  for (std::string_view s : {"\xff\xfe", "\x1b]0;x\x07", "\xe2\x82", "ok"}) {
+    EXPECT_TRUE(IsValidUtf8(ToSafeText(s, 3))) << s;
+    EXPECT_LE(ToSafeText(s, 3).size(), 3u) << s;
+  }
+}
+
 }  // namespace
 }  // namespace clawos

@@ -8,6 +8,7 @@
 #include "common/crypto/random.h"
 #include "common/http/http1.h"
 #include "common/http/sse.h"
+#include "common/json.h"
 #include "common/log.h"
 
 namespace clawos::proxy {
@@ -42,11 +43,17 @@ std::string ErrorBody(Provider p, int status, const std::string& message) {
                      : status >= 500 ? "api_error"
                                      : "invalid_request_error";
   if (p == Provider::kAnthropic) {
-    return nlohmann::json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}}
-        .dump();
+    return json::Dump(
+        nlohmann::json{{"type", "error"}, {"error", {{"type", type}, {"message", message}}}});
   }
-  return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"code", nullptr}}}}
-      .dump();
+  return json::Dump(
+      nlohmann::json{{"error", {{"message", message}, {"type", type}, {"code", nullptr}}}});
+}
+
+// The launcher issues each VM's token for the subject "agents/<vm id>".
+std::string VmOfSubject(const std::string& subject) {
+  const std::string kAgents = "agents/";
+  return absl::StartsWith(subject, kAgents) ? subject.substr(kAgents.size()) : "";
 }
 
 std::string BearerToken(const http::Request& r) {
@@ -84,7 +91,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
   row.time = start;
   row.method = req.method;
   row.path = req.target.substr(0, req.target.find('?'));
-  row.vm = req.Header("x-clawos-vm");
+  // row.vm comes from the verified token below, never from a header.
   Route route{Provider::kOpenAi, false};
   bool routed = FindRoute(req.method, row.path, &route);
   Provider provider = route.provider;
@@ -94,8 +101,12 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
     row.http_status = status;
     row.latency = clock_.Now() - start;
     if (row.provider.empty()) row.provider = ProviderName(provider);
-    if (audit_) audit_->Write(row).IgnoreError();
     if (metrics_) metrics_->Finished(row);
+    // Who could not authenticate is counted in metrics only: rows are for
+    // callers we know, so an anonymous flood cannot grow the ledger or
+    // rotate the audit log's history away.
+    if (row.subject.empty()) return;
+    if (audit_) audit_->Write(row).IgnoreError();
     ledger_.Record(row);
   };
   auto refuse = [&](Outcome o, int status, const std::string& message,
@@ -118,6 +129,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
   if (!claims.ok())
     return refuse(Outcome::kUnauthenticated, 401, std::string(claims.status().message()));
   row.subject = claims->subject;
+  row.vm = VmOfSubject(claims->subject);
 
   nlohmann::json body;
   RequestFacts facts;
@@ -146,12 +158,16 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
                                " upstream is configured on this proxy (its key is missing)"));
   }
 
-  // Reserve the worst case: the prompt (estimated from its size) plus the output cap.
-  int64_t reserve =
-      static_cast<int64_t>(req.body.size()) / std::max<int64_t>(1, config_.bytes_per_token) +
-      facts.max_output;
+  // Reserve the worst case: the prompt (estimated from its size) plus the
+  // output cap for each choice generated.
+  int64_t reserve = SaturatingAdd(
+      static_cast<int64_t>(req.body.size()) / std::max<int64_t>(1, config_.bytes_per_token),
+      SaturatingMul(facts.max_output, facts.choices));
   Refusal why;
   auto reservation = limiter_.Reserve(row.subject, reserve, &why);
+  if (!reservation.ok() && why.never_fits) {  // waiting would not help: not a 429
+    return refuse(Outcome::kBadRequest, 400, std::string(reservation.status().message()));
+  }
   if (!reservation.ok()) {
     int64_t retry = absl::ToInt64Seconds(absl::Ceil(why.retry_after, absl::Seconds(1)));
     return refuse(
@@ -163,14 +179,14 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
   auto settle = [&](bool use_reservation_if_unreported) {
     int64_t tokens = used.reported ? used.total() : (use_reservation_if_unreported ? reserve : 0);
     limiter_.Settle(*reservation, tokens);
-    row.prompt_tokens = used.input;
-    row.completion_tokens = used.output;
+    row.prompt_tokens = std::min(used.input, kMaxReservationTokens);
+    row.completion_tokens = std::min(used.output, kMaxReservationTokens);
   };
 
   http::ClientRequest up;
   up.method = req.method;
   up.path = req.target;
-  up.body = route.has_body ? body.dump() : "";
+  up.body = route.has_body ? json::Dump(body) : "";
   up.headers = {{"content-type", "application/json"},
                 {"accept", facts.stream ? "text/event-stream" : "application/json"},
                 {"x-request-id", row.request_id}};

@@ -179,4 +179,15 @@ absl::StatusOr<std::vector<Ledger::Spend>> Ledger::SpendSince(absl::Time since) 
   return out;
 }
 
+absl::StatusOr<int64_t> Ledger::PruneBefore(absl::Time before, int64_t max_rows) {
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(auto st, db_->Prepare("DELETE FROM requests WHERE rowid IN (SELECT rowid FROM "
+                                         "requests WHERE time_us < ? ORDER BY time_us LIMIT ?)"));
+  st.Bind(1, absl::ToUnixMicros(before)).Bind(2, max_rows);
+  RETURN_IF_ERROR(st.Run());
+  int64_t n = db_->Changes();
+  RETURN_IF_ERROR(tx->Commit());
+  return n;
+}
+
 }  // namespace clawos::proxy

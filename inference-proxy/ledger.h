@@ -73,6 +73,9 @@ class Ledger {
     int64_t tokens;
   };
   absl::StatusOr<std::vector<Spend>> SpendSince(absl::Time since) const;
+  // Deletes up to `max_rows` of the oldest rows older than `before` (small
+  // batches keep the writer's lock short); returns how many went.
+  absl::StatusOr<int64_t> PruneBefore(absl::Time before, int64_t max_rows = 5000);
 
  private:
   explicit Ledger(std::unique_ptr<sqlite::Db> db) : db_(std::move(db)) {}

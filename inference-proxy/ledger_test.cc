@@ -67,6 +67,50 @@ TEST(LedgerTest, RecordsQueriesAndSurvivesReopen) {
   EXPECT_EQ(spend[0].tokens, 27);
 }
 
+TEST(LedgerTest, PruningDeletesOnlyRowsPastTheCutoff) {
+  clawos::testing::TempDir dir;
+  absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  auto l = Ledger::Open(dir.Sub("usage.db")).value();
+  std::vector<LedgerRow> rows;
+  for (int i = 0; i < 120; ++i) {
+    rows.push_back(Row(absl::StrCat("r", i), "agents/a", t0 + absl::Minutes(i), 1, 1));
+  }
+  ASSERT_TRUE(l->RecordBatch(rows).ok());
+  auto n = l->PruneBefore(t0 + absl::Minutes(100), 30);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 30) << "one bounded batch";
+  EXPECT_EQ(l->Totals("", t0, t0 + absl::Hours(3))->requests, 90);
+  LedgerWriter w(*l);
+  w.SetRetention([&] { return t0 + absl::Minutes(100); }, absl::Hours(1));
+  auto all = w.PruneNow();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, 70);
+  EXPECT_EQ(l->Totals("", t0, t0 + absl::Hours(3))->requests, 20);
+  EXPECT_EQ(l->Recent("", absl::InfinitePast(), 1000)->back().request_id, "r100");
+}
+
+TEST(LedgerWriterTest, RetentionRunsOnTheWriterThread) {
+  clawos::testing::TempDir dir;
+  auto l = Ledger::Open(dir.Sub("usage.db")).value();
+  absl::Time now = absl::Now();
+  ASSERT_TRUE(l->RecordBatch({Row("old", "agents/a", now - absl::Hours(24 * 100), 1, 1),
+                              Row("new", "agents/a", now, 1, 1)})
+                  .ok());
+  LedgerWriter w(*l);
+  w.SetRetention([] { return absl::Now() - absl::Hours(24 * 90); }, absl::Milliseconds(50));
+  std::vector<LedgerRow> left;
+  for (int i = 0; i < 400; ++i) {  // the writer prunes at once, then every 50 ms
+    left = l->Recent("", absl::InfinitePast(), 10).value();
+    if (left.size() == 1) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].request_id, "new");
+  w.Record(Row("later", "agents/a", absl::Now(), 1, 1));
+  w.Flush();
+  EXPECT_EQ(l->Recent("", absl::InfinitePast(), 10)->size(), 2u) << "rows still commit";
+}
+
 TEST(LedgerWriterTest, GroupCommitsEveryRowFromManyThreads) {
   clawos::testing::TempDir dir;
   auto ledger = Ledger::Open(dir.Sub("usage.db")).value();

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "common/log.h"
 
 namespace clawos::proxy {
@@ -39,11 +40,56 @@ int64_t LedgerWriter::failed_commits() const {
   return failed_commits_;
 }
 
+void LedgerWriter::SetRetention(std::function<absl::Time()> cutoff, absl::Duration every) {
+  std::lock_guard lock(mu_);
+  cutoff_ = std::move(cutoff);
+  prune_every_ = every;
+  next_prune_ = absl::Now();
+  wake_.notify_all();
+}
+
+absl::StatusOr<int64_t> LedgerWriter::PruneNow() {
+  std::function<absl::Time()> cutoff;
+  {
+    std::lock_guard lock(mu_);
+    cutoff = cutoff_;
+  }
+  if (!cutoff) return 0;
+  const absl::Time before = cutoff();
+  int64_t total = 0;
+  for (;;) {  // batches, so commits of new rows are never held up for long
+    auto n = ledger_.PruneBefore(before);
+    if (!n.ok()) return n.status();
+    total += *n;
+    if (*n == 0) return total;
+  }
+}
+
 void LedgerWriter::Run() {
   std::vector<LedgerRow> batch;  // taken from the queue, not yet committed
   std::unique_lock lock(mu_);
   while (true) {
-    wake_.wait(lock, [&] { return stop_ || !queue_.empty() || !batch.empty(); });
+    auto work = [&] {
+      return stop_ || !queue_.empty() || !batch.empty() || (cutoff_ && absl::Now() >= next_prune_);
+    };
+    if (cutoff_) {
+      wake_.wait_until(lock, absl::ToChronoTime(next_prune_), work);
+    } else {
+      wake_.wait(lock, work);
+    }
+    if (!stop_ && cutoff_ && absl::Now() >= next_prune_) {
+      next_prune_ = absl::Now() + prune_every_;
+      lock.unlock();
+      auto n = PruneNow();
+      if (!n.ok()) {
+        log::Warn("ledger pruning failed; will retry",
+                  {{"error", std::string(n.status().message())}});
+      } else if (*n > 0) {
+        log::Info("ledger rows past retention deleted", {{"rows", *n}});
+      }
+      lock.lock();
+    }
+    if (!stop_ && queue_.empty() && batch.empty()) continue;
     if (queue_.empty() && batch.empty()) return;  // stopping with nothing left
     for (auto& r : queue_) batch.push_back(std::move(r));
     queue_.clear();

@@ -4,11 +4,14 @@
 // full, I/O error) is logged and retried with the same rows, never dropped;
 // when `max_queued` rows wait, Record() blocks, so a stalled disk slows the
 // proxy down rather than losing rows. Flush() waits for what came before it.
+// With retention set, the same thread also deletes rows older than the
+// cutoff it is given, in small batches between commits.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -29,6 +32,10 @@ class LedgerWriter {
   // Returns once every row recorded before the call is committed.
   void Flush();
   int64_t failed_commits() const;
+  // From now on, every `every`, rows older than cutoff() are deleted.
+  void SetRetention(std::function<absl::Time()> cutoff, absl::Duration every = absl::Minutes(10));
+  // Runs one pruning pass now (all rows older than cutoff()); returns how many went.
+  absl::StatusOr<int64_t> PruneNow();
 
  private:
   void Run();
@@ -43,6 +50,9 @@ class LedgerWriter {
   uint64_t enqueued_ = 0, done_ = 0;
   int64_t failed_commits_ = 0;
   bool stop_ = false;
+  std::function<absl::Time()> cutoff_;
+  absl::Duration prune_every_ = absl::InfiniteDuration();
+  absl::Time next_prune_ = absl::InfiniteFuture();
   std::thread thread_;
 };
 

@@ -71,6 +71,7 @@ void Limiter::Advance(State& s, absl::Time now, const LimitValues& v) const {
 }
 
 void Limiter::Preload(const std::string& subject, absl::Time time, int64_t tokens) {
+  tokens = std::clamp<int64_t>(tokens, 0, kMaxReservationTokens);
   std::lock_guard lock(mu_);
   State& s = states_[subject];
   uint64_t id = next_id_++;
@@ -84,6 +85,13 @@ void Limiter::Preload(const std::string& subject, absl::Time time, int64_t token
 absl::StatusOr<Reservation> Limiter::Reserve(const std::string& subject, int64_t tokens,
                                              Refusal* why) {
   if (tokens < 0) return absl::InvalidArgumentError("negative token reservation");
+  if (tokens > kMaxReservationTokens) {
+    if (why) *why = {Refusal::Kind::kTokens, absl::ZeroDuration(), true};
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request may use ", tokens,
+                     " tokens, more than the proxy accounts for in one request (",
+                     kMaxReservationTokens, "); lower its output cap"));
+  }
   std::lock_guard lock(mu_);
   const absl::Time now = clock_.Now();
   const LimitValues v = EffectiveLocked(subject);
@@ -112,15 +120,16 @@ absl::StatusOr<Reservation> Limiter::Reserve(const std::string& subject, int64_t
     r = {Refusal::Kind::kRequests,
          retry(kMinute, true, s.minute_requests, v.requests_per_minute, 1)};
   } else if (v.tokens_per_minute > 0 && s.minute_tokens + tokens > v.tokens_per_minute) {
+    bool never = tokens > v.tokens_per_minute;
     r = {Refusal::Kind::kTokens,
-         tokens > v.tokens_per_minute
-             ? kMinute
-             : retry(kMinute, false, s.minute_tokens, v.tokens_per_minute, tokens)};
+         never ? kMinute : retry(kMinute, false, s.minute_tokens, v.tokens_per_minute, tokens),
+         never};
   } else if (v.budget_tokens > 0 && budget_used + tokens > v.budget_tokens) {
+    bool never = tokens > v.budget_tokens;
     r = {Refusal::Kind::kBudget,
-         tokens > v.budget_tokens
-             ? v.budget_window
-             : retry(v.budget_window, false, budget_used, v.budget_tokens, tokens)};
+         never ? v.budget_window
+               : retry(v.budget_window, false, budget_used, v.budget_tokens, tokens),
+         never};
   }
   if (r.kind != Refusal::Kind::kNone) {
     if (why) *why = r;
@@ -130,6 +139,12 @@ absl::StatusOr<Reservation> Limiter::Reserve(const std::string& subject, int64_t
     int64_t limit = r.kind == Refusal::Kind::kRequests ? v.requests_per_minute
                     : r.kind == Refusal::Kind::kTokens ? v.tokens_per_minute
                                                        : v.budget_tokens;
+    if (r.never_fits) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "this request may use up to ", tokens,
+          " tokens (prompt estimate + output cap x choices), ", "more than ", subject, "'s ", what,
+          " limit of ", limit, " allows at all; lower max_tokens (or n)"));
+    }
     return absl::ResourceExhaustedError(
         absl::StrCat(subject, " is over its ", what, " limit of ", limit, "; retry in ",
                      absl::ToInt64Seconds(absl::Ceil(r.retry_after, absl::Seconds(1))), " s"));
@@ -150,7 +165,7 @@ void Limiter::Settle(const Reservation& r, int64_t actual_tokens) {
   State& s = st->second;
   auto it = s.events.find(r.id);
   if (it == s.events.end()) return;  // already out of every window
-  int64_t delta = std::max<int64_t>(0, actual_tokens) - it->second.tokens;
+  int64_t delta = std::clamp<int64_t>(actual_tokens, 0, kMaxReservationTokens) - it->second.tokens;
   it->second.tokens += delta;
   s.window_tokens += delta;
   if (r.id >= s.minute_from) s.minute_tokens += delta;
@@ -171,6 +186,15 @@ Usage Limiter::Current(const std::string& subject) const {
     if (e.time > now - v.budget_window) u.tokens_in_budget_window += e.tokens;
   }
   return u;
+}
+
+absl::Duration Limiter::LongestBudgetWindow() const {
+  std::lock_guard lock(mu_);
+  absl::Duration longest = defaults_.budget_window;
+  for (const auto& [subject, o] : overrides_) {
+    if (o.budget_window) longest = std::max(longest, *o.budget_window);
+  }
+  return longest;
 }
 
 }  // namespace clawos::proxy

@@ -48,7 +48,14 @@ struct Refusal {
   enum class Kind { kNone, kRequests, kTokens, kBudget };
   Kind kind = Kind::kNone;
   absl::Duration retry_after = absl::ZeroDuration();
+  // The request alone is over the limit: waiting will never admit it.
+  bool never_fits = false;
 };
+
+// The most one reservation (or one settled request) may count: 2^40 tokens.
+// Above it a request is refused (INVALID_ARGUMENT) whatever the limits, so
+// the running sums, at most this times the events in a window, never overflow.
+inline constexpr int64_t kMaxReservationTokens = int64_t{1} << 40;
 
 struct Usage {
   int64_t requests_last_minute = 0;
@@ -71,7 +78,8 @@ class Limiter {
   void Preload(const std::string& subject, absl::Time time, int64_t tokens);
 
   // Admits a request reserving `tokens`, or RESOURCE_EXHAUSTED (with `why`).
-  // A request that could never fit (more tokens than the limit) is refused too.
+  // A request that could never fit (more tokens than the limit) is refused too
+  // (`why->never_fits`); one over kMaxReservationTokens is INVALID_ARGUMENT.
   absl::StatusOr<Reservation> Reserve(const std::string& subject, int64_t tokens,
                                       Refusal* why = nullptr);
   // Replaces the reservation's tokens with what was really used (0 when the
@@ -79,6 +87,9 @@ class Limiter {
   void Settle(const Reservation& r, int64_t actual_tokens);
 
   Usage Current(const std::string& subject) const;
+  // The longest budget window of the defaults and every override: how far
+  // back the ledger must keep (and preload) spend for budgets to hold.
+  absl::Duration LongestBudgetWindow() const;
 
  private:
   struct Event {

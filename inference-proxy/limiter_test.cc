@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <latch>
+#include <limits>
 #include <random>
 #include <thread>
 #include <vector>
@@ -56,6 +57,43 @@ TEST(LimiterTest, BudgetWindowAndPreloadAcrossRestart) {
   clock.Advance(absl::Minutes(11));
   EXPECT_TRUE(l.Reserve("s", 500).ok());
   EXPECT_EQ(l.Current("s").tokens_in_budget_window, 900);
+}
+
+TEST(LimiterTest, ARequestThatCanNeverFitSaysSoAndHugeOnesCannotOverflow) {
+  ManualClock clock;
+  Limiter l(clock, {0, 0, 1000, absl::Hours(1)});
+  ASSERT_TRUE(l.Reserve("s", 900).ok());
+  Refusal why;
+  EXPECT_FALSE(l.Reserve("s", 200, &why).ok());
+  EXPECT_FALSE(why.never_fits) << "it fits once the window slides";
+  why = {};
+  auto never = l.Reserve("s", 1001, &why);
+  EXPECT_TRUE(why.never_fits);
+  EXPECT_NE(never.status().message().find("allows at all"), std::string::npos) << never.status();
+  // Values near INT64_MAX: refused before any sum is formed, with no limits at all too.
+  Limiter open(clock, {0, 0, 0, absl::Hours(1)});
+  for (int64_t t : {kMaxReservationTokens + 1, std::numeric_limits<int64_t>::max()}) {
+    why = {};
+    auto r = open.Reserve("s", t, &why);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << t;
+    EXPECT_TRUE(why.never_fits);
+  }
+  ASSERT_TRUE(open.Reserve("s", kMaxReservationTokens).ok());
+  auto r = open.Reserve("s", 5);
+  ASSERT_TRUE(r.ok());
+  open.Settle(*r, std::numeric_limits<int64_t>::max());  // an upstream reporting nonsense
+  EXPECT_EQ(open.Current("s").tokens_last_minute, 2 * kMaxReservationTokens);
+  EXPECT_GT(open.Current("s").tokens_in_budget_window, 0) << "no wrap to negative";
+}
+
+TEST(LimiterTest, LongestBudgetWindowCoversOverrides) {
+  ManualClock clock;
+  Limiter l(clock, {0, 0, 1000, absl::Hours(24)});
+  EXPECT_EQ(l.LongestBudgetWindow(), absl::Hours(24));
+  LimitOverride o;
+  o.budget_window = absl::Hours(24 * 30);
+  l.SetOverride("agents/long", o);
+  EXPECT_EQ(l.LongestBudgetWindow(), absl::Hours(24 * 30));
 }
 
 TEST(LimiterTest, OverridesFallBackToDefaultsFieldByField) {

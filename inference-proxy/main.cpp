@@ -112,6 +112,14 @@ int main(int argc, char** argv) {
   clawos::identity::VerifierConfig verifier;
   clawos::AddDurationFlag(app, "--leeway", &verifier.leeway, "CLAWOS_PROXY_LEEWAY",
                           "Clock skew allowed on exp/nbf of agent tokens");
+  absl::Duration request_timeout = absl::Seconds(30);
+  clawos::AddDurationFlag(app, "--request-timeout", &request_timeout,
+                          "CLAWOS_PROXY_REQUEST_TIMEOUT",
+                          "A request's head and body must arrive within this (else 408)");
+  absl::Duration retention = absl::Hours(24 * 90);
+  clawos::AddDurationFlag(app, "--ledger-retention", &retention, "CLAWOS_PROXY_LEDGER_RETENTION",
+                          "Ledger rows older than this are deleted (never rows a budget window "
+                          "still counts)");
   absl::Duration refresh = absl::Seconds(5);
   clawos::AddDurationFlag(app, "--refresh-interval", &refresh, "CLAWOS_PROXY_REFRESH_INTERVAL",
                           "How often revocations (and keys) are refetched from identity");
@@ -155,7 +163,7 @@ int main(int argc, char** argv) {
   if (auto s = (*limit_store)->ApplyTo(limiter); !s.ok()) return Fail(std::string(s.message()));
   limits = limiter.defaults();
   // Budgets hold across restarts: what the ledger says was spent in the window.
-  absl::Duration window = std::max(absl::Minutes(1), limits.budget_window);
+  absl::Duration window = std::max(absl::Minutes(1), limiter.LongestBudgetWindow());
   if (auto spend = (*ledger)->SpendSince(absl::Now() - window); spend.ok()) {
     for (const auto& s : *spend) limiter.Preload(s.subject, s.time, s.tokens);
   }
@@ -171,9 +179,15 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
   ProxyMetrics proxy_metrics((*metrics)->registry());
   LedgerWriter ledger_writer(**ledger);
+  if (retention <= absl::ZeroDuration()) return Fail("--ledger-retention must be positive");
+  ledger_writer.SetRetention([&limiter, retention] {
+    // A budget window longer than the retention keeps its rows anyway.
+    return absl::Now() - std::max(retention, limiter.LongestBudgetWindow());
+  });
   ProxyHandler handler(hc, auth, limiter, ledger_writer, audit->get(), clawos::RealClock::Get());
   handler.set_metrics(&proxy_metrics);
   clawos::http::ServerOptions o;
+  o.request_timeout = request_timeout;
   size_t colon = listen.rfind(':');
   o.host = listen.substr(0, colon);
   o.port = std::atoi(listen.substr(colon + 1).c_str());

@@ -1,13 +1,17 @@
 #include "inference-proxy/usage.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
+#include "common/json.h"
 
 namespace clawos::proxy {
 namespace {
 
+// A usage count: absent, negative or not an integer counts as 0.
 int64_t Int(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  return std::max<int64_t>(0, json::Int(j, key).value_or(0));
 }
 
 }  // namespace
@@ -25,7 +29,20 @@ absl::StatusOr<RequestFacts> PrepareRequest(Provider provider, const std::string
   }
   f.model = model->get<std::string>();
   auto stream = body->find("stream");
+  if (stream != body->end() && !stream->is_boolean() && !stream->is_null()) {
+    return absl::InvalidArgumentError("\"stream\" must be true or false");
+  }
   f.stream = stream != body->end() && stream->is_boolean() && stream->get<bool>();
+  for (const char* key : {"n", "best_of"}) {  // each choice can use the whole output cap
+    const nlohmann::json* v = json::Member(*body, key);
+    if (v == nullptr || v->is_null()) continue;
+    std::optional<int64_t> n = json::Int(*body, key);
+    if (!n || *n < 1 || *n > kMaxChoices) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", key, "\" must be an integer from 1 to ", kMaxChoices));
+    }
+    f.choices = std::max(f.choices, *n);
+  }
   // The output cap: the field each API uses; set when missing so usage is bounded.
   const char* cap = "max_tokens";
   if (provider == Provider::kOpenAi) {
@@ -37,11 +54,13 @@ absl::StatusOr<RequestFacts> PrepareRequest(Provider provider, const std::string
   }
   bool generates = path != "/v1/embeddings" && path != "/v1/messages/count_tokens";
   if (generates) {
-    auto it = body->find(cap);
-    if (it != body->end() && !it->is_number_integer()) {
-      return absl::InvalidArgumentError(absl::StrCat("\"", cap, "\" must be an integer"));
+    const nlohmann::json* it = json::Member(*body, cap);
+    std::optional<int64_t> v = json::Int(*body, cap);
+    if (it != nullptr && !it->is_null() && !v) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", cap, "\" must be an integer that fits in 64 bits"));
     }
-    f.max_output = it != body->end() ? it->get<int64_t>() : 0;
+    f.max_output = v.value_or(0);
     if (f.max_output < 0)
       return absl::InvalidArgumentError(absl::StrCat("\"", cap, "\" is negative"));
     if (f.max_output == 0) {
@@ -51,8 +70,15 @@ absl::StatusOr<RequestFacts> PrepareRequest(Provider provider, const std::string
   }
   if (provider == Provider::kOpenAi && f.stream && path == "/v1/chat/completions") {
     auto& so = (*body)["stream_options"];
+    if (!so.is_object() && !so.is_null()) {
+      return absl::InvalidArgumentError("\"stream_options\" must be an object");
+    }
     if (!so.is_object()) so = nlohmann::json::object();
-    if (!so.value("include_usage", false)) {
+    const nlohmann::json* inc = json::Member(so, "include_usage");
+    if (inc != nullptr && !inc->is_boolean()) {
+      return absl::InvalidArgumentError("\"stream_options.include_usage\" must be true or false");
+    }
+    if (!json::Bool(so, "include_usage").value_or(false)) {
       so["include_usage"] = true;
       f.injected_usage = true;
     }
@@ -69,8 +95,9 @@ TokenUsage UsageFromResponse(Provider provider, const nlohmann::json& body) {
   if (it == body.end() || !it->is_object()) return u;
   const auto& us = *it;
   if (provider == Provider::kAnthropic) {
-    u.input = Int(us, "input_tokens") + Int(us, "cache_creation_input_tokens") +
-              Int(us, "cache_read_input_tokens");
+    u.input = SaturatingAdd(
+        Int(us, "input_tokens"),
+        SaturatingAdd(Int(us, "cache_creation_input_tokens"), Int(us, "cache_read_input_tokens")));
     u.output = Int(us, "output_tokens");
   } else if (us.contains("input_tokens")) {  // the Responses API
     u.input = Int(us, "input_tokens");
@@ -92,7 +119,8 @@ bool StreamUsage::Observe(const http::SseEvent& e) {
     auto j = nlohmann::json::parse(e.data, nullptr, false);
     if (!j.is_object()) return true;
     if (j.contains("response") && j["response"].is_object()) {  // Responses API events
-      if (e.name == "response.completed" || j.value("type", "") == "response.completed") {
+      if (e.name == "response.completed" ||
+          json::String(j, "type").value_or("") == "response.completed") {
         TokenUsage u = UsageFromResponse(provider_, j["response"]);
         if (u.reported) usage_ = u;
         complete_ = true;
@@ -114,7 +142,7 @@ bool StreamUsage::Observe(const http::SseEvent& e) {
   // Anthropic: message_start carries input (and initial output), message_delta the output so far.
   auto j = nlohmann::json::parse(e.data, nullptr, false);
   if (!j.is_object()) return true;
-  std::string type = j.value("type", e.name);
+  std::string type = json::String(j, "type").value_or(e.name);
   if (type == "message_start" && j.contains("message")) {
     TokenUsage u = UsageFromResponse(provider_, j["message"]);
     usage_.input = u.input;

@@ -10,9 +10,12 @@
 #include <mutex>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "common/guarded.h"
 #include "common/http/http1.h"
 #include "common/http/timed_socket.h"
+#include "common/json.h"
 #include "common/log.h"
 
 namespace clawos::http {
@@ -39,6 +42,7 @@ class ConnectionSink : public ResponseSink {
     res_.keep_alive(keep_alive_);
     streamed_ = streamed;
     if (!streamed) return true;
+    wrote_ = true;
     bhttp::response<bhttp::empty_body> head{res_.result(), 11};
     head.base() = res_.base();
     head.chunked(true);
@@ -59,6 +63,7 @@ class ConnectionSink : public ResponseSink {
   }
   bool End() override {
     beast::error_code ec;
+    wrote_ = true;
     if (streamed_) {
       net::write(s_, bhttp::make_chunk_last(), ec);
     } else {
@@ -68,6 +73,8 @@ class ConnectionSink : public ResponseSink {
     return Ok(ec);
   }
   bool ok() const { return ok_; }
+  // Whether any of the answer went on the wire (after that, no other answer can).
+  bool wrote() const { return wrote_; }
 
  private:
   bool Ok(const beast::error_code& ec) {
@@ -78,14 +85,15 @@ class ConnectionSink : public ResponseSink {
   bool keep_alive_;
   bool streamed_ = false;
   bool ok_ = true;
+  bool wrote_ = false;
   bhttp::response<bhttp::string_body> res_;
 };
 
 void Reply(TimedSocket& s, unsigned status, const std::string& message) {
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
-  res.body() =
-      nlohmann::json{{"error", {{"message", message}, {"type", "invalid_request_error"}}}}.dump();
+  std::string type = status >= 500 ? "api_error" : "invalid_request_error";
+  res.body() = json::Dump(nlohmann::json{{"error", {{"message", message}, {"type", type}}}});
   res.keep_alive(false);
   res.prepare_payload();
   beast::error_code ec;
@@ -106,23 +114,49 @@ struct Server::Impl {
   RequestHandler* handler = nullptr;
 
   void Serve(tcp::socket sock) {
+    const int fd = sock.native_handle();
     {
       std::lock_guard lock(open_mu);
-      open_fds.insert(sock.native_handle());
+      open_fds.insert(fd);
     }
+    absl::Cleanup unregister = [this, fd] {
+      std::lock_guard lock(open_mu);
+      open_fds.erase(fd);
+    };
     // Every read and write, including waiting for the next request on a
     // kept-alive connection, ends after io_timeout.
     TimedSocket s(sock, static_cast<int>(
                             std::max<int64_t>(1, absl::ToInt64Milliseconds(options.io_timeout))));
     beast::flat_buffer buffer;
+    const auto request_timeout =
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(options.request_timeout));
+    const auto idle_timeout =
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(options.idle_timeout));
     for (;;) {
+      // The keep-alive wait for a request is bounded by idle_timeout; once
+      // its first byte is here, the whole head and body by request_timeout.
+      s.set_deadline(std::chrono::steady_clock::now() + idle_timeout);
+      if (buffer.size() == 0) {
+        beast::error_code wait_ec;
+        size_t n = s.read_some(buffer.prepare(16 << 10), wait_ec);
+        if (wait_ec) break;  // closed, reset or idle past io_timeout
+        buffer.commit(n);
+      }
+      s.set_deadline(std::chrono::steady_clock::now() + request_timeout);
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
       parser.body_limit(options.max_body_bytes);
       beast::error_code ec;
       bhttp::read(s, buffer, parser, ec);
+      s.clear_deadline();
       if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-          ec == net::error::connection_reset || ec == net::error::timed_out) {
+          ec == net::error::connection_reset) {
+        break;
+      }
+      if (ec == net::error::timed_out) {
+        Reply(s, 408,
+              absl::StrCat("the request did not arrive within ",
+                           absl::FormatDuration(options.request_timeout)));
         break;
       }
       if (ec == bhttp::error::body_limit) {
@@ -144,13 +178,15 @@ struct Server::Impl {
       for (const auto& f : msg) req.headers.emplace_back(f.name_string(), f.value());
       req.body = msg.body();
       ConnectionSink sink(s, msg.keep_alive() && !stopping);
-      handler->Handle(req, sink);
+      if (!RunGuarded("http handler", [&] { handler->Handle(req, sink); })) {
+        if (!sink.wrote())
+          Reply(s, 500, "internal error: the request failed; see the daemon's log");
+        break;
+      }
       if (!sink.ok() || !msg.keep_alive() || stopping) break;
     }
     beast::error_code ec;
     sock.shutdown(tcp::socket::shutdown_both, ec);
-    std::lock_guard lock(open_mu);
-    open_fds.erase(sock.native_handle());
   }
 };
 
@@ -192,10 +228,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         continue;
       }
       ++i.connections;
-      std::thread([&i, sock = std::move(s)]() mutable {
-        i.Serve(std::move(sock));
+      auto sock = std::make_shared<tcp::socket>(std::move(s));
+      auto t = StartThread("http connection", [&i, sock] {
+        absl::Cleanup done = [&i] { --i.connections; };
+        i.Serve(std::move(*sock));
+      });
+      if (!t.ok()) {  // no thread to be had: refuse this one, keep serving the rest
         --i.connections;
-      }).detach();
+        TimedSocket ts(*sock, 1000);
+        Reply(ts, 503, "the server cannot take more connections now");
+        continue;
+      }
+      t->detach();
     }
   });
   return srv;

@@ -3,7 +3,10 @@
 // thread per connection runs the RequestHandler (the proxy's data path, the
 // control plane's API). Malformed requests (including CR/LF inside header
 // values) get 400, oversized ones 413/431. Answers are whole or streamed
-// (chunked: SSE, exec output).
+// (chunked: SSE, exec output). A request's head and body must arrive within
+// request_timeout in all (a client trickling bytes is cut off with 408). An
+// exception out of the handler never ends the process: it is logged, the
+// client gets 500 when nothing was sent yet, and the connection is closed.
 #pragma once
 
 #include <atomic>
@@ -49,6 +52,10 @@ struct ServerOptions {
   size_t max_header_bytes = 64 << 10;
   size_t max_body_bytes = 8 << 20;
   absl::Duration io_timeout = absl::Seconds(60);
+  // Head plus body of one request, from the first byte of it.
+  absl::Duration request_timeout = absl::Seconds(30);
+  // How long a kept-alive connection may wait for its next request.
+  absl::Duration idle_timeout = absl::Seconds(60);
   int max_connections = 512;
 };
 

@@ -2,7 +2,9 @@
 // every operation gives up after a timeout. Asio's synchronous operations
 // wait in poll() with no limit when the socket would block, so SO_RCVTIMEO
 // and SO_SNDTIMEO do not bound them; this waits in poll() with the limit
-// first. Satisfies Beast's SyncReadStream and SyncWriteStream.
+// first. An optional deadline bounds a whole exchange (a request's head and
+// body), so a client that trickles a byte a timeout cannot hold a
+// connection forever. Satisfies Beast's SyncReadStream and SyncWriteStream.
 #pragma once
 
 #include <poll.h>
@@ -10,6 +12,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/system_error.hpp>
 #include <cerrno>
+#include <chrono>
+#include <optional>
 
 namespace clawos::http {
 
@@ -20,6 +24,9 @@ class TimedSocket {
   TimedSocket(boost::asio::ip::tcp::socket& s, int timeout_ms) : s_(s), timeout_ms_(timeout_ms) {}
   executor_type get_executor() { return s_.get_executor(); }
   boost::asio::ip::tcp::socket& socket() { return s_; }
+  // Every operation from now on also ends (timed_out) at `deadline`.
+  void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
+  void clear_deadline() { deadline_.reset(); }
 
   template <class Buffers>
   size_t read_some(const Buffers& b, boost::system::error_code& ec) {
@@ -51,7 +58,18 @@ class TimedSocket {
     pollfd p{s_.native_handle(), events, 0};
     int r;
     do {
-      r = ::poll(&p, 1, timeout_ms_);
+      int wait_ms = timeout_ms_;
+      if (deadline_) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        *deadline_ - std::chrono::steady_clock::now())
+                        .count();
+        if (left <= 0) {
+          ec = boost::asio::error::timed_out;
+          return false;
+        }
+        if (left < wait_ms) wait_ms = static_cast<int>(left);
+      }
+      r = ::poll(&p, 1, wait_ms);
     } while (r < 0 && errno == EINTR);
     if (r == 0) {
       ec = boost::asio::error::timed_out;
@@ -66,6 +84,7 @@ class TimedSocket {
 
   boost::asio::ip::tcp::socket& s_;
   int timeout_ms_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
 }  // namespace clawos::http

@@ -386,6 +386,129 @@ TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
   EXPECT_EQ(Call("/v1/nothing", "{}").status, 404);
 }
 
+// Raw bytes to the proxy; what it answered until it closed (or 30 s).
+std::string RawExchange(int port, const std::string& bytes, absl::Duration pause = {},
+                        const std::string& more = "") {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) return "";
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  if (pause > absl::ZeroDuration()) {
+    absl::SleepFor(pause);
+    ::send(fd, more.data(), more.size(), MSG_NOSIGNAL);
+  }
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return got;
+}
+
+// Issue 16's reproductions: each once killed the proxy for every VM.
+TEST_F(ProxyDaemonTest, HostileRequestsGetClearErrorsAndTheProxyServesOn) {
+  StartProxy();
+  const std::string ok_body = R"({"model":"gpt-4o-mini","max_tokens":7,"messages":[]})";
+  // A valid agent's stream_options.include_usage of the wrong type (type_error.302).
+  Answer usage1 = Call("/v1/chat/completions",
+                       R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":1},)"
+                       R"("messages":[]})");
+  EXPECT_EQ(usage1.status, 400) << usage1.body;
+  EXPECT_NE(usage1.body.find("include_usage"), std::string::npos) << usage1.body;
+  ASSERT_EQ(Call("/v1/chat/completions", ok_body).status, 200) << proxy_->Log();
+  // Anyone on the host: invalid UTF-8 in the path, echoed in the 404 body (type_error.316).
+  std::string raw =
+      RawExchange(port_, "GET /\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  ASSERT_EQ(raw.rfind("HTTP/1.1 404", 0), 0u) << raw;
+  auto err = nlohmann::json::parse(raw.substr(raw.find("\r\n\r\n") + 4), nullptr, false);
+  EXPECT_TRUE(err.is_object()) << "the error body is valid JSON: " << raw;
+  ASSERT_EQ(Call("/v1/chat/completions", ok_body).status, 200) << proxy_->Log();
+  // Other wrong types anywhere in what the proxy reads.
+  for (const char* body :
+       {R"({"model":"gpt-4o","stream":"yes"})",
+        R"({"model":"gpt-4o","stream_options":7,"stream":true})",
+        R"({"model":"gpt-4o","max_tokens":1.5})", R"({"model":"gpt-4o","max_tokens":1e300})",
+        R"({"model":"gpt-4o","max_tokens":18446744073709551615})", R"({"model":["gpt-4o"]})",
+        R"([1,2,3])", R"("just a string")", R"({"model":"gpt-4o","n":0})",
+        R"({"model":"gpt-4o","n":"2"})", R"({"model":"gpt-4o","best_of":1000})"}) {
+    Answer a = Call("/v1/chat/completions", body);
+    EXPECT_EQ(a.status, 400) << body << " -> " << a.body;
+  }
+  EXPECT_TRUE(proxy_->Running()) << proxy_->Log();
+  EXPECT_EQ(Call("/v1/chat/completions", ok_body).status, 200);
+  EXPECT_EQ(proxy_->Log().find("terminate called"), std::string::npos) << proxy_->Log();
+}
+
+TEST_F(ProxyDaemonTest, ReservationsAreATrueBoundThatCannotOverflow) {
+  StartProxy({"--rpm", "0", "--budget-tokens", "1000", "--bytes-per-token", "4"});
+  // One choice of 100 fits; 20 choices of 100 can never fit the budget: 400, not a 429 to retry.
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":100})").status,
+            200);
+  Answer many = Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":100,"n":20})");
+  EXPECT_EQ(many.status, 400) << many.body;
+  EXPECT_NE(many.body.find("output cap x choices"), std::string::npos)
+      << "it says why: " << many.body;
+  // A cap near INT64_MAX: refused, never wrapped into a small or negative reservation.
+  Answer huge = Call("/v1/chat/completions",
+                     R"({"model":"gpt-4o-mini","max_tokens":9223372036854775807,"n":128})");
+  EXPECT_EQ(huge.status, 400) << huge.body;
+  Answer huge2 =
+      Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":9223372036854775000})");
+  EXPECT_EQ(huge2.status, 400) << huge2.body;
+  // The budget still admits what fits.
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":100})").status,
+            200);
+}
+
+TEST_F(ProxyDaemonTest, TheVmComesFromTheTokenAndAnonymousCallersWriteNoRows) {
+  StartProxy();
+  Answer forged = Post(port_, "/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":7})",
+                       {{"authorization", "Bearer " + token_}, {"x-clawos-vm", "someone-else"}});
+  ASSERT_EQ(forged.status, 200) << forged.body;
+  auto rows = Rows(1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].vm, "p1") << "from the token's subject agents/p1, not the header";
+  // Unauthenticated and unrouted callers: counted, never a row.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Call("/v1/chat/completions", "{}", "garbage").status, 401);
+    EXPECT_EQ(Get(port_, "/nowhere").status, 404);
+  }
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":7})").status, 200);
+  ASSERT_EQ(Rows(2).size(), 2u);  // the second good call is committed, so the others would be too
+  auto ledger = proxy::Ledger::Open(dir_.Sub("proxy/usage.db"));
+  ASSERT_TRUE(ledger.ok());
+  auto all = (*ledger)->Recent("", absl::InfinitePast(), 1000);
+  ASSERT_TRUE(all.ok());
+  for (const auto& r : *all) EXPECT_FALSE(r.subject.empty()) << r.request_id << " " << r.path;
+  double unauth = -1;
+  testing::Eventually(
+      [&] {
+        unauth = Sample(
+            Get(metrics_port_, "/metrics").body,
+            R"(clawos_proxy_requests_total{code="401",outcome="UNAUTHENTICATED",provider="openai"})");
+        return unauth >= 20;
+      },
+      absl::Seconds(20), absl::Milliseconds(100));
+  EXPECT_EQ(unauth, 20);
+}
+
+TEST_F(ProxyDaemonTest, AClientTricklingARequestIsCutOff) {
+  StartProxy({"--request-timeout", "2s"});
+  // The head arrives, then nothing for 4 s: 408 after 2 s, not a thread held for minutes.
+  absl::Time start = absl::Now();
+  std::string got = RawExchange(
+      port_, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{",
+      absl::Seconds(4), "\"model\":\"gpt-4o\"}");
+  EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0u) << got;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(25));
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":7})").status, 200);
+}
+
 TEST_F(ProxyDaemonTest, ModelRoutesPickTheProvider) {
   StartProxy({"--model-route", "llama=anthropic,gpt-x=anthropic"});
   Answer wrong = Call("/v1/chat/completions", R"({"model":"llama-3"})");
