@@ -1,11 +1,15 @@
 // The real clawos-vm-launcher driven through the `clawos` CLI and gRPC, with
 // real QEMU boots of the built, signed image: the VM lifecycle with exec and
-// files, kill -9 of the launcher and of a VMM, concurrent starts against the
-// max-VMs guard, and bad requests with their codes.
+// files (a hostile guest's setuid, world-writable and wrongly sized files, and
+// escape sequences on its console, included), kill -9 of the launcher and of a
+// VMM, concurrent starts against the max-VMs guard, and bad requests with
+// their codes.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -99,6 +103,67 @@ class LauncherDaemonTest : public ::testing::Test {
     return lpb::LauncherService::NewStub(MakeChannel("unix:" + sock(), {}).value());
   }
 
+  // `vm cp` out of a guest that made its files setuid and world-writable,
+  // and whose files are not the size it declares: the copies are masked, a
+  // wrong size leaves the destination as it was, no temporary file is left.
+  void ExpectHostileFilesAreCopiedSafely(const std::string& vm) {
+    RunResult mk = Cli({"vm", "exec", vm, "--", "sh", "-c",
+                        "printf '#!/bin/sh\\necho hi\\n' > /workspace/suid && "
+                        "cp /workspace/suid /workspace/open && "
+                        "chmod 4777 /workspace/suid && chmod 0777 /workspace/open"});
+    ASSERT_EQ(mk.exit_code, 0) << mk.err;
+    mode_t mask = ::umask(022);
+    ::umask(mask);
+    std::string into = dir_.Sub("from-guest");
+    ASSERT_TRUE(MakeDirs(into).ok());
+    for (const std::string name : {"suid", "open"}) {
+      RunResult cp = Cli({"vm", "cp", absl::StrCat(vm, ":/workspace/", name), into});
+      ASSERT_EQ(cp.exit_code, 0) << cp.err;
+      struct stat st {};
+      ASSERT_EQ(::stat((into + "/" + name).c_str(), &st), 0) << name;
+      EXPECT_EQ(st.st_mode & 07002, 0u) << name << ": no setuid/setgid/sticky/world-write";
+      EXPECT_EQ(st.st_mode & 07777, 0777 & ~0002u & ~mask) << name << ": the umask applies";
+      EXPECT_EQ(ReadFile(into + "/" + name).value_or(""), "#!/bin/sh\necho hi\n");
+    }
+    // /proc/version declares 0 bytes and sends more; a sysfs attribute
+    // declares 4096 and sends fewer.
+    ASSERT_TRUE(WriteFileAtomic(into + "/kept", "kept", 0640).ok());
+    for (const char* path : {"/proc/version", "/sys/kernel/uevent_seqnum"}) {
+      RunResult bad = Cli({"vm", "cp", absl::StrCat(vm, ":", path), into + "/kept"});
+      EXPECT_EQ(bad.exit_code, 1) << path << ": " << bad.err;
+      EXPECT_EQ(ReadFile(into + "/kept").value_or(""), "kept") << path;
+    }
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(into)) {
+      left.push_back(e.path().filename().string());
+    }
+    std::sort(left.begin(), left.end());
+    EXPECT_EQ(left, (std::vector<std::string>{"kept", "open", "suid"})) << "no temporary file";
+  }
+
+  // A guest writes a window-title OSC, a clear-screen CSI and an 8-bit CSI
+  // to its console: `vm logs` shows the line, never the control bytes.
+  void ExpectGuestEscapesNeverReachTheTerminal(const std::string& vm) {
+    RunResult w = Cli({"vm", "exec", vm, "--", "sh", "-c",
+                       "printf 'hostile-line \\033]0;pwned\\007 \\033[2J \\302\\233"
+                       "31m end-of-hostile\\n' > /dev/ttyS0"});
+    ASSERT_EQ(w.exit_code, 0) << w.err;
+    RunResult logs;
+    EXPECT_TRUE(testing::Eventually([&] {
+      logs = Cli({"vm", "logs", vm, "--source", "console"});
+      return absl::StrContains(logs.out, "end-of-hostile");
+    })) << logs.out
+        << logs.err;
+    EXPECT_TRUE(absl::StrContains(logs.out, "hostile-line")) << logs.out;
+    EXPECT_EQ(logs.out.find('\x1b'), std::string::npos) << "ESC reached stdout";
+    EXPECT_EQ(logs.out.find('\x07'), std::string::npos) << "BEL reached stdout";
+    EXPECT_EQ(logs.out.find("\xc2\x9b"), std::string::npos) << "CSI (U+009B) reached stdout";
+    RunResult json = Cli({"vm", "logs", vm, "--source", "console", "-o", "json"});
+    EXPECT_TRUE(absl::StrContains(json.out, "end-of-hostile")) << json.out;
+    EXPECT_EQ(json.out.find('\x1b'), std::string::npos) << "ESC reached stdout as JSON";
+    EXPECT_EQ(json.out.find("\xc2\x9b"), std::string::npos) << "CSI reached stdout as JSON";
+  }
+
   std::string state() const { return dir_.Sub("state"); }
   std::string sock() const { return dir_.Sub("launcher.sock"); }
 
@@ -130,6 +195,8 @@ TEST_F(LauncherDaemonTest, LifecycleWithExecAndFiles) {
   RunResult get = Cli({"vm", "cp", "w1:/workspace/data/in.bin", dir_.Sub("out.bin")});
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_EQ(ReadFile(dir_.Sub("out.bin")).value_or(""), content);
+  ExpectHostileFilesAreCopiedSafely("w1");
+  ExpectGuestEscapesNeverReachTheTerminal("w1");
 
   RunResult busy = Cli({"vm", "delete", "w1"});
   EXPECT_EQ(busy.exit_code, 1);
