@@ -103,11 +103,11 @@ absl::StatusOr<pb::Workflow> Engine::Submit(const pb::SubmitWorkflowRequest& req
       ASSIGN_OR_RETURN(auto bytes, crypto::RandomBytes(4));
       id = "wf-" + crypto::HexEncode(bytes);
     }
-  } else if (!IsValidId(id) || id.size() > kMaxWorkflowIdLength) {
-    // Shorter than other ids: VM ids are built from it and must stay within 63.
+  } else if (!IsValidWorkflowId(id)) {
+    // Shorter than other ids and without "--": VM ids are built from it (vm_names.h).
     return absl::InvalidArgumentError(
         absl::StrCat("workflow_id: \"", id, "\" is not a workflow id (1-", kMaxWorkflowIdLength,
-                     " of [a-z0-9-], starting with a letter)"));
+                     " of [a-z0-9-], starting with a letter, without \"--\")"));
   }
   {
     std::lock_guard lock(mu_);

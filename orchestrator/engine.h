@@ -13,14 +13,11 @@
 #include "orchestrator/event_hub.h"
 #include "orchestrator/launcher_ops.h"
 #include "orchestrator/store.h"
+#include "orchestrator/vm_names.h"
 #include "orchestrator/workflow_proto.h"
 #include "orchestrator/workflow_run.h"
 
 namespace clawos::orchestrator {
-
-// Workflow ids are at most 40 characters, so that the VM ids made from them
-// ("<id>-a<n>", "<id>-s<n>-<attempt>") fit the launcher's 63.
-inline constexpr size_t kMaxWorkflowIdLength = 40;
 
 struct EngineOptions {
   // Unfinished workflows at once; more is RESOURCE_EXHAUSTED.

@@ -32,6 +32,22 @@ VmInfo Info(const lpb::Vm& vm) {
   return info;
 }
 
+absl::Status CheckOwner(const VmInfo& info, const VmRequest& r) {
+  if (!info.exists) {
+    return absl::AbortedError(absl::StrCat("vms/", r.id, " vanished while it was being made"));
+  }
+  if (HasLabels(info, r.labels)) return absl::OkStatus();
+  for (const auto& [k, v] : r.labels) {
+    auto it = info.labels.find(k);
+    if (it == info.labels.end() || it->second != v) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("vms/", r.id, " exists but is not this one's (label ", k, "=",
+                       it == info.labels.end() ? "" : it->second, ", expected ", v, ")"));
+    }
+  }
+  return absl::FailedPreconditionError(absl::StrCat("vms/", r.id, " is not this one's"));
+}
+
 class GrpcLauncherOps : public LauncherOps {
  public:
   explicit GrpcLauncherOps(std::shared_ptr<grpc::Channel> channel)
@@ -47,17 +63,9 @@ class GrpcLauncherOps : public LauncherOps {
     return Info(vm);
   }
 
-  absl::StatusOr<VmInfo> EnsureRunning(const VmRequest& r) override {
+  absl::StatusOr<VmInfo> EnsureRunning(
+      const VmRequest& r, const std::function<void(const VmInfo&)>& on_owned) override {
     ASSIGN_OR_RETURN(VmInfo info, GetVm(r.id));
-    for (const auto& [k, v] : r.labels) {
-      auto it = info.labels.find(k);
-      if (info.exists && (it == info.labels.end() || it->second != v)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("vms/", r.id, " exists but is not this one's (label ", k, "=",
-                         it == info.labels.end() ? "" : it->second, ", expected ", v, ")"));
-      }
-    }
-    if (info.running) return info;
     if (!info.exists) {
       lpb::CreateVmRequest req;
       req.set_vm_id(r.id);
@@ -69,8 +77,17 @@ class GrpcLauncherOps : public LauncherOps {
       for (const auto& [k, v] : r.labels) (*spec->mutable_labels())[k] = v;
       lpb::Vm vm;
       absl::Status s = CallStub(*stub_, &lpb::LauncherService::Stub::CreateVm, req, &vm);
-      if (!s.ok() && !absl::IsAlreadyExists(s)) return Annotate(s, "creating vms/" + r.id);
+      if (s.ok()) {
+        info = Info(vm);
+      } else if (absl::IsAlreadyExists(s)) {
+        ASSIGN_OR_RETURN(info, GetVm(r.id));  // created by someone else meanwhile
+      } else {
+        return Annotate(s, "creating vms/" + r.id);
+      }
     }
+    RETURN_IF_ERROR(CheckOwner(info, r));
+    if (on_owned) on_owned(info);
+    if (info.running) return info;
     lpb::StartVmRequest req;
     req.set_name("vms/" + r.id);
     lpb::Vm vm;
@@ -79,6 +96,7 @@ class GrpcLauncherOps : public LauncherOps {
     if (absl::IsFailedPrecondition(s)) {
       // Started meanwhile (STARTING/RUNNING): look again.
       ASSIGN_OR_RETURN(info, GetVm(r.id));
+      RETURN_IF_ERROR(CheckOwner(info, r));
       if (info.running) return info;
     }
     if (!s.ok()) return Annotate(s, "starting vms/" + r.id);
@@ -212,6 +230,15 @@ class GrpcLauncherOps : public LauncherOps {
 };
 
 }  // namespace
+
+bool HasLabels(const VmInfo& vm, const std::map<std::string, std::string>& labels) {
+  if (!vm.exists) return false;
+  for (const auto& [k, v] : labels) {
+    auto it = vm.labels.find(k);
+    if (it == vm.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
 
 std::unique_ptr<LauncherOps> MakeGrpcLauncherOps(std::shared_ptr<grpc::Channel> channel) {
   return std::make_unique<GrpcLauncherOps>(std::move(channel));

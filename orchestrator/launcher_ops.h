@@ -57,14 +57,22 @@ class CancelToken {
   virtual void Cancel() = 0;
 };
 
+// True if `vm` exists and carries every label of `labels` with its value.
+bool HasLabels(const VmInfo& vm, const std::map<std::string, std::string>& labels);
+
 class LauncherOps {
  public:
   virtual ~LauncherOps() = default;
   virtual absl::StatusOr<VmInfo> GetVm(const std::string& id) = 0;
   // Creates the VM if it does not exist and starts it unless it is RUNNING;
-  // returns when the guest is ready. An existing VM whose labels differ from
-  // req.labels belongs to someone else: FAILED_PRECONDITION, never adopted.
-  virtual absl::StatusOr<VmInfo> EnsureRunning(const VmRequest& req) = 0;
+  // returns when the guest is ready. `on_owned` is called once the launcher has
+  // shown a VM with this id that carries every label of req.labels (the one
+  // just created, or one that existed), before it is started: from then on it
+  // is the caller's to stop and delete. A VM without them (existing, or created
+  // by someone else meanwhile) belongs to someone else: FAILED_PRECONDITION,
+  // never adopted, and `on_owned` is not called.
+  virtual absl::StatusOr<VmInfo> EnsureRunning(
+      const VmRequest& req, const std::function<void(const VmInfo&)>& on_owned) = 0;
   virtual absl::Status StopVm(const std::string& id) = 0;
   // Deletes the VM (killing it if it runs); a missing VM is OK.
   virtual absl::Status DeleteVm(const std::string& id) = 0;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/duration.h"
+#include "orchestrator/shell_template.h"
 #include "orchestrator/template.h"
 
 namespace clawos::orchestrator {
@@ -161,6 +162,7 @@ StepSpec Parser::Step(int index, const YAML::Node& n,
       if (v.IsScalar()) {
         if (v.Scalar().empty()) Fail(v, sub, "must not be empty");
         s.argv = {"sh", "-c", v.Scalar()};
+        s.shell = true;
       } else if (v.IsSequence() && v.size() > 0) {
         for (size_t i = 0; i < v.size(); ++i)
           s.argv.push_back(String(v[i], absl::StrCat(sub, "[", i, "]")));
@@ -416,6 +418,10 @@ WorkflowSpec Parser::Workflow(const YAML::Node& root) const {
     };
     for (size_t j = 0; j < s.argv.size(); ++j)
       check(s.argv[j], absl::StrCat(f, ".exec"), field_line(i, "exec"));
+    if (s.shell) {
+      if (absl::Status st = CheckShellTemplate(s.argv[2]); !st.ok())
+        FailAt(field_line(i, "exec"), f + ".exec", std::string(st.message()));
+    }
     if (s.prompt_kind) check(s.prompt, f + ".prompt", field_line(i, "prompt"));
     for (const auto& [k, v] : s.env) check(v, absl::StrCat(f, ".env.", k), field_line(i, "env"));
   }

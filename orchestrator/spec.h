@@ -49,6 +49,7 @@ struct StepSpec {
   std::string agent;
   bool prompt_kind = false;
   std::vector<std::string> argv;  // exec: templated words
+  bool shell = false;             // exec was a string: argv is {sh, -c, it} (shell_template.h)
   std::string prompt;             // prompt: templated text
   std::string model;              // prompt: overrides the agent's
   int max_iterations = 10;        // prompt: the agent loop's bound

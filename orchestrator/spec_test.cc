@@ -69,6 +69,8 @@ TEST(SpecTest, ParsesAFullSpec) {
   EXPECT_EQ(spec->agents[1].limits.budget_window, absl::Hours(2)) << "not the 24 h default";
   ASSERT_EQ(spec->steps.size(), 5u);
   EXPECT_EQ(spec->steps[0].argv, (std::vector<std::string>{"sh", "-c", "echo a"}));
+  EXPECT_TRUE(spec->steps[0].shell) << "a string is a script";
+  EXPECT_FALSE(spec->steps[1].shell) << "a list is an argv, even one that names sh";
   EXPECT_EQ(spec->steps[1].needs, std::vector<std::string>{"a"});
   EXPECT_TRUE(spec->steps[2].prompt_kind);
   EXPECT_EQ(spec->steps[2].retries, 2);
@@ -77,6 +79,27 @@ TEST(SpecTest, ParsesAFullSpec) {
   EXPECT_EQ(spec->steps[3].fallback_for, "c");
   EXPECT_EQ(spec->steps[4].env.at("B"), "{{ steps.b.stdout }}");
   EXPECT_EQ(spec->steps[2].line, 22);
+}
+
+TEST(SpecTest, RawTemplatesAndHereDocumentsWithTemplatesParse) {
+  auto spec = ParseSpec(R"(agents: {w: {}}
+steps:
+  - {id: a, agent: w, exec: x}
+  - id: b
+    agent: w
+    needs: a
+    exec: |
+      cat <<EOF
+      {{ steps.a.stdout }}
+      EOF
+      cat <<'EOF'
+      {{ steps.a.stdout | raw }}
+      EOF
+      echo {{ steps.a.stdout|raw }}
+)",
+                        "flow.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->steps[1].shell);
 }
 
 TEST(SpecTest, JsonIsAccepted) {
@@ -142,6 +165,15 @@ const std::string kFallbackCycle =
       "  - {id: f, agent: w, exec: y, on_failure: fallback, fallback: p}\n");
 const std::string kIterationsOnExec = S("  - {id: a, agent: w, exec: x, max_iterations: 3}\n");
 const std::string kEmptyExec = S("  - {id: a, agent: w, exec: ''}\n");
+const std::string kQuotedHereDoc =
+    S("  - {id: a, agent: w, exec: x}\n  - id: b\n    agent: w\n    needs: a\n    exec: |\n"
+      "      cat <<'EOF'\n      {{ steps.a.stdout }}\n      EOF\n");
+const std::string kBackslashTemplate =
+    S("  - {id: a, agent: w, exec: x}\n  - {id: b, agent: w, needs: a, exec: 'echo "
+      "\\{{steps.a.stdout}}'}\n");
+const std::string kUnknownFilter =
+    S("  - {id: a, agent: w, exec: x}\n  - {id: b, agent: w, needs: a, exec: 'echo "
+      "{{steps.a.stdout | quote}}'}\n");
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, SpecErrorTest,
@@ -179,6 +211,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"fallback_cycle", kFallbackCycle.c_str(),
                 "steps[0].fallback: fallback cycle: p -> f -> p"},
         BadCase{"empty_exec", kEmptyExec.c_str(), "steps[0].exec: must not be empty"},
+        BadCase{"template_in_quoted_heredoc", kQuotedHereDoc.c_str(),
+                "flow.yaml:8: steps[1].exec: template {{ steps.a.stdout }} is in a "
+                "here-document whose delimiter is quoted"},
+        BadCase{"template_after_backslash", kBackslashTemplate.c_str(),
+                "flow.yaml:5: steps[1].exec: template {{ steps.a.stdout }} cannot follow a "
+                "backslash"},
+        BadCase{"unknown_filter", kUnknownFilter.c_str(),
+                "flow.yaml:5: steps[1].exec: bad template \"{{steps.a.stdout | quote}}\": unknown "
+                "filter \"quote\""},
         BadCase{"no_steps", "agents: {w: {}}\n", "flow.yaml:1: steps: is required"},
         BadCase{"empty", "", "flow.yaml: spec: is empty"},
         BadCase{"yaml_syntax", "agents: {w: {}\nsteps: [", "flow.yaml:2:"},

@@ -20,13 +20,8 @@ bool IsPathSafe(absl::string_view p) {
   return true;
 }
 
-absl::StatusOr<TemplateRef> ParseRef(std::string_view inner_std) {
-  absl::string_view inner(inner_std.data(), inner_std.size());
-  absl::string_view expr = absl::StripAsciiWhitespace(inner);
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad template \"{{", std::string(inner), "}}\": ", std::string(why)));
-  };
+template <typename Bad>
+absl::StatusOr<TemplateRef> ParseExpr(absl::string_view expr, const Bad& bad) {
   if (expr == "workflow.id") return TemplateRef{TemplateRef::kWorkflowId, "", ""};
   if (!absl::ConsumePrefix(&expr, "steps.")) {
     return bad(
@@ -49,9 +44,33 @@ absl::StatusOr<TemplateRef> ParseRef(std::string_view inner_std) {
       absl::StrCat("unknown field \"", std::string(field), "\" (stdout, exit_code, files.<path>)"));
 }
 
-// Calls `on_text` and `on_ref` for the pieces of `text` in order.
-absl::Status Walk(std::string_view text, const std::function<void(std::string_view)>& on_text,
-                  const std::function<absl::Status(const TemplateRef&)>& on_ref) {
+absl::StatusOr<TemplateRef> ParseRef(std::string_view inner_std) {
+  absl::string_view inner(inner_std.data(), inner_std.size());
+  absl::string_view expr = absl::StripAsciiWhitespace(inner);
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad template \"{{", std::string(inner), "}}\": ", std::string(why)));
+  };
+  bool raw = false;
+  if (size_t bar = expr.rfind('|'); bar != absl::string_view::npos) {
+    absl::string_view filter = absl::StripAsciiWhitespace(expr.substr(bar + 1));
+    if (filter != "raw") {
+      return bad(
+          absl::StrCat("unknown filter \"", std::string(filter), "\" (the only one is raw)"));
+    }
+    raw = true;
+    expr = absl::StripTrailingAsciiWhitespace(expr.substr(0, bar));
+  }
+  auto ref = ParseExpr(expr, bad);
+  if (ref.ok()) ref->raw = raw;
+  return ref;
+}
+
+}  // namespace
+
+absl::Status WalkTemplate(std::string_view text,
+                          const std::function<void(std::string_view)>& on_text,
+                          const std::function<absl::Status(const TemplateRef&)>& on_ref) {
   while (!text.empty()) {
     size_t open = text.find("{{");
     if (open == std::string_view::npos) {
@@ -71,15 +90,13 @@ absl::Status Walk(std::string_view text, const std::function<void(std::string_vi
   return absl::OkStatus();
 }
 
-}  // namespace
-
 bool IsSafeRelativePath(std::string_view path) {
   return IsPathSafe(absl::string_view(path.data(), path.size()));
 }
 
 absl::StatusOr<std::vector<TemplateRef>> ParseTemplate(std::string_view text) {
   std::vector<TemplateRef> refs;
-  absl::Status s = Walk(
+  absl::Status s = WalkTemplate(
       text, [](std::string_view) {},
       [&](const TemplateRef& r) {
         refs.push_back(r);
@@ -91,7 +108,7 @@ absl::StatusOr<std::vector<TemplateRef>> ParseTemplate(std::string_view text) {
 
 absl::StatusOr<std::string> RenderTemplate(std::string_view text, const TemplateResolver& resolve) {
   std::string out;
-  absl::Status s = Walk(
+  absl::Status s = WalkTemplate(
       text, [&](std::string_view t) { out.append(t); },
       [&](const TemplateRef& r) -> absl::Status {
         auto v = resolve(r);

@@ -7,9 +7,12 @@
 #include "common/duration.h"
 #include "common/grpc_util.h"
 #include "common/log.h"
+#include "common/status.h"
 #include "common/utf8.h"
+#include "orchestrator/shell_template.h"
 #include "orchestrator/step_runner.h"
 #include "orchestrator/template.h"
+#include "orchestrator/vm_names.h"
 
 namespace clawos::orchestrator {
 namespace {
@@ -51,18 +54,6 @@ WorkflowRun::WorkflowRun(RunDeps deps, WorkflowRow wf, WorkflowSpec spec,
 }
 
 WorkflowRun::~WorkflowRun() { Stop(); }
-
-std::string WorkflowRun::AgentVmId(const std::string& workflow_id, const AgentSpec& agent,
-                                   int agent_index) {
-  std::string id = absl::StrCat(workflow_id, "-", agent.name);
-  return id.size() <= 63 ? id : absl::StrCat(workflow_id, "-a", agent_index);
-}
-
-std::string WorkflowRun::FreshVmId(const std::string& workflow_id, const StepSpec& step,
-                                   int step_index, int attempt) {
-  std::string id = absl::StrCat(workflow_id, "-", step.id, "-", attempt);
-  return id.size() <= 63 ? id : absl::StrCat(workflow_id, "-s", step_index, "-", attempt);
-}
 
 void WorkflowRun::Start() {
   loop_ = std::thread([this] { Loop(); });
@@ -112,9 +103,9 @@ void WorkflowRun::SetStep(int i, int state, const std::string& error) {
 std::string WorkflowRun::VmFor(int i, int attempt) const {
   const StepSpec& step = spec_.steps[i];
   const AgentSpec* agent = spec_.Agent(step.agent);
-  if (agent->fresh) return FreshVmId(wf_.id, step, i, attempt);
+  if (agent->fresh) return FreshVmId(wf_.id, step.id, i, attempt);
   int ai = std::find(wf_.agents.begin(), wf_.agents.end(), agent->name) - wf_.agents.begin();
-  return AgentVmId(wf_.id, *agent, ai);
+  return AgentVmId(wf_.id, agent->name, ai);
 }
 
 WorkflowRun::Dep WorkflowRun::Resolve(int i) const {
@@ -258,6 +249,87 @@ void WorkflowRun::StartAttempt(int i, bool resume) {
   });
 }
 
+std::map<std::string, std::string> WorkflowRun::Labels(const std::string& agent) const {
+  return {{"workflow", wf_.id}, {"agent", agent}};
+}
+
+void WorkflowRun::RecordVm(const Work& work, const std::string& subject) {
+  std::lock_guard lock(mu_);
+  AgentVmRow* row = nullptr;
+  for (auto& r : vms_) {
+    if (r.vm == work.vm) row = &r;
+  }
+  if (row && !row->deleted && (subject.empty() || row->subject == subject)) return;
+  if (!row) row = &vms_.emplace_back(AgentVmRow{work.agent.name, work.vm, "", false});
+  row->deleted = false;
+  if (!subject.empty()) row->subject = subject;
+  if (absl::Status st = deps_.store->AddAgentVm(wf_.id, *row); !st.ok()) {
+    log::Error("saving a vm failed",
+               {{"workflow", wf_.id}, {"vm", work.vm}, {"error", st.ToString()}});
+  }
+  Publish("");
+}
+
+absl::StatusOr<VmInfo> WorkflowRun::EnsureVm(const Work& work) {
+  VmRequest vm;
+  vm.id = work.vm;
+  vm.image = work.agent.image;
+  vm.vcpus = work.agent.vcpus;
+  vm.memory_mib = work.agent.memory_mib;
+  vm.env = work.agent.env;
+  vm.labels = Labels(work.agent.name);
+  if (work.agent.fresh) {
+    vm.labels["step"] = work.step.id;
+    vm.labels["attempt"] = absl::StrCat(work.attempt);
+  }
+  // Recorded (to be retired with the others, even if its start fails) only
+  // once the launcher shows it with this workflow's labels: a VM of the same
+  // id that is someone else's is never recorded, so never stopped or deleted.
+  auto info = deps_.launcher->EnsureRunning(
+      vm, [&](const VmInfo& owned) { RecordVm(work, owned.subject); });
+  if (info.ok()) RecordVm(work, info->subject);
+  return info;
+}
+
+absl::Status WorkflowRun::RenderCommand(const Work& work, const TemplateResolver& resolve,
+                                        AttemptPlan& plan) const {
+  // Everything but a prompt goes to execve, which cannot pass a NUL byte.
+  auto no_nul = [](const std::string& s, const std::string& what) {
+    return s.find('\0') == std::string::npos
+               ? absl::OkStatus()
+               : absl::InvalidArgumentError(absl::StrCat(what, ": holds a NUL byte"));
+  };
+  for (const auto& [k, v] : work.step.env) {
+    auto r = RenderTemplate(v, resolve);
+    if (!r.ok())
+      return absl::InvalidArgumentError(absl::StrCat("env ", k, ": ", r.status().message()));
+    RETURN_IF_ERROR(no_nul(*r, "env " + k));
+    plan.env[k] = *r;
+  }
+  if (work.step.prompt_kind) {
+    plan.prompt = true;
+    auto r = RenderTemplate(work.step.prompt, resolve);
+    if (!r.ok()) return absl::InvalidArgumentError(absl::StrCat("prompt: ", r.status().message()));
+    plan.prompt_text = *r;
+    plan.model = work.step.model.empty() ? work.agent.model : work.step.model;
+    plan.max_iterations = work.step.max_iterations;
+  } else if (work.step.shell) {
+    // The script never holds a template's text (shell_template.h).
+    auto r = RenderShellTemplate(work.step.argv[2], resolve);
+    if (!r.ok()) return absl::InvalidArgumentError(absl::StrCat("exec: ", r.status().message()));
+    plan.argv = {"sh", "-c", r->script};
+    for (auto& [k, v] : r->env) plan.env[k] = std::move(v);
+  } else {
+    for (const auto& word : work.step.argv) {
+      auto r = RenderTemplate(word, resolve);
+      if (!r.ok()) return absl::InvalidArgumentError(absl::StrCat("exec: ", r.status().message()));
+      RETURN_IF_ERROR(no_nul(*r, "exec"));
+      plan.argv.push_back(*r);
+    }
+  }
+  return absl::OkStatus();
+}
+
 void WorkflowRun::RunWorker(int i, bool resume, Work work) {
   AttemptOutcome outcome;
   auto fail = [&](std::string why) {
@@ -281,6 +353,12 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
   if (resume) {
     auto info = until_available([&] { return deps_.launcher->GetVm(work.vm); });
     if (!info.ok()) return fail(std::string(info.status().message()));
+    if (info->exists && !HasLabels(*info, Labels(work.agent.name))) {
+      return fail(absl::StrCat("vms/", work.vm, " is not this workflow's any more"));
+    }
+    // Ours, and perhaps created just before the crash that kept it from
+    // being recorded.
+    if (info->exists) RecordVm(work, info->subject);
     if (info->exists && !info->running) {
       return fail(absl::StrCat("vms/", work.vm, " was ", info->state,
                                " when the orchestrator restarted; the attempt's result is lost"));
@@ -296,40 +374,9 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
     }
   }
 
-  VmRequest vm;
-  vm.id = work.vm;
-  vm.image = work.agent.image;
-  vm.vcpus = work.agent.vcpus;
-  vm.memory_mib = work.agent.memory_mib;
-  vm.env = work.agent.env;
-  vm.labels = {{"workflow", wf_.id}, {"agent", work.agent.name}};
-  if (work.agent.fresh) {
-    vm.labels["step"] = work.step.id;
-    vm.labels["attempt"] = absl::StrCat(work.attempt);
-  }
   if (cancelled()) return fail("cancelled");
-  // Recorded before it is created, so that a VM whose start fails is still
-  // retired with the others.
-  auto record = [&](const std::string& subject) {
-    std::lock_guard lock(mu_);
-    AgentVmRow* row = nullptr;
-    for (auto& r : vms_) {
-      if (r.vm == work.vm) row = &r;
-    }
-    if (row && !row->deleted && (subject.empty() || row->subject == subject)) return;
-    if (!row) row = &vms_.emplace_back(AgentVmRow{work.agent.name, work.vm, "", false});
-    row->deleted = false;
-    if (!subject.empty()) row->subject = subject;
-    if (absl::Status st = deps_.store->AddAgentVm(wf_.id, *row); !st.ok()) {
-      log::Error("saving a vm failed",
-                 {{"workflow", wf_.id}, {"vm", work.vm}, {"error", st.ToString()}});
-    }
-    Publish("");
-  };
-  record("");
-  auto info = deps_.launcher->EnsureRunning(vm);
+  auto info = EnsureVm(work);
   if (!info.ok()) return fail(std::string(info.status().message()));
-  record(info->subject);
   if (work.agent.limits.any()) {
     if (!deps_.limits)
       return fail("the agent has limits but the orchestrator has no --proxy-admin");
@@ -383,28 +430,12 @@ void WorkflowRun::RunWorker(int i, bool resume, Work work) {
   plan.workdir = work.step.workdir;
   plan.timeout = work.timeout;
   plan.step_timeout = work.step.timeout;
-  for (const auto& [k, v] : work.step.env) {
-    auto r = RenderTemplate(v, resolve);
-    if (!r.ok()) return fail(absl::StrCat("env ", k, ": ", r.status().message()));
-    plan.env[k] = *r;
+  if (absl::Status st = RenderCommand(work, resolve, plan); !st.ok()) {
+    return fail(std::string(st.message()));
   }
   plan.env["CLAWOS_WORKFLOW"] = wf_.id;
   plan.env["CLAWOS_STEP"] = work.step.id;
   plan.env["CLAWOS_ATTEMPT"] = absl::StrCat(work.attempt);
-  if (work.step.prompt_kind) {
-    plan.prompt = true;
-    auto r = RenderTemplate(work.step.prompt, resolve);
-    if (!r.ok()) return fail(absl::StrCat("prompt: ", r.status().message()));
-    plan.prompt_text = *r;
-    plan.model = work.step.model.empty() ? work.agent.model : work.step.model;
-    plan.max_iterations = work.step.max_iterations;
-  } else {
-    for (const auto& word : work.step.argv) {
-      auto r = RenderTemplate(word, resolve);
-      if (!r.ok()) return fail(absl::StrCat("exec: ", r.status().message()));
-      plan.argv.push_back(*r);
-    }
-  }
   if (!resumed_started) {
     for (const auto& n : work.step.needs) {
       auto o = output_of(n);
@@ -484,17 +515,31 @@ void WorkflowRun::OnAttemptDone(int i, AttemptOutcome outcome) {
 
 void WorkflowRun::RetireVm(const std::string& vm, bool keep_stopped) {
   // mu_ is held; the launcher calls happen on a worker thread.
-  std::string subject;
+  std::string subject, agent;
   for (auto& r : vms_) {
-    if (r.vm == vm) subject = r.subject;
+    if (r.vm == vm) subject = r.subject, agent = r.agent;
   }
-  workers_.emplace_back([this, vm, keep_stopped, subject] {
-    absl::Status s = keep_stopped ? deps_.launcher->StopVm(vm) : deps_.launcher->DeleteVm(vm);
+  workers_.emplace_back([this, vm, keep_stopped, subject, labels = Labels(agent)] {
+    // Only a VM that still has this workflow's labels is stopped or deleted:
+    // one deleted by an operator and made again by someone else is not ours.
+    // (The launcher has no conditional delete; the window is this one call.)
+    auto info = deps_.launcher->GetVm(vm);
+    absl::Status s = info.status();
+    bool ours = s.ok() && HasLabels(*info, labels);
+    if (s.ok() && info->exists && !ours) {
+      log::Warn("not retiring a vm that is not this workflow's any more",
+                {{"workflow", wf_.id}, {"vm", vm}});
+    } else if (ours) {
+      s = keep_stopped ? deps_.launcher->StopVm(vm) : deps_.launcher->DeleteVm(vm);
+    }
     if (!s.ok())
       log::Warn("retiring a vm failed",
                 {{"workflow", wf_.id}, {"vm", vm}, {"error", s.ToString()}});
-    if (keep_stopped || !s.ok()) return;
-    if (deps_.limits && !subject.empty()) (void)deps_.limits->Remove(subject);
+    if (!s.ok() || (keep_stopped && ours)) return;
+    // Gone, deleted, or someone else's: no longer this workflow's to retire
+    // (and the limits of someone else's VM are left alone).
+    if (deps_.limits && !subject.empty() && (ours || !info->exists))
+      (void)deps_.limits->Remove(subject);
     std::lock_guard lock(mu_);
     for (auto& r : vms_) {
       if (r.vm == vm) r.deleted = true;

@@ -20,6 +20,7 @@
 #include "orchestrator/orchestrator_metrics.h"
 #include "orchestrator/spec.h"
 #include "orchestrator/store.h"
+#include "orchestrator/template.h"
 #include "orchestrator/workflow_proto.h"
 
 namespace clawos::orchestrator {
@@ -44,12 +45,6 @@ class WorkflowRun {
   void Stop();
   bool done();
 
-  // VM ids a workflow uses, e.g. "wf-1a2b-builder" / "wf-1a2b-test-2".
-  static std::string AgentVmId(const std::string& workflow_id, const AgentSpec& agent,
-                               int agent_index);
-  static std::string FreshVmId(const std::string& workflow_id, const StepSpec& step, int step_index,
-                               int attempt);
-
  private:
   enum class Dep { kWaiting, kOk, kBlocked };
   struct Work;
@@ -58,6 +53,14 @@ class WorkflowRun {
   void Advance();  // with mu_ held
   void StartAttempt(int i, bool resume);
   void RunWorker(int i, bool resume, Work work);
+  // The labels that make a VM this workflow's, for one of its agents.
+  std::map<std::string, std::string> Labels(const std::string& agent) const;
+  // Records the attempt's VM as this workflow's (it has the labels).
+  void RecordVm(const Work& work, const std::string& subject);
+  absl::StatusOr<VmInfo> EnsureVm(const Work& work);
+  // The plan's command, prompt and env, templates filled in.
+  absl::Status RenderCommand(const Work& work, const TemplateResolver& resolve,
+                             AttemptPlan& plan) const;
   void OnAttemptDone(int i, AttemptOutcome outcome);
   void FailWorkflow(const std::string& error);
   void CancelAll();
