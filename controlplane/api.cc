@@ -96,7 +96,12 @@ absl::StatusOr<std::vector<std::string>> LimitFields(const std::string& body) {
 
 Api::Api(Backends& backends, OperatorAuth& auth, EventHub& hub, RotatingFile* audit,
          prometheus::Registry* registry, ApiOptions options)
-    : b_(backends), auth_(auth), hub_(hub), audit_(audit), options_(std::move(options)) {
+    : b_(backends),
+      auth_(auth),
+      hub_(hub),
+      audit_(audit),
+      options_(std::move(options)),
+      slots_(options_.streams) {
   if (registry) {
     requests_ = &prometheus::BuildCounter()
                      .Name("clawos_controlplane_requests_total")
@@ -396,6 +401,16 @@ void Api::Shutdown() {
 }
 
 bool Api::StillAllowed(const Call& c) { return auth_.Check(c.req, c.match.route->access).ok(); }
+
+bool Api::TakeSlot(Call& c, StreamSlots::Slot* slot) {
+  auto s = slots_.Acquire(!c.caller.admin(), c.caller.subject);
+  if (!s.ok()) {
+    c.ErrorWithStatus(429, s.status(), {{"retry-after", "5"}});
+    return false;
+  }
+  *slot = *std::move(s);
+  return true;
+}
 
 std::vector<std::string> Api::Unready() {
   const absl::Duration t = absl::Seconds(3);

@@ -1,7 +1,8 @@
 // The REST API over the daemons' gRPC: routes → auth → the daemon call →
 // JSON (protobuf's mapping, proto field names). Unary calls answer whole;
-// exec streams NDJSON; logs and events stream SSE. Every call to an admin
-// route, allowed or refused, is written to the audit log.
+// exec streams NDJSON; logs and events stream SSE. Streams are capped per
+// role (stream_slots.h) and re-check the caller's token on a timer. Every
+// call to an admin route, allowed or refused, is written to the audit log.
 #pragma once
 
 #include <functional>
@@ -21,6 +22,7 @@
 #include "controlplane/event_hub.h"
 #include "controlplane/operator_auth.h"
 #include "controlplane/routes.h"
+#include "controlplane/stream_slots.h"
 
 namespace prometheus {
 class Registry;
@@ -44,6 +46,8 @@ struct ApiOptions {
   absl::Duration call_timeout = absl::Seconds(30);
   absl::Duration start_timeout = absl::Minutes(10);  // :start waits for the agent
   absl::Duration keepalive = absl::Seconds(15);      // SSE comments while idle
+  absl::Duration recheck = absl::Seconds(5);         // streams re-check the caller's token
+  StreamLimits streams;                              // caps on open streams
   std::string openapi_json;                          // GET /v1/openapi.json
   std::function<std::string()> metrics_text;         // GET /metrics (Prometheus text)
 };
@@ -74,6 +78,8 @@ class Api : public http::RequestHandler {
   };
   // The caller's token still holds (streams re-check it as they go).
   bool StillAllowed(const Call& call);
+  // A place for a stream, or false after answering 429 (a cap is reached).
+  bool TakeSlot(Call& call, StreamSlots::Slot* slot);
   void Dispatch(Call& call);
   void ExecVm(Call& call);
   void VmLogs(Call& call);
@@ -96,6 +102,7 @@ class Api : public http::RequestHandler {
   EventHub& hub_;
   RotatingFile* audit_;
   ApiOptions options_;
+  StreamSlots slots_;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Histogram>* latency_ = nullptr;
   std::mutex active_mu_;

@@ -1,5 +1,6 @@
 // The control plane's plain parts, without the network: route matching, the
-// event ring, the error mapping.
+// event ring, the error mapping, the stream caps, who may read /metrics
+// without a token.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -7,7 +8,9 @@
 
 #include "controlplane/errors.h"
 #include "controlplane/event_hub.h"
+#include "controlplane/operator_auth.h"
 #include "controlplane/routes.h"
+#include "controlplane/stream_slots.h"
 
 namespace clawos::controlplane {
 namespace {
@@ -29,6 +32,70 @@ TEST(RoutesTest, PatternsParamsAndVerbs) {
   EXPECT_EQ(m->route->access, Access::kAdmin);
   EXPECT_EQ(MatchRoute("GET", "/v1/agents/a7/limits")->route->access, Access::kViewer);
   EXPECT_EQ(MatchRoute("GET", "/healthz")->route->access, Access::kPublic);
+  EXPECT_EQ(MatchRoute("GET", "/metrics")->route->access, Access::kLocal);
+}
+
+TEST(StreamSlotsTest, ViewersCannotTakeTheAdminsShare) {
+  StreamSlots slots({.max_streams = 6, .max_viewer_streams = 3, .max_streams_per_viewer = 2});
+  std::vector<StreamSlots::Slot> held;
+  auto take = [&](bool viewer, const std::string& who) {
+    auto s = slots.Acquire(viewer, who);
+    if (s.ok()) held.push_back(*std::move(s));
+    return s.status();
+  };
+  EXPECT_TRUE(take(true, "operators/v1").ok());
+  EXPECT_TRUE(take(true, "operators/v1").ok());
+  absl::Status one = take(true, "operators/v1");
+  EXPECT_EQ(one.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(one.message().find("--max-streams-per-viewer"), std::string::npos) << one;
+  EXPECT_TRUE(take(true, "operators/v2").ok());
+  absl::Status all = take(true, "operators/v3");
+  EXPECT_EQ(all.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(all.message().find("--max-viewer-streams"), std::string::npos) << all;
+  EXPECT_EQ(slots.open_viewer(), 3);
+  // The admins still have the rest, then the global cap holds for them too.
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(take(false, "operators/admin").ok()) << i;
+  absl::Status full = take(false, "operators/admin");
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.message().find("--max-streams"), std::string::npos) << full;
+  // A stream that ends gives its place back.
+  held.erase(held.begin());
+  EXPECT_TRUE(take(true, "operators/v3").ok()) << "one viewer slot came back";
+  held.clear();
+  EXPECT_EQ(slots.open(), 0);
+  EXPECT_EQ(slots.open_viewer(), 0);
+  // Moved slots release once.
+  {
+    auto a = slots.Acquire(true, "x").value();
+    StreamSlots::Slot b = std::move(a);
+    EXPECT_EQ(slots.open(), 1);
+  }
+  EXPECT_EQ(slots.open(), 0);
+}
+
+TEST(StreamSlotsTest, LimitsMustLeaveRoom) {
+  EXPECT_TRUE(ValidateStreamLimits({}, 512).ok());
+  EXPECT_FALSE(ValidateStreamLimits({.max_streams = 512}, 512).ok()) << "no room for unary calls";
+  EXPECT_FALSE(ValidateStreamLimits({.max_streams = 100, .max_viewer_streams = 200}, 512).ok());
+  EXPECT_FALSE(ValidateStreamLimits({.max_streams_per_viewer = 0}, 512).ok());
+  EXPECT_FALSE(
+      ValidateStreamLimits({.max_viewer_streams = 8, .max_streams_per_viewer = 9}, 512).ok());
+}
+
+TEST(OperatorAuthTest, LoopbackAndForwarding) {
+  for (const char* h : {"127.0.0.1", "127.3.4.5", "localhost", "::1", "[::1]", "LOCALHOST"}) {
+    EXPECT_TRUE(IsLoopbackHost(h)) << h;
+  }
+  for (const char* h :
+       {"0.0.0.0", "", "10.0.0.1", "::", "128.0.0.1", "localhost.evil", "1.127.0.0"}) {
+    EXPECT_FALSE(IsLoopbackHost(h)) << h;
+  }
+  http::Request r;
+  EXPECT_FALSE(IsForwarded(r));
+  for (const char* h : {"X-Forwarded-For", "forwarded", "X-Real-IP"}) {
+    r.headers = {{"host", "x"}, {h, ""}};
+    EXPECT_TRUE(IsForwarded(r)) << h;
+  }
 }
 
 TEST(RoutesTest, WhatDoesNotMatch) {

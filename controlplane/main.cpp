@@ -72,6 +72,21 @@ int main(int argc, char** argv) {
   clawos::AddDurationFlag(app, "--sse-keepalive", &api.keepalive,
                           "CLAWOS_CONTROLPLANE_SSE_KEEPALIVE",
                           "Comment sent on idle SSE streams this often");
+  clawos::AddDurationFlag(app, "--stream-recheck", &api.recheck,
+                          "CLAWOS_CONTROLPLANE_STREAM_RECHECK",
+                          "Open streams re-check the caller's token this often, busy or idle");
+  app.add_option("--max-streams", api.streams.max_streams,
+                 "Open streams (events, logs, exec) at most, below the listener's 512 connections")
+      ->envname("CLAWOS_CONTROLPLANE_MAX_STREAMS")
+      ->capture_default_str();
+  app.add_option("--max-viewer-streams", api.streams.max_viewer_streams,
+                 "Of those, held by viewers at most (the rest is the admins')")
+      ->envname("CLAWOS_CONTROLPLANE_MAX_VIEWER_STREAMS")
+      ->capture_default_str();
+  app.add_option("--max-streams-per-viewer", api.streams.max_streams_per_viewer,
+                 "Open streams of one viewer subject at most")
+      ->envname("CLAWOS_CONTROLPLANE_MAX_STREAMS_PER_VIEWER")
+      ->capture_default_str();
   clawos::AddDurationFlag(app, "--admin-token-ttl", &token_ttl,
                           "CLAWOS_CONTROLPLANE_ADMIN_TOKEN_TTL",
                           "Lifetime of the bootstrap admin token (at most identity's --max-ttl)");
@@ -81,6 +96,17 @@ int main(int argc, char** argv) {
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
   clawos::log::Init("clawos-controlplane", log_level);
 
+  clawos::http::ServerOptions o;
+  if (auto s = ValidateStreamLimits(api.streams, o.max_connections); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (api.recheck <= absl::ZeroDuration() || api.recheck > absl::Minutes(1)) {
+    return Fail("--stream-recheck must be more than 0 and at most 1m");
+  }
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return Fail("--listen must be host:port");
+  o.host = listen.substr(0, colon);
+  o.port = std::atoi(listen.substr(colon + 1).c_str());
   if (auto s = clawos::EnsurePrivateDir(state_dir); !s.ok()) return Fail(std::string(s.message()));
   Backends b;
   auto channel = [](const std::string& addr) { return clawos::MakeChannel(addr); };
@@ -122,15 +148,10 @@ int main(int argc, char** argv) {
   clawos::Metrics* m = metrics->get();
   api.metrics_text = [m] { return m->Text(); };
   EventHub hub;
-  OperatorAuth auth(tokens);
+  OperatorAuth auth(tokens, IsLoopbackHost(o.host));
   Api handler(b, auth, hub, audit->get(), &m->registry(), api);
   EventFeeds feeds(b, hub);
 
-  clawos::http::ServerOptions o;
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return Fail("--listen must be host:port");
-  o.host = listen.substr(0, colon);
-  o.port = std::atoi(listen.substr(colon + 1).c_str());
   o.max_body_bytes = max_body;
   o.io_timeout = absl::Minutes(10);  // long :start and :exec calls
   auto server = clawos::http::Server::Start(o, handler);
@@ -147,12 +168,14 @@ int main(int argc, char** argv) {
         clawos::log::Warn("renewing admin.token", {{"error", std::string(r.status().message())}});
     }
   });
-  clawos::log::Info("serving", {{"listen", o.host + ":" + std::to_string((*server)->port())},
-                                {"state_dir", state_dir},
-                                {"admin_token", token_path},
-                                {"admin_token_new", *wrote},
-                                {"monitor", b.monitor ? monitor_addr : "off"},
-                                {"orchestrator", b.orchestrator ? orchestrator_addr : "off"}});
+  clawos::log::Info("serving",
+                    {{"listen", o.host + ":" + std::to_string((*server)->port())},
+                     {"state_dir", state_dir},
+                     {"admin_token", token_path},
+                     {"admin_token_new", *wrote},
+                     {"monitor", b.monitor ? monitor_addr : "off"},
+                     {"orchestrator", b.orchestrator ? orchestrator_addr : "off"},
+                     {"metrics", IsLoopbackHost(o.host) ? "loopback, or a token" : "a token"}});
   int sig = clawos::WaitForShutdownSignal();
   clawos::log::Info("draining", {{"signal", sig}});
   stop = true;

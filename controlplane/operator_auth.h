@@ -1,7 +1,10 @@
 // Who is calling the control plane: `Authorization: Bearer <operator JWT>`
 // from clawos-identity (audience clawos-controlplane), verified locally.
 // Roles: "admin" (or "operator") may do everything, "viewer" may read;
-// agent tokens are refused.
+// agent tokens are refused. kLocal routes (/metrics) need no token only from
+// a direct caller on a loopback listener: a request that came through a
+// proxy (X-Forwarded-For, Forwarded or X-Real-IP; nginx sets the first) or a
+// listener on another address needs a viewer token.
 #pragma once
 
 #include <string>
@@ -25,7 +28,9 @@ struct Caller {
 
 class OperatorAuth {
  public:
-  explicit OperatorAuth(identity::RemoteVerifier& verifier) : verifier_(verifier) {}
+  // `loopback_listener`: the control plane listens on 127.0.0.0/8 or ::1 only.
+  OperatorAuth(identity::RemoteVerifier& verifier, bool loopback_listener)
+      : verifier_(verifier), loopback_(loopback_listener) {}
   // UNAUTHENTICATED without a valid token, PERMISSION_DENIED when the role
   // may not make this call (`who` then names the caller, for the audit log).
   // kPublic routes need no token.
@@ -33,6 +38,12 @@ class OperatorAuth {
 
  private:
   identity::RemoteVerifier& verifier_;
+  bool loopback_;
 };
+
+// Whether `host` (of --listen) is a loopback address: 127.0.0.0/8, ::1, localhost.
+bool IsLoopbackHost(const std::string& host);
+// Whether a proxy forwarded the request (it names the original client).
+bool IsForwarded(const http::Request& request);
 
 }  // namespace clawos::controlplane

@@ -31,7 +31,7 @@ const std::vector<Route>& Routes() {
       {"GET", "/v1/workflows/{workflow}/steps/{step}/output", Op::kStepOutput, Access::kAdmin},
       {"GET", "/healthz", Op::kHealthz, Access::kPublic},
       {"GET", "/readyz", Op::kReadyz, Access::kPublic},
-      {"GET", "/metrics", Op::kMetrics, Access::kPublic},
+      {"GET", "/metrics", Op::kMetrics, Access::kLocal},
       {"GET", "/v1/openapi.json", Op::kOpenApi, Access::kPublic},
   };
   return kRoutes;

@@ -38,9 +38,11 @@ enum class Op {
   kOpenApi,
 };
 
-// kPublic: no token (health, metrics, the API document). kViewer: any
-// operator token. kAdmin: role admin (or operator); every such call is audited.
-enum class Access { kPublic, kViewer, kAdmin };
+// kPublic: no token (health, the API document). kLocal (metrics): no token
+// for a direct caller on a loopback listener, else as kViewer (operator_auth.h).
+// kViewer: any operator token. kAdmin: role admin (or operator); every such
+// call is audited.
+enum class Access { kPublic, kLocal, kViewer, kAdmin };
 
 struct Route {
   const char* method;

@@ -1,6 +1,9 @@
-// The streamed answers: exec output (NDJSON), VM logs and the event feed
-// (SSE, with keep-alive comments so that idle streams notice a client that
-// went away).
+// The streamed answers: exec output (NDJSON), VM logs and the event feeds
+// (SSE). Each holds a stream slot (stream_slots.h) while it lasts, re-checks
+// the caller's token every --stream-recheck whether or not it is busy (a
+// token revoked or expired ends it with a last error), and writes keep-alives
+// while idle so that it notices a client that went away.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -64,22 +67,56 @@ class StreamWriter {
 const absl::Status kDenied =
     absl::UnauthenticatedError("the token no longer holds (expired or revoked)");
 
-// While a stream waits on its daemon: every `every`, writes `text` (so a
-// client that left is noticed) and re-checks the caller's token (so a
-// revoked or expired one ends the stream).
+// When a stream's next token check and keep-alive are due. The token is
+// re-checked every `recheck` whether or not the stream is busy; a keep-alive
+// goes out when nothing was written for `keepalive`.
+class StreamClock {
+ public:
+  StreamClock(absl::Duration keepalive, absl::Duration recheck)
+      : keepalive_(keepalive),
+        recheck_(recheck),
+        next_check_(absl::Now() + recheck),
+        next_keepalive_(absl::Now() + keepalive) {}
+  absl::Duration UntilNext() const {
+    return std::max(absl::ZeroDuration(), std::min(next_check_, next_keepalive_) - absl::Now());
+  }
+  bool CheckDue() {
+    if (absl::Now() < next_check_) return false;
+    next_check_ = absl::Now() + recheck_;
+    return true;
+  }
+  bool KeepAliveDue() const { return absl::Now() >= next_keepalive_; }
+  void Wrote() { next_keepalive_ = absl::Now() + keepalive_; }
+
+ private:
+  const absl::Duration keepalive_, recheck_;
+  absl::Time next_check_, next_keepalive_;
+};
+
+// While a stream reads from its daemon (on another thread): re-checks the
+// caller's token on the clock, ending the stream with `denied` when it no
+// longer holds, and writes `text` as a keep-alive (so a client that left is
+// noticed).
 class KeepAlive {
  public:
-  KeepAlive(StreamWriter& w, absl::Duration every, std::string text,
+  KeepAlive(StreamWriter& w, StreamClock clock, std::string text,
             std::function<bool()> still_allowed, std::string denied)
-      : thread_([this, &w, every, text = std::move(text), still_allowed,
-                 denied = std::move(denied)] {
+      : thread_([this, &w, clock, text = std::move(text), still_allowed,
+                 denied = std::move(denied)]() mutable {
           std::unique_lock lock(mu_);
           while (!stop_) {
-            if (cv_.wait_for(lock, absl::ToChronoNanoseconds(every), [this] { return stop_; })) {
-              break;
-            }
+            auto wait = absl::ToChronoNanoseconds(clock.UntilNext());
+            if (cv_.wait_for(lock, wait, [this] { return stop_; })) break;
             lock.unlock();
-            bool ok = still_allowed() ? w.Write(text) : (w.Stop(denied), false);
+            bool ok = true;
+            if (clock.CheckDue() && !still_allowed()) {
+              w.Stop(denied);
+              ok = false;
+            }
+            if (ok && clock.KeepAliveDue()) {
+              ok = w.Write(text);
+              clock.Wrote();
+            }
             lock.lock();
             if (!ok) break;
           }
@@ -110,6 +147,8 @@ std::string Sse(const std::string& id, const std::string& event, const std::stri
 }  // namespace
 
 void Api::ExecVm(Call& c) {
+  StreamSlots::Slot slot;
+  if (!TakeSlot(c, &slot)) return;
   lpb::ExecVmRequest req;
   if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
   req.set_name("vms/" + c.match.params["name"]);
@@ -137,7 +176,7 @@ void Api::ExecVm(Call& c) {
   {
     // Blank lines (NDJSON readers skip them) while the command is silent.
     KeepAlive ka(
-        w, options_.keepalive, "\n", [&] { return StillAllowed(c); },
+        w, StreamClock(options_.keepalive, options_.recheck), "\n", [&] { return StillAllowed(c); },
         absl::StrCat("{\"error\":", ErrorBody(kDenied), "}\n"));
     while (ok && reader->Read(&msg)) ok = w.Write(ToJson(msg) + "\n");
   }
@@ -150,6 +189,8 @@ void Api::ExecVm(Call& c) {
 }
 
 void Api::VmLogs(Call& c) {
+  StreamSlots::Slot slot;
+  if (!TakeSlot(c, &slot)) return;
   lpb::StreamVmLogsRequest req;
   req.set_name("vms/" + c.match.params["name"]);
   req.set_follow(c.Query("follow") == "true" || c.Query("follow") == "1");
@@ -203,8 +244,8 @@ void Api::StreamSse(
   }
   {
     KeepAlive ka(
-        w, options_.keepalive, ": keep-alive\n\n", [&] { return StillAllowed(c); },
-        Sse("", "error", ErrorBody(kDenied)));
+        w, StreamClock(options_.keepalive, options_.recheck), ": keep-alive\n\n",
+        [&] { return StillAllowed(c); }, Sse("", "error", ErrorBody(kDenied)));
     Msg m;
     while (ok && reader->Read(&m)) ok = w.Write(event(m));
   }
@@ -219,6 +260,8 @@ void Api::StreamSse(
 // SSE "workflow" events (the workflow now, then one per change); the stream
 // ends after the workflow's final event.
 void Api::WorkflowEvents(Call& c) {
+  StreamSlots::Slot slot;
+  if (!TakeSlot(c, &slot)) return;
   opb::WatchWorkflowRequest req;
   req.set_name("workflows/" + c.match.params["workflow"]);
   if (!b_.orchestrator) return c.Error(absl::UnavailableError("orchestrator is not configured"));
@@ -236,6 +279,8 @@ void Api::Events(Call& c) {
   if (!last.empty() && !absl::SimpleAtoi(last, &after)) {
     return c.Error(absl::InvalidArgumentError("Last-Event-ID must be an event id (an integer)"));
   }
+  StreamSlots::Slot slot;
+  if (!TakeSlot(c, &slot)) return;
   const int64_t newest = hub_.Last();
   if (last.empty()) after = newest;  // a new client gets what happens from now on
   if (!c.StartStream("text/event-stream")) return;
@@ -245,8 +290,10 @@ void Api::Events(Call& c) {
     if (!w.Write(Sse("", "gap", R"({"message":"the Last-Event-ID is unknown here"})"))) return;
     after = newest;
   }
+  // Busy or idle, the token is re-checked on the clock between batches.
+  StreamClock clock(options_.keepalive, options_.recheck);
   for (;;) {
-    EventHub::Batch b = hub_.Since(after, options_.keepalive);
+    EventHub::Batch b = hub_.Since(after, clock.UntilNext());
     if (b.gap) {
       if (!w.Write(Sse("", "gap",
                        absl::StrCat(R"({"message":"events after id )", after,
@@ -258,13 +305,15 @@ void Api::Events(Call& c) {
       if (!w.Write(Sse(std::to_string(e.id), e.type, e.json))) return;
       after = e.id;
     }
+    if (!b.events.empty()) clock.Wrote();
     if (b.closed) break;
-    if (b.events.empty()) {
-      if (!StillAllowed(c)) {
-        w.Stop(Sse("", "error", ErrorBody(kDenied)));
-        break;
-      }
+    if (clock.CheckDue() && !StillAllowed(c)) {
+      w.Stop(Sse("", "error", ErrorBody(kDenied)));
+      break;
+    }
+    if (clock.KeepAliveDue()) {
       if (!w.Write(": keep-alive\n\n")) return;
+      clock.Wrote();
     }
   }
   w.End();

@@ -31,6 +31,26 @@ in
       default = "15s";
       description = "Comment sent on idle SSE streams this often (--sse-keepalive).";
     };
+    streamRecheck = mkOption {
+      type = types.str;
+      default = "5s";
+      description = "Open streams re-check the caller's token this often, busy or idle (--stream-recheck).";
+    };
+    maxStreams = mkOption {
+      type = types.ints.between 1 511;
+      default = 384;
+      description = "Open streams (events, logs, exec) at most, below the listener's 512 connections (--max-streams).";
+    };
+    maxViewerStreams = mkOption {
+      type = types.ints.positive;
+      default = 128;
+      description = "Of those, held by viewers at most; the rest is the admins' (--max-viewer-streams).";
+    };
+    maxStreamsPerViewer = mkOption {
+      type = types.ints.positive;
+      default = 16;
+      description = "Open streams of one viewer subject at most (--max-streams-per-viewer).";
+    };
     adminTokenTtl = mkOption {
       type = types.str;
       default = "24h";
@@ -46,7 +66,8 @@ in
       after = [ "clawos-identity.service" "clawos-vm-launcher.service" "clawos-orchestrator.service" ];
       wants = [ "clawos-identity.service" ];
       serviceConfig = clib.unprivileged // {
-        # The control plane serves /metrics on its own listener.
+        # The control plane serves /metrics on its own listener: without a
+        # token on loopback, never through nginx (tls.nix).
         ExecStart = clib.execStart "${cfg.package}/bin/clawos-controlplane" {
           "--state-dir" = cfg.stateDir;
           "--listen" = cfg.listenAddr;
@@ -59,6 +80,10 @@ in
           "--issuer" = cfg.issuer;
           "--max-body" = cfg.maxBody;
           "--sse-keepalive" = cfg.sseKeepalive;
+          "--stream-recheck" = cfg.streamRecheck;
+          "--max-streams" = cfg.maxStreams;
+          "--max-viewer-streams" = cfg.maxViewerStreams;
+          "--max-streams-per-viewer" = cfg.maxStreamsPerViewer;
           "--admin-token-ttl" = cfg.adminTokenTtl;
         } cfg.extraFlags;
         StateDirectory = clib.stateDirectory cfg.stateDir;

@@ -99,6 +99,11 @@ in
           proxy_set_header X-Request-Id $clawos_request_id;
           proxy_hide_header X-Content-Type-Options;
         '';
+        # Prometheus scrapes the control plane on loopback, never through here.
+        locations."= /metrics".extraConfig = ''
+          default_type application/json;
+          return 404 '{"code":5,"message":"no route for /metrics","details":[]}';
+        '';
         locations."= /v1/events" = stream "";
         locations."~ ^/v1/workflows/[^/]+/events$" = stream "";
         locations."~ ^/v1/vms/[^/]+(/logs|:exec)$" = stream "proxy_request_buffering off;\n";

@@ -4,8 +4,11 @@
 // OpenAPI document against the real routes, a VM created, started, exec'd
 // (NDJSON), logged (SSE) and stopped over REST with its lifecycle seen on
 // /v1/events and resumed with Last-Event-ID, tokens, limits, usage, the
-// audit log and the metrics.
+// audit log and the metrics; a revoked token ending a busy stream; the
+// per-role stream caps; /metrics through the shipped nginx config (refused)
+// and on loopback (served).
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +27,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "cli/stack.h"
+#include "cli/stack_nginx.h"
 #include "common/crypto/encoding.h"
 #include "common/files.h"
 #include "common/http/client.h"
@@ -154,19 +159,55 @@ class ControlPlaneTest : public ::testing::Test {
     orchestrator_ =
         new Daemon(testing::OrchestratorArgv(kBin, dir_->path()), Sub("orchestrator.log"));
     ASSERT_TRUE(orchestrator_->WaitForFile(Sub("orch.sock"))) << orchestrator_->Log();
-    port_ = testing::FreeLoopbackPort();
-    cp_ = new Daemon(
-        {kBin + "/clawos-controlplane", "--listen", absl::StrCat("127.0.0.1:", port_),
-         "--state-dir", Sub("cp"), "--identity", "unix:" + Sub("id.sock"), "--launcher",
-         "unix:" + Sub("launcher.sock"), "--proxy-admin", "unix:" + Sub("admin.sock"),
-         "--orchestrator", "unix:" + Sub("orch.sock"), "--monitor", "off", "--sse-keepalive", "1s"},
-        Sub("cp.log"));
+    port_ = StackPort();
+    cp_ = new Daemon(CpArgv(port_, "cp", {"--sse-keepalive", "1s", "--stream-recheck", "2s"}),
+                     Sub("cp.log"));
     ASSERT_TRUE(cp_->WaitForFile(Sub("cp/admin.token"))) << cp_->Log();
     for (int i = 0; i < 100 && Send("GET", "/healthz").status != 200; ++i) {
       absl::SleepFor(absl::Milliseconds(100));
     }
     admin_ =
         std::string(absl::StripTrailingAsciiWhitespace(ReadFile(Sub("cp/admin.token")).value()));
+  }
+  static std::vector<std::string> CpArgv(int port, const std::string& state,
+                                         const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {kBin + "/clawos-controlplane",
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", port),
+                                     "--state-dir",
+                                     Sub(state),
+                                     "--identity",
+                                     "unix:" + Sub("id.sock"),
+                                     "--launcher",
+                                     "unix:" + Sub("launcher.sock"),
+                                     "--proxy-admin",
+                                     "unix:" + Sub("admin.sock"),
+                                     "--orchestrator",
+                                     "unix:" + Sub("orch.sock"),
+                                     "--monitor",
+                                     "off"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+  // A port for the control plane such that `clawos up`'s nginx ports at the
+  // same offset (8081 and 8443 for 8080) are free too.
+  static int StackPort() {
+    auto free = [](int port) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+      close(fd);
+      return ok;
+    };
+    int port = 0;
+    for (int i = 0; i < 100; ++i) {
+      port = testing::FreeLoopbackPort();
+      if (port > 8080 && port + 363 < 65536 && free(port + 1) && free(port + 363)) break;
+    }
+    return port;
   }
   static void StartProxy() {
     proxy_ = new Daemon({kBin + "/clawos-inference-proxy", "--listen", "127.0.0.1:0", "--state-dir",
@@ -300,7 +341,7 @@ TEST_F(ControlPlaneTest, ARevokedTokenEndsItsOpenStream) {
   auto r = RunCommand({kBin + "/clawos", "token", "revoke", "--subject", "operators/short-lived"},
                       "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + Sub("id.sock")}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // Revocations are polled every 5 s; the stream re-checks at each keep-alive (1 s).
+  // Revocations are polled every 5 s; the stream re-checks every 2 s (--stream-recheck).
   ASSERT_TRUE(events.WaitForEnd(absl::Seconds(20))) << events.text();
   auto last = ParseSse(events.text());
   ASSERT_FALSE(last.empty()) << events.text();
@@ -487,9 +528,161 @@ TEST_F(ControlPlaneTest, MetricsCountRequestsByRouteAndStatus) {
     m = Send("GET", "/metrics");
     return m.status == 200 && m.body.find(counted) != std::string::npos;
   });
-  ASSERT_EQ(m.status, 200);
+  ASSERT_EQ(m.status, 200) << "no token on loopback";
   EXPECT_NE(m.body.find(counted), std::string::npos) << m.body.substr(0, 2000);
   EXPECT_NE(m.body.find("process_resident_memory_bytes"), std::string::npos);
+  // What a proxy forwarded needs a token, whatever proxy it is.
+  for (const char* h : {"x-forwarded-for", "forwarded", "x-real-ip"}) {
+    Answer fwd = Send("GET", "/metrics", "", "", {{h, "203.0.113.9"}});
+    EXPECT_EQ(fwd.status, 401) << h << ": " << fwd.body;
+    EXPECT_EQ(fwd.Json()["code"], 16) << fwd.body;
+  }
+  EXPECT_EQ(
+      Send("GET", "/metrics", "", Token("operators/prom", "viewer"), {{"x-forwarded-for", "x"}})
+          .status,
+      200);
+  EXPECT_EQ(
+      Send("GET", "/metrics", "", Token("agents/a1", "agent"), {{"x-forwarded-for", "x"}}).status,
+      403);
+}
+
+// The nginx config `clawos up` ships (deploy/nginx/clawos.conf, rendered by
+// cli/stack_nginx) in front of this control plane: /metrics is not routed,
+// the API is; on loopback /metrics still answers.
+TEST_F(ControlPlaneTest, MetricsAreNotServedThroughNginx) {
+  const std::string nginx = cli::FindNginx();
+  if (nginx.empty()) GTEST_SKIP() << "SKIPPED: nginx is not installed";
+  cli::StackPaths p;
+  p.offset = port_ - 8080;
+  p.state = Sub("stack");
+  p.logs = Sub("stack/logs");
+  p.tls = Sub("stack/tls");
+  p.nginx = Sub("stack/nginx");
+  ASSERT_TRUE(MakeDirs(p.logs, 0700).ok());
+  ASSERT_TRUE(cli::EnsureTlsCert(p.tls).ok());
+  auto conf = cli::RenderNginx(p);
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  Daemon front({nginx, "-p", p.nginx, "-c", *conf, "-g", "daemon off;"}, Sub("nginx.log"));
+  const std::string base = absl::StrCat("https://localhost:", p.port(8443));
+  auto curl = [&](const std::string& path, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        "/usr/bin/curl",       "-s",          "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+        p.tls + "/clawos.crt", "--path-as-is"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(base + path);
+    return RunCommand(argv).out;
+  };
+  ASSERT_TRUE(testing::Eventually([&] { return curl("/healthz") == "200"; }))
+      << front.Log() << curl("/healthz");
+  EXPECT_EQ(curl("/v1/vms", {"-H", "Authorization: Bearer " + admin_}), "200")
+      << "the API is routed";
+  for (const char* path : {"/metrics", "/metrics?format=text", "//metrics", "/%6Detrics",
+                           "/./metrics", "/v1/../metrics", "/metrics/"}) {
+    EXPECT_EQ(curl(path), "404") << path;
+    EXPECT_EQ(curl(path, {"-H", "Authorization: Bearer " + admin_}), "404") << path;
+  }
+  EXPECT_EQ(Send("GET", "/metrics").status, 200) << "loopback, direct";
+}
+
+// A viewer's token revoked while events keep flowing: the stream re-checks
+// on its timer, not only when idle, and ends within the bound (revocations
+// polled every 5 s + --stream-recheck 1 s). Its control plane sends
+// keep-alives only every 30 s, so only the timer can end the stream in time.
+TEST_F(ControlPlaneTest, ARevokedTokenEndsABusyStream) {
+  const int port = testing::FreeLoopbackPort();
+  Daemon busy(CpArgv(port, "cp-busy", {"--sse-keepalive", "30s", "--stream-recheck", "1s"}),
+              Sub("cp-busy.log"));
+  ASSERT_TRUE(busy.WaitForLog("\"serving\"")) << busy.Log();
+  Answer imp = Send("POST", "/v1/images",
+                    absl::StrCat(R"({"image_id":"agent","source_dir":")", image_, R"("})"), admin_);
+  ASSERT_TRUE(imp.status == 200 || imp.status == 409) << imp.body;
+  std::string viewer = Token("operators/busy-viewer", "viewer");
+  Stream events(port, "/v1/events", {{"authorization", "Bearer " + viewer}});
+  ASSERT_EQ(events.status(), 200);
+  ASSERT_TRUE(events.WaitFor("retry: 3000"));
+  // VMs created and deleted without a pause (through the suite's control
+  // plane): many events a second.
+  std::atomic<bool> stop{false};
+  std::atomic<int> cycles{0};
+  std::thread churn([&] {
+    for (int i = 0; !stop; ++i) {
+      std::string name = absl::StrCat("churn-", i % 4);
+      Send("POST", "/v1/vms",
+           absl::StrCat(R"({"vm_id":")", name,
+                        R"(","spec":{"image":"images/agent","vcpus":1,"memory_mib":128}})"),
+           admin_);
+      Send("DELETE", "/v1/vms/" + name + "?force=true", "", admin_);
+      ++cycles;
+    }
+  });
+  ASSERT_TRUE(events.WaitFor("churn-")) << events.text();
+  auto r = RunCommand({kBin + "/clawos", "token", "revoke", "--subject", "operators/busy-viewer"},
+                      "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + Sub("id.sock")}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const absl::Time revoked = absl::Now();
+  const int cycles_at_revoke = cycles;
+  bool ended = events.WaitForEnd(absl::Seconds(30));
+  const absl::Duration took = absl::Now() - revoked;
+  const int cycles_until_end = cycles - cycles_at_revoke;
+  stop = true;
+  churn.join();
+  ASSERT_TRUE(ended) << "a busy stream outlived its revoked token";
+  EXPECT_LT(took, absl::Seconds(20)) << "5 s poll + 1 s recheck, with room for a slow machine";
+  EXPECT_GT(cycles_until_end, 0) << "events kept flowing while the stream was open";
+  EXPECT_EQ(events.text().find(": keep-alive"), std::string::npos) << "it never idled";
+  auto seen = ParseSse(events.text());
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().event, "error") << events.text().substr(events.text().size() - 500);
+  EXPECT_EQ(seen.back().data["code"], 16);
+  for (int i = 0; i < 4; ++i)
+    Send("DELETE", absl::StrCat("/v1/vms/churn-", i, "?force=true"), "", admin_);
+}
+
+// Viewers cannot take every stream: a second control plane with small caps.
+TEST_F(ControlPlaneTest, StreamCapsKeepRoomForAdmins) {
+  const int port = testing::FreeLoopbackPort();
+  Daemon cp2(CpArgv(port, "cp2",
+                    {"--sse-keepalive", "1s", "--max-streams", "4", "--max-viewer-streams", "2",
+                     "--max-streams-per-viewer", "1"}),
+             Sub("cp2.log"));
+  ASSERT_TRUE(cp2.WaitForLog("\"serving\"")) << cp2.Log();
+  auto open = [&](const std::string& token) {
+    return std::make_unique<Stream>(port, "/v1/events",
+                                    Headers{{"authorization", "Bearer " + token}});
+  };
+  auto refused = [&](Stream& s, const std::string& flag) {
+    EXPECT_EQ(s.status(), 429);
+    ASSERT_TRUE(s.WaitForEnd(absl::Seconds(30)));
+    auto j = nlohmann::json::parse(s.text(), nullptr, false);
+    EXPECT_EQ(j["code"], 8) << s.text();
+    EXPECT_NE(s.text().find(flag), std::string::npos) << s.text();
+  };
+  std::string v1 = Token("operators/cap-v1", "viewer"), v2 = Token("operators/cap-v2", "viewer"),
+              v3 = Token("operators/cap-v3", "viewer");
+  auto a = open(v1);
+  ASSERT_EQ(a->status(), 200);
+  refused(*open(v1), "--max-streams-per-viewer");
+  auto b = open(v2);
+  ASSERT_EQ(b->status(), 200);
+  refused(*open(v3), "--max-viewer-streams");
+  // The admins' share is untouched; past it, the global cap.
+  auto c = open(admin_), d = open(admin_);
+  EXPECT_EQ(c->status(), 200);
+  EXPECT_EQ(d->status(), 200);
+  refused(*open(admin_), "--max-streams");
+  // Unary calls still find a connection, viewers' too.
+  Answer list = testing::HttpCall(port, "GET", "/v1/vms", "", {{"authorization", "Bearer " + v3}});
+  EXPECT_EQ(list.status, 200) << list.body;
+  Answer full =
+      testing::HttpCall(port, "GET", "/v1/events", "", {{"authorization", "Bearer " + v3}});
+  EXPECT_EQ(full.Header("retry-after"), "5");
+  // A viewer that leaves gives its place back (noticed at the next keep-alive).
+  a.reset();
+  std::unique_ptr<Stream> again;
+  EXPECT_TRUE(testing::Eventually([&] {
+    again = open(v3);
+    return again->status() == 200;
+  }));
 }
 
 TEST_F(ControlPlaneTest, AWorkflowThroughRest) {
