@@ -1,8 +1,11 @@
 // BRIDGE network mode: one bridge for all such VMs, a tap per VM on it with
 // bridge-port isolation (VMs cannot reach each other), NAT out of the host,
-// and an nftables egress filter: nothing to 169.254.0.0/16 (cloud metadata),
-// nothing to the host except the inference proxy's port. Everything can be
-// placed in a network namespace (the tests make their own).
+// and nftables filters. At each tap (table `bridge`): only IPv4 and ARP, and
+// only from the slot's own MAC and address. On the bridge (table `inet`):
+// nothing to 169.254.0.0/16 (cloud metadata) or private/special ranges,
+// nothing to the host except the inference proxy's port, no IPv6 at all.
+// IPv6 forwarding is never turned on. Everything can be placed in a network
+// namespace (the tests make their own).
 #pragma once
 
 #include <memory>
