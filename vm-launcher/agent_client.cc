@@ -8,13 +8,16 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/sender.h"
 #include "common/files.h"
 #include "common/grpc_util.h"
+#include "common/guarded.h"
 #include "common/status.h"
 #include "common/unix_socket.h"
 
@@ -30,7 +33,7 @@ struct AgentConn {
   };
   int fd = -1;
   agent::FrameReader reader;
-  std::mutex write_mu;
+  std::timed_mutex write_mu;
   std::mutex mu;
   std::condition_variable cv;
   bool closed = false;
@@ -39,13 +42,33 @@ struct AgentConn {
   uint64_t last_guest_stream = 0;  // guest-opened: even, increasing
   uint64_t next_nonce = 1;
   std::map<uint64_t, Queue> streams;
-  std::map<uint64_t, apb::Pong> pongs;
+  size_t queued_bytes = 0;              // all streams' unread frames
+  int guest_streams = 0;                // guest-opened streams being served
+  std::set<uint64_t> awaited;           // pings whose pong is wanted
+  std::map<uint64_t, apb::Pong> pongs;  // only for awaited nonces
   std::thread read_thread;
 
   absl::Status Write(const apb::Frame& f) {
     std::string bytes = agent::EncodeFrame(f);
     if (bytes.empty()) return absl::InternalError("a frame over the channel's size limit");
     std::lock_guard lock(write_mu);
+    return WriteLocked(bytes);
+  }
+
+  // Gives up without writing anything when the channel is not free for
+  // `wait` (another writer is stuck on a guest that does not read) or the
+  // socket cannot take a byte now (the guest is not reading).
+  absl::Status TryWrite(const apb::Frame& f, absl::Duration wait) {
+    std::string bytes = agent::EncodeFrame(f);
+    if (bytes.empty()) return absl::InternalError("a frame over the channel's size limit");
+    std::unique_lock lock(write_mu, std::defer_lock);
+    if (!lock.try_lock_for(absl::ToChronoMilliseconds(wait))) {
+      return absl::UnavailableError("the agent channel is busy: the guest is not reading");
+    }
+    return WriteLocked(bytes, /*give_up_when_full=*/true);
+  }
+
+  absl::Status WriteLocked(const std::string& bytes, bool give_up_when_full = false) {
     // A guest that takes nothing for 10 s is broken: the channel is dropped
     // (so it reconnects) rather than every writer hanging behind it.
     absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -57,6 +80,9 @@ struct AgentConn {
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN && off == 0 && give_up_when_full) {
+        return absl::UnavailableError("the guest is not reading its channel");
+      }
       if (n < 0 && errno == EAGAIN) {
         int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
         pollfd p{fd, POLLOUT, 0};
@@ -130,7 +156,10 @@ AgentStream::~AgentStream() {
     conn_->Write(f).IgnoreError();
   }
   std::lock_guard lock(conn_->mu);
-  conn_->streams.erase(id_);
+  if (auto it = conn_->streams.find(id_); it != conn_->streams.end()) {
+    conn_->queued_bytes -= it->second.bytes;
+    conn_->streams.erase(it);
+  }
 }
 
 absl::Status AgentStream::Send(apb::Frame frame) {
@@ -146,6 +175,7 @@ absl::StatusOr<apb::Frame> AgentStream::Next(absl::Time deadline) {
       apb::Frame f = std::move(it->second.frames.front());
       it->second.frames.pop_front();
       it->second.bytes -= f.ByteSizeLong();
+      conn_->queued_bytes -= f.ByteSizeLong();
       if (f.has_error()) {
         ended_ = true;
         return ErrorStatus(f.error());
@@ -153,7 +183,8 @@ absl::StatusOr<apb::Frame> AgentStream::Next(absl::Time deadline) {
       return f;
     }
     if (it != conn_->streams.end() && it->second.overflowed) {
-      return absl::ResourceExhaustedError("the stream buffered more than 8 MiB unread");
+      return absl::ResourceExhaustedError(
+          "the stream was cancelled: the guest sent more than the launcher buffers unread");
     }
     if (conn_->closed) {
       ended_ = true;
@@ -225,7 +256,9 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(
     if (f->has_log_line() && c->options_.on_log) c->options_.on_log(f->log_line());
   }
   AgentClient* self = c.get();
-  conn->read_thread = std::thread([self] { self->ReadLoop(); });
+  auto reader = StartThread("agent channel reader", [self] { self->ReadLoop(); });
+  if (!reader.ok()) return fail(reader.status());
+  conn->read_thread = std::move(*reader);
   return c;
 }
 
@@ -244,97 +277,178 @@ bool AgentClient::connected() const {
   return !conn_->closed;
 }
 
+namespace {
+
+// A frame on the control stream (id 0): a pong someone waits for, or a log line.
+void OnControlFrame(AgentConn& c, const AgentClient::Options& o, apb::Frame& f) {
+  if (f.has_pong()) {
+    std::lock_guard lock(c.mu);
+    if (c.awaited.count(f.pong().nonce()) == 0) return;  // unsolicited: dropped
+    c.pongs[f.pong().nonce()] = f.pong();
+    c.cv.notify_all();
+  } else if (f.has_log_line() && o.on_log) {
+    o.on_log(f.log_line());
+  }
+}
+
+void Refuse(AgentConn& c, uint64_t id, absl::StatusCode code, const std::string& why) {
+  c.Write(agent::ErrorFrame(id, static_cast<int>(code), why)).IgnoreError();
+}
+
+// The guest opened stream `id` with `first`: a thread serves it, if the
+// per-VM and launcher-wide caps allow one.
+void OnGuestStream(const std::shared_ptr<AgentConn>& conn, const AgentClient::Options& o,
+                   uint64_t id, apb::Frame first) {
+  AgentConn& c = *conn;
+  if (!o.on_guest_stream) {
+    return Refuse(c, id, absl::StatusCode::kUnimplemented, "this VM has no inference tunnel");
+  }
+  std::string refusal;  // sent after c.mu is let go (Write may take it)
+  {
+    std::lock_guard lock(c.mu);
+    if (c.guest_streams >= o.max_guest_streams) {
+      refusal = absl::StrCat("this VM already has ", o.max_guest_streams,
+                             " streams open (the launcher's cap)");
+    } else if (o.guest_stream_slots && !o.guest_stream_slots->TryTake()) {
+      refusal = "the launcher is serving as many guest streams as it allows; retry later";
+    } else {
+      ++c.guest_streams;
+      c.streams[id];
+    }
+  }
+  if (!refusal.empty()) return Refuse(c, id, absl::StatusCode::kResourceExhausted, refusal);
+  auto release = [conn, slots = o.guest_stream_slots] {
+    std::lock_guard lock(conn->mu);
+    --conn->guest_streams;
+    if (slots) slots->Give();
+  };
+  auto stream =
+      std::make_shared<std::unique_ptr<AgentStream>>(std::make_unique<AgentStream>(conn, id));
+  auto frame = std::make_shared<apb::Frame>(std::move(first));
+  auto t = StartThread("guest stream", [handler = o.on_guest_stream, stream, frame, release] {
+    absl::Cleanup done = release;
+    handler(std::move(*stream), std::move(*frame));
+  });
+  if (!t.ok()) {
+    stream->reset();  // cancels it
+    release();
+    return Refuse(c, id, absl::StatusCode::kResourceExhausted,
+                  "the launcher cannot start a thread for this stream now");
+  }
+  t->detach();
+}
+
+// A frame for a stream that exists: queued for its reader, unless the
+// stream's or the channel's unread bytes would pass their bound (then the
+// stream is cancelled and its reader told).
+void Enqueue(AgentConn& c, const AgentClient::Options& o, apb::Frame f,
+             std::unique_lock<std::mutex>& lock) {
+  const uint64_t id = f.stream_id();
+  auto it = c.streams.find(id);
+  if (it == c.streams.end()) return;  // an ended stream: ignored
+  AgentConn::Queue& q = it->second;
+  if (q.overflowed) return;
+  const size_t size = f.ByteSizeLong();
+  if (q.bytes + size > kMaxBufferedPerStream || c.queued_bytes + size > o.max_queued_bytes) {
+    q.overflowed = true;
+    apb::Frame cancel;
+    cancel.set_stream_id(id);
+    cancel.mutable_cancel();
+    c.cv.notify_all();
+    lock.unlock();
+    c.Write(cancel).IgnoreError();
+    lock.lock();
+    return;
+  }
+  q.bytes += size;
+  c.queued_bytes += size;
+  q.frames.push_back(std::move(f));
+  c.cv.notify_all();
+}
+
+}  // namespace
+
 void AgentClient::ReadLoop() {
   AgentConn& c = *conn_;
   char buf[64 * 1024];
   std::string why = "the guest closed it";
+  // Hang up for real, whatever ends the loop, so the guest sees it and says
+  // Hello to the next connection, and every waiting reader is told.
+  absl::Cleanup hang_up = [&c, &why] {
+    ::shutdown(c.fd, SHUT_RDWR);
+    c.Close(why);
+  };
   for (;;) {
     apb::Frame f;
     std::string error;
     auto r = c.reader.Next(&f, &error);
     if (r == agent::FrameReader::Result::kError) {
       why = "bad frame from the guest: " + error;
-      break;
+      return;
     }
     if (r == agent::FrameReader::Result::kNeedMore) {
       ssize_t n = ::read(c.fd, buf, sizeof(buf));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n <= 0) return;
       c.reader.Feed(buf, static_cast<size_t>(n));
       continue;
     }
     const uint64_t id = f.stream_id();
     if (id == 0) {
-      if (f.has_pong()) {
-        std::lock_guard lock(c.mu);
-        c.pongs[f.pong().nonce()] = f.pong();
-        c.cv.notify_all();
-      } else if (f.has_log_line() && options_.on_log) {
-        options_.on_log(f.log_line());
-      }
+      OnControlFrame(c, options_, f);
       continue;
     }
     std::unique_lock lock(c.mu);
-    auto it = c.streams.find(id);
-    if (it == c.streams.end() && id % 2 == 0 && id > c.last_guest_stream) {
+    if (c.streams.count(id) == 0 && id % 2 == 0 && id > c.last_guest_stream) {
       c.last_guest_stream = id;  // a guest-opened stream begins
       lock.unlock();
-      if (!options_.on_guest_stream) {
-        c.Write(agent::ErrorFrame(id, static_cast<int>(absl::StatusCode::kUnimplemented),
-                                  "this VM has no inference tunnel"))
-            .IgnoreError();
-        continue;
-      }
-      {
-        std::lock_guard relock(c.mu);
-        c.streams[id];
-      }
-      auto stream = std::make_unique<AgentStream>(conn_, id);
-      std::thread([handler = options_.on_guest_stream, s = std::move(stream),
-                   first = std::move(f)]() mutable {
-        handler(std::move(s), std::move(first));
-      }).detach();
+      OnGuestStream(conn_, options_, id, std::move(f));
       continue;
     }
-    if (it == c.streams.end()) continue;  // an ended stream: ignored
-    AgentConn::Queue& q = it->second;
-    if (q.overflowed) continue;
-    q.bytes += f.ByteSizeLong();
-    if (q.bytes > kMaxBufferedPerStream) {
-      q.overflowed = true;
-      apb::Frame cancel;
-      cancel.set_stream_id(id);
-      cancel.mutable_cancel();
-      lock.unlock();
-      c.Write(cancel).IgnoreError();
-      lock.lock();
-    } else {
-      q.frames.push_back(std::move(f));
-    }
-    c.cv.notify_all();
+    Enqueue(c, options_, std::move(f), lock);
   }
-  // Hang up for real, so the guest sees it and says Hello to the next connection.
-  ::shutdown(c.fd, SHUT_RDWR);
-  c.Close(why);
 }
 
-absl::StatusOr<apb::Pong> AgentClient::Ping(absl::Duration timeout) {
+absl::StatusOr<uint64_t> AgentClient::SendPing(absl::Duration lock_wait) {
   uint64_t nonce;
   {
     std::lock_guard lock(conn_->mu);
+    if (conn_->closed) return absl::UnavailableError("the agent channel closed");
     nonce = conn_->next_nonce++;
+    conn_->awaited.insert(nonce);
   }
   apb::Frame f;
   f.mutable_ping()->set_nonce(nonce);
-  RETURN_IF_ERROR(conn_->Write(f));
+  if (auto s = conn_->TryWrite(f, lock_wait); !s.ok()) {
+    ForgetPing(nonce);
+    return s;
+  }
+  return nonce;
+}
+
+std::optional<apb::Pong> AgentClient::TakePong(uint64_t nonce) {
+  std::lock_guard lock(conn_->mu);
+  auto it = conn_->pongs.find(nonce);
+  if (it == conn_->pongs.end()) return std::nullopt;
+  apb::Pong p = std::move(it->second);
+  conn_->pongs.erase(it);
+  conn_->awaited.erase(nonce);
+  return p;
+}
+
+void AgentClient::ForgetPing(uint64_t nonce) {
+  std::lock_guard lock(conn_->mu);
+  conn_->pongs.erase(nonce);
+  conn_->awaited.erase(nonce);
+}
+
+absl::StatusOr<apb::Pong> AgentClient::Ping(absl::Duration timeout) {
+  ASSIGN_OR_RETURN(uint64_t nonce, SendPing(timeout));
+  absl::Cleanup forget = [this, nonce] { ForgetPing(nonce); };
   absl::Time deadline = absl::Now() + timeout;
   std::unique_lock lock(conn_->mu);
   while (true) {
-    if (auto it = conn_->pongs.find(nonce); it != conn_->pongs.end()) {
-      apb::Pong p = it->second;
-      conn_->pongs.erase(it);
-      return p;
-    }
+    if (auto it = conn_->pongs.find(nonce); it != conn_->pongs.end()) return it->second;
     if (conn_->closed) return absl::UnavailableError("the agent channel closed");
     if (conn_->cv.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
         absl::Now() >= deadline) {
@@ -342,6 +456,38 @@ absl::StatusOr<apb::Pong> AgentClient::Ping(absl::Duration timeout) {
           absl::StrCat("the guest agent did not answer a ping in ", absl::FormatDuration(timeout)));
     }
   }
+}
+
+int AgentClient::guest_streams() const {
+  std::lock_guard lock(conn_->mu);
+  return conn_->guest_streams;
+}
+
+size_t AgentClient::queued_bytes() const {
+  std::lock_guard lock(conn_->mu);
+  return conn_->queued_bytes;
+}
+
+size_t AgentClient::pending_pongs() const {
+  std::lock_guard lock(conn_->mu);
+  return conn_->pongs.size() + conn_->awaited.size();
+}
+
+bool Slots::TryTake() {
+  std::lock_guard lock(mu_);
+  if (used_ >= max_) return false;
+  ++used_;
+  return true;
+}
+
+void Slots::Give() {
+  std::lock_guard lock(mu_);
+  if (used_ > 0) --used_;
+}
+
+int Slots::used() const {
+  std::lock_guard lock(mu_);
+  return used_;
 }
 
 absl::Status AgentClient::Shutdown(absl::Duration grace) {

@@ -3,12 +3,21 @@
 // then one reader thread demultiplexes frames: the control stream here,
 // host-opened request streams to their AgentStream, guest-opened streams
 // (the inference tunnel) to a handler. Sends from any thread are serialised.
+//
+// The guest is hostile, so what it can make the launcher hold is bounded:
+// pongs are kept only for pings still waited on; guest-opened streams are
+// limited per VM and across the launcher (more are refused with
+// RESOURCE_EXHAUSTED, not given a thread); unread frames are limited per
+// stream and per connection (over: the stream is cancelled). Pings can be
+// sent without waiting, so one slow guest never holds up another's checks.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -18,6 +27,22 @@
 namespace clawos::launcher {
 
 namespace apb = ::clawos::agent::v1;
+
+// A count of things held with a ceiling, shared by every VM's channel (the
+// launcher-wide cap on guest stream threads). Never blocks.
+class Slots {
+ public:
+  explicit Slots(int max) : max_(max) {}
+  bool TryTake();
+  void Give();
+  int used() const;
+  int max() const { return max_; }
+
+ private:
+  const int max_;
+  mutable std::mutex mu_;
+  int used_ = 0;
+};
 
 struct AgentConn;  // shared by the client and its streams
 
@@ -52,6 +77,13 @@ class AgentClient {
     std::function<void(const apb::LogLine&)> on_log;
     // A stream the guest opened, with its first frame; handled on a new thread.
     std::function<void(std::unique_ptr<AgentStream>, apb::Frame)> on_guest_stream;
+    // Guest-opened streams open at once on this channel; more are refused.
+    int max_guest_streams = 8;
+    // Launcher-wide: a guest stream takes one of these for its thread; none
+    // left refuses it. Null: no launcher-wide cap.
+    std::shared_ptr<Slots> guest_stream_slots;
+    // Unread frames of all streams of this channel together.
+    size_t max_queued_bytes = 16 << 20;
   };
 
   // Connects to `socket` (retrying while the VMM starts), waits for the
@@ -65,6 +97,18 @@ class AgentClient {
   const apb::Hello& hello() const { return hello_; }
   bool connected() const;
   absl::StatusOr<apb::Pong> Ping(absl::Duration timeout);
+  // A ping that does not wait for its pong: the nonce to ask TakePong about.
+  // UNAVAILABLE when the channel is closed, another writer holds it past
+  // `lock_wait`, or its socket is full (a guest that does not read is never
+  // waited on).
+  absl::StatusOr<uint64_t> SendPing(absl::Duration lock_wait = absl::Milliseconds(20));
+  // The pong for `nonce` if it came; a pong is kept until taken or forgotten.
+  std::optional<apb::Pong> TakePong(uint64_t nonce);
+  void ForgetPing(uint64_t nonce);
+  // Guest-opened streams being served now, and frames' bytes waiting unread.
+  int guest_streams() const;
+  size_t queued_bytes() const;
+  size_t pending_pongs() const;
   // Asks the guest to shut down; it powers off within `grace` plus a little.
   absl::Status Shutdown(absl::Duration grace);
   // A new host-opened stream (odd id).

@@ -16,19 +16,21 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/tcp_socket.h"
+#include "common/utf8.h"
 
 namespace clawos::launcher {
 namespace {
-
-constexpr size_t kMaxBody = 8 << 20;
 
 apb::Frame ErrorFrame(const absl::Status& s) {  // the stream sets the id
   return agent::ErrorFrame(0, static_cast<int>(s.code()), std::string(s.message()));
 }
 
-bool Credential(const std::string& name) {
+// Headers the guest may not set: its credentials (the VM's own token is
+// attached here) and anything of ClawOS's own (x-clawos-*: the host's say).
+bool Dropped(const std::string& name) {
   return http::EqualsIgnoreCase(name, "authorization") ||
-         http::EqualsIgnoreCase(name, "x-api-key") || http::EqualsIgnoreCase(name, "cookie");
+         http::EqualsIgnoreCase(name, "x-api-key") || http::EqualsIgnoreCase(name, "cookie") ||
+         absl::StartsWithIgnoreCase(name, "x-clawos-");
 }
 
 bool SendAll(int fd, const std::string& s) {
@@ -108,30 +110,10 @@ absl::StatusOr<std::shared_ptr<InferenceTunnel>> InferenceTunnel::Create(TunnelC
 
 void InferenceTunnel::Handle(const std::string& vm, std::unique_ptr<AgentStream> stream,
                              apb::Frame first) {
-  if (!first.has_inference_request()) {
-    stream
-        ->Send(ErrorFrame(absl::InvalidArgumentError("a guest stream must open with an "
-                                                     "inference request")))
-        .IgnoreError();
-    stream->End();
-    return;
-  }
-  absl::Time deadline = absl::Now() + config_.timeout;
-  std::string body;
-  for (;;) {
-    auto f = stream->Next(deadline);
-    if (!f.ok()) return;  // the guest went away
-    if (!f->has_inference_request_body()) continue;
-    body += f->inference_request_body().data();
-    if (body.size() > kMaxBody) {
-      stream->Send(ErrorFrame(absl::ResourceExhaustedError("request body over 8 MiB")))
-          .IgnoreError();
-      stream->End();
-      return;
-    }
-    if (f->inference_request_body().eof()) break;
-  }
-  absl::Status s = Forward(vm, *stream, first.inference_request(), body);
+  absl::Status s =
+      first.has_inference_request()
+          ? Forward(vm, *stream, first.inference_request())
+          : absl::InvalidArgumentError("a guest stream must open with an inference request");
   if (!s.ok()) {
     log::Warn("inference tunnel", {{"vm", vm},
                                    {"request_id", first.inference_request().request_id()},
@@ -142,10 +124,11 @@ void InferenceTunnel::Handle(const std::string& vm, std::unique_ptr<AgentStream>
 }
 
 absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
-                                      const apb::InferenceRequest& req, const std::string& body) {
+                                      const apb::InferenceRequest& req) {
   if (!http::IsToken(req.method()) || !IsSafePath(req.path())) {
     return absl::InvalidArgumentError("the request line must be a method token and a path");
   }
+  if (req.headers_size() > 100) return absl::InvalidArgumentError("more than 100 headers");
   for (const auto& h : req.headers()) {
     if (!http::IsToken(h.name())) return absl::InvalidArgumentError("a header name is not a token");
   }
@@ -162,7 +145,7 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
   std::string out = absl::StrCat(req.method(), " ", prefix_, req.path(),
                                  " HTTP/1.1\r\nHost: ", host_, ":", port_, "\r\n");
   for (const auto& h : req.headers()) {
-    if (http::IsHopByHop(h.name()) || Credential(h.name()) ||
+    if (http::IsHopByHop(h.name()) || Dropped(h.name()) ||
         http::EqualsIgnoreCase(h.name(), "host") ||
         http::EqualsIgnoreCase(h.name(), "content-length") ||
         http::EqualsIgnoreCase(h.name(), "x-request-id") ||
@@ -172,11 +155,45 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
     absl::StrAppend(&out, h.name(), ": ", h.value(), "\r\n");
   }
   absl::StrAppend(&out, "Authorization: Bearer ", *token, "\r\nx-request-id: ", request_id,
-                  "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+                  "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
   if (!SendAll(fd.fd, out)) {
     return absl::UnavailableError(
         absl::StrCat("sending to the inference proxy at ", host_, ":", port_, " failed"));
   }
+  RETURN_IF_ERROR(SendBody(fd.fd, s));
+  return Relay(fd.fd, s, request_id, deadline);
+}
+
+absl::Status InferenceTunnel::SendBody(int fd, AgentStream& s) {
+  const absl::Time deadline = absl::Now() + config_.body_timeout;
+  size_t total = 0;
+  for (;;) {
+    auto f = s.Next(deadline);
+    if (!f.ok() && f.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      return absl::DeadlineExceededError(absl::StrCat("the request body did not arrive within ",
+                                                      absl::FormatDuration(config_.body_timeout)));
+    }
+    if (!f.ok()) return absl::CancelledError("the guest went away");
+    if (f->has_cancel()) return absl::CancelledError("the guest cancelled the request");
+    if (!f->has_inference_request_body()) continue;
+    const std::string& data = f->inference_request_body().data();
+    total += data.size();
+    if (total > config_.max_body_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the request body is over ", config_.max_body_bytes, " bytes"));
+    }
+    if (!data.empty()) {
+      std::string chunk = absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n");
+      if (!SendAll(fd, chunk)) return absl::UnavailableError("the inference proxy hung up");
+    }
+    if (f->inference_request_body().eof()) break;
+  }
+  if (!SendAll(fd, "0\r\n\r\n")) return absl::UnavailableError("the inference proxy hung up");
+  return absl::OkStatus();
+}
+
+absl::Status InferenceTunnel::Relay(int fd, AgentStream& s, const std::string& request_id,
+                                    absl::Time deadline) {
   // The response head.
   std::string buf, error;
   http::Head head;
@@ -188,7 +205,7 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
       return absl::UnavailableError(absl::StrCat("the inference proxy answered badly: ", error));
     }
     if (p == http::Parse::kDone) break;
-    ASSIGN_OR_RETURN(size_t n, RecvWatching(fd.fd, tmp, sizeof(tmp), s, deadline));
+    ASSIGN_OR_RETURN(size_t n, RecvWatching(fd, tmp, sizeof(tmp), s, deadline));
     if (n == 0) {
       return absl::UnavailableError(
           absl::StrCat("the inference proxy at ", host_, ":", port_, " closed without answering"));
@@ -204,7 +221,7 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
     if (http::IsHopByHop(k)) continue;
     auto* h = r->add_headers();
     h->set_name(k);
-    h->set_value(v);
+    h->set_value(ToValidUtf8(v));
   }
   RETURN_IF_ERROR(s.Send(rf));
   // The body, as it arrives.
@@ -237,7 +254,7 @@ absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
       RETURN_IF_ERROR(emit(data.substr(off, agent::kMaxChunkBytes), false));
     }
     if (done) return emit("", true);
-    ASSIGN_OR_RETURN(size_t n, RecvWatching(fd.fd, tmp, sizeof(tmp), s, deadline));
+    ASSIGN_OR_RETURN(size_t n, RecvWatching(fd, tmp, sizeof(tmp), s, deadline));
     if (n == 0) {
       if (!chunked && left < 0) return emit("", true);  // read-until-close body
       return absl::UnavailableError("the inference proxy closed mid-response");

@@ -2,7 +2,10 @@
 // carries one HTTP request; the tunnel drops any credentials the guest sent,
 // attaches the VM's own token (Authorization: Bearer <JWT for agents/<vm>>),
 // calls the inference proxy (CLAWOS_INFERENCE_PROXY_URL, plain http on the
-// host) and streams the response back, chunk by chunk.
+// host) and streams the response back, chunk by chunk. The request body is
+// passed on as it arrives (chunked), never assembled here: a stream holds at
+// most a frame of it. The body must be complete within body_timeout and
+// under max_body_bytes.
 #pragma once
 
 #include <functional>
@@ -19,7 +22,9 @@ struct TunnelConfig {
   std::string proxy_url;  // "http://127.0.0.1:11435" (optionally with a path prefix)
   // The VM's bearer token; called per request (cache inside).
   std::function<absl::StatusOr<std::string>(const std::string& vm)> token;
-  absl::Duration timeout = absl::Minutes(10);
+  absl::Duration timeout = absl::Minutes(10);  // the whole call
+  absl::Duration body_timeout = absl::Seconds(60);
+  size_t max_body_bytes = 8 << 20;
 };
 
 class InferenceTunnel {
@@ -32,8 +37,11 @@ class InferenceTunnel {
 
  private:
   explicit InferenceTunnel(TunnelConfig c) : config_(std::move(c)) {}
-  absl::Status Forward(const std::string& vm, AgentStream& s, const apb::InferenceRequest& req,
-                       const std::string& body);
+  absl::Status Forward(const std::string& vm, AgentStream& s, const apb::InferenceRequest& req);
+  // The guest's body frames, on to the proxy as chunks until eof.
+  absl::Status SendBody(int fd, AgentStream& s);
+  // The proxy's answer, back to the guest as frames.
+  absl::Status Relay(int fd, AgentStream& s, const std::string& request_id, absl::Time deadline);
   TunnelConfig config_;
   std::string host_;
   int port_ = 80;

@@ -14,6 +14,7 @@
 #include "common/grpc_util.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "image/signing.h"
 #include "vm-launcher/guest_config.h"
 
@@ -32,6 +33,7 @@ CREATE TABLE images(
   return m;
 }
 
+constexpr size_t kMaxReasonBytes = 2048;  // a failure's message, kept and shown
 constexpr int64_t kVmmOverheadMib = 128;  // QEMU itself, beyond guest memory
 
 int64_t MemAvailableMib(const std::string& meminfo) {
@@ -49,6 +51,7 @@ int64_t MemAvailableMib(const std::string& meminfo) {
 absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config,
                                                          const Clock& clock) {
   std::unique_ptr<Launcher> l(new Launcher(std::move(config), clock));
+  l->guest_stream_slots_ = std::make_shared<Slots>(l->config_.max_guest_streams);
   RETURN_IF_ERROR(EnsurePrivateDir(l->config_.state_dir));
   RETURN_IF_ERROR(EnsurePrivateDir(l->config_.state_dir + "/vms"));
   ASSIGN_OR_RETURN(l->layout_, DetectCgroupLayout(l->config_.cgroup_root));
@@ -95,7 +98,8 @@ absl::Status Launcher::Fail(Vm& vm, FailureKind kind, const absl::Status& why) {
   VmState previous = vm.state;
   vm.state = VmState::kFailed;
   vm.failure = kind;
-  vm.reason = std::string(why.message());
+  vm.reason =
+      ToSafeText(std::string(why.message()), kMaxReasonBytes);  // it may quote the guest's console
   vm.net_slot = -1;
   vm.pid = 0;
   vm.pid_start_time = 0;
@@ -121,12 +125,16 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
     std::shared_ptr<std::atomic<bool>> abort) {
   AgentClient::Options o;
   o.vm = "vms/" + name;
+  o.max_guest_streams = config_.max_guest_streams_per_vm;
+  o.guest_stream_slots = guest_stream_slots_;
+  o.max_queued_bytes = config_.max_queued_bytes_per_vm;
   if (auto vm = store_->Get(name); vm.ok()) o.env = vm->spec.env;
   auto log = Logs(name);
   if (log.ok()) {
     std::shared_ptr<VmLog> l = *log;
+    // The host's clock stamps the line: the guest's is the guest's to lie about.
     o.on_log = [l](const apb::LogLine& line) {
-      l->Append(LogSource::kAgent, FromProtoTime(line.time()), line.level(), line.text());
+      l->Append(LogSource::kAgent, absl::Now(), line.level(), line.text());
     };
   }
   if (config_.on_inference) {
@@ -576,6 +584,7 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::Agent(const std::string& 
   it = running_.find(name);
   if (it == running_.end()) return absl::UnavailableError(absl::StrCat("VM ", name, " stopped"));
   it->second.agent = *agent;
+  it->second.ping_nonce = 0;  // a ping out was on the old channel
   return *agent;
 }
 
@@ -588,7 +597,7 @@ absl::StatusOr<std::shared_ptr<VmLog>> Launcher::Logs(const std::string& name) {
   std::lock_guard lock(mu_);
   if (auto it = logs_.find(name); it != logs_.end()) return it->second;
   RETURN_IF_ERROR(store_->Get(name).status());
-  ASSIGN_OR_RETURN(auto log, VmLog::Open(VmDir(name)));
+  ASSIGN_OR_RETURN(auto log, VmLog::Open(VmDir(name), config_.log_bounds));
   logs_[name] = log;
   return log;
 }
@@ -599,70 +608,101 @@ void Launcher::Housekeep() {
     std::lock_guard lock(mu_);
     for (auto& [name, rt] : running_) names.push_back(name);
   }
-  for (const std::string& name : names) {
-    std::shared_ptr<AgentClient> agent;
-    bool alive = true, ping_due = false, idle = false;
-    std::string console;
-    {
-      std::lock_guard lock(mu_);
-      auto it = running_.find(name);
-      if (it == running_.end()) continue;
-      Runtime& rt = it->second;
-      console = rt.vmm->config().console_log;
-      alive = rt.vmm->Running();
-      agent = rt.agent;
-      absl::Time now = clock_.Now();
-      ping_due = now - rt.last_ping >= config_.health_interval;
-      if (ping_due) rt.last_ping = now;
-      idle = config_.idle_timeout > absl::ZeroDuration() &&
-             now - rt.last_activity >= config_.idle_timeout;
+  for (const std::string& name : names) HousekeepVm(name);
+}
+
+void Launcher::HousekeepVm(const std::string& name) {
+  bool alive = true, idle = false;
+  std::string console;
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(name);
+    if (it == running_.end()) return;
+    Runtime& rt = it->second;
+    console = rt.vmm->config().console_log;
+    alive = rt.vmm->Running();
+    idle = config_.idle_timeout > absl::ZeroDuration() &&
+           clock_.Now() - rt.last_activity >= config_.idle_timeout;
+  }
+  if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(console);
+  if (!alive) {  // the VMM died without being asked to
+    std::unique_lock lock(mu_);
+    auto it = running_.find(name);
+    if (it == running_.end()) return;
+    std::string tail = it->second.vmm->ConsoleTail();
+    running_.erase(it);
+    int slot = store_->Get(name).value_or(Vm{}).net_slot;
+    lock.unlock();
+    CleanUp(name, slot);
+    lock.lock();
+    if (auto vm = store_->Get(name); vm.ok() && vm->state == VmState::kRunning) {
+      Fail(*vm, FailureKind::kVmmExited,
+           absl::UnavailableError(absl::StrCat("the VMM exited without a stop being asked for; "
+                                               "console:\n",
+                                               tail)))
+          .IgnoreError();
     }
-    if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(console);
-    if (!alive) {  // the VMM died without being asked to
-      std::unique_lock lock(mu_);
-      auto it = running_.find(name);
-      if (it == running_.end()) continue;
-      std::string tail = it->second.vmm->ConsoleTail();
-      running_.erase(it);
-      int slot = store_->Get(name).value_or(Vm{}).net_slot;
-      lock.unlock();
-      CleanUp(name, slot);
-      lock.lock();
-      if (auto vm = store_->Get(name); vm.ok() && vm->state == VmState::kRunning) {
-        Fail(*vm, FailureKind::kVmmExited,
-             absl::UnavailableError(absl::StrCat("the VMM exited without a stop being asked for; "
-                                                 "console:\n",
-                                                 tail)))
-            .IgnoreError();
-      }
-      continue;
+    return;
+  }
+  if (idle) {
+    log::Info("stopping idle vm",
+              {{"vm", name}, {"idle_timeout", absl::FormatDuration(config_.idle_timeout)}});
+    StopVm(name).IgnoreError();
+    return;
+  }
+  CheckHealth(name);
+}
+
+void Launcher::CheckHealth(const std::string& name) {
+  const absl::Duration wait =
+      std::clamp(config_.health_interval, absl::Seconds(1), absl::Seconds(10));
+  std::shared_ptr<AgentClient> agent;
+  uint64_t nonce = 0;
+  bool missed = false, answered = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(name);
+    if (it == running_.end() || !it->second.agent) return;
+    Runtime& rt = it->second;
+    agent = rt.agent;
+    const absl::Time now = clock_.Now();
+    if (rt.ping_nonce != 0) {  // one is out: answered, late, or still in time
+      answered = agent->TakePong(rt.ping_nonce).has_value();
+      missed = !answered && now - rt.last_ping >= wait;
+      if (missed) agent->ForgetPing(rt.ping_nonce);
+      if (answered || missed) rt.ping_nonce = 0;
+      if (answered) rt.missed_pings = 0;
+      if (missed) ++rt.missed_pings;
+    } else if (now - rt.last_ping >= config_.health_interval) {
+      rt.last_ping = now;
+      nonce = 1;  // send below, outside the lock
     }
-    if (idle) {
-      log::Info("stopping idle vm",
-                {{"vm", name}, {"idle_timeout", absl::FormatDuration(config_.idle_timeout)}});
-      StopVm(name).IgnoreError();
-      continue;
+  }
+  if (nonce != 0) {
+    auto sent = agent->SendPing();
+    std::lock_guard lock(mu_);
+    auto it = running_.find(name);
+    if (it == running_.end()) return;
+    if (sent.ok()) {
+      it->second.ping_nonce = *sent;
+    } else {
+      missed = true;  // the channel is closed or the guest does not read it
+      ++it->second.missed_pings;
     }
-    if (ping_due && agent) {
-      absl::Duration wait =
-          std::clamp(config_.health_interval, absl::Seconds(1), absl::Seconds(10));
-      bool ok = agent->Ping(wait).ok();
-      std::unique_lock lock(mu_);
-      auto it = running_.find(name);
-      if (it == running_.end()) continue;
-      it->second.missed_pings = ok ? 0 : it->second.missed_pings + 1;
-      if (it->second.missed_pings >= 3) {
-        lock.unlock();
-        log::Warn("agent unresponsive: stopping the vm", {{"vm", name}});
-        StopVm(name, absl::ZeroDuration(), true).IgnoreError();
-        if (auto vm = store_->Get(name); vm.ok()) {
-          std::lock_guard relock(mu_);
-          Fail(*vm, FailureKind::kAgentUnresponsive,
-               absl::UnavailableError("the guest agent missed three health pings"))
-              .IgnoreError();
-        }
-      }
-    }
+  }
+  if (!missed) return;
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(name);
+    if (it == running_.end() || it->second.missed_pings < 3) return;
+  }
+  log::Warn("agent unresponsive: stopping the vm", {{"vm", name}});
+  StopVm(name, absl::ZeroDuration(), true).IgnoreError();
+  if (auto vm = store_->Get(name); vm.ok()) {
+    std::lock_guard relock(mu_);
+    Fail(*vm, FailureKind::kAgentUnresponsive,
+         absl::UnavailableError("the guest agent missed three health pings"))
+        .IgnoreError();
   }
 }
 

@@ -55,7 +55,16 @@ struct LauncherConfig {
   // Stop a VM with no exec, file or inference traffic for this long; 0: never.
   absl::Duration idle_timeout = absl::ZeroDuration();
   // Ping each running agent this often; three missed pings fail the VM.
+  // Pings do not wait in line: every VM's ping is out at once.
   absl::Duration health_interval = absl::Seconds(10);
+  // Guest-opened streams (the inference tunnel): at once per VM, and across
+  // the launcher (each holds a thread). More are refused, not queued.
+  int max_guest_streams_per_vm = 8;
+  int max_guest_streams = 256;
+  // Unread frames a VM's channel may hold, all its streams together.
+  size_t max_queued_bytes_per_vm = 16 << 20;
+  // Bounds on each VM's log (see vm_log.h).
+  LogBounds log_bounds;
   // Set to tunnel the guests' inference endpoint; unset: no tunnel.
   InferenceHandler on_inference;
   // Called after a VM is deleted (its tokens are revoked there).
@@ -128,8 +137,14 @@ class Launcher {
     std::shared_ptr<AgentClient> agent;
     absl::Time last_activity;
     absl::Time last_ping;
+    uint64_t ping_nonce = 0;  // the ping out now (0: none)
     int missed_pings = 0;
   };
+  // One VM's housekeeping pass (see Housekeep).
+  void HousekeepVm(const std::string& name);
+  // Sends a ping when one is due, or settles the one out; three misses in a
+  // row stop and fail the VM. Never waits for a guest.
+  void CheckHealth(const std::string& name);
   Launcher(LauncherConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
   absl::Status Reconcile();
   absl::StatusOr<ImageRecord> FindImage(const std::string& name) const;
@@ -164,6 +179,7 @@ class Launcher {
     Launcher* launcher;
   };
   std::shared_ptr<Self> self_ = std::make_shared<Self>(this);
+  std::shared_ptr<Slots> guest_stream_slots_;
 };
 
 }  // namespace clawos::launcher

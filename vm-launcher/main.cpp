@@ -75,6 +75,16 @@ int main(int argc, char** argv) {
   clawos::AddDurationFlag(app, "--health-interval", &config.health_interval,
                           "CLAWOS_LAUNCHER_HEALTH_INTERVAL",
                           "Ping each running agent this often (three misses fail the VM)");
+  app.add_option("--max-guest-streams-per-vm", config.max_guest_streams_per_vm,
+                 "Streams (inference requests) one VM may have open at once; more are refused")
+      ->envname("CLAWOS_LAUNCHER_MAX_GUEST_STREAMS_PER_VM")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--max-guest-streams", config.max_guest_streams,
+                 "Streams all VMs together may have open at once (each holds a thread)")
+      ->envname("CLAWOS_LAUNCHER_MAX_GUEST_STREAMS")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
   app.add_option("--inference-proxy-url", proxy_url,
                  "http://host:port of clawos-inference-proxy; the guests' 127.0.0.1:11435 is "
                  "tunnelled there with each VM's own token. Empty: no tunnel")

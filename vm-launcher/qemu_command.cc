@@ -79,7 +79,7 @@ std::vector<std::string> QemuArgv(const QemuConfig& c) {
                         "-append",
                         c.cmdline,
                         "-chardev",
-                        "file,id=con,path=" + c.console_log,
+                        "file,id=con,append=on,path=" + c.console_log,
                         "-serial",
                         "chardev:con",
                         "-qmp",

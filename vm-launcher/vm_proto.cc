@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/grpc_util.h"
 #include "common/status.h"
+#include "common/utf8.h"
 
 namespace clawos::launcher {
 namespace {
@@ -90,7 +91,7 @@ void VmToProto(const Vm& vm, const std::string& cgroup_path, bool with_env, lpb:
   out->set_state(StateToProto(vm));
   if (vm.state == VmState::kFailed) {
     out->mutable_failure()->set_reason(static_cast<lpb::Failure::Reason>(vm.failure));
-    out->mutable_failure()->set_message(vm.reason);
+    out->mutable_failure()->set_message(ToValidUtf8(vm.reason));  // stored before it was made safe
     *out->mutable_failure()->mutable_time() = ToProtoTime(vm.stop_time);
   }
   out->set_backend(lpb::Vm::QEMU);
@@ -99,7 +100,7 @@ void VmToProto(const Vm& vm, const std::string& cgroup_path, bool with_env, lpb:
   if (vm.cgroup_id) out->set_cgroup_path(cgroup_path);
   out->set_cgroup_id(vm.cgroup_id);
   out->set_agent_subject("agents/" + vm.spec.name);
-  out->set_agent_version(vm.agent_version);
+  out->set_agent_version(ToSafeText(vm.agent_version, 128, false));  // the guest says it
   *out->mutable_create_time() = ToProtoTime(vm.create_time);
   *out->mutable_update_time() = ToProtoTime(vm.update_time);
   if (vm.start_time != absl::InfinitePast())

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -15,6 +17,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "vm-launcher/qmp_client.h"
 
 namespace clawos::launcher {
@@ -99,9 +102,21 @@ bool VmmProcess::Running() {
 }
 
 std::string VmmProcess::ConsoleTail() const {
-  std::string c = ReadFile(config_.console_log).value_or("");
-  if (c.size() > 600) c = c.substr(c.size() - 600);
-  return c;
+  // Only the end is read, however large the file; the guest wrote it, so it
+  // becomes safe text (it goes into a proto string and onto terminals).
+  constexpr off_t kTail = 600;
+  int fd = ::open(config_.console_log.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string c;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) {
+    off_t from = std::max<off_t>(0, st.st_size - kTail);
+    c.resize(static_cast<size_t>(st.st_size - from));
+    ssize_t n = ::pread(fd, c.data(), c.size(), from);
+    c.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  ::close(fd);
+  return ToSafeText(c, kTail);
 }
 
 bool VmmProcess::WaitExit(absl::Duration timeout) {

@@ -69,6 +69,18 @@ void HttpUpstream::Serve(int fd) {
     buf.append(tmp, static_cast<size_t>(n));
   }
   r.body = buf.substr(used);
+  if (http::EqualsIgnoreCase(r.head.Get("transfer-encoding"), "chunked")) {
+    http::ChunkedDecoder decoder;
+    std::string raw = std::move(r.body), error;
+    r.body.clear();
+    for (;;) {
+      if (!decoder.Feed(raw.data(), raw.size(), &r.body, &error)) return;
+      if (decoder.done()) break;
+      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+      if (n <= 0) return;
+      raw.assign(tmp, static_cast<size_t>(n));
+    }
+  }
   size_t want = std::strtoull(r.head.Get("content-length").c_str(), nullptr, 10);
   while (r.body.size() < want) {
     ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);

@@ -317,10 +317,10 @@ TEST_F(LauncherCoreTest, InferenceFromTheGuestReachesTheHostWithTheVmsToken) {
   ASSERT_TRUE(vm.ok()) << vm.status();
 
   // The guest calls its local endpoint, trying to pass its own credentials.
-  auto out =
-      Exec("inf", {"wget", "-q", "-O", "-", "--header", "Authorization: Bearer stolen", "--header",
-                   "x-api-key: sk-guess", "--post-data", "{\"model\":\"m\",\"stream\":true}",
-                   "http://127.0.0.1:11435/v1/chat/completions"});
+  auto out = Exec(
+      "inf", {"wget", "-q", "-O", "-", "--header", "Authorization: Bearer stolen", "--header",
+              "x-api-key: sk-guess", "--header", "x-clawos-vm: someone-else", "--post-data",
+              "{\"model\":\"m\",\"stream\":true}", "http://127.0.0.1:11435/v1/chat/completions"});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, "data: {\"delta\":\"hel\"}\n\ndata: {\"delta\":\"lo\"}\n\ndata: [DONE]\n\n");
   auto reqs = proxy.requests();
@@ -330,6 +330,7 @@ TEST_F(LauncherCoreTest, InferenceFromTheGuestReachesTheHostWithTheVmsToken) {
   EXPECT_EQ(r.head.target, "/v1/chat/completions");
   EXPECT_EQ(r.head.Get("authorization"), "Bearer " + kToken) << "the VM's token, not the guest's";
   EXPECT_FALSE(r.head.Has("x-api-key")) << "guest credentials are dropped";
+  EXPECT_FALSE(r.head.Has("x-clawos-vm")) << "the guest cannot speak for the host";
   EXPECT_FALSE(r.head.Get("x-request-id").empty());
   EXPECT_EQ(r.body, "{\"model\":\"m\",\"stream\":true}");
 
