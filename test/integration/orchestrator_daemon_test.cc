@@ -2,8 +2,9 @@
 // identity: a fan-out/fan-in DAG whose last step reads the others' outputs,
 // retries, a fallback, `continue`, a timeout, a failing workflow, a cancel
 // mid-run (its VMs gone), kill -9 of the orchestrator mid-step (resumed, the
-// step's side effect counted once), invalid specs refused over gRPC, and
-// idempotent submits.
+// step's side effect counted once), invalid specs refused over gRPC,
+// idempotent submits, a step's hostile stdout staying data in the next step's
+// script, and VMs of the workflow's ids that are not its own left alone.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -191,6 +192,35 @@ class OrchestratorTest : public ::testing::Test {
     }
     return r->Finish().ok() ? out : "";
   }
+  // A VM made directly at the launcher (left PENDING: never booted).
+  static void CreateVm(const std::string& id, const std::map<std::string, std::string>& labels) {
+    lpb::CreateVmRequest req;
+    req.set_vm_id(id);
+    req.mutable_spec()->set_image("images/agent");
+    req.mutable_spec()->set_memory_mib(256);
+    for (const auto& [k, v] : labels) (*req.mutable_spec()->mutable_labels())[k] = v;
+    lpb::Vm vm;
+    absl::Status s = CallStub(*launcher_stub_, &lpb::LauncherService::Stub::CreateVm, req, &vm);
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  // The VM's labels; NOT_FOUND if there is no such VM.
+  static absl::StatusOr<std::map<std::string, std::string>> LabelsOf(const std::string& id) {
+    lpb::GetVmRequest req;
+    req.set_name("vms/" + id);
+    lpb::Vm vm;
+    absl::Status s = CallStub(*launcher_stub_, &lpb::LauncherService::Stub::GetVm, req, &vm);
+    if (!s.ok()) return s;
+    return std::map<std::string, std::string>(vm.spec().labels().begin(), vm.spec().labels().end());
+  }
+  static void DeleteVm(const std::string& id) {
+    lpb::DeleteVmRequest req;
+    req.set_name("vms/" + id);
+    req.set_force(true);
+    google::protobuf::Empty out;
+    EXPECT_TRUE(CallStub(*launcher_stub_, &lpb::LauncherService::Stub::DeleteVm, req, &out,
+                         absl::Minutes(1))
+                    .ok());
+  }
   static std::string Dump(const opb::Workflow& wf) {
     return wf.DebugString() + "\n" + orchestrator_->Log();
   }
@@ -274,8 +304,8 @@ steps:
   // One VM per reused agent, both deleted now.
   ASSERT_EQ(done.agents_size(), 2);
   EXPECT_EQ(done.agents(0).vms_size(), 1);
-  EXPECT_EQ(done.agents(0).vms(0), "vms/" + Id(done) + "-main");
-  EXPECT_EQ(done.agents(0).subject(), "agents/" + Id(done) + "-main");
+  EXPECT_EQ(done.agents(0).vms(0), "vms/" + Id(done) + "--main");
+  EXPECT_EQ(done.agents(0).subject(), "agents/" + Id(done) + "--main");
   EXPECT_TRUE(VmsOf(Id(done)).empty());
 }
 
@@ -317,7 +347,7 @@ steps:
   EXPECT_TRUE(absl::StrContains(limited.stderr_tail(), "HTTP 429")) << limited.DebugString();
   // The proxy's ledger has the writer's two requests under its VM's subject.
   ppb::QueryUsageRequest q;
-  q.set_subject("agents/" + Id(done) + "-writer");
+  q.set_subject("agents/" + Id(done) + "--writer");
   q.mutable_start_time()->set_seconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(1)));
   ppb::QueryUsageResponse usage;
   ASSERT_TRUE(CallStub(*proxy_stub_, &ppb::ProxyAdminService::Stub::QueryUsage, q, &usage).ok());
@@ -442,7 +472,7 @@ steps:
   // Wait until the command has really started in the guest.
   ASSERT_TRUE(testing::Eventually(
       [] {
-        return ExecOut("vms/resume-me-w", {"cat", "/workspace/counter"}) == "run\n";
+        return ExecOut("vms/resume-me--w", {"cat", "/workspace/counter"}) == "run\n";
       },
       absl::Minutes(2), absl::Milliseconds(300)))
       << Dump(Get(wf->name()));
@@ -458,6 +488,111 @@ steps:
   EXPECT_TRUE(VmsOf("resume-me").empty());
 }
 
+// One step's stdout holds shell code (as a prompt-injected agent's answer
+// could). A later step's exec string that uses it, outside quotes, inside "...",
+// inside '...' and in a here-document, receives exactly that text and runs none
+// of it; only `| raw` runs it (which shows the check can see it happen).
+TEST_F(OrchestratorTest, AStepsOutputIsDataNotCodeInTheNextStepsScript) {
+  const std::string hostile =
+      "$(touch /workspace/pwned) `touch /workspace/pwned` '; touch /workspace/pwned; ' "
+      "\"; touch /workspace/pwned; \"";
+  auto wf = Submit(R"Y(agents: {w: {memory_mib: 256}}
+steps:
+  - id: emit
+    agent: w
+    exec: [printf, '%s\n', '$(touch /workspace/pwned) `touch /workspace/pwned` ''; touch /workspace/pwned; '' "; touch /workspace/pwned; "']
+  - id: use
+    agent: w
+    needs: emit
+    exec: |
+      printf '[%s]\n' {{ steps.emit.stdout }} "dq: {{ steps.emit.stdout }}" 'sq: {{ steps.emit.stdout }}'
+      cat <<EOF
+      hd: {{ steps.emit.stdout }}
+      EOF
+  - {id: look, agent: w, needs: use, exec: [ls, -a, /workspace]}
+  - {id: raw, agent: w, needs: look, exec: "echo {{ steps.emit.stdout | raw }}"}
+  - {id: look-again, agent: w, needs: raw, exec: [ls, -a, /workspace]}
+)Y");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  opb::Workflow done = WaitDone(wf->name());
+  ASSERT_EQ(done.state(), opb::Workflow::SUCCEEDED) << Dump(done);
+  ASSERT_EQ(Output(done.name(), "emit").stdout_text(), hostile + "\n");
+  EXPECT_EQ(Output(done.name(), "use").stdout_text(),
+            absl::StrCat("[", hostile, "]\n[dq: ", hostile, "]\n[sq: ", hostile, "]\nhd: ", hostile,
+                         "\n"));
+  std::string look = Output(done.name(), "look").stdout_text();
+  EXPECT_TRUE(absl::StrContains(look, "out\n")) << look;
+  EXPECT_FALSE(absl::StrContains(look, "pwned")) << "/workspace/pwned exists in the VM:\n" << look;
+  EXPECT_TRUE(absl::StrContains(Output(done.name(), "look-again").stdout_text(), "pwned\n"))
+      << "| raw runs the text: " << Output(done.name(), "look-again").DebugString();
+  EXPECT_TRUE(VmsOf(Id(done)).empty());
+}
+
+// VMs with the ids the workflow would use, made by someone else before it ran:
+// one without the workflow's labels, one with its workflow label but another
+// agent's. Neither is used, recorded as the workflow's, stopped or deleted.
+TEST_F(OrchestratorTest, VmsOfItsIdsThatAreNotItsOwnAreNeverUsedOrDeleted) {
+  const std::map<std::string, std::string> someone = {{"owner", "someone"}};
+  const std::map<std::string, std::string> other_agent = {{"workflow", "not-mine"}, {"agent", "w"}};
+  CreateVm("not-mine--w", someone);
+  CreateVm("not-mine--1-s", other_agent);
+  auto wf = Submit(R"Y(agents: {w: {memory_mib: 256}, f: {memory_mib: 256, vm: fresh}}
+steps:
+  - {id: r, agent: w, on_failure: continue, exec: "true"}
+  - {id: s, agent: f, on_failure: continue, exec: "true"}
+)Y",
+                   "not-mine");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  opb::Workflow done = WaitDone(wf->name(), absl::Minutes(1));
+  ASSERT_EQ(done.state(), opb::Workflow::SUCCEEDED) << Dump(done);
+  EXPECT_EQ(StepOf(done, "r").state(), opb::StepStatus::FAILED);
+  EXPECT_EQ(StepOf(done, "r").error(),
+            "vms/not-mine--w exists but is not this one's (label agent=, expected w)");
+  EXPECT_EQ(StepOf(done, "s").state(), opb::StepStatus::FAILED);
+  EXPECT_EQ(StepOf(done, "s").error(),
+            "vms/not-mine--1-s exists but is not this one's (label agent=w, expected f)");
+  for (const auto& agent : done.agents()) {
+    EXPECT_EQ(agent.vms_size(), 0) << "never recorded as the workflow's: " << Dump(done);
+  }
+  // Finished, and both are still there as they were.
+  EXPECT_EQ(LabelsOf("not-mine--w").value_or(std::map<std::string, std::string>{}), someone);
+  EXPECT_EQ(LabelsOf("not-mine--1-s").value_or(std::map<std::string, std::string>{}), other_agent);
+  DeleteVm("not-mine--w");
+  DeleteVm("not-mine--1-s");
+}
+
+// The workflow's VM, recorded as its own, is deleted while the orchestrator is
+// down, and someone else makes a VM of the same id. The restarted orchestrator
+// neither runs the step in it nor deletes it when the workflow ends.
+TEST_F(OrchestratorTest, AVmReplacedWhileTheOrchestratorWasDownIsLeftAlone) {
+  auto wf = Submit(R"Y(agents: {w: {memory_mib: 256}}
+steps:
+  - {id: hold, agent: w, exec: "echo go > /workspace/started; sleep 300"}
+)Y",
+                   "replaced");
+  ASSERT_TRUE(wf.ok()) << wf.status();
+  ASSERT_TRUE(testing::Eventually(
+      [] {
+        return ExecOut("vms/replaced--w", {"cat", "/workspace/started"}) == "go\n";
+      },
+      absl::Minutes(2), absl::Milliseconds(300)))
+      << Dump(Get(wf->name()));
+  EXPECT_EQ(orchestrator_->Stop(SIGKILL), 128 + SIGKILL);
+  delete orchestrator_;
+  orchestrator_ = nullptr;
+  DeleteVm("replaced--w");
+  const std::map<std::string, std::string> someone = {{"owner", "someone"}};
+  CreateVm("replaced--w", someone);
+  StartOrchestrator();
+  opb::Workflow done = WaitDone(wf->name(), absl::Minutes(1));
+  ASSERT_EQ(done.state(), opb::Workflow::FAILED) << Dump(done);
+  EXPECT_EQ(StepOf(done, "hold").error(), "vms/replaced--w is not this workflow's any more");
+  ASSERT_TRUE(orchestrator_->WaitForLog("not retiring a vm that is not this workflow's"))
+      << orchestrator_->Log();
+  EXPECT_EQ(LabelsOf("replaced--w").value_or(std::map<std::string, std::string>{}), someone);
+  DeleteVm("replaced--w");
+}
+
 TEST_F(OrchestratorTest, BadSpecsAreRefusedAndSubmitsAreIdempotent) {
   auto bad = Submit("agents: {w: {}}\nsteps:\n  - {id: a, agent: w, exec: x, needs: b}\n");
   ASSERT_FALSE(bad.ok());
@@ -465,6 +600,10 @@ TEST_F(OrchestratorTest, BadSpecsAreRefusedAndSubmitsAreIdempotent) {
   EXPECT_EQ(bad.status().message(), "test.yaml:3: steps[0].needs[0]: unknown step \"b\"");
   EXPECT_EQ(
       Submit("agents: {w: {}}\nsteps: [{id: a, agent: w, exec: x}]\n", "Bad_Id").status().code(),
+      absl::StatusCode::kInvalidArgument);
+  // "--" ends the workflow id in its VMs' ids.
+  EXPECT_EQ(
+      Submit("agents: {w: {}}\nsteps: [{id: a, agent: w, exec: x}]\n", "ci--x").status().code(),
       absl::StatusCode::kInvalidArgument);
 
   const std::string spec =
