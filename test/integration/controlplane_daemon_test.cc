@@ -59,10 +59,11 @@ using Answer = testing::HttpAnswer;
 // A streamed answer read on a thread (SSE, NDJSON) until it ends or is dropped.
 class Stream {
  public:
-  Stream(int port, const std::string& path, Headers headers) {
+  Stream(int port, const std::string& path, Headers headers, const std::string& method = "GET",
+         const std::string& body = "") {
     auto c =
         http::ClientCall::Start(http::ParseUrl(absl::StrCat("http://127.0.0.1:", port)).value(),
-                                {"GET", path, std::move(headers), ""}, absl::Minutes(5));
+                                {method, path, std::move(headers), body}, absl::Minutes(5));
     if (!c.ok()) return;
     call_ = std::move(*c);
     status_ = call_->head().status;
@@ -636,6 +637,40 @@ TEST_F(ControlPlaneTest, ARevokedTokenEndsABusyStream) {
   EXPECT_EQ(seen.back().data["code"], 16);
   for (int i = 0; i < 4; ++i)
     Send("DELETE", absl::StrCat("/v1/vms/churn-", i, "?force=true"), "", admin_);
+}
+
+// The same for an exec stream whose command never stops writing: the
+// stream's timer (not a keep-alive, every 30 s here) ends it.
+TEST_F(ControlPlaneTest, ARevokedTokenEndsABusyExecStream) {
+  const int port = testing::FreeLoopbackPort();
+  Daemon busy(CpArgv(port, "cp-exec", {"--sse-keepalive", "30s", "--stream-recheck", "1s"}),
+              Sub("cp-exec.log"));
+  ASSERT_TRUE(busy.WaitForLog("\"serving\"")) << busy.Log();
+  Answer imp = Send("POST", "/v1/images",
+                    absl::StrCat(R"({"image_id":"agent","source_dir":")", image_, R"("})"), admin_);
+  ASSERT_TRUE(imp.status == 200 || imp.status == 409) << imp.body;
+  Answer made = Send(
+      "POST", "/v1/vms",
+      R"({"vm_id":"ticker","spec":{"image":"images/agent","vcpus":1,"memory_mib":256},"start":true})",
+      admin_);
+  ASSERT_EQ(made.status, 200) << made.body;
+  std::string admin = Token("operators/exec-admin", "admin");
+  Stream exec(port, "/v1/vms/ticker:exec",
+              {{"authorization", "Bearer " + admin}, {"content-type", "application/json"}}, "POST",
+              R"({"argv":["sh","-c","while :; do echo tick; sleep 0.1; done"],"timeout":"120s"})");
+  ASSERT_EQ(exec.status(), 200);
+  ASSERT_TRUE(exec.WaitFor("stdout_chunk")) << exec.text();
+  auto r = RunCommand({kBin + "/clawos", "token", "revoke", "--subject", "operators/exec-admin"},
+                      "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + Sub("id.sock")}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const absl::Time revoked = absl::Now();
+  ASSERT_TRUE(exec.WaitForEnd(absl::Seconds(30))) << "a busy exec outlived its revoked token";
+  EXPECT_LT(absl::Now() - revoked, absl::Seconds(20));
+  std::vector<std::string> lines = absl::StrSplit(exec.text(), '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty());
+  auto last = nlohmann::json::parse(lines.back(), nullptr, false);
+  EXPECT_EQ(last["error"]["code"], 16) << lines.back();
+  EXPECT_EQ(Send("DELETE", "/v1/vms/ticker?force=true", "", admin_).status, 200);
 }
 
 // Viewers cannot take every stream: a second control plane with small caps.
