@@ -309,6 +309,12 @@ absl::StatusOr<ShellCommand> Render(std::string_view script, const TemplateResol
             return absl::InvalidArgumentError(absl::StrCat(
                 Describe(ref), " holds a NUL byte, which cannot be passed to a command"));
           }
+          if (!ref.raw && value.size() > kMaxShellTemplateValue) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(Describe(ref), " is ", value.size(),
+                             " bytes, more than a command's environment string can hold (",
+                             kMaxShellTemplateValue, ")"));
+          }
         }
         if (ref.raw) {
           lexer.Feed(value);

@@ -20,7 +20,8 @@
 //
 // `| raw` pastes the text into the script as it is (the shell parses it: only
 // for text the workflow's author controls). NUL bytes cannot be passed to a
-// command at all: a value holding one is an error.
+// command at all, and Linux passes no environment string over 128 KiB: a
+// value holding one, or longer than kMaxShellTemplateValue, is an error.
 #pragma once
 
 #include <map>
@@ -32,6 +33,9 @@
 #include "orchestrator/template.h"
 
 namespace clawos::orchestrator {
+
+// 128 KiB (MAX_ARG_STRLEN) less room for "CLAWOS_TEMPLATE_<n>=" and the NUL.
+inline constexpr size_t kMaxShellTemplateValue = 128 * 1024 - 64;
 
 struct ShellCommand {
   std::string script;                      // for sh -c

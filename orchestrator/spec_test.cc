@@ -266,6 +266,25 @@ TEST(SpecTest, TheJsonSchemaHasTheParsersFields) {
   }
 }
 
+// The example that opens docs/workflow-spec.md parses, and its last step
+// uses the fan-in's outputs in its script as data.
+TEST(SpecTest, TheSpecDocsExampleParses) {
+  std::ifstream f(std::string(CLAWOS_SOURCE_DIR) + "/docs/workflow-spec.md");
+  std::string doc((std::istreambuf_iterator<char>(f)), {});
+  size_t at = doc.find("## An example");
+  ASSERT_NE(at, std::string::npos);
+  size_t begin = doc.find("```yaml\n", at);
+  ASSERT_NE(begin, std::string::npos);
+  begin += 8;
+  size_t end = doc.find("```", begin);
+  auto spec = ParseSpec(doc.substr(begin, end - begin), "workflow-spec.md");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const StepSpec* publish = spec->Step("publish");
+  ASSERT_NE(publish, nullptr);
+  EXPECT_TRUE(publish->shell);
+  EXPECT_NE(publish->argv[2].find("{{ steps.summarize.stdout }}"), std::string::npos);
+}
+
 TEST(SpecTest, OversizedSpecIsRefused) {
   std::string big(kMaxSpecBytes + 1, '#');
   auto spec = ParseSpec(big, "big.yaml");

@@ -231,6 +231,16 @@ TEST(ShellTemplateTest, NulBytesAndResolverErrorsFail) {
       absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(RenderShellTemplate("echo {{steps.zz.stdout}}", Values({})).status().code(),
             absl::StatusCode::kNotFound);
+  // The largest text a command's environment string can hold, and one byte more.
+  std::string big(kMaxShellTemplateValue, 'x');
+  auto fits = RenderShellTemplate("printf %s {{steps.a.stdout}} | wc -c", Values({{"a", big}}));
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  testing::RunResult r = testing::RunCommand({"/bin/sh", "-c", fits->script}, "", fits->env);
+  EXPECT_EQ(r.out, absl::StrCat(kMaxShellTemplateValue, "\n")) << r.err;
+  auto over = RenderShellTemplate("echo {{steps.a.stdout}}", Values({{"a", big + "x"}}));
+  ASSERT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(over.status().message()),
+              ::testing::HasSubstr("steps.a.stdout is 131009 bytes, more than"));
 }
 
 }  // namespace
