@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# run_fuzz.sh FUZZER SEED_DIR WORK_DIR SECONDS [DICT] — runs a libFuzzer
-# target for a bounded time from the committed seeds (every seed runs first,
-# so a crash input kept as a seed is a regression test), with the target's
-# dictionary when given; exit 77 (SKIPPED) when it is not built. New inputs go
-# to WORK_DIR, a crash's input to WORK_DIR/crash-* (the log names it).
+# run_fuzz.sh FUZZER SEED_DIR WORK_DIR SECONDS [DICT [ARTIFACT_PREFIX]] — runs
+# a libFuzzer target for a bounded time from the committed seeds (every seed
+# runs first, so a crash input kept as a seed is a regression test), with the
+# target's dictionary when given; exit 77 (SKIPPED) when it is not built. New
+# inputs go to WORK_DIR, a crash's input to ARTIFACT_PREFIX (default
+# WORK_DIR/) + crash-<sha1> (the log names it).
 set -u
-fuzzer=$1 seeds=$2 work=$3 secs=$4 dict=${5:-}
+fuzzer=$1 seeds=$2 work=$3 secs=$4 dict=${5:-} artifacts=${6:-$3/}
 if [ ! -x "$fuzzer" ]; then
   echo "SKIPPED: $fuzzer is not built (it needs clang; scripts/test.sh builds it in build-fuzz/)"
   exit 77
@@ -17,4 +18,4 @@ if [ -n "$dict" ]; then
 fi
 mkdir -p "$work"
 exec "$fuzzer" -max_total_time="$secs" -max_len=9000 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$work/" "${args[@]}" "$work" "$seeds"
+  -print_final_stats=1 -artifact_prefix="$artifacts" "${args[@]}" "$work" "$seeds"
