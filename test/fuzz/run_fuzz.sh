@@ -17,5 +17,8 @@ if [ -n "$dict" ]; then
   args+=(-dict="$dict")
 fi
 mkdir -p "$work"
+# libFuzzer's own exit code for a crash is 77, which ctest reads as SKIPPED:
+# every finding (crash, leak, timeout) exits 1 instead (out of memory: 71).
 exec "$fuzzer" -max_total_time="$secs" -max_len=9000 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$artifacts" "${args[@]}" "$work" "$seeds"
+  -error_exitcode=1 -timeout_exitcode=1 -print_final_stats=1 -artifact_prefix="$artifacts" \
+  "${args[@]}" "$work" "$seeds"
