@@ -124,6 +124,10 @@ void Agent::Serve() {
     for (;;) {
       auto r = reader.Next(&f, &error);
       if (r == FrameReader::Result::kNeedMore) break;
+      if (r == FrameReader::Result::kSkipped) {
+        Console("bad frame from the host: " + error);
+        continue;
+      }
       if (r == FrameReader::Result::kError) {
         // The host will drop the connection on its side; Run waits for that.
         Console("bad frame from the host: " + error);

@@ -33,15 +33,15 @@ FrameReader::Result FrameReader::Next(pb::Frame* out, std::string* error) {
     return Result::kError;
   }
   if (buffer_.size() - offset_ - 4 < n) return Result::kNeedMore;
-  if (!out->ParseFromArray(buffer_.data() + offset_ + 4, static_cast<int>(n))) {
-    broken_ = true;
-    *error = "a frame of " + std::to_string(n) + " bytes does not parse";
-    return Result::kError;
-  }
+  const bool parsed = out->ParseFromArray(buffer_.data() + offset_ + 4, static_cast<int>(n));
   offset_ += 4 + n;
   if (offset_ == buffer_.size() || offset_ > (1u << 20)) {  // compact now and then
     buffer_.erase(0, offset_);
     offset_ = 0;
+  }
+  if (!parsed) {
+    *error = "a frame of " + std::to_string(n) + " bytes does not parse; skipped";
+    return Result::kSkipped;
   }
   return Result::kFrame;
 }

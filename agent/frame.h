@@ -20,13 +20,16 @@ inline constexpr size_t kMaxChunkBytes = 512 << 10;
 // more than kMaxFrameBytes (the caller's bug: chunks are bounded).
 std::string EncodeFrame(const pb::Frame& frame);
 
-// Splits a byte stream into frames. Once it reports an error the stream is
-// unusable (the connection must be dropped).
+// Splits a byte stream into frames. Once it reports an error (a length
+// outside 1..kMaxFrameBytes) the stream is unusable (the connection must be
+// dropped). A frame whose length is fine but whose bytes do not parse (e.g.
+// invalid UTF-8 in a string field) is skipped: the framing is still in step,
+// so one bad frame costs only itself.
 class FrameReader {
  public:
   void Feed(const char* data, size_t n) { buffer_.append(data, n); }
-  enum class Result { kFrame, kNeedMore, kError };
-  // kFrame fills `out`; kError fills `error` ("frame length 0", ...).
+  enum class Result { kFrame, kNeedMore, kSkipped, kError };
+  // kFrame fills `out`; kSkipped and kError fill `error` ("frame length 0", ...).
   Result Next(pb::Frame* out, std::string* error);
   size_t buffered() const { return buffer_.size(); }
 

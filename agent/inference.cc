@@ -45,6 +45,13 @@ void Reply(int fd, int status, const std::string& message) {
   WriteAll(fd, r);
 }
 
+bool IsAscii(const std::string& s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
 std::string NewRequestId() {
   unsigned char b[16] = {};
   int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -138,6 +145,12 @@ void InferenceEndpoint::Serve(int fd) {
     if (r == http::Parse::kError) return Reply(fd, 400, error);
     if (r == http::Parse::kDone) break;
     if (!ReadSome(fd, &buf, kReadTimeoutMs)) return;
+  }
+  // What goes into the frame's strings must be valid UTF-8 (else the frame
+  // does not parse on the host): the request line and headers are ASCII.
+  if (!IsAscii(head.target)) return Reply(fd, 400, "the request target must be ASCII");
+  for (const auto& [k, v] : head.headers) {
+    if (!IsAscii(v)) return Reply(fd, 400, "header " + k + " must be ASCII");
   }
   std::string body = buf.substr(used);
   if (http::EqualsIgnoreCase(head.Get("transfer-encoding"), "chunked")) {

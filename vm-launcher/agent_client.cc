@@ -121,6 +121,7 @@ absl::StatusOr<apb::Frame> ReadFrame(AgentConn& c, absl::Time deadline,
     std::string error;
     auto r = c.reader.Next(&f, &error);
     if (r == agent::FrameReader::Result::kFrame) return f;
+    if (r == agent::FrameReader::Result::kSkipped) continue;
     if (r == agent::FrameReader::Result::kError) {
       return absl::DataLossError(absl::StrCat("the guest agent sent a bad frame: ", error));
     }
@@ -385,6 +386,10 @@ void AgentClient::ReadLoop() {
     if (r == agent::FrameReader::Result::kError) {
       why = "bad frame from the guest: " + error;
       return;
+    }
+    if (r == agent::FrameReader::Result::kSkipped) {
+      ++skipped_frames_;  // the guest's own loss; nothing to log per frame
+      continue;
     }
     if (r == agent::FrameReader::Result::kNeedMore) {
       ssize_t n = ::read(c.fd, buf, sizeof(buf));

@@ -12,6 +12,7 @@
 // sent without waiting, so one slow guest never holds up another's checks.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -109,6 +110,8 @@ class AgentClient {
   int guest_streams() const;
   size_t queued_bytes() const;
   size_t pending_pongs() const;
+  // Frames from the guest that did not parse and were dropped.
+  int64_t skipped_frames() const { return skipped_frames_; }
   // Asks the guest to shut down; it powers off within `grace` plus a little.
   absl::Status Shutdown(absl::Duration grace);
   // A new host-opened stream (odd id).
@@ -120,6 +123,7 @@ class AgentClient {
   std::shared_ptr<AgentConn> conn_;
   apb::Hello hello_;
   Options options_;
+  std::atomic<int64_t> skipped_frames_{0};
 };
 
 }  // namespace clawos::launcher

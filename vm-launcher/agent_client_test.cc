@@ -49,6 +49,10 @@ class FakeGuest {
     std::lock_guard lock(write_mu_);
     ASSERT_TRUE(agent::WriteAll(fd_, agent::EncodeFrame(f)));
   }
+  void SendRaw(const std::string& bytes) {
+    std::lock_guard lock(write_mu_);
+    ASSERT_TRUE(agent::WriteAll(fd_, bytes));
+  }
   std::vector<apb::Frame> Received() {
     std::lock_guard lock(mu_);
     return got_;
@@ -166,6 +170,28 @@ TEST(AgentClientTest, UnsolicitedPongsAreNeverKept) {
   EXPECT_TRUE(Eventually([&] { return (pong = ch.client->TakePong(*nonce)).has_value(); }));
   EXPECT_EQ(pong->nonce(), *nonce);
   EXPECT_EQ(ch.client->pending_pongs(), 0u);
+}
+
+TEST(AgentClientTest, AFrameThatDoesNotParseIsSkippedNotFatal) {
+  Channel ch;
+  ASSERT_TRUE(ch.client);
+  // A valid length, then bytes that are no Frame (a truncated varint), and a
+  // Hello whose string is invalid UTF-8 (proto3 refuses it on parse).
+  std::string junk = std::string("\0\0\0\x04", 4) + "\xff\xff\xff\xff";
+  apb::Frame bad;
+  bad.mutable_log_line()->set_text("ok");
+  std::string body = bad.SerializeAsString();
+  body.back() = '\xff';  // the text's last byte
+  std::string framed = agent::EncodeFrame(bad);
+  framed.replace(4, std::string::npos, body);
+  ch.guest->SendRaw(junk + framed);
+  auto pong = ch.client->Ping(absl::Seconds(20));
+  EXPECT_TRUE(pong.ok()) << pong.status();
+  EXPECT_TRUE(ch.client->connected());
+  EXPECT_EQ(ch.client->skipped_frames(), 2);
+  // A length outside the bounds still ends the channel: the framing is lost.
+  ch.guest->SendRaw(std::string("\x7f\xff\xff\xff", 4));
+  EXPECT_TRUE(Eventually([&] { return !ch.client->connected(); }));
 }
 
 TEST(AgentClientTest, AGuestThatDoesNotReadNeverMakesAPingWait) {
