@@ -60,7 +60,7 @@ done
 required="NoNewPrivileges ProtectSystem ProtectHome PrivateTmp ProtectKernelModules ProtectKernelLogs
 ProtectKernelTunables ProtectClock ProtectHostname RestrictRealtime RestrictSUIDSGID LockPersonality
 RestrictNamespaces RestrictAddressFamilies SystemCallFilter SystemCallArchitectures CapabilityBoundingSet
-UMask StateDirectory"
+UMask StateDirectory TasksMax"
 for unit in "${units[@]}"; do
   for key in $required; do
     grep -q "^$key=" "$unit" || bad "$(basename "$unit") does not set $key"

@@ -114,7 +114,8 @@ for k in sorted(common or []):
 REQUIRED = ["NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "ProtectKernelModules",
             "ProtectKernelLogs", "ProtectKernelTunables", "ProtectClock", "ProtectHostname", "RestrictRealtime",
             "RestrictSUIDSGID", "LockPersonality", "RestrictNamespaces", "RestrictAddressFamilies",
-            "SystemCallFilter", "SystemCallArchitectures", "CapabilityBoundingSet", "UMask", "StateDirectory"]
+            "SystemCallFilter", "SystemCallArchitectures", "CapabilityBoundingSet", "UMask", "StateDirectory",
+            "TasksMax"]
 
 
 def block(text, name):

@@ -33,6 +33,7 @@ rec {
     SystemCallArchitectures = "native";
     SystemCallErrorNumber = "EPERM";
     UMask = "0077";
+    TasksMax = 1024;
     Restart = "on-failure";
     RestartSec = "2s";
     TimeoutStopSec = "30s";
