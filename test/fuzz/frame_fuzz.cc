@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "agent/frame.h"
 #include "common/utf8.h"
+#include "test/fuzz/scratch_dir.h"
 #include "vm-launcher/vm_log.h"
 
 namespace {
@@ -131,20 +132,12 @@ launcher::LogBounds Bounds() {
   return b;
 }
 
-void Clean();
-
-// A directory of this process on tmpfs where possible (VmLog fsyncs),
-// removed at exit.
+// A directory of this process (test/fuzz/scratch_dir.h), removed at exit.
 const std::string& Dir() {
   static const std::string* dir = [] {
-    std::string base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    std::string tmpl = base + "/frame_fuzz.XXXXXX";
-    Require(mkdtemp(tmpl.data()) != nullptr);
-    std::atexit([] {
-      Clean();
-      rmdir(Dir().c_str());
-    });
-    return new std::string(tmpl);
+    auto* d = new std::string(fuzz::ScratchDir("frame_fuzz"));
+    std::atexit([] { fuzz::RemoveScratch(Dir()); });
+    return d;
   }();
   return *dir;
 }
