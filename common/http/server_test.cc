@@ -1,16 +1,13 @@
 #include "common/http/server.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/testing/raw_exchange.h"
 
 namespace clawos::http {
 namespace {
@@ -32,33 +29,11 @@ class Throwing : public RequestHandler {
   }
 };
 
-// Sends `bytes` (then `more` after `pause`) and returns all that came back.
-std::string Exchange(int port, const std::string& bytes, absl::Duration pause = {},
-                     const std::string& more = "") {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  timeval tv{20, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  if (pause > absl::ZeroDuration()) {
-    absl::SleepFor(pause);
-    ::send(fd, more.data(), more.size(), MSG_NOSIGNAL);
-  }
-  std::string got;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return got;
-}
+using testing::RawExchange;
 
 std::string Get(int port, const std::string& path) {
-  return Exchange(port,
-                  absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  return RawExchange(
+      port, absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
 }
 
 TEST(ServerTest, AnExceptionInAHandlerIsA500AndTheServerGoesOn) {
@@ -86,7 +61,7 @@ TEST(ServerTest, ARequestMustArriveWithinItsDeadline) {
   // One byte, a pause past the deadline, the rest: 408, connection closed.
   absl::Time start = absl::Now();
   std::string r =
-      Exchange(server->port(), "G", absl::Seconds(3), "ET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      RawExchange(server->port(), "G", absl::Seconds(3), "ET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.rfind("HTTP/1.1 408", 0), 0u) << r;
   EXPECT_LT(absl::Now() - start, absl::Seconds(15));
   // A whole request sent at once is unaffected.
@@ -100,7 +75,7 @@ TEST(ServerTest, AnIdleKeptAliveConnectionIsClosed) {
   auto server = Server::Start(o, h).value();
   absl::Time start = absl::Now();
   // No request at all: closed after the idle timeout, without an answer.
-  std::string r = Exchange(server->port(), "");
+  std::string r = RawExchange(server->port(), "");
   EXPECT_EQ(r, "");
   EXPECT_LT(absl::Now() - start, absl::Seconds(15));
 }

@@ -25,6 +25,7 @@
 #include "common/http/client.h"
 #include "common/testing/eventually.h"
 #include "common/testing/http_call.h"
+#include "common/testing/raw_exchange.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/ledger.h"
@@ -386,29 +387,7 @@ TEST_F(ProxyDaemonTest, AuthAndBadBodies) {
   EXPECT_EQ(Call("/v1/nothing", "{}").status, 404);
 }
 
-// Raw bytes to the proxy; what it answered until it closed (or 30 s).
-std::string RawExchange(int port, const std::string& bytes, absl::Duration pause = {},
-                        const std::string& more = "") {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) return "";
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  if (pause > absl::ZeroDuration()) {
-    absl::SleepFor(pause);
-    ::send(fd, more.data(), more.size(), MSG_NOSIGNAL);
-  }
-  std::string got;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return got;
-}
+using testing::RawExchange;
 
 // Issue 16's reproductions: each once killed the proxy for every VM.
 TEST_F(ProxyDaemonTest, HostileRequestsGetClearErrorsAndTheProxyServesOn) {
