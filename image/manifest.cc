@@ -119,7 +119,8 @@ absl::StatusOr<Manifest> ManifestFromJson(const json& j) {
   if (!IsHex(v.salt, 0) || v.salt.size() % 2 != 0 || v.salt.size() > 512) {
     return Bad("verity.salt", "is not lowercase hex of at most 256 bytes");
   }
-  if (v.data_blocks == 0 || v.data_blocks * 4096 != m.rootfs.size) {
+  if (v.data_blocks == 0 || v.data_blocks > (m.rootfs.size >> 12) ||
+      v.data_blocks * 4096 != m.rootfs.size) {  // the first test keeps the product from wrapping
     return Bad("verity.data_blocks", "does not cover rootfs.size exactly");
   }
   ASSIGN_OR_RETURN(m.cmdline, Str(j, "cmdline", ""));

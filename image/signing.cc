@@ -8,7 +8,9 @@
 #include "common/crypto/jwk.h"
 #include "common/crypto/sha256.h"
 #include "common/files.h"
+#include "common/json.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "image/verity.h"
 
 namespace clawos::image {
@@ -106,14 +108,14 @@ absl::StatusOr<Manifest> VerifyImage(const std::string& dir,
   ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir, &raw));
   ASSIGN_OR_RETURN(std::string sig_text, ReadFile(sig_path));
   auto doc = nlohmann::json::parse(sig_text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || doc.value("alg", "") != "EdDSA" ||
-      !doc.contains("sig") || !doc["sig"].is_string()) {
+  if (doc.is_discarded() || json::String(doc, "alg").value_or("") != "EdDSA" ||
+      !json::String(doc, "sig")) {
     return absl::PermissionDeniedError(absl::StrCat(sig_path, " is not a ClawOS image signature"));
   }
   auto sig = crypto::Base64UrlDecode(doc["sig"].get<std::string>());
   std::string our_kid = crypto::Ed25519Thumbprint(public_key);
   if (!sig.ok() || !crypto::Ed25519Verify(public_key, crypto::AsBytes(raw), *sig)) {
-    std::string their_kid = doc.value("kid", "unknown");
+    std::string their_kid = ToSafeText(json::String(doc, "kid").value_or("unknown"), 128, false);
     if (their_kid != our_kid) {
       return absl::PermissionDeniedError(absl::StrCat("wrong key: the image was signed by key ",
                                                       their_kid, ", not by the trusted key ",
