@@ -71,4 +71,17 @@ std::string CompactJws(const std::string& signing_input, const std::vector<uint8
   return absl::StrCat(signing_input, ".", crypto::Base64UrlEncode(signature));
 }
 
+absl::Status ValidateName(const std::string& what, const std::string& value) {
+  if (value.empty() || value.size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must be 1-256 characters"));
+  }
+  for (char c : value) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " may only hold printable ASCII without spaces"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace clawos::identity

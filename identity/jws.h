@@ -32,6 +32,10 @@ absl::StatusOr<ParsedJws> ParseJws(std::string_view token, size_t max_bytes = kM
 // strings, negatives and values past year ~292e9 give nullopt.
 std::optional<absl::Time> NumericDate(const nlohmann::json& value);
 
+// The subject/audience grammar of ClawOS tokens: 1-256 printable ASCII
+// characters, no spaces. INVALID_ARGUMENT naming `what` otherwise.
+absl::Status ValidateName(const std::string& what, const std::string& value);
+
 // "<b64url(header)>.<b64url(payload)>" — the input to sign.
 std::string SigningInput(const nlohmann::json& header, const nlohmann::json& payload);
 // signing_input + "." + b64url(signature).

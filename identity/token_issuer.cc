@@ -9,19 +9,6 @@
 
 namespace clawos::identity {
 
-absl::Status ValidateName(const std::string& what, const std::string& value) {
-  if (value.empty() || value.size() > 256) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " must be 1-256 characters"));
-  }
-  for (char c : value) {
-    if (c < 0x21 || c > 0x7e) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " may only hold printable ASCII without spaces"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<IssuedToken> TokenIssuer::Issue(const IssueRequest& r) const {
   RETURN_IF_ERROR(ValidateName("subject", r.subject));
   RETURN_IF_ERROR(ValidateName("audience", r.audience));

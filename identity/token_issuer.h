@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "identity/claims.h"
+#include "identity/jws.h"  // ValidateName, the subject/audience grammar
 #include "identity/signing_keys.h"
 
 namespace clawos::identity {
@@ -30,9 +31,6 @@ struct IssuedToken {
   std::string token;
   Claims claims;
 };
-
-// The subject/audience grammar: 1-256 printable ASCII characters, no spaces.
-absl::Status ValidateName(const std::string& what, const std::string& value);
 
 class TokenIssuer {
  public:
