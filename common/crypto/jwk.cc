@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/encoding.h"
 #include "common/crypto/sha256.h"
+#include "common/json.h"
 
 namespace clawos::crypto {
 namespace {
@@ -75,7 +76,8 @@ absl::StatusOr<JwkPublicKey> JwkPublicKey::FromJson(const nlohmann::json& j) {
     raw = *k;
     out.alg_ = "RS256";
   } else if (kty == "EC") {
-    if (j.value("crv", "") != "P-256") return Bad("only EC curve P-256 is accepted");
+    if (json::String(j, "crv").value_or("") != "P-256")
+      return Bad("only EC curve P-256 is accepted");
     auto x = Member(j, "x");
     if (!x.ok()) return x.status();
     auto y = Member(j, "y");
@@ -93,7 +95,8 @@ absl::StatusOr<JwkPublicKey> JwkPublicKey::FromJson(const nlohmann::json& j) {
     raw = *k;
     out.alg_ = "ES256";
   } else if (kty == "OKP") {
-    if (j.value("crv", "") != "Ed25519") return Bad("only OKP curve Ed25519 is accepted");
+    if (json::String(j, "crv").value_or("") != "Ed25519")
+      return Bad("only OKP curve Ed25519 is accepted");
     auto x = Member(j, "x");
     if (!x.ok()) return x.status();
     if (x->size() != 32) return Bad("Ed25519 public key must be 32 bytes");
