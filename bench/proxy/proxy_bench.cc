@@ -1,16 +1,19 @@
 // bench_proxy: what the inference proxy adds to an LLM call. One run starts
-// a canned OpenAI-compatible upstream (in this process, on the proxy's own
-// HTTP listener), the real clawos-identity and clawos-inference-proxy, and
+// a canned OpenAI-compatible upstream (nginx `return 200`, or without nginx
+// an in-process server), a bare nginx `proxy_pass` in front of it (the
+// baseline), the real clawos-identity and clawos-inference-proxy, and
 // Portkey's gateway (node, @portkey-ai/gateway) in front of the same
 // upstream; then measures, over keep-alive connections:
-//   - latency, one client, sequential: p50/p99 direct, via the proxy, via
-//     Portkey; the added latency is the difference to direct;
-//   - throughput, several clients for a fixed time: requests/s of each.
+//   - latency, one client, sequential: p50/p99 direct, via nginx, via the
+//     proxy, via Portkey; the added latency is the difference to direct;
+//   - throughput, several clients for a fixed time: requests/s of each, and
+//     the proxy's ratio to nginx proxy_pass (goal >= 0.5) and to Portkey.
 // The proxy runs with its full data path: JWT verification, limits (set high
 // enough never to refuse), the ledger and the audit log.
 //
 //   build/bench/bench_proxy [--n 3000] [--warmup 300] [--connections 8]
 //                           [--seconds 5] [--portkey-dir DIR | --no-portkey]
+//                           [--no-nginx]
 //
 // Portkey is installed on first use with `npm install @portkey-ai/gateway@1.15.2`
 // into --portkey-dir (default ~/.cache/clawos/portkey); without npm that part
@@ -28,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/proxy/load.h"
+#include "bench/proxy/nginx_peer.h"
 #include "common/http/server.h"
 #include "common/log.h"
 #include "common/tcp_socket.h"
@@ -41,15 +45,17 @@ using bench::Target;
 const std::string kBin = CLAWOS_BIN_DIR;
 const char* kPortkeyVersion = "1.15.2";
 
+// The canned answer every upstream gives (usage included, so the proxy counts tokens).
+const char* kAnswer =
+    R"({"id":"chatcmpl-bench","object":"chat.completion","model":"gpt-4o-mini",)"
+    R"("choices":[{"index":0,"message":{"role":"assistant","content":"hello"},)"
+    R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":2,)"
+    R"("total_tokens":11}})";
+
 // Answers every chat completion with the same small JSON, usage included.
 class CannedUpstream : public http::RequestHandler {
  public:
   void Handle(const http::Request& req, http::ResponseSink& sink) override {
-    static const std::string kAnswer =
-        R"({"id":"chatcmpl-bench","object":"chat.completion","model":"gpt-4o-mini",)"
-        R"("choices":[{"index":0,"message":{"role":"assistant","content":"hello"},)"
-        R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":2,)"
-        R"("total_tokens":11}})";
     if (req.method != "POST") {
       sink.Head(404, {{"content-type", "application/json"}}, false);
       sink.Body(R"({"error":{"message":"no route"}})");
@@ -114,6 +120,95 @@ void PrintLatency(const std::string& name, const bench::LatencyResult& r) {
               r.Percentile(50), r.Percentile(99), r.micros.size(), r.errors);
 }
 
+// clawos-identity, and an agent token from it ("" when it could not be had).
+std::string IssueToken(const ScratchDir& dir) {
+  for (int i = 0; i < 50; ++i) {
+    auto r = clawos::testing::RunCommand(
+        {kBin + "/clawos", "token", "issue", "--subject", "agents/bench", "--audience",
+         "clawos-inference-proxy", "--ttl", "1h"},
+        "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir.Sub("id.sock")}});
+    if (r.exit_code == 0) return std::string(absl::StripTrailingAsciiWhitespace(r.out));
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return "";
+}
+
+// Portkey's gateway in front of the upstream at `up_port`, as a target; nullopt: SKIPPED.
+std::optional<Target> StartPortkey(const std::string& portkey_dir, const ScratchDir& dir,
+                                   int up_port, const std::string& body,
+                                   std::unique_ptr<clawos::testing::Daemon>& portkey) {
+  auto server = PortkeyServer(portkey_dir);
+  if (!server) return std::nullopt;
+  const int pk_port = clawos::testing::FreeLoopbackPort();
+  portkey = std::make_unique<clawos::testing::Daemon>(
+      std::vector<std::string>{"/usr/bin/node", *server, absl::StrCat("--port=", pk_port),
+                               "--headless"},
+      dir.Sub("portkey.log"), std::map<std::string, std::string>{{"NODE_ENV", "production"}});
+  if (!WaitForPort(pk_port, *portkey)) {
+    std::printf("portkey: SKIPPED (it did not start:\n%s)\n", portkey->Log().c_str());
+    return std::nullopt;
+  }
+  return Target{"portkey",
+                pk_port,
+                "/v1/chat/completions",
+                {{"authorization", "Bearer sk-bench"},
+                 {"x-portkey-provider", "openai"},
+                 {"x-portkey-custom-host", absl::StrCat("http://127.0.0.1:", up_port, "/v1")}},
+                body};
+}
+
+int Index(const std::vector<Target>& targets, const std::string& name) {
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (targets[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// Runs every target; prints the table and the ratios. The number of failed requests.
+int Measure(const std::vector<Target>& targets, int n, int warmup, int connections,
+            double seconds) {
+  std::printf("latency, 1 connection, %d sequential requests (after %d untimed):\n", n, warmup);
+  std::vector<bench::LatencyResult> lat;
+  int errors = 0;
+  for (const auto& t : targets) {
+    lat.push_back(bench::MeasureLatency(t, n, warmup));
+    PrintLatency(t.name, lat.back());
+    errors += lat.back().errors;
+  }
+  std::printf("throughput, %d connections, %.0f s each:\n", connections, seconds);
+  std::vector<bench::ThroughputResult> tput;
+  for (const auto& t : targets) {
+    tput.push_back(bench::MeasureThroughput(t, connections, seconds));
+    std::printf("  %-8s %9.0f requests/s   (%ld answers, %d errors)\n", t.name.c_str(),
+                tput.back().requests_per_second, tput.back().answered, tput.back().errors);
+    errors += tput.back().errors;
+  }
+  const int direct = 0, clawos = Index(targets, "clawos"), nginx = Index(targets, "nginx"),
+            portkey = Index(targets, "portkey");
+  auto added = [&](int i, double p) { return lat[i].Percentile(p) - lat[direct].Percentile(p); };
+  auto ratio = [&](int a, int b) {
+    return tput[a].requests_per_second / std::max(1.0, tput[b].requests_per_second);
+  };
+  std::printf("result:\n");
+  std::printf("  clawos added latency: p50 %.1f us, p99 %.1f us (goal: p99 <= 1000 us)\n",
+              added(clawos, 50), added(clawos, 99));
+  std::printf("  clawos throughput / direct: %.2f\n", ratio(clawos, direct));
+  if (nginx >= 0) {
+    std::printf("  nginx proxy_pass added latency: p50 %.1f us, p99 %.1f us\n", added(nginx, 50),
+                added(nginx, 99));
+    std::printf("  clawos throughput / nginx proxy_pass: %.2f (goal: >= 0.5)\n",
+                ratio(clawos, nginx));
+  }
+  if (portkey >= 0) {
+    std::printf("  portkey added latency: p50 %.1f us, p99 %.1f us\n", added(portkey, 50),
+                added(portkey, 99));
+    std::printf("  clawos throughput / portkey: %.2f (goal: >= 5)\n", ratio(clawos, portkey));
+    std::printf("  portkey p99 added / clawos p99 added: %.1f\n",
+                added(portkey, 99) / added(clawos, 99));
+  }
+  return errors;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -121,9 +216,10 @@ int main(int argc, char** argv) {
   double seconds = 5;
   const char* home = getenv("HOME");
   std::string portkey_dir = std::string(home ? home : "/root") + "/.cache/clawos/portkey";
-  bool no_portkey = false;
+  bool no_portkey = false, no_nginx = false;
   CLI::App app{
-      "bench_proxy: latency and throughput of clawos-inference-proxy vs direct and Portkey"};
+      "bench_proxy: latency and throughput of clawos-inference-proxy vs direct, nginx "
+      "proxy_pass and Portkey"};
   app.add_option("--n", n, "Timed sequential requests per target")->capture_default_str();
   app.add_option("--warmup", warmup, "Untimed requests first")->capture_default_str();
   app.add_option("--connections", connections, "Clients in the throughput runs")
@@ -132,19 +228,41 @@ int main(int argc, char** argv) {
   app.add_option("--portkey-dir", portkey_dir, "Where @portkey-ai/gateway is (or goes)")
       ->capture_default_str();
   app.add_flag("--no-portkey", no_portkey, "Leave Portkey out");
+  app.add_flag("--no-nginx", no_nginx,
+               "Leave nginx out (the upstream is then an in-process canned server)");
   CLI11_PARSE(app, argc, argv);
   log::Init("bench_proxy", "error");
 
   ScratchDir dir;
-  CannedUpstream canned;
-  http::ServerOptions uo;
-  uo.port = 0;
-  auto upstream = http::Server::Start(uo, canned);
-  if (!upstream.ok()) {
-    std::fprintf(stderr, "upstream: %s\n", upstream.status().ToString().c_str());
-    return 1;
+  // The upstream: nginx `return 200` when nginx is here, else an in-process server.
+  std::optional<bench::NginxPeer> nginx;
+  const std::string nginx_bin = no_nginx ? "" : bench::FindNginxBinary();
+  if (!nginx_bin.empty()) {
+    auto peer = bench::StartNginx(nginx_bin, dir.Sub("nginx"), kAnswer);
+    if (!peer.ok()) {
+      std::fprintf(stderr, "%s\n", peer.status().ToString().c_str());
+      return 1;
+    }
+    nginx = std::move(*peer);
+  } else if (!no_nginx) {
+    std::printf("nginx: SKIPPED (not installed: apt-get install nginx)\n");
   }
-  const int up_port = (*upstream)->port();
+  CannedUpstream canned;
+  std::unique_ptr<http::Server> in_process;
+  int up_port = 0;
+  if (nginx) {
+    up_port = nginx->upstream_port;
+  } else {
+    http::ServerOptions uo;
+    uo.port = 0;
+    auto upstream = http::Server::Start(uo, canned);
+    if (!upstream.ok()) {
+      std::fprintf(stderr, "upstream: %s\n", upstream.status().ToString().c_str());
+      return 1;
+    }
+    in_process = std::move(*upstream);
+    up_port = in_process->port();
+  }
 
   clawos::testing::Daemon identity(
       {kBin + "/clawos-identity", "--state-dir", dir.Sub("identity"), "--listen",
@@ -154,15 +272,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "clawos-identity did not start:\n%s\n", identity.Log().c_str());
     return 1;
   }
-  std::string token;
-  for (int i = 0; i < 50 && token.empty(); ++i) {
-    auto r = clawos::testing::RunCommand(
-        {kBin + "/clawos", "token", "issue", "--subject", "agents/bench", "--audience",
-         "clawos-inference-proxy", "--ttl", "1h"},
-        "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir.Sub("id.sock")}});
-    if (r.exit_code == 0) token = std::string(absl::StripTrailingAsciiWhitespace(r.out));
-    if (token.empty()) absl::SleepFor(absl::Milliseconds(100));
-  }
+  const std::string token = IssueToken(dir);
   if (token.empty()) {
     std::fprintf(stderr, "could not issue an agent token\n");
     return 1;
@@ -183,62 +293,19 @@ int main(int argc, char** argv) {
 
   const std::string body =
       R"({"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})";
+  const std::string path = "/v1/chat/completions";
   std::vector<Target> targets = {
-      {"direct", up_port, "/v1/chat/completions", {{"authorization", "Bearer sk-bench"}}, body},
-      {"clawos", proxy_port, "/v1/chat/completions", {{"authorization", "Bearer " + token}}, body},
-  };
+      {"direct", up_port, path, {{"authorization", "Bearer sk-bench"}}, body}};
+  if (nginx) {
+    targets.push_back(
+        {"nginx", nginx->front_port, path, {{"authorization", "Bearer sk-bench"}}, body});
+  }
+  targets.push_back({"clawos", proxy_port, path, {{"authorization", "Bearer " + token}}, body});
   std::unique_ptr<clawos::testing::Daemon> portkey;
   if (!no_portkey) {
-    if (auto server = PortkeyServer(portkey_dir)) {
-      const int pk_port = clawos::testing::FreeLoopbackPort();
-      portkey = std::make_unique<clawos::testing::Daemon>(
-          std::vector<std::string>{"/usr/bin/node", *server, absl::StrCat("--port=", pk_port),
-                                   "--headless"},
-          dir.Sub("portkey.log"), std::map<std::string, std::string>{{"NODE_ENV", "production"}});
-      if (WaitForPort(pk_port, *portkey)) {
-        targets.push_back(
-            {"portkey",
-             pk_port,
-             "/v1/chat/completions",
-             {{"authorization", "Bearer sk-bench"},
-              {"x-portkey-provider", "openai"},
-              {"x-portkey-custom-host", absl::StrCat("http://127.0.0.1:", up_port, "/v1")}},
-             body});
-      } else {
-        std::printf("portkey: SKIPPED (it did not start:\n%s)\n", portkey->Log().c_str());
-      }
-    }
+    if (auto t = StartPortkey(portkey_dir, dir, up_port, body, portkey)) targets.push_back(*t);
   }
-
-  std::printf("latency, 1 connection, %d sequential requests (after %d untimed):\n", n, warmup);
-  std::vector<bench::LatencyResult> lat;
-  int errors = 0;
-  for (const auto& t : targets) {
-    lat.push_back(bench::MeasureLatency(t, n, warmup));
-    PrintLatency(t.name, lat.back());
-    errors += lat.back().errors;
-  }
-  std::printf("throughput, %d connections, %.0f s each:\n", connections, seconds);
-  std::vector<bench::ThroughputResult> tput;
-  for (const auto& t : targets) {
-    tput.push_back(bench::MeasureThroughput(t, connections, seconds));
-    std::printf("  %-8s %9.0f requests/s   (%ld answers, %d errors)\n", t.name.c_str(),
-                tput.back().requests_per_second, tput.back().answered, tput.back().errors);
-    errors += tput.back().errors;
-  }
-
-  auto added = [&](size_t i, double p) { return lat[i].Percentile(p) - lat[0].Percentile(p); };
-  std::printf("result:\n");
-  std::printf("  clawos added latency: p50 %.1f us, p99 %.1f us (goal: p99 <= 1000 us)\n",
-              added(1, 50), added(1, 99));
-  std::printf("  clawos throughput / direct: %.2f\n",
-              tput[1].requests_per_second / tput[0].requests_per_second);
-  if (targets.size() > 2) {
-    std::printf("  portkey added latency: p50 %.1f us, p99 %.1f us\n", added(2, 50), added(2, 99));
-    std::printf("  clawos throughput / portkey: %.2f (goal: >= 5)\n",
-                tput[1].requests_per_second / tput[2].requests_per_second);
-    std::printf("  portkey p99 added / clawos p99 added: %.1f\n", added(2, 99) / added(1, 99));
-  }
+  const int errors = Measure(targets, n, warmup, connections, seconds);
   if (errors > 0) {
     std::fprintf(stderr, "%d requests failed; see %s\n", errors, dir.path.c_str());
     return 1;
