@@ -35,4 +35,11 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path
 
 absl::Status AuditLog::Write(const LedgerRow& row) { return file_->Append(AuditLine(row)); }
 
+absl::Status AuditLog::WriteBatch(const std::vector<LedgerRow>& rows, size_t from) {
+  std::string lines;
+  for (size_t i = from; i < rows.size(); ++i) lines += AuditLine(rows[i]);
+  if (lines.empty()) return absl::OkStatus();
+  return file_->Append(lines);
+}
+
 }  // namespace clawos::proxy

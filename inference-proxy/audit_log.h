@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/rotating_file.h"
@@ -19,6 +20,8 @@ class AuditLog {
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path,
                                                         int64_t max_bytes = 64 << 20, int keep = 5);
   absl::Status Write(const LedgerRow& row);
+  // The lines of rows[from..] in one write.
+  absl::Status WriteBatch(const std::vector<LedgerRow>& rows, size_t from = 0);
 
  private:
   explicit AuditLog(std::unique_ptr<RotatingFile> file) : file_(std::move(file)) {}

@@ -1,5 +1,6 @@
 #include "inference-proxy/handler.h"
 
+#include <atomic>
 #include <cctype>
 
 #include "absl/strings/match.h"
@@ -13,6 +14,14 @@
 
 namespace clawos::proxy {
 namespace {
+
+// An id for a request that came without a usable x-request-id: a random
+// per-process prefix and a counter (unique, and no RNG call per request).
+std::string NewRequestId() {
+  static const std::string prefix = crypto::RandomId(9).value_or("proxy");
+  static std::atomic<uint64_t> next{0};
+  return absl::StrCat(prefix, "-", next.fetch_add(1, std::memory_order_relaxed));
+}
 
 struct Route {
   Provider provider;
@@ -87,7 +96,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
   if (metrics_) metrics_->Started();
   LedgerRow row;
   row.request_id = req.Header("x-request-id");
-  if (!http::IsSafeRequestId(row.request_id)) row.request_id = crypto::RandomId().value_or("req");
+  if (!http::IsSafeRequestId(row.request_id)) row.request_id = NewRequestId();
   row.time = start;
   row.method = req.method;
   row.path = req.target.substr(0, req.target.find('?'));
@@ -106,8 +115,7 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
     // callers we know, so an anonymous flood cannot grow the ledger or
     // rotate the audit log's history away.
     if (row.subject.empty()) return;
-    if (audit_) audit_->Write(row).IgnoreError();
-    ledger_.Record(row);
+    ledger_.Record(row);  // the writer thread also writes its audit line
   };
   auto refuse = [&](Outcome o, int status, const std::string& message,
                     std::vector<std::pair<std::string, std::string>> extra = {}) {

@@ -52,13 +52,8 @@ absl::StatusOr<std::pair<std::string, Provider>> ParseModelRoute(const std::stri
 class ProxyHandler : public http::RequestHandler {
  public:
   ProxyHandler(HandlerConfig config, identity::RemoteVerifier& auth, Limiter& limiter,
-               LedgerWriter& ledger, AuditLog* audit, const Clock& clock)
-      : config_(std::move(config)),
-        auth_(auth),
-        limiter_(limiter),
-        ledger_(ledger),
-        audit_(audit),
-        clock_(clock) {
+               LedgerWriter& ledger, const Clock& clock)
+      : config_(std::move(config)), auth_(auth), limiter_(limiter), ledger_(ledger), clock_(clock) {
     for (auto& [provider, pc] : config_.providers) {
       if (!pc.pool) pc.pool = std::make_shared<http::ClientPool>(pc.url);
     }
@@ -73,7 +68,6 @@ class ProxyHandler : public http::RequestHandler {
   identity::RemoteVerifier& auth_;
   Limiter& limiter_;
   LedgerWriter& ledger_;
-  AuditLog* audit_;
   const Clock& clock_;
   ProxyMetrics* metrics_ = nullptr;
 };

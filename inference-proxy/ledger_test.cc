@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <algorithm>
 
 #include <thread>
 
@@ -145,7 +146,8 @@ TEST(LedgerWriterTest, AFailedCommitIsRetriedNotDropped) {
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open(dir.Sub("usage.db").c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-  LedgerWriter writer(*ledger, 1000, absl::Milliseconds(50));
+  auto audit = AuditLog::Open(dir.Sub("audit.jsonl")).value();
+  LedgerWriter writer(*ledger, audit.get(), 1000, absl::Milliseconds(50));
   writer.Record(Row("kept", "agents/a", absl::Now(), 3, 4));
   for (int i = 0; i < 200 && writer.failed_commits() == 0; ++i) {
     absl::SleepFor(absl::Milliseconds(50));
@@ -158,6 +160,10 @@ TEST(LedgerWriterTest, AFailedCommitIsRetriedNotDropped) {
   auto rows = ledger->Recent("agents/a", absl::InfinitePast(), 10).value();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].completion_tokens, 4);
+  // The row's audit line went out once, however many commits it took.
+  std::string lines = ReadFile(dir.Sub("audit.jsonl")).value();
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 1) << lines;
+  EXPECT_NE(lines.find("\"request_id\":\"kept\""), std::string::npos);
 }
 
 TEST(AuditLogTest, OneJsonLinePerRequestRotatedBySize) {

@@ -7,8 +7,9 @@
 
 namespace clawos::proxy {
 
-LedgerWriter::LedgerWriter(Ledger& ledger, size_t max_queued, absl::Duration retry_after)
-    : ledger_(ledger), max_queued_(max_queued), retry_after_(retry_after) {
+LedgerWriter::LedgerWriter(Ledger& ledger, AuditLog* audit, size_t max_queued,
+                           absl::Duration retry_after)
+    : ledger_(ledger), audit_(audit), max_queued_(max_queued), retry_after_(retry_after) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -91,10 +92,17 @@ void LedgerWriter::Run() {
     }
     if (!stop_ && queue_.empty() && batch.empty()) continue;
     if (queue_.empty() && batch.empty()) return;  // stopping with nothing left
+    const size_t fresh = batch.size();            // rows before this are a retry: audited already
     for (auto& r : queue_) batch.push_back(std::move(r));
     queue_.clear();
     in_flight_ = batch.size();
     lock.unlock();
+    if (audit_ && fresh < batch.size()) {
+      if (auto a = audit_->WriteBatch(batch, fresh); !a.ok()) {
+        log::Warn("audit lines not written", {{"rows", static_cast<int64_t>(batch.size() - fresh)},
+                                              {"error", std::string(a.message())}});
+      }
+    }
     auto s = ledger_.RecordBatch(batch);
     lock.lock();
     bool give_up = false;

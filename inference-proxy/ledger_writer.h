@@ -5,7 +5,10 @@
 // when `max_queued` rows wait, Record() blocks, so a stalled disk slows the
 // proxy down rather than losing rows. Flush() waits for what came before it.
 // With retention set, the same thread also deletes rows older than the
-// cutoff it is given, in small batches between commits.
+// cutoff it is given, in small batches between commits. With an audit log,
+// the same thread appends each row's audit line as the row is taken for
+// its first commit (one write for the batch, never twice for a retried
+// one), so the data path's threads never queue on the audit file.
 #pragma once
 
 #include <condition_variable>
@@ -16,20 +19,23 @@
 #include <thread>
 
 #include "absl/time/time.h"
+#include "inference-proxy/audit_log.h"
 #include "inference-proxy/ledger.h"
 
 namespace clawos::proxy {
 
 class LedgerWriter {
  public:
-  explicit LedgerWriter(Ledger& ledger, size_t max_queued = 65536,
+  // `audit` (optional) outlives the writer.
+  explicit LedgerWriter(Ledger& ledger, AuditLog* audit = nullptr, size_t max_queued = 65536,
                         absl::Duration retry_after = absl::Seconds(1));
   // Commits everything queued, then stops.
   ~LedgerWriter();
   LedgerWriter(const LedgerWriter&) = delete;
 
   void Record(LedgerRow row);
-  // Returns once every row recorded before the call is committed.
+  // Returns once every row recorded before the call is committed (and its
+  // audit line written).
   void Flush();
   int64_t failed_commits() const;
   // From now on, every `every`, rows older than cutoff() are deleted.
@@ -41,6 +47,7 @@ class LedgerWriter {
   void Run();
 
   Ledger& ledger_;
+  AuditLog* const audit_;
   const size_t max_queued_;
   const absl::Duration retry_after_;
   mutable std::mutex mu_;

@@ -178,13 +178,13 @@ int main(int argc, char** argv) {
   auto metrics = clawos::Metrics::Start(metrics_listen);
   if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
   ProxyMetrics proxy_metrics((*metrics)->registry());
-  LedgerWriter ledger_writer(**ledger);
+  LedgerWriter ledger_writer(**ledger, audit->get());
   if (retention <= absl::ZeroDuration()) return Fail("--ledger-retention must be positive");
   ledger_writer.SetRetention([&limiter, retention] {
     // A budget window longer than the retention keeps its rows anyway.
     return absl::Now() - std::max(retention, limiter.LongestBudgetWindow());
   });
-  ProxyHandler handler(hc, auth, limiter, ledger_writer, audit->get(), clawos::RealClock::Get());
+  ProxyHandler handler(hc, auth, limiter, ledger_writer, clawos::RealClock::Get());
   handler.set_metrics(&proxy_metrics);
   clawos::http::ServerOptions o;
   o.request_timeout = request_timeout;

@@ -34,8 +34,8 @@ class ProxyE2eTest : public ::testing::Test {
         identity::VerifierConfig{"clawos-identity"}, "clawos-inference-proxy", RealClock::Get());
     ASSERT_TRUE(auth_->Refresh().ok());
     ledger_ = Ledger::Open(dir_.Sub("usage.db")).value();
-    writer_ = std::make_unique<LedgerWriter>(*ledger_);
     audit_ = AuditLog::Open(dir_.Sub("audit.jsonl")).value();
+    writer_ = std::make_unique<LedgerWriter>(*ledger_, audit_.get());
   }
   void TearDown() override {
     if (server_) server_->Stop();
@@ -51,8 +51,7 @@ class ProxyE2eTest : public ::testing::Test {
     hc.providers[Provider::kOpenAi] = {http::ParseUrl(upstream).value(), "sk-provider-key"};
     hc.providers[Provider::kAnthropic] = {http::ParseUrl(upstream).value(), "sk-ant-key"};
     hc.default_max_output = 100;
-    handler_ = std::make_unique<ProxyHandler>(hc, *auth_, *limiter_, *writer_, audit_.get(),
-                                              RealClock::Get());
+    handler_ = std::make_unique<ProxyHandler>(hc, *auth_, *limiter_, *writer_, RealClock::Get());
     http::ServerOptions o;
     o.port = 0;
     server_ = http::Server::Start(o, *handler_).value();

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/http/http1.h"
+#include "common/http/timed_socket.h"
 
 namespace clawos::http {
 
@@ -55,14 +57,20 @@ struct ClientPool::Tls {
   net::ssl::context ctx{net::ssl::context::tls_client};
 };
 
+// http: a plain socket used synchronously through TimedSocket (one system
+// call per operation when the peer is quick). https: Beast's async SSL
+// stream, each operation run to completion with a timeout.
 struct ClientPool::Connection {
-  net::io_context io;  // first: the streams use it
-  std::unique_ptr<beast::tcp_stream> plain;
+  net::io_context io;  // first: the sockets use it
+  std::unique_ptr<tcp::socket> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   absl::Time idle_since;
+  // Where body pieces are read into; allocated once per connection, not per call.
+  static constexpr size_t kChunk = 64 * 1024;
+  std::unique_ptr<char[]> chunk{new char[kChunk]};
 
-  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  tcp::socket& socket() { return secure ? beast::get_lowest_layer(*secure).socket() : *plain; }
 };
 
 ClientPool::ClientPool(Url url, size_t max_idle, absl::Duration idle_timeout)
@@ -92,18 +100,21 @@ size_t ClientPool::idle() const {
 }
 
 std::unique_ptr<ClientPool::Connection> ClientPool::Take() {
-  std::lock_guard lock(mu_);
-  while (!idle_.empty()) {
-    std::unique_ptr<Connection> c = std::move(idle_.back());
-    idle_.pop_back();
+  for (;;) {
+    std::unique_ptr<Connection> c;
+    {
+      std::lock_guard lock(mu_);
+      if (idle_.empty()) return nullptr;
+      c = std::move(idle_.back());
+      idle_.pop_back();
+    }
+    // Outside the lock (a system call): open with nothing pending, or else
+    // closed by the peer (0), failed, or holding bytes nobody asked for: not reusable.
     if (absl::Now() - c->idle_since > idle_timeout_) continue;
-    // Open with nothing pending, or else closed by the peer (0), failed, or
-    // holding bytes nobody asked for: not reusable.
     char b;
-    ssize_t n = ::recv(c->tcp().socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(c->socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return c;
   }
-  return nullptr;
 }
 
 void ClientPool::Put(std::unique_ptr<Connection> c) {
@@ -121,11 +132,8 @@ struct ClientCall::Impl {
   std::shared_ptr<ClientPool> pool;
   std::unique_ptr<ClientPool::Connection> conn;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
-  char chunk[64 * 1024];
   std::atomic<bool> cancelled{false};
   absl::Duration timeout;
-
-  beast::tcp_stream& tcp() { return conn->tcp(); }
 };
 
 ClientCall::ClientCall(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -143,13 +151,13 @@ ClientCall::~ClientCall() {
 void ClientCall::Cancel() {
   impl_->cancelled = true;
   beast::error_code ec;
-  impl_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+  impl_->conn->socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
 namespace {
 
 absl::Status NetError(const beast::error_code& ec, const std::string& what) {
-  if (ec == beast::error::timeout) {
+  if (ec == beast::error::timeout || ec == net::error::timed_out) {
     return absl::DeadlineExceededError(absl::StrCat(what, ": timed out"));
   }
   return absl::UnavailableError(absl::StrCat(what, ": ", ec.message()));
@@ -171,6 +179,28 @@ beast::error_code RunWithTimeout(net::io_context& io, Op&& op) {
   return result;
 }
 
+int Millis(absl::Duration d) {
+  return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 1 << 30));
+}
+
+// One operation on the connection, ending (timed out) after `timeout`:
+// `plain(TimedSocket&, error_code&)` over http, `secure(ssl_stream&, handler)`
+// (an async operation) over https.
+template <typename Plain, typename Secure>
+beast::error_code Exchange(ClientPool::Connection& c, absl::Duration timeout, Plain plain,
+                           Secure secure) {
+  const auto limit = std::chrono::milliseconds(Millis(timeout));
+  if (c.secure) {
+    beast::get_lowest_layer(*c.secure).expires_after(limit);
+    return RunWithTimeout(c.io, [&](auto h) { secure(*c.secure, h); });
+  }
+  TimedSocket ts(*c.plain, Millis(timeout));
+  ts.set_deadline(std::chrono::steady_clock::now() + limit);
+  beast::error_code ec;
+  plain(ts, ec);
+  return ec;
+}
+
 std::string Where(const Url& url) {
   return absl::StrCat(url.tls ? "https://" : "http://", url.host, ":", url.port);
 }
@@ -183,22 +213,27 @@ absl::StatusOr<std::unique_ptr<ClientPool::Connection>> Connect(ClientPool& pool
   beast::error_code ec;
   auto endpoints = resolver.resolve(url.host, url.port, ec);
   if (ec) return NetError(ec, absl::StrCat("resolving ", url.host));
+  std::unique_ptr<beast::tcp_stream> plain;
   if (url.tls) {
     c->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(c->io, pool.tls()->ctx);
     SSL_set_tlsext_host_name(c->secure->native_handle(), url.host.c_str());
     c->secure->set_verify_callback(net::ssl::host_name_verification(url.host));
   } else {
-    c->plain = std::make_unique<beast::tcp_stream>(c->io);
+    plain = std::make_unique<beast::tcp_stream>(c->io);
   }
-  auto deadline = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
-  c->tcp().expires_after(deadline);
+  beast::tcp_stream& stream = url.tls ? beast::get_lowest_layer(*c->secure) : *plain;
+  auto deadline = std::chrono::milliseconds(Millis(timeout));
+  stream.expires_after(deadline);
   ec = RunWithTimeout(c->io, [&](auto h) {
-    c->tcp().async_connect(endpoints, [h](auto e, auto&&) mutable { h(e); });
+    stream.async_connect(endpoints, [h](auto e, auto&&) mutable { h(e); });
   });
   if (ec) return NetError(ec, absl::StrCat("connecting to ", Where(url)));
-  c->tcp().socket().set_option(tcp::no_delay(true), ec);
-  if (url.tls) {
-    c->tcp().expires_after(deadline);
+  stream.socket().set_option(tcp::no_delay(true), ec);
+  if (!url.tls) {
+    stream.expires_never();
+    c->plain = std::make_unique<tcp::socket>(stream.release_socket());
+  } else {
+    stream.expires_after(deadline);
     ec = RunWithTimeout(
         c->io, [&](auto h) { c->secure->async_handshake(net::ssl::stream_base::client, h); });
     if (ec) return NetError(ec, absl::StrCat("TLS with ", Where(url)));
@@ -231,7 +266,6 @@ absl::StatusOr<std::unique_ptr<ClientCall>> ClientCall::Start(std::shared_ptr<Cl
   for (const auto& [k, v] : r.headers) req.set(k, v);
   req.body() = r.body;
   req.prepare_payload();
-  auto deadline = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
   for (int attempt = 0;; ++attempt) {
     auto impl = std::make_unique<Impl>();
     impl->pool = pool;
@@ -247,24 +281,15 @@ absl::StatusOr<std::unique_ptr<ClientCall>> ClientCall::Start(std::shared_ptr<Cl
     // Streamed through, never held whole: no limit here (boost::none trips Beast 1.74).
     impl->parser->body_limit(std::numeric_limits<std::uint64_t>::max());
     Impl& i = *impl;
-    i.tcp().expires_after(deadline);
-    beast::error_code ec = RunWithTimeout(i.conn->io, [&](auto h) {
-      if (i.conn->secure) {
-        bhttp::async_write(*i.conn->secure, req, h);
-      } else {
-        bhttp::async_write(*i.conn->plain, req, h);
-      }
-    });
+    beast::error_code ec = Exchange(
+        *i.conn, timeout, [&](auto& ts, auto& e) { bhttp::write(ts, req, e); },
+        [&](auto& ssl, auto h) { bhttp::async_write(ssl, req, h); });
     if (ec && reused && StaleConnection(ec)) continue;
     if (ec) return NetError(ec, absl::StrCat("sending to ", Where(url)));
-    i.tcp().expires_after(deadline);
-    ec = RunWithTimeout(i.conn->io, [&](auto h) {
-      if (i.conn->secure) {
-        bhttp::async_read_header(*i.conn->secure, i.conn->buffer, *i.parser, h);
-      } else {
-        bhttp::async_read_header(*i.conn->plain, i.conn->buffer, *i.parser, h);
-      }
-    });
+    ec = Exchange(
+        *i.conn, timeout,
+        [&](auto& ts, auto& e) { bhttp::read_header(ts, i.conn->buffer, *i.parser, e); },
+        [&](auto& ssl, auto h) { bhttp::async_read_header(ssl, i.conn->buffer, *i.parser, h); });
     if (ec && reused && StaleConnection(ec)) continue;
     if (ec) return NetError(ec, absl::StrCat("reading the answer of ", Where(url)));
     std::unique_ptr<ClientCall> call(new ClientCall(std::move(impl)));
@@ -299,22 +324,19 @@ absl::StatusOr<std::string> ClientCall::Read(bool* done) {
     *done = true;
     return std::string();
   }
-  i.parser->get().body().data = i.chunk;
-  i.parser->get().body().size = sizeof(i.chunk);
-  i.tcp().expires_after(std::chrono::milliseconds(absl::ToInt64Milliseconds(i.timeout)));
-  beast::error_code ec = RunWithTimeout(i.conn->io, [&](auto h) {
-    if (i.conn->secure) {
-      bhttp::async_read_some(*i.conn->secure, i.conn->buffer, *i.parser, h);
-    } else {
-      bhttp::async_read_some(*i.conn->plain, i.conn->buffer, *i.parser, h);
-    }
-  });
+  char* chunk = i.conn->chunk.get();
+  i.parser->get().body().data = chunk;
+  i.parser->get().body().size = ClientPool::Connection::kChunk;
+  beast::error_code ec = Exchange(
+      *i.conn, i.timeout,
+      [&](auto& ts, auto& e) { bhttp::read_some(ts, i.conn->buffer, *i.parser, e); },
+      [&](auto& ssl, auto h) { bhttp::async_read_some(ssl, i.conn->buffer, *i.parser, h); });
   if (ec == bhttp::error::need_buffer) ec = {};
   if (i.cancelled) return absl::CancelledError("the call was cancelled");
   if (ec) return NetError(ec, "reading the upstream's body");
-  size_t n = sizeof(i.chunk) - i.parser->get().body().size;
+  size_t n = ClientPool::Connection::kChunk - i.parser->get().body().size;
   if (i.parser->is_done()) *done = true;
-  return std::string(i.chunk, n);
+  return std::string(chunk, n);
 }
 
 }  // namespace clawos::http

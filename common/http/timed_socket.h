@@ -2,9 +2,12 @@
 // every operation gives up after a timeout. Asio's synchronous operations
 // wait in poll() with no limit when the socket would block, so SO_RCVTIMEO
 // and SO_SNDTIMEO do not bound them; this waits in poll() with the limit
-// first. An optional deadline bounds a whole exchange (a request's head and
-// body), so a client that trickles a byte a timeout cannot hold a
-// connection forever. Satisfies Beast's SyncReadStream and SyncWriteStream.
+// first. The socket is put in non-blocking mode and every operation is
+// tried first, waiting in poll() only when it would block: a request or an
+// answer that is already there costs one system call, not two. An optional
+// deadline bounds a whole exchange (a request's head and body), so a client
+// that trickles a byte a timeout cannot hold a connection forever.
+// Satisfies Beast's SyncReadStream and SyncWriteStream.
 #pragma once
 
 #include <poll.h>
@@ -21,7 +24,10 @@ class TimedSocket {
  public:
   using executor_type = boost::asio::ip::tcp::socket::executor_type;
 
-  TimedSocket(boost::asio::ip::tcp::socket& s, int timeout_ms) : s_(s), timeout_ms_(timeout_ms) {}
+  TimedSocket(boost::asio::ip::tcp::socket& s, int timeout_ms) : s_(s), timeout_ms_(timeout_ms) {
+    boost::system::error_code ec;
+    if (!s_.non_blocking()) s_.non_blocking(true, ec);
+  }
   executor_type get_executor() { return s_.get_executor(); }
   boost::asio::ip::tcp::socket& socket() { return s_; }
   // Every operation from now on also ends (timed_out) at `deadline`.
@@ -30,7 +36,7 @@ class TimedSocket {
 
   template <class Buffers>
   size_t read_some(const Buffers& b, boost::system::error_code& ec) {
-    return Wait(POLLIN, ec) ? s_.read_some(b, ec) : 0;
+    return Try(POLLIN, ec, [&] { return s_.read_some(b, ec); });
   }
   template <class Buffers>
   size_t read_some(const Buffers& b) {
@@ -38,7 +44,7 @@ class TimedSocket {
   }
   template <class Buffers>
   size_t write_some(const Buffers& b, boost::system::error_code& ec) {
-    return Wait(POLLOUT, ec) ? s_.write_some(b, ec) : 0;
+    return Try(POLLOUT, ec, [&] { return s_.write_some(b, ec); });
   }
   template <class Buffers>
   size_t write_some(const Buffers& b) {
@@ -53,6 +59,25 @@ class TimedSocket {
     size_t n = op(ec);
     if (ec) throw boost::system::system_error(ec);
     return n;
+  }
+  // The operation now; when it would block, again once poll() says it can
+  // go on (or timed_out).
+  template <class Op>
+  size_t Try(short events, boost::system::error_code& ec, Op op) {
+    if (Expired(ec)) return 0;
+    for (;;) {
+      ec = {};
+      size_t n = op();
+      if (ec != boost::asio::error::would_block && ec != boost::asio::error::try_again) return n;
+      if (!Wait(events, ec)) return 0;
+    }
+  }
+  bool Expired(boost::system::error_code& ec) const {
+    if (deadline_ && std::chrono::steady_clock::now() >= *deadline_) {
+      ec = boost::asio::error::timed_out;
+      return true;
+    }
+    return false;
   }
   bool Wait(short events, boost::system::error_code& ec) {
     pollfd p{s_.native_handle(), events, 0};
