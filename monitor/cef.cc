@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/grpc_util.h"
+#include "common/utf8.h"
 
 namespace clawos::monitor {
 namespace {
@@ -11,6 +12,7 @@ namespace {
 namespace pb = ::clawos::monitor::v1;
 
 constexpr char kVersion[] = "0.1.0";
+constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
 
 void Ext(std::string* out, std::string_view key, std::string_view value) {
   if (value.empty()) return;
@@ -23,9 +25,13 @@ void Ext(std::string* out, std::string_view key, std::string_view value) {
 std::string CefEscapeHeader(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
+  for (char c : ToValidUtf8(s)) {
     if (c == '\\' || c == '|') out.push_back('\\');
-    out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+    if (c == '\0') {
+      out += kReplacement;
+    } else {
+      out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+    }
   }
   return out;
 }
@@ -33,7 +39,7 @@ std::string CefEscapeHeader(std::string_view s) {
 std::string CefEscapeValue(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
+  for (char c : ToValidUtf8(s)) {
     switch (c) {
       case '\\':
         out += "\\\\";
@@ -46,6 +52,9 @@ std::string CefEscapeValue(std::string_view s) {
         break;
       case '\r':
         out += "\\r";
+        break;
+      case '\0':
+        out += kReplacement;
         break;
       default:
         out.push_back(c);

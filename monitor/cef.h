@@ -1,7 +1,11 @@
 // ArcSight Common Event Format (CEF) for an event:
 //   CEF:0|ClawOS|clawos-monitor|<version>|<signature>|<name>|<severity>|<extension>
 // Header fields escape \ and | (and cannot hold line breaks: they become
-// spaces); extension values escape \, =, CR (\r) and LF (\n). Fields: rt,
+// spaces); extension values escape \, =, CR (\r) and LF (\n). In both, the
+// text is made valid UTF-8 (ToValidUtf8: each bad byte is U+FFFD) and NUL is
+// U+FFFD; every other byte, spaces at either end included, is kept. So a
+// CEF parser (liblognorm's, deploy/rsyslog/clawos-cef.rb) gives back exactly
+// that text (cef_roundtrip_test). Fields: rt,
 // dvchost, suser (agent id), cs1 vm, cs2 target, cs3 rule, cs4 argv, cs5 LLM
 // request id, act, cn1 return value, dproc/dpid/dtid, duid, fname, msg
 // (the argument summary), externalId (sequence).

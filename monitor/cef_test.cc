@@ -20,6 +20,21 @@ TEST(CefTest, EscapesHeaderAndExtensionValues) {
   EXPECT_EQ(CefEscapeValue("é ☃"), "é ☃") << "UTF-8 passes through";
 }
 
+TEST(CefTest, InvalidUtf8AndNulBecomeReplacementCharacters) {
+  const std::string nul("a\0b", 3);
+  EXPECT_EQ(CefEscapeValue(nul),
+            "a\xEF\xBF\xBD"
+            "b")
+      << "a C parser would end the line at NUL";
+  EXPECT_EQ(CefEscapeHeader(nul),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(CefEscapeValue("x\xff=\xc3"), "x\xEF\xBF\xBD\\=\xEF\xBF\xBD");
+  EXPECT_EQ(CefEscapeHeader("\xed\xa0\x80|"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\\|")
+      << "a surrogate is three bad bytes";
+  EXPECT_EQ(CefEscapeValue(" \t\x01\x7f "), " \t\x01\x7f ") << "other bytes are kept";
+}
+
 TEST(CefTest, FormatsAnEvent) {
   pb::Event e;
   e.set_sequence(42);

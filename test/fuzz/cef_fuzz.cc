@@ -10,7 +10,8 @@
 // with line breaks made spaces, and the severity CefSeverity's; its
 // extension splits into known keys, each once, and every value reads back
 // exactly as given (so nothing a value holds can end it early or forge a
-// key); the syslog header has printable, space-free fields (NILVALUE when
+// key; invalid UTF-8 and NUL read back as U+FFFD, the formatter's rule); the
+// syslog header has printable, space-free fields (NILVALUE when
 // empty) and the CEF record as its MSG; the octet count is the message's
 // length.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -25,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/utf8.h"
 #include "monitor/cef.h"
 #include "monitor/syslog_message.h"
 
@@ -143,6 +145,19 @@ std::map<std::string, std::string> Extension(const std::string& ext) {
   return out;
 }
 
+// What a value reads back as: valid UTF-8, NUL as U+FFFD (monitor/cef.h).
+std::string Text(std::string_view s) {
+  std::string out;
+  for (char c : clawos::ToValidUtf8(s)) {
+    if (c == '\0') {
+      out += "\xEF\xBF\xBD";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string NoBreaks(std::string s) {
   for (char& c : s) {
     if (c == '\n' || c == '\r') c = ' ';
@@ -152,6 +167,7 @@ std::string NoBreaks(std::string s) {
 
 void CheckCef(const pb::Event& e, const std::string& host, const std::string& cef) {
   Require(cef.find_first_of("\r\n") == std::string::npos);
+  Require(cef.find('\0') == std::string::npos && clawos::IsValidUtf8(cef));
   std::string rest;
   std::vector<std::string> h = HeaderFields(cef, 7, &rest);
   Require(h[0] == "CEF:0" && h[1] == "ClawOS" && h[2] == "clawos-monitor");
@@ -161,7 +177,7 @@ void CheckCef(const pb::Event& e, const std::string& host, const std::string& ce
     Require(CefEscapeHeader(plain) == h[i] && NoBreaks(plain) == plain);
   }
   if (e.kind() == pb::Event::SYSCALL) {
-    Require(UnescapeHeader(h[4]) == NoBreaks("syscall:" + e.syscall().name()));
+    Require(UnescapeHeader(h[4]) == NoBreaks(Text("syscall:" + e.syscall().name())));
   }
   Require(!rest.empty() && rest[0] == ' ');
   std::map<std::string, std::string> ext = Extension(rest.substr(1));
@@ -173,7 +189,7 @@ void CheckCef(const pb::Event& e, const std::string& host, const std::string& ce
   for (const auto& [k, v] : ext) Require(kKeys.count(k) && !v.empty());
   auto expect = [&](const std::string& key, const std::string& value) {
     auto it = ext.find(key);
-    Require(value.empty() ? it == ext.end() : (it != ext.end() && it->second == value));
+    Require(value.empty() ? it == ext.end() : (it != ext.end() && it->second == Text(value)));
   };
   expect("dvchost", host);
   expect("act", e.action());

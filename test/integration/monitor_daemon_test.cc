@@ -36,6 +36,8 @@ using testing::RunCommand;
 using json = nlohmann::json;
 
 const std::string kBin = CLAWOS_BIN_DIR;
+// The project's rulebase for the monitor's CEF (docs/monitor.md).
+const std::string kRulebase = CLAWOS_SOURCE_DIR "/deploy/rsyslog/clawos-cef.rb";
 
 bool TcpListening(int port) {
   auto fd = ConnectTcp("127.0.0.1", port, absl::Seconds(1));
@@ -141,8 +143,9 @@ class MonitorDaemonTest : public ::testing::Test {
     return out;
   }
 
-  // Every CEF message in `file` (one per line), parsed back by lognormalizer,
-  // once there are `want`. A SIEM that just came back may take a few seconds.
+  // Every CEF message in `file` (one per line), parsed back by lognormalizer
+  // with the project's rulebase, once there are `want`. A SIEM that just came
+  // back may take a few seconds.
   std::vector<json> Parsed(const std::string& file, size_t want) {
     std::vector<json> out;
     for (absl::Time until = absl::Now() + absl::Seconds(30); absl::Now() < until;) {
@@ -151,9 +154,7 @@ class MonitorDaemonTest : public ::testing::Test {
       text.resize(end == std::string::npos ? 0 : end + 1);
       size_t lines = std::count(text.begin(), text.end(), '\n');
       if (lines >= want) {
-        WriteFileAtomic(dir_.Sub("cef.rb"), "rule=:%cef:cef%\n", 0600).IgnoreError();
-        auto r =
-            RunCommand({"/usr/bin/lognormalizer", "-r", dir_.Sub("cef.rb"), "-e", "json"}, text);
+        auto r = RunCommand({"/usr/bin/lognormalizer", "-r", kRulebase, "-e", "json"}, text);
         for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
           auto j = json::parse(line, nullptr, false);
           if (j.is_object()) out.push_back(j);
