@@ -166,6 +166,30 @@ TEST(LedgerWriterTest, AFailedCommitIsRetriedNotDropped) {
   EXPECT_NE(lines.find("\"request_id\":\"kept\""), std::string::npos);
 }
 
+TEST(AuditLogTest, ALineIsTheJsonDocumentOfTheRow) {
+  LedgerRow r = Row("req-1", "agents/a", absl::FromUnixMillis(1'800'000'000'123), 3, 4);
+  r.vm = "vm-\"1\"";
+  r.error = "bad \xff\xfe bytes\n\"quoted\" \\ and \x01";
+  r.latency = absl::Microseconds(1234);
+  r.streamed = true;
+  std::string line = AuditLine(r);
+  ASSERT_EQ(line.back(), '\n');
+  auto j = nlohmann::json::parse(line);  // valid JSON, valid UTF-8
+  EXPECT_EQ(j.dump() + "\n", line) << "the same text a JSON document would dump";
+  EXPECT_EQ(j["error"], "bad \xEF\xBF\xBD\xEF\xBF\xBD bytes\n\"quoted\" \\ and \x01");
+  EXPECT_EQ(j["vm"], "vm-\"1\"");
+  EXPECT_EQ(j["ts"], "2027-01-15T08:00:00.123Z");
+  EXPECT_EQ(j["latency_ms"], 1.234);
+  EXPECT_EQ(j["streamed"], true);
+  EXPECT_EQ(j["prompt_tokens"], 3);
+  EXPECT_EQ(j["completion_tokens"], 4);
+  r.vm.clear();
+  r.error.clear();
+  j = nlohmann::json::parse(AuditLine(r));
+  EXPECT_FALSE(j.contains("vm"));
+  EXPECT_FALSE(j.contains("error"));
+}
+
 TEST(AuditLogTest, OneJsonLinePerRequestRotatedBySize) {
   clawos::testing::TempDir dir;
   std::string path = dir.Sub("audit.jsonl");

@@ -7,6 +7,14 @@
 
 namespace clawos::proxy {
 
+namespace {
+// How long the writer lets rows gather before a commit, and how many make it
+// go at once: at most ~500 commits a second under load, 2 ms more until a
+// row is on disk.
+constexpr absl::Duration kLinger = absl::Milliseconds(2);
+constexpr size_t kFullBatch = 512;
+}  // namespace
+
 LedgerWriter::LedgerWriter(Ledger& ledger, AuditLog* audit, size_t max_queued,
                            absl::Duration retry_after)
     : ledger_(ledger), audit_(audit), max_queued_(max_queued), retry_after_(retry_after) {
@@ -27,7 +35,7 @@ void LedgerWriter::Record(LedgerRow row) {
   space_.wait(lock, [&] { return queue_.size() + in_flight_ < max_queued_; });
   queue_.push_back(std::move(row));
   ++enqueued_;
-  if (queue_.size() == 1) wake_.notify_one();
+  if (queue_.size() == 1 || queue_.size() == kFullBatch) wake_.notify_one();
 }
 
 void LedgerWriter::Flush() {
@@ -92,7 +100,13 @@ void LedgerWriter::Run() {
     }
     if (!stop_ && queue_.empty() && batch.empty()) continue;
     if (queue_.empty() && batch.empty()) return;  // stopping with nothing left
-    const size_t fresh = batch.size();            // rows before this are a retry: audited already
+    // Busy: let the batch fill for a moment, so a commit (and a wake-up)
+    // carries many rows rather than one.
+    if (!stop_ && batch.empty() && queue_.size() < kFullBatch) {
+      wake_.wait_for(lock, absl::ToChronoMilliseconds(kLinger),
+                     [&] { return stop_ || queue_.size() >= kFullBatch; });
+    }
+    const size_t fresh = batch.size();  // rows before this are a retry: audited already
     for (auto& r : queue_) batch.push_back(std::move(r));
     queue_.clear();
     in_flight_ = batch.size();
