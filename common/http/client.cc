@@ -186,9 +186,10 @@ int Millis(absl::Duration d) {
 // One operation on the connection, ending (timed out) after `timeout`:
 // `plain(TimedSocket&, error_code&)` over http, `secure(ssl_stream&, handler)`
 // (an async operation) over https.
+// `reply` is the read of an answer to what was just sent: it waits first.
 template <typename Plain, typename Secure>
 beast::error_code Exchange(ClientPool::Connection& c, absl::Duration timeout, Plain plain,
-                           Secure secure) {
+                           Secure secure, bool reply = false) {
   const auto limit = std::chrono::milliseconds(Millis(timeout));
   if (c.secure) {
     beast::get_lowest_layer(*c.secure).expires_after(limit);
@@ -196,6 +197,7 @@ beast::error_code Exchange(ClientPool::Connection& c, absl::Duration timeout, Pl
   }
   TimedSocket ts(*c.plain, Millis(timeout));
   ts.set_deadline(std::chrono::steady_clock::now() + limit);
+  if (reply) ts.wait_before_next_read();
   beast::error_code ec;
   plain(ts, ec);
   return ec;
@@ -289,7 +291,8 @@ absl::StatusOr<std::unique_ptr<ClientCall>> ClientCall::Start(std::shared_ptr<Cl
     ec = Exchange(
         *i.conn, timeout,
         [&](auto& ts, auto& e) { bhttp::read_header(ts, i.conn->buffer, *i.parser, e); },
-        [&](auto& ssl, auto h) { bhttp::async_read_header(ssl, i.conn->buffer, *i.parser, h); });
+        [&](auto& ssl, auto h) { bhttp::async_read_header(ssl, i.conn->buffer, *i.parser, h); },
+        /*reply=*/true);
     if (ec && reused && StaleConnection(ec)) continue;
     if (ec) return NetError(ec, absl::StrCat("reading the answer of ", Where(url)));
     std::unique_ptr<ClientCall> call(new ClientCall(std::move(impl)));

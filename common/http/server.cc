@@ -132,11 +132,13 @@ struct Server::Impl {
         std::chrono::milliseconds(absl::ToInt64Milliseconds(options.request_timeout));
     const auto idle_timeout =
         std::chrono::milliseconds(absl::ToInt64Milliseconds(options.idle_timeout));
-    for (;;) {
+    for (bool first = true;; first = false) {
       // The keep-alive wait for a request is bounded by idle_timeout; once
       // its first byte is here, the whole head and body by request_timeout.
       s.set_deadline(std::chrono::steady_clock::now() + idle_timeout);
       if (buffer.size() == 0) {
+        // After an answer, the client's next request cannot be here yet.
+        if (!first) s.wait_before_next_read();
         beast::error_code wait_ec;
         size_t n = s.read_some(buffer.prepare(16 << 10), wait_ec);
         if (wait_ec) break;  // closed, reset or idle past io_timeout

@@ -33,9 +33,17 @@ class TimedSocket {
   // Every operation from now on also ends (timed_out) at `deadline`.
   void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
   void clear_deadline() { deadline_.reset(); }
+  // The next read waits in poll() first, without trying: for a read that
+  // cannot have data yet (the answer to what was just sent, the next request
+  // on a kept-alive connection), which saves a system call.
+  void wait_before_next_read() { wait_first_ = true; }
 
   template <class Buffers>
   size_t read_some(const Buffers& b, boost::system::error_code& ec) {
+    if (wait_first_) {
+      wait_first_ = false;
+      if (Expired(ec) || !Wait(POLLIN, ec)) return 0;
+    }
     return Try(POLLIN, ec, [&] { return s_.read_some(b, ec); });
   }
   template <class Buffers>
@@ -110,6 +118,7 @@ class TimedSocket {
   boost::asio::ip::tcp::socket& s_;
   int timeout_ms_;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
+  bool wait_first_ = false;
 };
 
 }  // namespace clawos::http
