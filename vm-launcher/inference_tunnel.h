@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "vm-launcher/agent_client.h"
+#include "vm-launcher/tunnel_request.h"
 
 namespace clawos::launcher {
 
@@ -43,9 +44,7 @@ class InferenceTunnel {
   // The proxy's answer, back to the guest as frames.
   absl::Status Relay(int fd, AgentStream& s, const std::string& request_id, absl::Time deadline);
   TunnelConfig config_;
-  std::string host_;
-  int port_ = 80;
-  std::string prefix_;
+  ProxyAddress proxy_;
 };
 
 }  // namespace clawos::launcher
