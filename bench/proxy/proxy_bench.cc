@@ -6,20 +6,23 @@
 // upstream; then measures, over keep-alive connections:
 //   - latency, one client, sequential: p50/p99 direct, via nginx, via the
 //     proxy, via Portkey; the added latency is the difference to direct;
-//   - throughput, several clients for a fixed time: requests/s of each, and
-//     the proxy's ratio to nginx proxy_pass (goal >= 0.5) and to Portkey.
+//   - throughput, several clients for a fixed time, in rounds (each target
+//     once per round, back to back): requests/s of each, and the proxy's
+//     ratio to nginx proxy_pass (goal >= 0.5) and to Portkey, the median of
+//     the rounds' ratios (this machine's speed drifts from minute to minute).
 // The proxy runs with its full data path: JWT verification, limits (set high
 // enough never to refuse), the ledger and the audit log.
 //
 //   build/bench/bench_proxy [--n 3000] [--warmup 300] [--connections 8]
 //                           [--seconds 5] [--portkey-dir DIR | --no-portkey]
-//                           [--no-nginx]
+//                           [--no-nginx] [--rounds 3]
 //
 // Portkey is installed on first use with `npm install @portkey-ai/gateway@1.15.2`
 // into --portkey-dir (default ~/.cache/clawos/portkey); without npm that part
 // says SKIPPED.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -165,8 +168,8 @@ int Index(const std::vector<Target>& targets, const std::string& name) {
 }
 
 // Runs every target; prints the table and the ratios. The number of failed requests.
-int Measure(const std::vector<Target>& targets, int n, int warmup, int connections,
-            double seconds) {
+int Measure(const std::vector<Target>& targets, int n, int warmup, int connections, double seconds,
+            int rounds) {
   std::printf("latency, 1 connection, %d sequential requests (after %d untimed):\n", n, warmup);
   std::vector<bench::LatencyResult> lat;
   int errors = 0;
@@ -175,19 +178,31 @@ int Measure(const std::vector<Target>& targets, int n, int warmup, int connectio
     PrintLatency(t.name, lat.back());
     errors += lat.back().errors;
   }
-  std::printf("throughput, %d connections, %.0f s each:\n", connections, seconds);
-  std::vector<bench::ThroughputResult> tput;
-  for (const auto& t : targets) {
-    tput.push_back(bench::MeasureThroughput(t, connections, seconds));
-    std::printf("  %-8s %9.0f requests/s   (%ld answers, %d errors)\n", t.name.c_str(),
-                tput.back().requests_per_second, tput.back().answered, tput.back().errors);
-    errors += tput.back().errors;
+  // Throughput drifts with this machine's speed: each round measures every
+  // target back to back, and a ratio is the median of the rounds' ratios.
+  std::printf("throughput, %d connections, %.0f s each, %d rounds:\n", connections, seconds,
+              rounds);
+  std::vector<std::vector<double>> rps(targets.size());
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      auto r = bench::MeasureThroughput(targets[i], connections, seconds);
+      std::printf("  round %d %-8s %9.0f requests/s   (%ld answers, %d errors)\n", round + 1,
+                  targets[i].name.c_str(), r.requests_per_second, r.answered, r.errors);
+      rps[i].push_back(r.requests_per_second);
+      errors += r.errors;
+    }
   }
   const int direct = 0, clawos = Index(targets, "clawos"), nginx = Index(targets, "nginx"),
             portkey = Index(targets, "portkey");
   auto added = [&](int i, double p) { return lat[i].Percentile(p) - lat[direct].Percentile(p); };
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
   auto ratio = [&](int a, int b) {
-    return tput[a].requests_per_second / std::max(1.0, tput[b].requests_per_second);
+    std::vector<double> r;
+    for (int k = 0; k < rounds; ++k) r.push_back(rps[a][k] / std::max(1.0, rps[b][k]));
+    return median(r);
   };
   std::printf("result:\n");
   std::printf("  clawos added latency: p50 %.1f us, p99 %.1f us (goal: p99 <= 1000 us)\n",
@@ -212,7 +227,7 @@ int Measure(const std::vector<Target>& targets, int n, int warmup, int connectio
 }  // namespace
 
 int main(int argc, char** argv) {
-  int n = 3000, warmup = 300, connections = 8;
+  int n = 3000, warmup = 300, connections = 8, rounds = 3;
   double seconds = 5;
   const char* home = getenv("HOME");
   std::string portkey_dir = std::string(home ? home : "/root") + "/.cache/clawos/portkey";
@@ -225,6 +240,9 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections, "Clients in the throughput runs")
       ->capture_default_str();
   app.add_option("--seconds", seconds, "Length of each throughput run")->capture_default_str();
+  app.add_option("--rounds", rounds, "Throughput rounds (ratios are their median)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_option("--portkey-dir", portkey_dir, "Where @portkey-ai/gateway is (or goes)")
       ->capture_default_str();
   app.add_flag("--no-portkey", no_portkey, "Leave Portkey out");
@@ -305,7 +323,7 @@ int main(int argc, char** argv) {
   if (!no_portkey) {
     if (auto t = StartPortkey(portkey_dir, dir, up_port, body, portkey)) targets.push_back(*t);
   }
-  const int errors = Measure(targets, n, warmup, connections, seconds);
+  const int errors = Measure(targets, n, warmup, connections, seconds, rounds);
   if (errors > 0) {
     std::fprintf(stderr, "%d requests failed; see %s\n", errors, dir.path.c_str());
     return 1;
