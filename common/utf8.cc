@@ -40,13 +40,15 @@ std::string ToValidUtf8(std::string_view s) {
   return out;
 }
 
-bool IsValidUtf8(std::string_view s) {
+bool IsValidUtf8(std::string_view s) { return FirstInvalidUtf8(s) == std::string_view::npos; }
+
+size_t FirstInvalidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     size_t len = SequenceLength(s, i);
-    if (len == 0) return false;
+    if (len == 0) return i;
     i += len;
   }
-  return true;
+  return std::string_view::npos;
 }
 
 std::string ToSafeText(std::string_view s, size_t max_bytes, bool keep_newlines) {

@@ -13,6 +13,10 @@ std::string ToValidUtf8(std::string_view s);
 // Whether `s` is well-formed UTF-8 as ToValidUtf8 defines it.
 bool IsValidUtf8(std::string_view s);
 
+// The offset of the first byte of `s` that is not part of well-formed UTF-8
+// (as ToValidUtf8 defines it), or std::string_view::npos if there is none.
+size_t FirstInvalidUtf8(std::string_view s);
+
 // Text from a guest made fit to store, put in a proto string and show: valid
 // UTF-8 (as ToValidUtf8), every C0 control, DEL and C1 control (U+0080..9F)
 // replaced by U+FFFD except '\t' and, when `keep_newlines`, '\n'; '\r' is

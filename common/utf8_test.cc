@@ -28,6 +28,13 @@ TEST(Utf8Test, IsValidAgreesWithTheRepair) {
   EXPECT_TRUE(IsValidUtf8("\xe2\x98\x83"));
 }
 
+TEST(Utf8Test, FirstInvalidNamesTheOffset) {
+  EXPECT_EQ(FirstInvalidUtf8("ok \xc3\xa9"), std::string_view::npos);
+  EXPECT_EQ(FirstInvalidUtf8("ab\xc3\xa9\xff"), 4u);
+  EXPECT_EQ(FirstInvalidUtf8("\xe2\x82"), 0u) << "a sequence cut short starts the bad part";
+  EXPECT_EQ(FirstInvalidUtf8("x\xed\xa0\x80"), 1u);
+}
+
 TEST(Utf8Test, SafeTextHasNoControlsAndKeepsItsBound) {
   const std::string r = "\xEF\xBF\xBD";
   EXPECT_EQ(ToSafeText("a\x1b[2Jb\x07", 100), "a" + r + "[2Jb" + r);

@@ -1,11 +1,10 @@
 #include "monitor/policy.h"
 
-#include <toml++/toml.h>
-
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "monitor/bpf_monitor.h"
 #include "monitor/syscalls.h"
+#include "monitor/toml_parse.h"
 
 namespace clawos::monitor {
 namespace {
@@ -97,12 +96,9 @@ Policy Policy::Default() {
 }
 
 absl::StatusOr<Policy> Policy::Parse(std::string_view text, const std::string& origin) {
-  toml::table root;
-  try {
-    root = toml::parse(text, origin);
-  } catch (const toml::parse_error& e) {
-    return Bad(origin, e.source(), std::string(e.description()));
-  }
+  auto parsed = ParseToml(text, origin);  // not toml::parse: see toml_parse.h
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& root = *parsed;
   Policy p = Default();
   for (const auto& [key, node] : root) {
     if (key != "detail" && key != "enforce" && key != "rule") {

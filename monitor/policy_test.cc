@@ -88,5 +88,47 @@ TEST(PolicyTest, ErrorsNameTheLine) {
   EXPECT_EQ(empty.status().message(), "p.toml:1: rule \"x\" needs \"syscalls\" or \"binaries\"");
 }
 
+// toml++ 3.3.0 is undefined (__builtin_unreachable) for characters such as
+// é, Cyrillic or U+FEFC where it asks whether they are whitespace; the policy
+// reads them anyway (monitor/toml_parse.h), as TOML says.
+TEST(PolicyTest, ReadsAnyCharacterWhereTomlAllowsIt) {
+  const char* text =
+      "# Политика — no ptrace, é\n"
+      "[[rule]]\n"
+      "name = \"\"\"règle \\\n"
+      "    Привет ﻼ\"\"\"\n"
+      "binaries = ['/opt/é/bin', \"/usr/bin/\\u00e9x\", '/tmp/⺀〠']\n"
+      "targets = [\"vm-ﻼ\"]\n";
+  auto p = Policy::Parse(text, "p.toml");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->rules().size(), 1u);
+  const Rule& r = p->rules()[0];
+  EXPECT_EQ(r.name, "règle Привет ﻼ") << "a line-ending backslash skips the line break";
+  EXPECT_EQ(r.binaries, (std::set<std::string>{"/opt/é/bin", "/usr/bin/éx", "/tmp/⺀〠"}));
+  EXPECT_EQ(r.targets, (std::set<std::string>{"vm-ﻼ"}));
+}
+
+TEST(PolicyTest, RefusesBadTextWithoutUndefinedBehaviour) {
+  // Each of these made toml++ test é (or П) for whitespace.
+  auto scanned = Policy::Parse("enforce = 1\"é\"\n", "p.toml");
+  EXPECT_EQ(scanned.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scanned.status().message().rfind("p.toml:1: ", 0), 0u) << scanned.status();
+  auto bare = Policy::Parse("\nenforcП = true\n", "p.toml");
+  EXPECT_EQ(bare.status().message().rfind("p.toml:2: ", 0), 0u) << bare.status();
+  EXPECT_NE(bare.status().message().find("П"), std::string_view::npos)
+      << "messages show the character itself: " << bare.status();
+  auto key = Policy::Parse("[[rule]]\nname = 'x'\nsyscalls = ['bpf']\n\"ключ\" = 1\n", "p.toml");
+  EXPECT_EQ(key.status().message(), "p.toml:4: unknown rule field \"ключ\"");
+  auto escape = Policy::Parse("detail = [\"\"\"\\é\"\"\"]\n", "p.toml");
+  EXPECT_EQ(escape.status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto utf8 = Policy::Parse("enforce = true\n# caf\xe9\n", "p.toml");
+  EXPECT_EQ(utf8.status().message(), "p.toml:2: invalid UTF-8 at byte 21 (0xe9)");
+  auto stand_in = Policy::Parse("# \xf3\xb0\x83\xa9\n", "p.toml");  // U+F00E9
+  EXPECT_EQ(stand_in.status().message(),
+            "p.toml:1: U+F00E9 at byte 3 is a private-use character this reader keeps for "
+            "itself");
+}
+
 }  // namespace
 }  // namespace clawos::monitor
