@@ -1,5 +1,6 @@
 #include "inference-proxy/proxy_metrics.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
 namespace clawos::proxy {
@@ -23,25 +24,35 @@ ProxyMetrics::ProxyMetrics(prometheus::Registry& registry)
                       .Register(registry)
                       .Add({})) {}
 
-void ProxyMetrics::Finished(const LedgerRow& row) {
-  in_flight_->Decrement();
-  const std::string provider = row.provider.empty() ? "none" : row.provider;
-  requests_
-      ->Add({{"provider", provider},
-             {"outcome", OutcomeName(row.outcome)},
-             {"code", std::to_string(row.http_status)}})
-      .Increment();
-  if (row.prompt_tokens > 0) {
-    tokens_->Add({{"provider", provider}, {"direction", "input"}})
-        .Increment(static_cast<double>(row.prompt_tokens));
-  }
-  if (row.completion_tokens > 0) {
-    tokens_->Add({{"provider", provider}, {"direction", "output"}})
-        .Increment(static_cast<double>(row.completion_tokens));
+const ProxyMetrics::Series& ProxyMetrics::SeriesFor(const std::string& provider, Outcome outcome,
+                                                    int status) {
+  const std::string key = absl::StrCat(provider, " ", static_cast<int>(outcome), " ", status);
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = series_.find(key); it != series_.end()) return it->second;
   }
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
-  latency_->Add({{"provider", provider}}, kBuckets).Observe(absl::ToDoubleSeconds(row.latency));
+  Series s{&requests_->Add({{"provider", provider},
+                            {"outcome", OutcomeName(outcome)},
+                            {"code", std::to_string(status)}}),
+           &tokens_->Add({{"provider", provider}, {"direction", "input"}}),
+           &tokens_->Add({{"provider", provider}, {"direction", "output"}}),
+           &latency_->Add({{"provider", provider}}, kBuckets)};
+  std::unique_lock lock(mu_);
+  return series_.emplace(key, s).first->second;  // references stay valid on rehash
+}
+
+void ProxyMetrics::Finished(const LedgerRow& row) {
+  in_flight_->Decrement();
+  const Series& s =
+      SeriesFor(row.provider.empty() ? "none" : row.provider, row.outcome, row.http_status);
+  s.requests->Increment();
+  if (row.prompt_tokens > 0) s.input_tokens->Increment(static_cast<double>(row.prompt_tokens));
+  if (row.completion_tokens > 0) {
+    s.output_tokens->Increment(static_cast<double>(row.completion_tokens));
+  }
+  s.latency->Observe(absl::ToDoubleSeconds(row.latency));
 }
 
 }  // namespace clawos::proxy
