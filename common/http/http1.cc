@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <string_view>
 
 namespace clawos::http {
 namespace {
@@ -11,6 +12,53 @@ std::string Trim(const std::string& s) {
   if (a == std::string::npos) return "";
   size_t b = s.find_last_not_of(" \t");
   return s.substr(a, b - a + 1);
+}
+
+// Whether `head` has CR only before LF, LF only after CR, and no NUL: a
+// value holding them would be read one way here and another by the next
+// parser (or log line) that sees it.
+bool CleanHead(std::string_view head) {
+  for (size_t i = 0; i < head.size(); ++i) {
+    char c = head[i];
+    if (c == '\0' || (c == '\r' && (i + 1 == head.size() || head[i + 1] != '\n')) ||
+        (c == '\n' && (i == 0 || head[i - 1] != '\r'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// chunk-size [ chunk-ext ] (RFC 9112 7.1.1): 1 to 16 hex digits (so no
+// overflow; no sign, no "0x", no space inside), then nothing, or optional
+// spaces or tabs and ";" extensions, which are ignored but may not hold
+// control bytes other than tab.
+bool ParseChunkSize(const std::string& line, uint64_t* size) {
+  size_t i = 0;
+  uint64_t v = 0;
+  for (; i < line.size() && HexDigit(line[i]) >= 0; ++i) {
+    if (i == 16) return false;
+    v = v << 4 | static_cast<uint64_t>(HexDigit(line[i]));
+  }
+  if (i == 0) return false;
+  size_t ext = line.find_first_not_of(" \t", i);
+  if (ext == std::string::npos) {
+    if (i != line.size()) return false;  // whitespace only after ';'
+  } else if (line[ext] != ';') {
+    return false;
+  }
+  for (size_t k = i; k < line.size(); ++k) {
+    unsigned char c = line[k];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  *size = v;
+  return true;
 }
 
 // Splits the head into lines; the first goes to `start`, the rest to headers.
@@ -26,6 +74,10 @@ Parse ParseHead(const std::string& buf, Head* out, size_t* consumed, std::string
   }
   if (end + 4 > kMaxHeadBytes) {
     *error = "the message head is over 64 KiB";
+    return Parse::kError;
+  }
+  if (!CleanHead(std::string_view(buf).substr(0, end + 4))) {
+    *error = "a bare CR or LF, or a NUL, in the message head";
     return Parse::kError;
   }
   size_t pos = buf.find("\r\n");
@@ -207,11 +259,8 @@ bool ChunkedDecoder::Feed(const char* data, size_t n, std::string* out, std::str
       }
       state_ = State::kSize;
     } else if (state_ == State::kSize) {
-      std::string hex = line.substr(0, line.find(';'));
-      char* end = nullptr;
-      left_ = std::strtoull(hex.c_str(), &end, 16);
-      if (hex.empty() || (end && *end != '\0' && *end != ' ')) {
-        *error = "malformed chunk size";
+      if (!ParseChunkSize(line, &left_)) {
+        *error = "malformed chunk size (1 to 16 hex digits, then optional \";\" extensions)";
         return false;
       }
       state_ = left_ == 0 ? State::kTrailer : State::kData;

@@ -1,6 +1,9 @@
 // HTTP/1.1 message heads and chunked bodies, parsed incrementally. Plain C++
 // (no Abseil, no sockets) so the static in-guest agent links it as well as
-// the daemons. Bounded: a head over 64 KiB or 100 headers is an error.
+// the daemons. Bounded: a head over 64 KiB or 100 headers is an error. Strict:
+// a head with a bare CR or LF or a NUL (in a header value, the request line or
+// anywhere) is an error, and so is a chunk size that is not 1 to 16 hex
+// digits (optionally followed by ";" extensions).
 #pragma once
 
 #include <cstddef>

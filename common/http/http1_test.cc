@@ -49,6 +49,47 @@ TEST(Http1Test, ResponseHeadAndChunkedBody) {
   EXPECT_FALSE(bad.Feed("zz\r\n", 4, &body, &err));
 }
 
+TEST(Http1Test, BareCrLfOrNulInAHeadIsAnError) {
+  Head h;
+  size_t used;
+  std::string err;
+  for (std::string bad : {std::string("GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"),
+                          std::string("GET / HTTP/1.1\r\nX-A: a\nInjected: 1\r\n\r\n"),
+                          std::string("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 28),
+                          std::string("GET /a\nb HTTP/1.1\r\nHost: x\r\n\r\n"),
+                          std::string("GET / HTTP/1.1\r\nHost: x\r\n\n\r\n\r\n")}) {
+    err.clear();
+    EXPECT_EQ(ParseRequestHead(bad, &h, &used, &err), Parse::kError) << bad;
+    EXPECT_EQ(err, "a bare CR or LF, or a NUL, in the message head") << bad;
+  }
+  EXPECT_EQ(ParseResponseHead("HTTP/1.1 200 O\rK\r\n\r\n", &h, &used, &err), Parse::kError);
+  EXPECT_EQ(ParseRequestHead("GET / HTTP/1.1\r\nX-A: a\tb\r\n\r\n", &h, &used, &err), Parse::kDone)
+      << "a tab is fine: " << err;
+  EXPECT_EQ(h.Get("x-a"), "a\tb");
+}
+
+TEST(Http1Test, ChunkSizeIsHexDigitsOnly) {
+  for (std::string size : {"-1", "+5", "0x5", " 5", "5 ", "5 5", "", ";ext", "g",
+                           "10000000000000000", "00000000000000005", "5;a\x01"}) {
+    ChunkedDecoder d;
+    std::string out, err, wire = size + "\r\nhello\r\n0\r\n\r\n";
+    EXPECT_FALSE(d.Feed(wire.data(), wire.size(), &out, &err)) << "\"" << size << "\"";
+    EXPECT_NE(err.find("malformed chunk size"), std::string::npos) << err;
+    EXPECT_EQ(out, "");
+  }
+  for (std::string size : {"5", "05", "5;name=value", "5 ;x", "5\t; a=\"b c\""}) {
+    ChunkedDecoder d;
+    std::string out, err, wire = size + "\r\nhello\r\n0\r\n\r\n";
+    EXPECT_TRUE(d.Feed(wire.data(), wire.size(), &out, &err)) << size << ": " << err;
+    EXPECT_TRUE(d.done());
+    EXPECT_EQ(out, "hello");
+  }
+  ChunkedDecoder big;  // 16 digits is the most: the largest size still parses
+  std::string out, err, wire = "ffffffffffffffff\r\nab";
+  EXPECT_TRUE(big.Feed(wire.data(), wire.size(), &out, &err)) << err;
+  EXPECT_EQ(out, "ab");
+}
+
 TEST(Http1Test, HopByHopHeaders) {
   EXPECT_TRUE(IsHopByHop("Connection"));
   EXPECT_TRUE(IsHopByHop("transfer-encoding"));
