@@ -71,7 +71,7 @@ absl::Status EnsurePrivateDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", path));
   std::string out;
@@ -85,6 +85,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
       return ErrnoStatus(e, absl::StrCat("reading ", path));
     }
     if (n == 0) break;
+    if (static_cast<size_t>(n) > max_bytes - out.size()) {
+      ::close(fd);
+      return absl::OutOfRangeError(absl::StrCat(path, " is over ", max_bytes, " bytes"));
+    }
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);

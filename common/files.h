@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -22,7 +23,12 @@ absl::Status EnsurePrivateDir(const std::string& path);
 // Creates a directory tree (mode 0755 for parents) if absent.
 absl::Status MakeDirs(const std::string& path, mode_t mode = 0755);
 
-absl::StatusOr<std::string> ReadFile(const std::string& path);
+// The most ReadFile reads unless told otherwise.
+inline constexpr size_t kMaxReadFileBytes = 64 << 20;
+// The whole file, or OUT_OF_RANGE ("<path> is over <max_bytes> bytes") once
+// more than `max_bytes` come: a path that is a link to /dev/zero or a huge
+// file costs at most that much memory. Pass a small bound for small files.
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = kMaxReadFileBytes);
 // Writes via a temp file in the same directory, fsync, rename, fsync(dir).
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents, mode_t mode);
 // Fails with FAILED_PRECONDITION if `path` is readable or writable by group/other.

@@ -41,5 +41,21 @@ TEST(FilesTest, AtomicWriteSetsModeEvenUnderWideUmask) {
   EXPECT_EQ(ReadFile(p).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(FilesTest, ReadFileStopsAtItsBound) {
+  std::string p = TempPath("sized");
+  ASSERT_TRUE(WriteFileAtomic(p, std::string(100, 'x'), 0600).ok());
+  EXPECT_EQ(ReadFile(p, 100).value().size(), 100u) << "exactly the bound is fine";
+  auto over = ReadFile(p, 99);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(over.status().message(), p + " is over 99 bytes");
+  unlink(p.c_str());
+  // A link to an endless file costs the bound, not all memory.
+  std::string link = TempPath("zero");
+  ASSERT_EQ(symlink("/dev/zero", link.c_str()), 0);
+  EXPECT_EQ(ReadFile(link, 1 << 20).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(ReadFile(link).status().code(), absl::StatusCode::kOutOfRange) << "64 MiB by default";
+  unlink(link.c_str());
+}
+
 }  // namespace
 }  // namespace clawos

@@ -135,7 +135,7 @@ std::string CanonicalManifest(const Manifest& m) { return ManifestToJson(m).dump
 
 absl::StatusOr<Manifest> ReadManifest(const std::string& dir, std::string* raw) {
   std::string path = absl::StrCat(dir, "/", kManifestFile);
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxManifestBytes));
   auto j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, " is not JSON"));
   auto m = ManifestFromJson(j);

@@ -15,6 +15,9 @@ namespace clawos::image {
 
 inline constexpr char kManifestFile[] = "manifest.json";
 inline constexpr char kSignatureFile[] = "manifest.sig";
+// The most read of manifest.json or manifest.sig (each a few KiB): a larger
+// one, or a link to /dev/zero, is refused before it costs memory.
+inline constexpr size_t kMaxManifestBytes = 1 << 20;
 inline constexpr char kManifestFormat[] = "clawos-image/1";
 
 struct ManifestFile {

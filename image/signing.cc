@@ -106,7 +106,7 @@ absl::StatusOr<Manifest> VerifyImage(const std::string& dir,
   }
   std::string raw;
   ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir, &raw));
-  ASSIGN_OR_RETURN(std::string sig_text, ReadFile(sig_path));
+  ASSIGN_OR_RETURN(std::string sig_text, ReadFile(sig_path, kMaxManifestBytes));
   auto doc = nlohmann::json::parse(sig_text, nullptr, false);
   if (doc.is_discarded() || json::String(doc, "alg").value_or("") != "EdDSA" ||
       !json::String(doc, "sig")) {

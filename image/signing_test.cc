@@ -115,6 +115,16 @@ TEST_F(SigningTest, MissingFile) {
   ExpectFailure(absl::StatusCode::kNotFound, "initramfs file initramfs.cpio is missing");
 }
 
+TEST_F(SigningTest, EndlessManifestOrSignatureIsRefusedAtItsBound) {
+  std::string sig = img_ + "/" + kSignatureFile, manifest = img_ + "/" + kManifestFile;
+  ASSERT_EQ(unlink(sig.c_str()), 0);
+  ASSERT_EQ(symlink("/dev/zero", sig.c_str()), 0);
+  ExpectFailure(absl::StatusCode::kOutOfRange, "manifest.sig is over 1048576 bytes");
+  ASSERT_EQ(unlink(manifest.c_str()), 0);
+  ASSERT_EQ(symlink("/dev/zero", manifest.c_str()), 0);
+  ExpectFailure(absl::StatusCode::kOutOfRange, "manifest.json is over 1048576 bytes");
+}
+
 TEST(ManifestTest, RejectsMalformedManifests) {
   clawos::testing::TempDir dir;
   Manifest m = testing::MakeFakeImage(dir.path());

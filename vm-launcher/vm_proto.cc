@@ -120,8 +120,8 @@ absl::Status ImageToProto(const ImageRecord& rec, lpb::Image* out) {
   out->set_verity_data_blocks(static_cast<int64_t>(m.verity.data_blocks));
   out->set_verity_data_block_size(static_cast<int32_t>(m.verity.data_block_size));
   out->set_verity_hash_block_size(static_cast<int32_t>(m.verity.hash_block_size));
-  auto sig =
-      nlohmann::json::parse(ReadFile(rec.dir + "/manifest.sig").value_or(""), nullptr, false);
+  auto sig = nlohmann::json::parse(
+      ReadFile(rec.dir + "/manifest.sig", image::kMaxManifestBytes).value_or(""), nullptr, false);
   if (sig.is_object()) out->set_signer_key_id(sig.value("kid", ""));
   *out->mutable_verify_time() = ToProtoTime(rec.import_time);
   *out->mutable_create_time() = ToProtoTime(rec.import_time);
