@@ -201,10 +201,7 @@ class StackLock {
 const std::map<std::string, std::string> kNotForDaemons = {
     {"CLAWOS_TOKEN", ""}, {"CLAWOS_TOKEN_FILE", ""}, {"CLAWOS_CONFIG", ""}};
 
-std::string LogTail(const std::string& path) {
-  std::string log = ReadFile(path).value_or("");
-  return log.size() > 2000 ? log.substr(log.size() - 2000) : log;
-}
+std::string LogTail(const std::string& path) { return ReadFileTail(path, 2000).value_or(""); }
 
 }  // namespace
 

@@ -116,7 +116,9 @@ std::pair<std::string, std::string> SplitRemote(const std::string& arg) {
 
 int CopyIn(const Context& ctx, const std::string& local, const std::string& vm,
            const std::string& path) {
-  auto content = local == "-" ? absl::StatusOr<std::string>(ReadStdin()) : ReadFile(local);
+  // Up to the launcher's own bound for one file (1 GiB), not ReadFile's default.
+  auto content =
+      local == "-" ? absl::StatusOr<std::string>(ReadStdin()) : ReadFile(local, size_t{1} << 30);
   if (!content.ok()) return ReportError("vm cp", content.status());
   auto stub = LauncherStub(ctx);
   if (!stub.ok()) return ReportError("vm cp", stub.status());

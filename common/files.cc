@@ -71,9 +71,12 @@ absl::Status EnsurePrivateDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", path));
+namespace {
+
+// Reads `fd` (then closes it) to its end; past `max_bytes`, OUT_OF_RANGE,
+// or with `stop_at_max` just the first `max_bytes`.
+absl::StatusOr<std::string> ReadAll(int fd, const std::string& path, size_t max_bytes,
+                                    bool stop_at_max) {
   std::string out;
   char buf[65536];
   for (;;) {
@@ -85,7 +88,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
       return ErrnoStatus(e, absl::StrCat("reading ", path));
     }
     if (n == 0) break;
-    if (static_cast<size_t>(n) > max_bytes - out.size()) {
+    size_t room = max_bytes - out.size();
+    if (static_cast<size_t>(n) > room) {
+      if (stop_at_max) {
+        out.append(buf, room);
+        break;
+      }
       ::close(fd);
       return absl::OutOfRangeError(absl::StrCat(path, " is over ", max_bytes, " bytes"));
     }
@@ -93,6 +101,27 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
   }
   ::close(fd);
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", path));
+  return ReadAll(fd, path, max_bytes, /*stop_at_max=*/false);
+}
+
+absl::StatusOr<std::string> ReadFileTail(const std::string& path, size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", path));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) > max_bytes &&
+      ::lseek(fd, st.st_size - static_cast<off_t>(max_bytes), SEEK_SET) < 0) {
+    int e = errno;
+    ::close(fd);
+    return ErrnoStatus(e, absl::StrCat("seeking in ", path));
+  }
+  return ReadAll(fd, path, max_bytes, /*stop_at_max=*/true);
 }
 
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents, mode_t mode) {

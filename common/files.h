@@ -29,6 +29,9 @@ inline constexpr size_t kMaxReadFileBytes = 64 << 20;
 // more than `max_bytes` come: a path that is a link to /dev/zero or a huge
 // file costs at most that much memory. Pass a small bound for small files.
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = kMaxReadFileBytes);
+// The last `max_bytes` of a regular file (all of a shorter one); of anything
+// else, the first `max_bytes`.
+absl::StatusOr<std::string> ReadFileTail(const std::string& path, size_t max_bytes);
 // Writes via a temp file in the same directory, fsync, rename, fsync(dir).
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents, mode_t mode);
 // Fails with FAILED_PRECONDITION if `path` is readable or writable by group/other.

@@ -57,5 +57,15 @@ TEST(FilesTest, ReadFileStopsAtItsBound) {
   unlink(link.c_str());
 }
 
+TEST(FilesTest, ReadFileTailReadsOnlyTheEnd) {
+  std::string p = TempPath("log");
+  ASSERT_TRUE(WriteFileAtomic(p, std::string(100000, 'a') + "the end", 0600).ok());
+  EXPECT_EQ(ReadFileTail(p, 7).value(), "the end");
+  EXPECT_EQ(ReadFileTail(p, 1 << 20).value().size(), 100007u) << "a short file whole";
+  unlink(p.c_str());
+  EXPECT_EQ(ReadFileTail("/dev/zero", 10).value(), std::string(10, '\0')) << "not a regular file";
+  EXPECT_EQ(ReadFileTail(p, 10).status().code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace clawos

@@ -282,8 +282,6 @@ absl::Status VerityVerify(const std::string& data_path, const std::string& hash_
     return absl::DataLossError(absl::StrCat(data_path, " is ", size, " bytes but the tree covers ",
                                             sb.data_blocks, " blocks of 4096"));
   }
-  ASSIGN_OR_RETURN(std::string file, ReadFile(hash_path));
-  const uint8_t* hf = reinterpret_cast<const uint8_t*>(file.data());
   int levels = LevelCount(sb.data_blocks);
   std::vector<uint64_t> offset(levels), count(levels);
   uint64_t pos = kVerityBlockSize;  // after the superblock
@@ -292,6 +290,9 @@ absl::Status VerityVerify(const std::string& data_path, const std::string& hash_
     offset[i] = pos;
     pos += count[i] * kVerityBlockSize;
   }
+  // The tree needs `pos` bytes; a file far larger is not read whole.
+  ASSIGN_OR_RETURN(std::string file, ReadFile(hash_path, pos + (1 << 20)));
+  const uint8_t* hf = reinterpret_cast<const uint8_t*>(file.data());
   if (file.size() < pos) {
     return absl::DataLossError(
         absl::StrCat(hash_path, " is ", file.size(), " bytes; the tree needs ", pos));
