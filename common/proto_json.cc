@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 
 namespace clawos {
 
@@ -21,8 +22,10 @@ absl::Status FromJson(std::string_view json, google::protobuf::Message* m) {
   o.ignore_unknown_fields = false;
   auto s = google::protobuf::util::JsonStringToMessage(std::string(json), m, o);
   if (!s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the body is not a valid ", m->GetDescriptor()->name(), ": ", std::string(s.message())));
+    // protobuf quotes the input, which may not be UTF-8.
+    return absl::InvalidArgumentError(absl::StrCat("the body is not a valid ",
+                                                   m->GetDescriptor()->name(), ": ",
+                                                   ToValidUtf8(std::string(s.message()))));
   }
   return absl::OkStatus();
 }

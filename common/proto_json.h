@@ -18,7 +18,8 @@ struct JsonStyle {
 };
 
 std::string ToJson(const google::protobuf::Message& m, JsonStyle style = {});
-// INVALID_ARGUMENT naming what is wrong (unknown field, wrong type, bad JSON).
+// INVALID_ARGUMENT naming what is wrong (unknown field, wrong type, bad JSON),
+// in valid UTF-8 whatever the input.
 absl::Status FromJson(std::string_view json, google::protobuf::Message* m);
 
 }  // namespace clawos

@@ -19,6 +19,7 @@
 #include "common/request_id.h"
 #include "controlplane/api_call.h"
 #include "controlplane/errors.h"
+#include "controlplane/requests.h"
 
 namespace clawos::controlplane {
 
@@ -42,54 +43,16 @@ absl::Status Unary(const char* daemon, Stub* stub,
   return s;
 }
 
-absl::StatusOr<int64_t> IntQuery(const Api::Call& c, const std::string& name, int64_t def) {
-  auto it = c.target.query.find(name);
-  if (it == c.target.query.end() || it->second.empty()) return def;
-  int64_t v;
-  if (!absl::SimpleAtoi(it->second, &v) || v < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("query parameter ", name, " must be a non-negative integer"));
-  }
-  return v;
-}
-
-// ?page_size=N, at most 1000 (0: the daemon's default).
-absl::StatusOr<int32_t> PageSizeQuery(const Api::Call& c) {
-  auto size = IntQuery(c, "page_size", 0);
-  if (!size.ok()) return size.status();
-  return static_cast<int32_t>(std::min<int64_t>(*size, 1000));
-}
-
-bool BoolQuery(const Api::Call& c, const std::string& name) {
-  auto it = c.target.query.find(name);
-  return it != c.target.query.end() && (it->second == "true" || it->second == "1");
-}
-
-// The update mask of a PUT limits body: the Limit fields it names.
-absl::StatusOr<std::vector<std::string>> LimitFields(const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("the body must be a JSON object of limits");
-  }
-  static const std::vector<std::string> kSettable = {"requests_per_minute", "tokens_per_minute",
-                                                     "budget_tokens", "budget_micro_usd",
-                                                     "budget_window"};
-  const auto* d = ppb::Limit::descriptor();
-  std::vector<std::string> out;
-  for (const auto& [key, value] : j.items()) {
-    const auto* f = d->FindFieldByName(key);
-    if (!f) f = d->FindFieldByCamelcaseName(key);
-    if (f && f->name() == "name") continue;  // checked against the path
-    if (!f || std::find(kSettable.begin(), kSettable.end(), f->name()) == kSettable.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", key,
-                       "\" cannot be set; settable: requests_per_minute, tokens_per_minute, "
-                       "budget_tokens, budget_micro_usd, budget_window"));
-    }
-    out.push_back(f->name());
-  }
-  if (out.empty()) return absl::InvalidArgumentError("the body sets no limit");
-  return out;
+// One unary call: the request from the REST call (requests.h), the
+// daemon's answer as JSON.
+template <typename Stub, typename Req, typename Resp>
+void Forward(Api::Call& c, const char* daemon, Stub* stub,
+             grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+             absl::Duration timeout) {
+  Req req;
+  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
+  Resp resp;
+  c.Reply(Unary(daemon, stub, method, req, &resp, timeout), resp);
 }
 
 }  // namespace
@@ -180,194 +143,68 @@ void Api::Audit(const Call& call, int status) {
 
 void Api::Dispatch(Call& c) {
   const absl::Duration t = options_.call_timeout;
-  const std::string vm = c.match.params.count("name") ? "vms/" + c.match.params["name"] : "";
-  const std::string agent = c.match.params.count("id") ? "agents/" + c.match.params["id"] : "";
+  const absl::Duration long_t = options_.start_timeout;
+  using L = lpb::LauncherService::Stub;
+  using P = ppb::ProxyAdminService::Stub;
+  using O = opb::OrchestratorService::Stub;
+  auto* launcher = b_.launcher.get();
+  auto* proxy = b_.proxy.get();
+  auto* orch = b_.orchestrator.get();
   switch (c.match.route->op) {
-    case Op::kListVms: {
-      lpb::ListVmsRequest req;
-      auto size = PageSizeQuery(c);
-      if (!size.ok()) return c.Error(size.status());
-      req.set_page_size(*size);
-      req.set_page_token(c.Query("page_token"));
-      req.set_filter(c.Query("filter"));
-      lpb::ListVmsResponse resp;
-      return c.Reply(
-          Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::ListVms, req, &resp, t),
-          resp);
-    }
+    case Op::kListVms:
+      return Forward(c, "launcher", launcher, &L::ListVms, t);
     case Op::kCreateVm: {
       lpb::CreateVmRequest req;
-      if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
-      lpb::Vm resp;
-      return c.Reply(Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::CreateVm,
-                           req, &resp, req.start() ? options_.start_timeout : t),
-                     resp);
-    }
-    case Op::kGetVm: {
-      lpb::GetVmRequest req;
-      req.set_name(vm);
+      if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
       lpb::Vm resp;
       return c.Reply(
-          Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::GetVm, req, &resp, t),
-          resp);
+          Unary("launcher", launcher, &L::CreateVm, req, &resp, req.start() ? long_t : t), resp);
     }
-    case Op::kDeleteVm: {
-      lpb::DeleteVmRequest req;
-      req.set_name(vm);
-      req.set_force(BoolQuery(c, "force"));
-      google::protobuf::Empty resp;
-      return c.Reply(Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::DeleteVm,
-                           req, &resp, t),
-                     resp);
-    }
-    case Op::kStartVm: {
-      lpb::StartVmRequest req;
-      req.set_name(vm);
-      lpb::Vm resp;
-      return c.Reply(Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::StartVm, req,
-                           &resp, options_.start_timeout),
-                     resp);
-    }
-    case Op::kStopVm: {
-      lpb::StopVmRequest req;
-      if (!c.req.body.empty()) {
-        if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
-      }
-      req.set_name(vm);
-      lpb::Vm resp;
-      return c.Reply(Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::StopVm, req,
-                           &resp, options_.start_timeout),
-                     resp);
-    }
+    case Op::kGetVm:
+      return Forward(c, "launcher", launcher, &L::GetVm, t);
+    case Op::kDeleteVm:
+      return Forward(c, "launcher", launcher, &L::DeleteVm, t);
+    case Op::kStartVm:
+      return Forward(c, "launcher", launcher, &L::StartVm, long_t);
+    case Op::kStopVm:
+      return Forward(c, "launcher", launcher, &L::StopVm, long_t);
     case Op::kExecVm:
       return ExecVm(c);
     case Op::kVmLogs:
       return VmLogs(c);
-    case Op::kListImages: {
-      lpb::ListImagesRequest req;
-      auto size = PageSizeQuery(c);
-      if (!size.ok()) return c.Error(size.status());
-      req.set_page_size(*size);
-      req.set_page_token(c.Query("page_token"));
-      lpb::ListImagesResponse resp;
-      return c.Reply(Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::ListImages,
-                           req, &resp, t),
-                     resp);
-    }
-    case Op::kImportImage: {
-      lpb::ImportImageRequest req;
-      if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
-      lpb::Image resp;
-      return c.Reply(Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::ImportImage,
-                           req, &resp, options_.start_timeout),
-                     resp);
-    }
-    case Op::kGetUsage: {
-      ppb::QueryUsageRequest req;
-      req.set_subject(agent);
-      // The last 30 days unless start_time/end_time (RFC 3339) say otherwise.
-      absl::Time end = absl::Now(), begin = end - absl::Hours(24 * 30);
-      std::string err;
-      if (!c.Query("start_time").empty() &&
-          !absl::ParseTime(absl::RFC3339_full, c.Query("start_time"), &begin, &err)) {
-        return c.Error(absl::InvalidArgumentError("start_time must be RFC 3339: " + err));
-      }
-      if (!c.Query("end_time").empty() &&
-          !absl::ParseTime(absl::RFC3339_full, c.Query("end_time"), &end, &err)) {
-        return c.Error(absl::InvalidArgumentError("end_time must be RFC 3339: " + err));
-      }
-      req.mutable_start_time()->set_seconds(absl::ToUnixSeconds(begin));
-      req.mutable_end_time()->set_seconds(absl::ToUnixSeconds(end));
-      ppb::QueryUsageResponse resp;
-      return c.Reply(Unary("inference proxy", b_.proxy.get(),
-                           &ppb::ProxyAdminService::Stub::QueryUsage, req, &resp, t),
-                     resp);
-    }
-    case Op::kGetLimits: {
-      ppb::GetLimitRequest req;
-      req.set_name("limits/" + agent);
-      ppb::Limit resp;
-      return c.Reply(Unary("inference proxy", b_.proxy.get(),
-                           &ppb::ProxyAdminService::Stub::GetLimit, req, &resp, t),
-                     resp);
-    }
-    case Op::kPutLimits: {
-      auto fields = LimitFields(c.req.body);
-      if (!fields.ok()) return c.Error(fields.status());
-      ppb::UpdateLimitRequest req;
-      if (auto s = FromJson(c.req.body, req.mutable_limit()); !s.ok()) return c.Error(s);
-      std::string name = "limits/" + agent;
-      if (!req.limit().name().empty() && req.limit().name() != name) {
-        return c.Error(absl::InvalidArgumentError(
-            absl::StrCat("the body's name \"", req.limit().name(), "\" is not ", name)));
-      }
-      req.mutable_limit()->set_name(name);
-      for (const auto& f : *fields) req.mutable_update_mask()->add_paths(f);
-      req.set_allow_missing(true);
-      ppb::Limit resp;
-      return c.Reply(Unary("inference proxy", b_.proxy.get(),
-                           &ppb::ProxyAdminService::Stub::UpdateLimit, req, &resp, t),
-                     resp);
-    }
-    case Op::kCreateToken: {
-      ipb::IssueTokenRequest req;
-      if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
-      ipb::IssueTokenResponse resp;
-      return c.Reply(Unary("identity", b_.identity.get(), &ipb::IdentityService::Stub::IssueToken,
-                           req, &resp, t),
-                     resp);
-    }
+    case Op::kListImages:
+      return Forward(c, "launcher", launcher, &L::ListImages, t);
+    case Op::kImportImage:
+      return Forward(c, "launcher", launcher, &L::ImportImage, long_t);
+    case Op::kGetUsage:
+      return Forward(c, "inference proxy", proxy, &P::QueryUsage, t);
+    case Op::kGetLimits:
+      return Forward(c, "inference proxy", proxy, &P::GetLimit, t);
+    case Op::kPutLimits:
+      return Forward(c, "inference proxy", proxy, &P::UpdateLimit, t);
+    case Op::kCreateToken:
+      return Forward(c, "identity", b_.identity.get(), &ipb::IdentityService::Stub::IssueToken, t);
     case Op::kEvents:
       return Events(c);
-    case Op::kListWorkflows: {
-      opb::ListWorkflowsRequest req;
-      auto size = PageSizeQuery(c);
-      if (!size.ok()) return c.Error(size.status());
-      req.set_page_size(*size);
-      req.set_page_token(c.Query("page_token"));
-      req.set_filter(c.Query("filter"));
-      opb::ListWorkflowsResponse resp;
-      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
-                           &opb::OrchestratorService::Stub::ListWorkflows, req, &resp, t),
-                     resp);
-    }
-    case Op::kSubmitWorkflow: {
-      opb::SubmitWorkflowRequest req;
-      if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
-      opb::Workflow resp;
-      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
-                           &opb::OrchestratorService::Stub::SubmitWorkflow, req, &resp, t),
-                     resp);
-    }
+    case Op::kListWorkflows:
+      return Forward(c, "orchestrator", orch, &O::ListWorkflows, t);
+    case Op::kSubmitWorkflow:
+      return Forward(c, "orchestrator", orch, &O::SubmitWorkflow, t);
     case Op::kGetWorkflow: {
       opb::GetWorkflowRequest req;
-      req.set_name("workflows/" + c.match.params["workflow"]);
+      if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
       opb::Workflow resp;
-      absl::Status s = Unary("orchestrator", b_.orchestrator.get(),
-                             &opb::OrchestratorService::Stub::GetWorkflow, req, &resp, t);
+      absl::Status s = Unary("orchestrator", orch, &O::GetWorkflow, req, &resp, t);
       // The spec holds prompts and env values: operators only.
       if (!c.caller.admin()) resp.clear_spec();
       return c.Reply(s, resp);
     }
-    case Op::kCancelWorkflow: {
-      opb::CancelWorkflowRequest req;
-      req.set_name("workflows/" + c.match.params["workflow"]);
-      opb::Workflow resp;
-      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
-                           &opb::OrchestratorService::Stub::CancelWorkflow, req, &resp, t),
-                     resp);
-    }
+    case Op::kCancelWorkflow:
+      return Forward(c, "orchestrator", orch, &O::CancelWorkflow, t);
     case Op::kWorkflowEvents:
       return WorkflowEvents(c);
-    case Op::kStepOutput: {
-      opb::GetStepOutputRequest req;
-      req.set_workflow("workflows/" + c.match.params["workflow"]);
-      req.set_step(c.match.params["step"]);
-      opb::StepOutput resp;
-      return c.Reply(Unary("orchestrator", b_.orchestrator.get(),
-                           &opb::OrchestratorService::Stub::GetStepOutput, req, &resp, t),
-                     resp);
-    }
+    case Op::kStepOutput:
+      return Forward(c, "orchestrator", orch, &O::GetStepOutput, t);
     case Op::kHealthz:
       return c.ReplyJson(200, R"({"status":"ok"})");
     case Op::kReadyz: {

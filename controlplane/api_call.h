@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "common/http/query.h"
 #include "common/http/server.h"
 #include "common/proto_json.h"
 #include "controlplane/api.h"
 #include "controlplane/errors.h"
+#include "controlplane/requests.h"
 
 namespace clawos::controlplane {
 
@@ -32,10 +34,8 @@ struct Api::Call {
   Caller caller;
   int status = 0;  // what was answered
 
-  std::string Query(const std::string& name) const {
-    auto it = target.query.find(name);
-    return it == target.query.end() ? "" : it->second;
-  }
+  // What the daemon's request is made of (requests.h).
+  RequestInput input() const { return {req, target, match, absl::Now()}; }
 
   Headers BaseHeaders(const std::string& type) const {
     return {{"content-type", type},

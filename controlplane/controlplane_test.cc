@@ -1,14 +1,17 @@
 // The control plane's plain parts, without the network: route matching, the
 // event ring, the error mapping, the stream caps, who may read /metrics
-// without a token.
+// without a token, REST calls as daemon requests.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/utf8.h"
 #include "controlplane/errors.h"
 #include "controlplane/event_hub.h"
 #include "controlplane/operator_auth.h"
+#include "controlplane/requests.h"
 #include "controlplane/routes.h"
 #include "controlplane/stream_slots.h"
 
@@ -184,6 +187,103 @@ TEST(ErrorsTest, GrpcGatewayStatusesAndBody) {
   EXPECT_TRUE(j["details"].is_array());
   EXPECT_NE(j["message"].get<std::string>().find("no VM"), std::string::npos)
       << "invalid UTF-8 is replaced, not an exception";
+}
+
+// What the daemon gets from a REST call: its parameters, query and body.
+absl::Status Build(const std::string& method, const std::string& target, const std::string& body,
+                   const std::function<absl::Status(const RequestInput&)>& to_request) {
+  http::Request req{method, target, {}, body};
+  auto t = http::ParseTarget(target);
+  if (!t.ok()) return t.status();
+  auto m = MatchRoute(method, t->path);
+  if (!m) return absl::NotFoundError(target);
+  return to_request(RequestInput{req, *t, *m, absl::FromUnixSeconds(1'800'000'000)});
+}
+
+TEST(RequestsTest, ListsTakeTheirQuery) {
+  lpb::ListVmsRequest r;
+  ASSERT_TRUE(Build("GET", "/v1/vms?page_size=5000&page_token=t1&filter=state%3DRUNNING", "",
+                    [&](const RequestInput& in) { return ToRequest(in, &r); })
+                  .ok());
+  EXPECT_EQ(r.page_size(), 1000);
+  EXPECT_EQ(r.page_token(), "t1");
+  EXPECT_EQ(r.filter(), "state=RUNNING");
+  EXPECT_EQ(Build("GET", "/v1/vms?page_size=-1", "",
+                  [&](const RequestInput& in) { return ToRequest(in, &r); })
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Found by controlplane_fuzz (seed regression_query_not_utf8): %-escaped
+// bytes that are not UTF-8 went into a proto string, which the daemon could
+// not parse (a 500 for the client's mistake).
+TEST(RequestsTest, QueryTextMustBeUtf8) {
+  for (const char* target : {"/v1/vms?page_token=%ff%fe", "/v1/vms?filter=%c3",
+                             "/v1/images?page_token=%80", "/v1/workflows?filter=a%ffb"}) {
+    lpb::ListVmsRequest vms;
+    lpb::ListImagesRequest images;
+    opb::ListWorkflowsRequest workflows;
+    absl::Status s = Build("GET", target, "", [&](const RequestInput& in) {
+      switch (in.match.route->op) {
+        case Op::kListVms:
+          return ToRequest(in, &vms);
+        case Op::kListImages:
+          return ToRequest(in, &images);
+        default:
+          return ToRequest(in, &workflows);
+      }
+    });
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << target;
+    EXPECT_NE(s.message().find("is not valid UTF-8"), absl::string_view::npos) << s;
+  }
+}
+
+// Found by controlplane_fuzz (seed regression_body_error_not_utf8):
+// protobuf's JSON error quoted the body's bytes, invalid UTF-8 and all.
+TEST(RequestsTest, BodyErrorsAreUtf8) {
+  lpb::CreateVmRequest r;
+  absl::Status s = Build("POST", "/v1/vms", "{\"nope\":1\xee}",
+                         [&](const RequestInput& in) { return ToRequest(in, &r); });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(IsValidUtf8(std::string(s.message()))) << s;
+  EXPECT_NE(s.message().find("the body is not a valid CreateVmRequest"), absl::string_view::npos);
+}
+
+TEST(RequestsTest, LimitsUpdateNamesTheAgentAndOnlySettableFields) {
+  ppb::UpdateLimitRequest r;
+  auto build = [&](const std::string& body) {
+    r.Clear();
+    return Build("PUT", "/v1/agents/a7/limits", body,
+                 [&](const RequestInput& in) { return ToRequest(in, &r); });
+  };
+  ASSERT_TRUE(build(R"({"requestsPerMinute":60,"budget_tokens":"100"})").ok());
+  EXPECT_EQ(r.limit().name(), "limits/agents/a7");
+  EXPECT_EQ(r.update_mask().paths_size(), 2);
+  EXPECT_TRUE(r.allow_missing());
+  EXPECT_EQ(build(R"({"name":"limits/agents/b","budget_tokens":"1"})").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(build(R"({"name":"limits/agents/a7"})").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(build("[1]").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RequestsTest, ExecNeedsArgvAndEventsAnId) {
+  lpb::ExecVmRequest exec;
+  EXPECT_EQ(Build("POST", "/v1/vms/web-1:exec", "{}",
+                  [&](const RequestInput& in) { return ToRequest(in, &exec); })
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(
+      Build("POST", "/v1/vms/web-1:exec", R"({"argv":["true"]})", [&](const RequestInput& in) {
+        return ToRequest(in, &exec);
+      }).ok());
+  EXPECT_EQ(exec.name(), "vms/web-1");
+  absl::StatusOr<std::optional<int64_t>> after;
+  Build("GET", "/v1/events?after=17", "", [&](const RequestInput& in) {
+    after = EventsAfter(in);
+    return after.status();
+  }).IgnoreError();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(**after, 17);
 }
 
 }  // namespace

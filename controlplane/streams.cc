@@ -150,11 +150,7 @@ void Api::ExecVm(Call& c) {
   StreamSlots::Slot slot;
   if (!TakeSlot(c, &slot)) return;
   lpb::ExecVmRequest req;
-  if (auto s = FromJson(c.req.body, &req); !s.ok()) return c.Error(s);
-  req.set_name("vms/" + c.match.params["name"]);
-  if (req.argv().empty()) {
-    return c.Error(absl::InvalidArgumentError("argv is empty: give the command to run"));
-  }
+  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
   grpc::ClientContext ctx;  // no deadline: the command's own timeout bounds it
   ctx.AddMetadata(kRequestIdHeader, c.request_id);
   ActiveCall active(*this, &ctx);
@@ -192,15 +188,7 @@ void Api::VmLogs(Call& c) {
   StreamSlots::Slot slot;
   if (!TakeSlot(c, &slot)) return;
   lpb::StreamVmLogsRequest req;
-  req.set_name("vms/" + c.match.params["name"]);
-  req.set_follow(c.Query("follow") == "true" || c.Query("follow") == "1");
-  int64_t n = 0;
-  if (!c.Query("tail_lines").empty() && !absl::SimpleAtoi(c.Query("tail_lines"), &n)) {
-    return c.Error(absl::InvalidArgumentError("tail_lines must be an integer"));
-  }
-  req.set_tail_lines(static_cast<int32_t>(n));
-  int64_t after = 0;
-  if (absl::SimpleAtoi(c.req.Header("last-event-id"), &after)) req.set_after_sequence(after);
+  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
   // An unknown VM is a plain 404, before the stream begins (which may then
   // wait long for its first line).
   {
@@ -263,7 +251,7 @@ void Api::WorkflowEvents(Call& c) {
   StreamSlots::Slot slot;
   if (!TakeSlot(c, &slot)) return;
   opb::WatchWorkflowRequest req;
-  req.set_name("workflows/" + c.match.params["workflow"]);
+  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
   if (!b_.orchestrator) return c.Error(absl::UnavailableError("orchestrator is not configured"));
   // WatchWorkflow sends the workflow at once: an unknown one is a plain 404.
   StreamSse<opb::WorkflowEvent>(
@@ -273,16 +261,13 @@ void Api::WorkflowEvents(Call& c) {
 }
 
 void Api::Events(Call& c) {
-  int64_t after = 0;
-  std::string last = c.req.Header("last-event-id");
-  if (last.empty()) last = c.Query("after");
-  if (!last.empty() && !absl::SimpleAtoi(last, &after)) {
-    return c.Error(absl::InvalidArgumentError("Last-Event-ID must be an event id (an integer)"));
-  }
+  auto given = EventsAfter(c.input());
+  if (!given.ok()) return c.Error(given.status());
   StreamSlots::Slot slot;
   if (!TakeSlot(c, &slot)) return;
   const int64_t newest = hub_.Last();
-  if (last.empty()) after = newest;  // a new client gets what happens from now on
+  // A new client gets what happens from now on.
+  int64_t after = given->has_value() ? **given : newest;
   if (!c.StartStream("text/event-stream")) return;
   StreamWriter w(c.sink, nullptr);
   if (!w.Write("retry: 3000\n\n")) return;

@@ -13,6 +13,17 @@ int Hex(char c) {
   return -1;
 }
 
+// The escape is quoted only when it is printable ASCII: the target's bytes
+// may be anything, and the message goes into JSON and logs.
+absl::Status BadEscape(std::string_view s, size_t at) {
+  std::string_view esc = s.substr(at, 3);
+  bool printable = true;
+  for (char c : esc) printable = printable && c > 0x20 && c < 0x7f;
+  if (printable)
+    return absl::InvalidArgumentError(absl::StrCat("bad %-escape \"", std::string(esc), "\""));
+  return absl::InvalidArgumentError("bad %-escape: '%' must be followed by two hex digits");
+}
+
 absl::StatusOr<std::string> Decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
@@ -20,10 +31,7 @@ absl::StatusOr<std::string> Decode(std::string_view s, bool plus_is_space) {
     if (s[i] == '%') {
       int hi = i + 2 < s.size() ? Hex(s[i + 1]) : -1;
       int lo = i + 2 < s.size() ? Hex(s[i + 2]) : -1;
-      if (hi < 0 || lo < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("bad %-escape in \"", std::string(s.substr(0, 64)), "\""));
-      }
+      if (hi < 0 || lo < 0) return BadEscape(s, i);
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
     } else if (s[i] == '+' && plus_is_space) {

@@ -29,5 +29,15 @@ TEST(ParseTargetTest, BadEscapesAreRefused) {
   }
 }
 
+// Found by controlplane_fuzz (seed regression_escape_error_not_utf8): the
+// error quoted up to 64 bytes of the target, invalid UTF-8 and controls too.
+TEST(ParseTargetTest, BadEscapeMessagesAreAsciiAndShort) {
+  auto t = ParseTarget("/v1/vms?filter=%zz");
+  EXPECT_EQ(t.status().message(), "bad %-escape \"%zz\"");
+  t = ParseTarget(std::string("/v1\xd7vms?f\x9b\x01%\xff\x01", 14));
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(t.status().message(), "bad %-escape: '%' must be followed by two hex digits");
+}
+
 }  // namespace
 }  // namespace clawos::http
