@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/testing/eventually.h"
 #include "common/testing/temp_dir.h"
 #include "inference-proxy/audit_log.h"
 #include "inference-proxy/ledger_writer.h"
@@ -100,12 +101,12 @@ TEST(LedgerWriterTest, RetentionRunsOnTheWriterThread) {
   LedgerWriter w(*l);
   w.SetRetention([] { return absl::Now() - absl::Hours(24 * 90); }, absl::Milliseconds(50));
   std::vector<LedgerRow> left;
-  for (int i = 0; i < 400; ++i) {  // the writer prunes at once, then every 50 ms
+  // The writer prunes at once, then every 50 ms.
+  bool pruned = clawos::testing::Eventually([&] {
     left = l->Recent("", absl::InfinitePast(), 10).value();
-    if (left.size() == 1) break;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  ASSERT_EQ(left.size(), 1u);
+    return left.size() == 1;
+  });
+  ASSERT_TRUE(pruned) << left.size() << " rows left";
   EXPECT_EQ(left[0].request_id, "new");
   w.Record(Row("later", "agents/a", absl::Now(), 1, 1));
   w.Flush();
@@ -149,10 +150,7 @@ TEST(LedgerWriterTest, AFailedCommitIsRetriedNotDropped) {
   auto audit = AuditLog::Open(dir.Sub("audit.jsonl")).value();
   LedgerWriter writer(*ledger, audit.get(), 1000, absl::Milliseconds(50));
   writer.Record(Row("kept", "agents/a", absl::Now(), 3, 4));
-  for (int i = 0; i < 200 && writer.failed_commits() == 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_GE(writer.failed_commits(), 1);
+  EXPECT_TRUE(clawos::testing::Eventually([&] { return writer.failed_commits() >= 1; }));
   EXPECT_EQ(ledger->Recent("agents/a", absl::InfinitePast(), 10).value().size(), 0u);
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
