@@ -249,6 +249,25 @@ TEST(RequestsTest, BodyErrorsAreUtf8) {
   EXPECT_NE(s.message().find("the body is not a valid CreateVmRequest"), absl::string_view::npos);
 }
 
+// Found by controlplane_fuzz (seed regression_usage_year_20126): a time
+// past 9999 went into a Timestamp, which has no JSON form and is invalid.
+TEST(RequestsTest, UsageTimesAreTimestamps) {
+  ppb::QueryUsageRequest r;
+  auto build = [&](const std::string& query) {
+    r.Clear();
+    return Build("GET", "/v1/agents/a7/usage" + query, "",
+                 [&](const RequestInput& in) { return ToRequest(in, &r); });
+  };
+  ASSERT_TRUE(build("?start_time=2026-01-01T00:00:00Z").ok());
+  EXPECT_EQ(r.subject(), "agents/a7");
+  EXPECT_EQ(r.start_time().seconds(), 1767225600);
+  EXPECT_EQ(r.end_time().seconds(), 1'800'000'000);
+  for (const char* bad :
+       {"?end_time=20126-02-01T00:00:00Z", "?start_time=infinite-past", "?start_time=yesterday"}) {
+    EXPECT_EQ(build(bad).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(RequestsTest, LimitsUpdateNamesTheAgentAndOnlySettableFields) {
   ppb::UpdateLimitRequest r;
   auto build = [&](const std::string& body) {

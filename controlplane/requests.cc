@@ -160,20 +160,31 @@ absl::Status ToRequest(const RequestInput& in, lpb::ImportImageRequest* out) {
   return FromJson(in.req.body, out);
 }
 
+// ?NAME as an RFC 3339 time a google.protobuf.Timestamp can hold (years
+// 1-9999), or `def` when absent.
+absl::StatusOr<int64_t> TimeQuery(const http::Target& t, const std::string& name, absl::Time def) {
+  std::string q = Query(t, name), err;
+  absl::Time v = def;
+  if (!q.empty() && !absl::ParseTime(absl::RFC3339_full, q, &v, &err)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " must be RFC 3339: ", err));
+  }
+  constexpr int64_t kMin = -62'135'596'800, kMax = 253'402'300'799;  // 0001-01-01, 9999-12-31
+  int64_t seconds = absl::ToUnixSeconds(v);
+  if (seconds < kMin || seconds > kMax) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " must be within the years 1 to 9999"));
+  }
+  return seconds;
+}
+
 // The last 30 days unless start_time/end_time (RFC 3339) say otherwise.
 absl::Status ToRequest(const RequestInput& in, ppb::QueryUsageRequest* out) {
   out->set_subject(Agent(in));
-  absl::Time end = in.now, begin = end - absl::Hours(24 * 30);
-  std::string err;
-  std::string start_q = Query(in.target, "start_time"), end_q = Query(in.target, "end_time");
-  if (!start_q.empty() && !absl::ParseTime(absl::RFC3339_full, start_q, &begin, &err)) {
-    return absl::InvalidArgumentError("start_time must be RFC 3339: " + err);
-  }
-  if (!end_q.empty() && !absl::ParseTime(absl::RFC3339_full, end_q, &end, &err)) {
-    return absl::InvalidArgumentError("end_time must be RFC 3339: " + err);
-  }
-  out->mutable_start_time()->set_seconds(absl::ToUnixSeconds(begin));
-  out->mutable_end_time()->set_seconds(absl::ToUnixSeconds(end));
+  auto begin = TimeQuery(in.target, "start_time", in.now - absl::Hours(24 * 30));
+  if (!begin.ok()) return begin.status();
+  auto end = TimeQuery(in.target, "end_time", in.now);
+  if (!end.ok()) return end.status();
+  out->mutable_start_time()->set_seconds(*begin);
+  out->mutable_end_time()->set_seconds(*end);
   return absl::OkStatus();
 }
 
