@@ -63,6 +63,7 @@ struct ClientPool::Tls {
 struct ClientPool::Connection {
   net::io_context io;  // first: the sockets use it
   std::unique_ptr<tcp::socket> plain;
+  BlockingReads blocking;  // plain: how its socket is set for blocking reads
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   absl::Time idle_since;
@@ -186,18 +187,16 @@ int Millis(absl::Duration d) {
 // One operation on the connection, ending (timed out) after `timeout`:
 // `plain(TimedSocket&, error_code&)` over http, `secure(ssl_stream&, handler)`
 // (an async operation) over https.
-// `reply` is the read of an answer to what was just sent: it waits first.
 template <typename Plain, typename Secure>
 beast::error_code Exchange(ClientPool::Connection& c, absl::Duration timeout, Plain plain,
-                           Secure secure, bool reply = false) {
+                           Secure secure) {
   const auto limit = std::chrono::milliseconds(Millis(timeout));
   if (c.secure) {
     beast::get_lowest_layer(*c.secure).expires_after(limit);
     return RunWithTimeout(c.io, [&](auto h) { secure(*c.secure, h); });
   }
-  TimedSocket ts(*c.plain, Millis(timeout));
+  TimedSocket ts(*c.plain, Millis(timeout), &c.blocking);
   ts.set_deadline(std::chrono::steady_clock::now() + limit);
-  if (reply) ts.wait_before_next_read();
   beast::error_code ec;
   plain(ts, ec);
   return ec;
@@ -291,10 +290,14 @@ absl::StatusOr<std::unique_ptr<ClientCall>> ClientCall::Start(std::shared_ptr<Cl
     ec = Exchange(
         *i.conn, timeout,
         [&](auto& ts, auto& e) { bhttp::read_header(ts, i.conn->buffer, *i.parser, e); },
-        [&](auto& ssl, auto h) { bhttp::async_read_header(ssl, i.conn->buffer, *i.parser, h); },
-        /*reply=*/true);
+        [&](auto& ssl, auto h) { bhttp::async_read_header(ssl, i.conn->buffer, *i.parser, h); });
     if (ec && reused && StaleConnection(ec)) continue;
     if (ec) return NetError(ec, absl::StrCat("reading the answer of ", Where(url)));
+    if (unsigned st = i.parser->get().result_int(); st < 200 || st > 599) {
+      // 1xx is never asked for (no Expect, no Upgrade); outside 100-599 is not HTTP.
+      return absl::UnavailableError(absl::StrCat(Where(url), " answered with status ", st,
+                                                 ", not a final HTTP status (200-599)"));
+    }
     std::unique_ptr<ClientCall> call(new ClientCall(std::move(impl)));
     const auto& msg = call->impl_->parser->get();
     call->head_.status = static_cast<int>(msg.result_int());

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -74,6 +80,61 @@ TEST(UpstreamTest, FailuresAreClear) {
                         {"GET", "/", {}, ""}, absl::Seconds(1));
   EXPECT_FALSE(tls.ok());
   EXPECT_NE(tls.status().message().find("TLS with"), std::string::npos) << tls.status();
+}
+
+// An upstream answering `answer` to each connection's first request, then closing.
+class RawUpstream {
+ public:
+  explicit RawUpstream(std::string answer) : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (int c; (c = ::accept(fd_, nullptr, nullptr)) >= 0; ::close(c)) {
+        char buf[4096];
+        if (::recv(c, buf, sizeof buf, 0) > 0) {
+          (void)!::send(c, answer_.data(), answer_.size(), MSG_NOSIGNAL);
+        }
+      }
+    });
+  }
+  ~RawUpstream() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+ private:
+  std::string answer_;
+  int fd_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// Found by proxy_fuzz: "HTTP/1.1 062 OK" went on to the proxy's client as
+// status 62. Only final statuses (200-599) are answers.
+TEST(UpstreamTest, AnAnswerWithoutAFinalStatusIsAnError) {
+  for (const char* status : {"062", "000", "100", "199"}) {
+    RawUpstream up(absl::StrCat("HTTP/1.1 ", status, " OK\r\ncontent-length: 2\r\n\r\n{}"));
+    auto call =
+        ClientCall::Start(ParseUrl(up.url()).value(), {"GET", "/", {}, ""}, absl::Seconds(5));
+    ASSERT_FALSE(call.ok()) << status;
+    EXPECT_EQ(call.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(call.status().message().find("not a final HTTP status"), std::string::npos)
+        << call.status();
+  }
+  RawUpstream fine("HTTP/1.1 599 Odd\r\ncontent-length: 2\r\n\r\n{}");
+  auto call =
+      ClientCall::Start(ParseUrl(fine.url()).value(), {"GET", "/", {}, ""}, absl::Seconds(5));
+  ASSERT_TRUE(call.ok()) << call.status();
+  EXPECT_EQ((*call)->head().status, 599);
 }
 
 // A keep-alive upstream on the proxy's own listener.
