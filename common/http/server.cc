@@ -125,20 +125,20 @@ struct Server::Impl {
     };
     // Every read and write, including waiting for the next request on a
     // kept-alive connection, ends after io_timeout.
-    TimedSocket s(sock, static_cast<int>(
-                            std::max<int64_t>(1, absl::ToInt64Milliseconds(options.io_timeout))));
+    BlockingReads blocking;
+    TimedSocket s(
+        sock, static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options.io_timeout))),
+        &blocking);
     beast::flat_buffer buffer;
     const auto request_timeout =
         std::chrono::milliseconds(absl::ToInt64Milliseconds(options.request_timeout));
     const auto idle_timeout =
         std::chrono::milliseconds(absl::ToInt64Milliseconds(options.idle_timeout));
-    for (bool first = true;; first = false) {
+    for (;;) {
       // The keep-alive wait for a request is bounded by idle_timeout; once
       // its first byte is here, the whole head and body by request_timeout.
       s.set_deadline(std::chrono::steady_clock::now() + idle_timeout);
       if (buffer.size() == 0) {
-        // After an answer, the client's next request cannot be here yet.
-        if (!first) s.wait_before_next_read();
         beast::error_code wait_ec;
         size_t n = s.read_some(buffer.prepare(16 << 10), wait_ec);
         if (wait_ec) break;  // closed, reset or idle past io_timeout
