@@ -3,18 +3,30 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/utf8.h"
 
 namespace clawos {
 
-std::string ToJson(const google::protobuf::Message& m, JsonStyle style) {
+absl::StatusOr<std::string> TryToJson(const google::protobuf::Message& m, JsonStyle style) {
   std::string out;
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;
   o.add_whitespace = style.pretty;
   o.always_print_primitive_fields = style.defaults;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  auto s = google::protobuf::util::MessageToJsonString(m, &out, o);
+  if (!s.ok()) {
+    return absl::InternalError(absl::StrCat("a ", m.GetDescriptor()->name(), " with no JSON form: ",
+                                            ToValidUtf8(std::string(s.message()))));
+  }
   return out;
+}
+
+std::string ToJson(const google::protobuf::Message& m, JsonStyle style) {
+  auto json = TryToJson(m, style);
+  if (json.ok()) return *std::move(json);
+  log::Error("no JSON form", {{"error", std::string(json.status().message())}});
+  return "";
 }
 
 absl::Status FromJson(std::string_view json, google::protobuf::Message* m) {

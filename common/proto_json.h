@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace clawos {
 
@@ -17,6 +18,11 @@ struct JsonStyle {
   bool defaults = false;  // print fields at their default value too
 };
 
+// INTERNAL naming the message when it has no JSON form (a Timestamp or
+// Duration out of range, a string field that is not UTF-8).
+absl::StatusOr<std::string> TryToJson(const google::protobuf::Message& m, JsonStyle style = {});
+// TryToJson for messages the caller built and knows to be printable; one
+// that is not is logged and gives "" (an answer to a client uses TryToJson).
 std::string ToJson(const google::protobuf::Message& m, JsonStyle style = {});
 // INVALID_ARGUMENT naming what is wrong (unknown field, wrong type, bad JSON),
 // in valid UTF-8 whatever the input.

@@ -60,7 +60,9 @@ struct Api::Call {
   void Error(const absl::Status& s) { ErrorWithStatus(HttpStatus(s.code()), s); }
   void Reply(const absl::Status& s, const google::protobuf::Message& m) {
     if (!s.ok()) return Error(s);
-    ReplyJson(200, ToJson(m, {.defaults = false}));
+    auto json = TryToJson(m, {.defaults = false});
+    if (!json.ok()) return Error(json.status());  // 500, never an empty 200
+    ReplyJson(200, *json);
   }
   // Starts a streamed answer (chunked).
   bool StartStream(const std::string& type) {
