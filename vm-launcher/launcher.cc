@@ -467,11 +467,10 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
     final_lock.unlock();
     absl::Status why = agent.ok() ? absl::AbortedError("aborted") : agent.status();
     p.Stop(absl::ZeroDuration()).IgnoreError();
-    if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(qc.console_log);
     FailureKind kind = why.code() == absl::StatusCode::kDeadlineExceeded ? FailureKind::kBootTimeout
                                                                          : FailureKind::kVmmExited;
     return finish_failed(kind, absl::Status(why.code(), absl::StrCat(why.message(), "; console:\n",
-                                                                     p.ConsoleTail())));
+                                                                     PumpedConsoleTail(name, p))));
   }
   booting_.erase(name);
   VmState previous = vm.state;
@@ -593,6 +592,14 @@ void Launcher::Touch(const std::string& name) {
   if (auto it = running_.find(name); it != running_.end()) it->second.last_activity = clock_.Now();
 }
 
+std::string Launcher::PumpedConsoleTail(const std::string& name, const VmmProcess& vmm) {
+  constexpr size_t kTail = 600;
+  auto log = Logs(name);
+  if (!log.ok()) return vmm.ConsoleTail();
+  (*log)->PumpConsole(vmm.config().console_log);
+  return (*log)->ConsoleTail(kTail);
+}
+
 absl::StatusOr<std::shared_ptr<VmLog>> Launcher::Logs(const std::string& name) {
   std::lock_guard lock(mu_);
   if (auto it = logs_.find(name); it != logs_.end()) return it->second;
@@ -613,23 +620,24 @@ void Launcher::Housekeep() {
 
 void Launcher::HousekeepVm(const std::string& name) {
   bool alive = true, idle = false;
-  std::string console;
+  std::shared_ptr<VmmProcess> vmm;
   {
     std::lock_guard lock(mu_);
     auto it = running_.find(name);
     if (it == running_.end()) return;
     Runtime& rt = it->second;
-    console = rt.vmm->config().console_log;
+    vmm = rt.vmm;
     alive = rt.vmm->Running();
     idle = config_.idle_timeout > absl::ZeroDuration() &&
            clock_.Now() - rt.last_activity >= config_.idle_timeout;
   }
-  if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(console);
-  if (!alive) {  // the VMM died without being asked to
+  if (alive) {
+    if (auto log = Logs(name); log.ok()) (*log)->PumpConsole(vmm->config().console_log);
+  } else {  // the VMM died without being asked to
+    std::string tail = PumpedConsoleTail(name, *vmm);
     std::unique_lock lock(mu_);
     auto it = running_.find(name);
     if (it == running_.end()) return;
-    std::string tail = it->second.vmm->ConsoleTail();
     running_.erase(it);
     int slot = store_->Get(name).value_or(Vm{}).net_slot;
     lock.unlock();

@@ -142,6 +142,10 @@ class Launcher {
   };
   // One VM's housekeeping pass (see Housekeep).
   void HousekeepVm(const std::string& name);
+  // The console's end for a failure reason: console.log pumped into the VM's
+  // log first, then the log's console tail (console.log may have been
+  // truncated); the file's own tail when the log cannot be opened.
+  std::string PumpedConsoleTail(const std::string& name, const VmmProcess& vmm);
   // Sends a ping when one is due, or settles the one out; three misses in a
   // row stop and fail the VM. Never waits for a guest.
   void CheckHealth(const std::string& name);

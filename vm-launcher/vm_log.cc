@@ -197,6 +197,10 @@ void VmLog::PumpConsole(const std::string& console_path) {
   // QEMU appends (append=on): once everything is read, a large file starts
   // over. What QEMU writes between the last read and the truncation is lost.
   if (caught_up && console_offset_ >= bounds_.console_bytes && ::ftruncate(fd, 0) == 0) {
+    if (!console_partial_.empty()) {  // its start is gone with the file: a line of its own
+      AppendLocked(LogSource::kConsole, absl::Now(), "", console_partial_);
+      console_partial_.clear();
+    }
     console_offset_ = 0;
     moved = true;
   }
@@ -207,6 +211,20 @@ void VmLog::PumpConsole(const std::string& console_path) {
     WriteFileAtomic(dir_ + "/console.offset", std::to_string(resume), 0600).IgnoreError();
     if (resume == 0) console_partial_.clear();
   }
+}
+
+std::string VmLog::ConsoleTail(size_t max_bytes) const {
+  std::lock_guard lock(mu_);
+  std::string tail = ToSafeText(console_partial_, max_bytes);
+  for (auto it = records_.rbegin(); it != records_.rend() && tail.size() < max_bytes; ++it) {
+    if (it->source != LogSource::kConsole) continue;
+    tail = it->text + "\n" + tail;
+  }
+  if (tail.size() <= max_bytes) return tail;
+  // Cut at the front, at a character boundary (not inside a UTF-8 sequence).
+  size_t from = tail.size() - max_bytes;
+  while (from < tail.size() && (static_cast<unsigned char>(tail[from]) & 0xC0) == 0x80) ++from;
+  return tail.substr(from);
 }
 
 std::vector<LogRecord> VmLog::Read(const LogQuery& q) const {

@@ -68,6 +68,10 @@ class VmLog {
   // A new run starts a new console.log.
   void ResetConsole();
   std::vector<LogRecord> Read(const LogQuery& q) const;
+  // The end of the console as pumped (whole last lines, then a line not yet
+  // ended), at most `max_bytes`, safe text: what a failure reason quotes,
+  // whether or not console.log was truncated since.
+  std::string ConsoleTail(size_t max_bytes) const;
   int64_t last_sequence() const;
   // True when a line after `sequence` exists, waiting until `deadline`.
   bool WaitAfter(int64_t sequence, absl::Time deadline) const;

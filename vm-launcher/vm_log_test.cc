@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
@@ -114,6 +115,46 @@ TEST(VmLogTest, ConsoleIsPumpedInBoundedSlicesAndTruncatedWhenCaughtUp) {
   AppendTo(console, "after truncation\n");  // QEMU appends at the new end
   log->PumpConsole(console);
   EXPECT_EQ(log->Read({}).back().text, "after truncation");
+}
+
+}  // namespace
+}  // namespace clawos::launcher
+
+namespace clawos::launcher {
+namespace {
+
+// A failure reason quotes the console's end: it must survive console.log's
+// truncation (a guest that flooded its console, then crashed, once left an
+// empty tail) and be safe text cut at a character boundary.
+TEST(VmLogTest, ConsoleTailOutlivesTheTruncationAndIsSafeText) {
+  clawos::testing::TempDir dir;
+  LogBounds b;
+  b.console_bytes = 4 << 10;
+  b.lines_per_second = 1e9;
+  b.burst_lines = 1e9;
+  auto log = VmLog::Open(dir.path(), b).value();
+  const std::string console = dir.Sub("console.log");
+  EXPECT_EQ(log->ConsoleTail(600), "");
+  std::string flood;
+  for (int i = 0; i < 500; ++i) absl::StrAppend(&flood, "boot line ", i, "\n");
+  AppendTo(console, flood + "\xff\xfe bad\n\x1b[2Jreboot: Power down");
+  log->Append(LogSource::kAgent, absl::Now(), "info", "an agent line is not console");
+  log->PumpConsole(console);
+  ASSERT_EQ(FileSize(console), 0) << "pumped past its cap, then emptied";
+  std::string tail = log->ConsoleTail(600);
+  EXPECT_LE(tail.size(), 600u);
+  EXPECT_TRUE(IsValidUtf8(tail));
+  EXPECT_NE(tail.find("boot line 499\n\xef\xbf\xbd\xef\xbf\xbd bad\n"), std::string::npos) << tail;
+  EXPECT_EQ(tail.find("agent line"), std::string::npos) << tail;
+  EXPECT_EQ(tail.find('\x1b'), std::string::npos) << tail;
+  EXPECT_TRUE(absl::EndsWith(tail, "\xef\xbf\xbd[2Jreboot: Power down\n"))
+      << "the line not yet ended when the file was emptied is kept: " << tail;
+  EXPECT_EQ(tail.find("boot line 1\n"), std::string::npos) << "only the end";
+  for (size_t max : {1u, 7u, 50u, 599u}) {
+    std::string cut = log->ConsoleTail(max);
+    EXPECT_LE(cut.size(), max);
+    EXPECT_TRUE(IsValidUtf8(cut)) << max;
+  }
 }
 
 }  // namespace
