@@ -11,9 +11,13 @@
 # A crash's input lands in build-fuzz/crashes-<target>/ and the log in
 # build-fuzz/fuzz-<target>.log. Prints exec/s and corpus size per target;
 # exits 1 when a target crashed. TARGET is a name like http1 (or http1_fuzz).
+# A unit that runs past CLAWOS_FUZZ_TIMEOUT seconds (default here 60, in
+# ctest 10) counts as a hang: a campaign shares the machine with builds, and
+# a starved process must not look hung.
 # docs/testing.md, "Fuzzing".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CLAWOS_FUZZ_TIMEOUT=${CLAWOS_FUZZ_TIMEOUT:-60}
 
 usage() {
   echo "usage: scripts/fuzz.sh TARGET|all [--minutes N] [--no-build] [--merge-seeds]" >&2

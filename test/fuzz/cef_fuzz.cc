@@ -29,15 +29,14 @@
 #include "common/utf8.h"
 #include "monitor/cef.h"
 #include "monitor/syslog_message.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos::monitor;
 namespace pb = ::clawos::monitor::v1;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 pb::Event MakeEvent(FuzzedDataProvider& in) {
   pb::Event e;

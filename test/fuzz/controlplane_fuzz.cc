@@ -41,6 +41,7 @@
 #include "controlplane/errors.h"
 #include "controlplane/requests.h"
 #include "controlplane/routes.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
@@ -48,9 +49,7 @@ using namespace clawos;
 using namespace clawos::controlplane;
 using google::protobuf::Message;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 // A refusal as the API answers it.
 void CheckRefusal(const absl::Status& s) {

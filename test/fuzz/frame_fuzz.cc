@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "agent/frame.h"
 #include "common/utf8.h"
+#include "test/fuzz/require.h"
 #include "test/fuzz/scratch_dir.h"
 #include "vm-launcher/vm_log.h"
 
@@ -45,9 +46,7 @@ using launcher::LogRecord;
 using launcher::LogSource;
 using launcher::VmLog;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 std::string Deterministic(const Message& m) {
   std::string s;

@@ -21,14 +21,13 @@
 
 #include "common/http/http1.h"
 #include "common/http/query.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos::http;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 bool Trimmed(const std::string& v) {
   return v.empty() ||

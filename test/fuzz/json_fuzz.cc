@@ -24,15 +24,14 @@
 #include "common/json.h"
 #include "common/utf8.h"
 #include "inference-proxy/usage.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos;
 using nlohmann::json;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 void CheckDump(const json& j) {
   std::string s = clawos::json::Dump(j);

@@ -32,6 +32,7 @@
 #include "image/manifest.h"
 #include "image/signing.h"
 #include "image/testing/fake_image.h"
+#include "test/fuzz/require.h"
 #include "test/fuzz/scratch_dir.h"
 
 namespace {
@@ -40,9 +41,7 @@ using namespace clawos;
 using namespace clawos::image;
 using nlohmann::json;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 bool IsLowerHex(const std::string& s) {
   return s.find_first_not_of("0123456789abcdef") == std::string::npos;

@@ -30,6 +30,7 @@
 #include "identity/jws.h"
 #include "identity/oidc.h"
 #include "identity/oidc_roles.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
@@ -42,9 +43,7 @@ constexpr char kAudience[] = "clawos";
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 const absl::Duration kLeeway = absl::Seconds(30);
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 const crypto::Ed25519PrivateKey& Key() {
   static auto* k = new crypto::Ed25519PrivateKey(

@@ -17,15 +17,14 @@
 #include "common/utf8.h"
 #include "monitor/bpf_monitor.h"
 #include "monitor/policy.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos::monitor;
 namespace pb = ::clawos::monitor::v1;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 void CheckRules(const Policy& p) {
   for (int nr : p.detail()) Require(nr >= 0 && nr < CLAWOS_MAX_SYSCALLS);

@@ -65,6 +65,7 @@
 #include "identity/jws.h"
 #include "identity/remote_verifier.h"
 #include "inference-proxy/handler.h"
+#include "test/fuzz/require.h"
 #include "test/fuzz/scratch_dir.h"
 
 namespace {
@@ -80,9 +81,7 @@ constexpr char kOpenAiKey[] = "sk-openai-fuzz";
 constexpr char kAnthropicKey[] = "sk-ant-fuzz";
 constexpr char kMarker[] = "x-stand-in";  // on every answer an upstream makes
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 ManualClock& Clock() {
   static auto* c = new ManualClock(absl::FromUnixSeconds(1'800'000'000));

@@ -14,14 +14,13 @@
 #include <vector>
 
 #include "common/http/sse.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos::http;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 struct Seen {
   std::string name, data, id, raw;

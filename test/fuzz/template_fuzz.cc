@@ -24,14 +24,13 @@
 #include "orchestrator/shell_template.h"
 #include "orchestrator/spec.h"
 #include "orchestrator/template.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos::orchestrator;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 TemplateResolver Constant(const std::string& value) {
   return [value](const TemplateRef&) -> absl::StatusOr<std::string> { return value; };

@@ -39,6 +39,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/frame.h"
 #include "common/http/http1.h"
+#include "test/fuzz/require.h"
 #include "vm-launcher/tunnel_request.h"
 
 namespace {
@@ -49,9 +50,7 @@ using namespace clawos::launcher;
 constexpr char kToken[] = "eyJhbGciOiJFZERTQSJ9.e30.c2ln";
 constexpr size_t kMaxBody = 4096;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 bool Ctl(char c) { return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f; }
 

@@ -16,14 +16,13 @@
 #include <string_view>
 
 #include "common/utf8.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 // RFC 3629 by code points, written apart from common/utf8.cc on purpose.
 bool ReferenceValid(std::string_view s) {

@@ -19,14 +19,13 @@
 #include "orchestrator/shell_template.h"
 #include "orchestrator/spec.h"
 #include "orchestrator/template.h"
+#include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos::orchestrator;
 
-void Require(bool ok) {
-  if (!ok) std::abort();
-}
+using clawos::fuzz::Require;
 
 // The steps `id` depends on, directly or not.
 std::set<std::string> Ancestors(const WorkflowSpec& w, const std::string& id) {
