@@ -21,7 +21,11 @@
           default = clawos;
           inherit clawos;
           clawos-cli = only pkgs clawos "clawos";
-          vm-launcher = only pkgs clawos "clawos-vm-launcher";
+          # The launcher and the jailer it starts every VMM with.
+          vm-launcher = pkgs.symlinkJoin {
+            name = "clawos-vm-launcher";
+            paths = [ (only pkgs clawos "clawos-vm-launcher") (only pkgs clawos "clawos-jailer") ];
+          };
           clawos-orchestrator = only pkgs clawos "clawos-orchestrator";
           clawos-identity-manager = only pkgs clawos "clawos-identity";
           clawos-control-plane = only pkgs clawos "clawos-controlplane";

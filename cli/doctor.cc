@@ -4,13 +4,17 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/stack_nginx.h"
 #include "common/files.h"
@@ -136,6 +140,51 @@ Check Memory() {
   return Ok("memory", what);
 }
 
+// Whether a launcher process (its flags, then its environment) runs VMMs unjailed.
+bool JailOff(pid_t launcher) {
+  auto cmdline = ReadFile(absl::StrCat("/proc/", launcher, "/cmdline"), 1 << 16);
+  auto environ = ReadFile(absl::StrCat("/proc/", launcher, "/environ"), 1 << 20);
+  std::vector<std::string> args = absl::StrSplit(cmdline.value_or(""), '\0');
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--jail=off" ||
+        (args[i] == "--jail" && i + 1 < args.size() && args[i + 1] == "off")) {
+      return true;
+    }
+    if (args[i] == "--jail" || args[i].rfind("--jail=", 0) == 0) return false;
+  }
+  for (absl::string_view e : absl::StrSplit(environ.value_or(""), '\0')) {
+    if (e == "CLAWOS_LAUNCHER_JAIL=off") return true;
+  }
+  return false;
+}
+
+// The VMM jail (docs/vm-launcher.md): on in the running launcher (or in what
+// `clawos up` would start), clawos-jailer beside this program, Landlock.
+Check Jail(pid_t launcher) {
+  const char* env = std::getenv("CLAWOS_LAUNCHER_JAIL");
+  if (launcher ? JailOff(launcher) : env && std::string(env) == "off") {
+    return Warn("jail", "VMMs run unjailed, as root (--jail off)",
+                "drop --jail off / CLAWOS_LAUNCHER_JAIL=off: it is for debugging only");
+  }
+  std::error_code ec;
+  std::string jailer =
+      std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string() + "/clawos-jailer";
+  if (!PathExists(jailer)) {
+    return Fail("jail", jailer + " is missing: the launcher cannot start VMs",
+                "install clawos-jailer beside the other binaries");
+  }
+  long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U /* VERSION */);
+  if (abi < 1) {
+    return Warn("jail",
+                "on, without Landlock (the kernel has none): files are confined by "
+                "the jail's mount namespace alone",
+                "a kernel with CONFIG_SECURITY_LANDLOCK and landlock in lsm=");
+  }
+  return Ok("jail", absl::StrCat("on: each VMM as its own uid, in its own namespaces, no "
+                                 "capabilities, Landlock ABI ",
+                                 abi, ", seccomp"));
+}
+
 bool PortFree(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -167,7 +216,9 @@ std::vector<Check> RunChecks(const StackOptions& stack) {
   std::vector<std::pair<std::string, int>> ports = {
       {"identity", 2082},     {"inference-proxy", 11435}, {"monitor", 2083}, {"launcher", 2080},
       {"orchestrator", 2081}, {"controlplane", 8080},     {"nginx", 8443}};
+  pid_t launcher_pid = 0;
   for (const auto& st : StackStatus(stack)) {
+    if (st.name == "launcher") launcher_pid = st.pid;
     if (st.pid) {
       any_running = true;
       out.push_back(Ok(st.name, absl::StrCat("running (pid ", st.pid, ")")));
@@ -186,6 +237,7 @@ std::vector<Check> RunChecks(const StackOptions& stack) {
       }
     }
   }
+  out.push_back(Jail(launcher_pid));
   if (any_running) {
     auto u = http::ParseUrl(url);
     if (u.ok()) {

@@ -16,9 +16,9 @@ QemuConfig GuestQemuConfig(const image::Manifest& m, const GuestPaths& p, int vc
   if (accel == "tcg") {
     if (int64_t khz = HostTscKhz(); khz > 0) c.cmdline += absl::StrCat(" tsc_early_khz=", khz);
   }
-  c.console_log = p.vm_dir + "/console.log";
-  c.agent_socket = p.vm_dir + "/agent.sock";
-  c.qmp_socket = p.vm_dir + "/qmp.sock";
+  c.console_log = p.run_dir + "/console.log";
+  c.agent_socket = p.run_dir + "/agent.sock";
+  c.qmp_socket = p.run_dir + "/qmp.sock";
   c.disks.push_back({"root", p.image_dir + "/" + m.rootfs.path, "clawos-root", true});
   c.disks.push_back({"hash", p.image_dir + "/" + m.verity_hash.path, "clawos-hash", true});
   if (!p.runtime_disk.empty())

@@ -13,7 +13,7 @@ namespace clawos::launcher {
 
 struct GuestPaths {
   std::string image_dir;
-  std::string vm_dir;          // console.log, agent.sock, qmp.sock live here
+  std::string run_dir;         // console.log, agent.sock, qmp.sock live here
   std::string runtime_disk;    // empty: /var is a tmpfs
   std::string workspace_disk;  // empty: no /workspace disk
 };

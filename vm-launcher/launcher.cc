@@ -61,6 +61,11 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config,
   if (l->config_.bridge) {
     ASSIGN_OR_RETURN(l->network_, BridgeNetwork::Setup(*l->config_.bridge));
   }
+  if (l->config_.jail) {
+    RETURN_IF_ERROR(l->SetUpJail());
+  } else {
+    log::Warn("VMMs run unjailed, as root (--jail off): for debugging only", {});
+  }
   RETURN_IF_ERROR(l->Reconcile());
   if (l->config_.housekeeping) {
     Launcher* self = l.get();
@@ -116,8 +121,10 @@ void Launcher::CleanUp(const std::string& name, int net_slot) {
     cg->Destroy().IgnoreError();
   }
   std::string dir = VmDir(name);
-  ::unlink((dir + "/agent.sock").c_str());
-  ::unlink((dir + "/qmp.sock").c_str());
+  ::unlink((RunDir(name) + "/agent.sock").c_str());
+  ::unlink((RunDir(name) + "/qmp.sock").c_str());
+  ::unlink((dir + "/vmm.pid").c_str());
+  ::rmdir((dir + "/jail").c_str());  // only ever a mount point, in the VMM's own namespace
 }
 
 absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
@@ -174,9 +181,9 @@ absl::Status Launcher::Reconcile() {
     if (vm.state == VmState::kRunning &&
         IsSameProcess(static_cast<pid_t>(vm.pid), vm.pid_start_time)) {
       QemuConfig qc;
-      qc.console_log = dir + "/console.log";
-      qc.agent_socket = dir + "/agent.sock";
-      qc.qmp_socket = dir + "/qmp.sock";
+      qc.console_log = RunDir(vm.spec.name) + "/console.log";
+      qc.agent_socket = RunDir(vm.spec.name) + "/agent.sock";
+      qc.qmp_socket = RunDir(vm.spec.name) + "/qmp.sock";
       auto vmm = VmmProcess::Adopt(static_cast<pid_t>(vm.pid), vm.pid_start_time, qc);
       if (vmm.ok()) {
         Runtime rt;
@@ -326,6 +333,9 @@ absl::StatusOr<Vm> Launcher::CreateVm(const VmSpec& spec) {
   Vm vm;
   vm.spec = spec;
   vm.state = VmState::kCreating;
+  if (config_.jail) {
+    ASSIGN_OR_RETURN(vm.jail_uid, AllocateJailUid());
+  }
   RETURN_IF_ERROR(store_->Insert(vm));
   std::string dir = VmDir(spec.name);
   absl::Status made = EnsurePrivateDir(dir);
@@ -386,6 +396,9 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
     vm.start_time = clock_.Now();
     vm.ready_time = absl::InfinitePast();
     vm.net_slot = -1;
+    if (config_.jail && vm.jail_uid == 0) {  // made with the jail off
+      ASSIGN_OR_RETURN(vm.jail_uid, AllocateJailUid());
+    }
     if (vm.spec.network == "bridge") {
       if (!network_) {
         return absl::FailedPreconditionError(
@@ -434,11 +447,11 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
       return finish_failed(FailureKind::kHostSetup, s);
     }
   }
-  QemuConfig qc =
-      GuestQemuConfig(*manifest, {img.dir, dir, dir + "/runtime.img", dir + "/workspace.img"},
-                      vm.spec.vcpus, vm.spec.memory_mib, config_.accel);
+  QemuConfig qc = GuestQemuConfig(
+      *manifest, {img.dir, RunDir(name), dir + "/runtime.img", dir + "/workspace.img"},
+      vm.spec.vcpus, vm.spec.memory_mib, config_.accel);
   if (vm.net_slot >= 0) {
-    auto nic = network_->Attach(vm.net_slot);
+    auto nic = network_->Attach(vm.net_slot, config_.jail ? vm.jail_uid : 0);
     if (!nic.ok()) {
       cg->Destroy().IgnoreError();
       return finish_failed(FailureKind::kHostSetup, nic.status());
@@ -448,9 +461,22 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
     qc.netns = network_->config().netns;
     qc.cmdline += " " + network_->GuestCmdline(*nic);
   }
+  std::optional<JailLaunch> jail;
+  if (config_.jail) {
+    auto prepared = PrepareJail(vm, qc);
+    if (!prepared.ok()) {
+      cg->Destroy().IgnoreError();
+      return finish_failed(FailureKind::kHostSetup, prepared.status());
+    }
+    jail = std::move(*prepared);
+    qc.netns.clear();  // the jailer joins it
+  } else if (auto made = MakeDirs(RunDir(name), 0700); !made.ok()) {
+    cg->Destroy().IgnoreError();
+    return finish_failed(FailureKind::kHostSetup, made);
+  }
   ::unlink(qc.console_log.c_str());
   if (auto log = Logs(name); log.ok()) (*log)->ResetConsole();
-  auto vmm = VmmProcess::Launch(qc, *cg, dir + "/qemu.log");
+  auto vmm = VmmProcess::Launch(qc, *cg, dir + "/qemu.log", jail ? &*jail : nullptr);
   if (!vmm.ok()) return finish_failed(FailureKind::kVmmExited, vmm.status());
   {
     std::lock_guard lock(mu_);

@@ -30,6 +30,7 @@
 #include "vm-launcher/vm.h"
 #include "vm-launcher/vm_log.h"
 #include "vm-launcher/vm_store.h"
+#include "vm-launcher/vmm_jail.h"
 #include "vm-launcher/vmm_process.h"
 
 namespace clawos::launcher {
@@ -74,6 +75,12 @@ struct LauncherConfig {
   std::function<absl::Status(const std::string& vm, const std::string& cgroup_path,
                              uint64_t cgroup_id)>
       on_cgroup;
+  // Every VMM starts in its own jail (vmm_jail.h) as a uid of this range, one
+  // per VM for its life. Off for debugging only: QEMU then runs as root.
+  bool jail = true;
+  std::string jailer;  // clawos-jailer; empty: beside this program
+  uint32_t jail_uid_first = 200000;
+  uint32_t jail_uid_last = 265535;
   // BRIDGE network mode; unset: VMs asking for it are refused.
   std::optional<BridgeConfig> bridge;
   // Run the housekeeping thread (tests may drive Housekeep() themselves).
@@ -125,6 +132,8 @@ class Launcher {
   // agents noticed, idle VMs stopped.
   void Housekeep();
   std::string VmDir(const std::string& name) const;
+  // The VM's agent and QMP sockets and console log live here (the jail's /run/vm).
+  std::string RunDir(const std::string& name) const { return VmDir(name) + "/run"; }
   // The VM's v2 cgroup path (whether or not it exists now).
   std::string CgroupPath(const std::string& name) const;
   const LauncherConfig& config() const { return config_; }
@@ -156,6 +165,12 @@ class Launcher {
   absl::Status Save(const Vm& vm, VmState previous);
   absl::Status Fail(Vm& vm, FailureKind kind, const absl::Status& why);
   absl::Status CheckMemory(const VmSpec& spec) const;
+  // Finds clawos-jailer and what a jailed QEMU needs (at Open, jail on).
+  absl::Status SetUpJail();
+  // A uid of the jail range no other VM holds; RESOURCE_EXHAUSTED when none is left.
+  absl::StatusOr<uint32_t> AllocateJailUid() const;
+  // The VM's run directory (and its disks) handed to its uid, and its jail.
+  absl::StatusOr<JailLaunch> PrepareJail(const Vm& vm, const QemuConfig& host);
   // `abort`, when given, ends the wait early (a stop during the start).
   absl::StatusOr<std::shared_ptr<AgentClient>> ConnectAgent(
       const std::string& name, std::shared_ptr<VmmProcess> vmm, absl::Time deadline,
@@ -184,6 +199,7 @@ class Launcher {
   };
   std::shared_ptr<Self> self_ = std::make_shared<Self>(this);
   std::shared_ptr<Slots> guest_stream_slots_;
+  absl::StatusOr<QemuRuntime> qemu_runtime_ = absl::UnknownError("not looked for");
 };
 
 }  // namespace clawos::launcher

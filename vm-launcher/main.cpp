@@ -2,6 +2,7 @@
 // channel and state that survives restarts. See docs/vm-launcher.md.
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -105,6 +106,20 @@ int main(int argc, char** argv) {
                  "The one host TCP port BRIDGE VMs may reach (the inference proxy)")
       ->envname("CLAWOS_LAUNCHER_BRIDGE_ALLOW_PORT")
       ->capture_default_str();
+  std::string jail = "on";
+  app.add_option("--jail", jail,
+                 "Start every VMM in its own jail (own uid, namespaces, no capabilities, "
+                 "Landlock, seccomp); off is for debugging only: QEMU then runs as root")
+      ->envname("CLAWOS_LAUNCHER_JAIL")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--jailer", config.jailer, "clawos-jailer; empty: beside this program")
+      ->envname("CLAWOS_LAUNCHER_JAILER");
+  std::string uid_range = "200000-265535";
+  app.add_option("--jail-uid-range", uid_range,
+                 "FIRST-LAST: the uids (and gids) VMMs run as, one per VM, used by nothing else")
+      ->envname("CLAWOS_LAUNCHER_JAIL_UID_RANGE")
+      ->capture_default_str();
   clawos::AddDurationFlag(app, "--token-ttl", &token_ttl, "CLAWOS_LAUNCHER_TOKEN_TTL",
                           "Lifetime of the VMs' tokens (refreshed at two thirds)");
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
@@ -115,6 +130,14 @@ int main(int argc, char** argv) {
     return Fail(std::string("the firecracker backend is not available in this build") +
                 (kvm ? "" : " (and this host has no usable /dev/kvm)") +
                 "; use --backend qemu. See docs/vm-launcher.md");
+  }
+  config.jail = jail == "on";
+  if (unsigned first = 0, last = 0;
+      std::sscanf(uid_range.c_str(), "%u-%u", &first, &last) != 2 || first == 0 || first > last) {
+    return Fail("--jail-uid-range must be FIRST-LAST with 0 < FIRST <= LAST, e.g. 200000-265535");
+  } else {
+    config.jail_uid_first = first;
+    config.jail_uid_last = last;
   }
   if (!bridge_name.empty()) {
     bridge.bridge = bridge_name;

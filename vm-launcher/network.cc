@@ -166,14 +166,18 @@ VmNic BridgeNetwork::NicFor(int slot) const {
   return nic;
 }
 
-absl::StatusOr<VmNic> BridgeNetwork::Attach(int slot) {
+absl::StatusOr<VmNic> BridgeNetwork::Attach(int slot, uint32_t owner) {
   if (slot < 0 || slot >= kMaxBridgeSlots) {
     return absl::ResourceExhaustedError("no free address on the bridge");
   }
   VmNic nic = NicFor(slot);
   Run({"ip", "link", "del", nic.tap}).IgnoreError();  // a stale one from a crash
   auto made = [&]() -> absl::Status {
-    RETURN_IF_ERROR(Run({"ip", "tuntap", "add", "dev", nic.tap, "mode", "tap"}).status());
+    std::vector<std::string> add = {"ip", "tuntap", "add", "dev", nic.tap, "mode", "tap"};
+    if (owner != 0) {
+      add.insert(add.end(), {"user", absl::StrCat(owner), "group", absl::StrCat(owner)});
+    }
+    RETURN_IF_ERROR(Run(add).status());
     RETURN_IF_ERROR(Run({"ip", "link", "set", nic.tap, "master", config_.bridge}).status());
     RETURN_IF_ERROR(Run({"bridge", "link", "set", "dev", nic.tap, "isolated", "on"}).status());
     return Run({"ip", "link", "set", nic.tap, "up"}).status();

@@ -8,6 +8,7 @@
 // namespace (the tests make their own).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,8 +41,9 @@ class BridgeNetwork {
   static absl::StatusOr<std::unique_ptr<BridgeNetwork>> Setup(BridgeConfig config);
 
   VmNic NicFor(int slot) const;
-  // Creates the slot's tap on the bridge, isolated and up (replacing a stale one).
-  absl::StatusOr<VmNic> Attach(int slot);
+  // Creates the slot's tap on the bridge, isolated and up (replacing a stale
+  // one); `owner` (a jailed VMM's uid, 0: none) may attach to it unprivileged.
+  absl::StatusOr<VmNic> Attach(int slot, uint32_t owner = 0);
   void Detach(const std::string& tap);
   // The clawtap* devices that exist now.
   std::vector<std::string> Taps() const;

@@ -72,6 +72,9 @@ std::vector<std::string> QemuArgv(const QemuConfig& c) {
                         "-no-user-config",
                         "-nographic",
                         "-no-reboot",
+                        // QEMU's own seccomp filter, on top of the jail's.
+                        "-sandbox",
+                        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
                         "-kernel",
                         c.kernel,
                         "-initrd",

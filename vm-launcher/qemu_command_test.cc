@@ -36,6 +36,9 @@ TEST(QemuCommandTest, MicrovmWithDisksBySerialAgentPortAndQmp) {
   EXPECT_NE(a.find("-M microvm,x-option-roms=off,pit=on,pic=on,rtc=on "), std::string::npos);
   EXPECT_NE(a.find("-accel tcg,tb-size=32 "), std::string::npos);
   EXPECT_NE(a.find("-nodefaults "), std::string::npos);
+  EXPECT_NE(a.find("-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                   "resourcecontrol=deny "),
+            std::string::npos);
   EXPECT_NE(a.find("id=root,file=/img/rootfs.img,format=raw,if=none,readonly=on "),
             std::string::npos);
   EXPECT_NE(a.find("virtio-blk-device,drive=ws,serial=clawos-workspace "), std::string::npos);

@@ -56,6 +56,7 @@ struct Vm {
   uint64_t cgroup_id = 0;
   std::string agent_version;  // from the guest's Hello in the current or last run
   int net_slot = -1;          // BRIDGE mode: the tap/address slot while it runs
+  uint32_t jail_uid = 0;      // its VMM's own uid and gid (0: none allocated yet), for life
   absl::Time create_time;
   absl::Time update_time;
   absl::Time start_time = absl::InfinitePast();  // the current or last run's

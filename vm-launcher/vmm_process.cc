@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -56,17 +59,63 @@ absl::Status CreateExt4Disk(const std::string& path, int64_t size_mib) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Runs clawos-jailer (inside the cgroup, as QEMU must be from its first
+// instruction) and waits for it: it exits once QEMU executed in the jail.
+// Returns QEMU's pid.
+absl::StatusOr<pid_t> SpawnJailed(const JailLaunch& jail, const VmCgroup& cgroup,
+                                  const std::string& log_path) {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    return ErrnoStatus(errno, "becoming a child subreaper");
+  }
+  ::unlink(jail.spec.pid_file.c_str());
+  std::vector<std::string> argv = {jail.jailer};
+  for (std::string& a : jail::JailArgs(jail.spec)) argv.push_back(std::move(a));
+  ASSIGN_OR_RETURN(pid_t jailer, SpawnWithLog(argv, {}, log_path, cgroup.ProcsFiles()));
+  int status = 0;
+  const absl::Time until = absl::Now() + absl::Seconds(30);
+  while (::waitpid(jailer, &status, WNOHANG) == 0) {
+    if (absl::Now() >= until) {
+      ::kill(jailer, SIGKILL);
+      ::waitpid(jailer, &status, 0);
+      return absl::DeadlineExceededError("clawos-jailer did not finish within 30 s");
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  if (ExitCodeOf(status) != 0) {
+    auto err = ReadFileTail(log_path, 1024);
+    std::string why = err.ok() ? std::string(absl::StripAsciiWhitespace(*err)) : "";
+    if (size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "jailing the VMM failed (exit ", ExitCodeOf(status), "): ", ToSafeText(why, 600)));
+  }
+  ASSIGN_OR_RETURN(std::string pid_text, ReadFile(jail.spec.pid_file, 64));
+  int pid = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(pid_text), &pid) || pid <= 1) {
+    return absl::InternalError(absl::StrCat("bad pid file ", jail.spec.pid_file));
+  }
+  return static_cast<pid_t>(pid);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Launch(const QemuConfig& config,
                                                                const VmCgroup& cgroup,
-                                                               const std::string& log_path) {
+                                                               const std::string& log_path,
+                                                               const JailLaunch* jail) {
   RETURN_IF_ERROR(ValidateQemuConfig(config));
   for (const std::string* sock : {&config.agent_socket, &config.qmp_socket})
     ::unlink(sock->c_str());
   std::unique_ptr<VmmProcess> p(new VmmProcess);
   p->config_ = config;
-  // QEMU joins its cgroup before it executes: limited, and watched by the
-  // monitor, from its first instruction.
-  ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path, cgroup.ProcsFiles()));
+  if (jail) {
+    ASSIGN_OR_RETURN(p->pid_, SpawnJailed(*jail, cgroup, log_path));
+  } else {
+    // QEMU joins its cgroup before it executes: limited, and watched by the
+    // monitor, from its first instruction.
+    ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path, cgroup.ProcsFiles()));
+  }
   p->child_ = true;
   p->start_time_ = ProcessStartTime(p->pid_);
   return p;

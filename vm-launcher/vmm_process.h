@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "vm-launcher/cgroup.h"
+#include "vm-launcher/jail/jail_spec.h"
 #include "vm-launcher/qemu_command.h"
 
 namespace clawos::launcher {
@@ -27,13 +28,23 @@ bool IsSameProcess(pid_t pid, uint64_t start_time);
 // A sparse file of `size_mib` formatted ext4 (mode 0600), for /var or /workspace.
 absl::Status CreateExt4Disk(const std::string& path, int64_t size_mib);
 
+// How a VMM is started in its jail: clawos-jailer and the jail (whose argv
+// is QEMU's command line as seen from inside).
+struct JailLaunch {
+  std::string jailer;
+  jail::JailSpec spec;
+};
+
 class VmmProcess {
  public:
-  // Starts QEMU with `config` (validated), its output appended to `log_path`,
-  // and moves it into `cgroup`.
+  // Starts QEMU with `config` (validated; host paths), its output appended to
+  // `log_path`, inside `cgroup`; in `jail` when given (QEMU then runs as its
+  // uid in its namespaces, and this process becomes a child subreaper so that
+  // QEMU is still its child once the jailer exits).
   static absl::StatusOr<std::unique_ptr<VmmProcess>> Launch(const QemuConfig& config,
                                                             const VmCgroup& cgroup,
-                                                            const std::string& log_path);
+                                                            const std::string& log_path,
+                                                            const JailLaunch* jail = nullptr);
   // Adopts a running VMM after a launcher restart; NOT_FOUND if it is gone.
   static absl::StatusOr<std::unique_ptr<VmmProcess>> Adopt(pid_t pid, uint64_t start_time,
                                                            const QemuConfig& config);

@@ -1,12 +1,15 @@
 // bench_vm_start: how long `start` takes to reach RUNNING (the guest agent's
 // handshake done) through the launcher, against a bare QEMU boot of the same
 // image with the same command line to the same ready marker, interleaved in
-// one run. Then five concurrent starts (total time) and the VMM RSS per VM.
+// one run, each start once with the VMM jailed (the default) and once
+// unjailed (--jail off). Then five concurrent jailed starts (total time) and
+// the VMM RSS per VM in both modes.
 //
 //   build/bench/bench_vm_start [--image build/guest-image] [--boots 5] [--concurrent 5]
-// Needs root (cgroups). The ratio is launcher median / bare median: the
-// launcher's own cost (signature and digest checks, cgroup, SQLite, the
-// state machine) on top of the boot itself. Goal: <= 1.10.
+// Needs root (cgroups, the jail). The ratio launcher/bare is the launcher's
+// own cost (signature and digest checks, cgroup, jail, SQLite, the state
+// machine) on top of the boot itself; goal <= 1.10. The ratio jailed/unjailed
+// is the jail's; goal <= 1.05.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,45 +105,69 @@ int main(int argc, char** argv) {
   CreateExt4Disk(bare_dir + "/runtime.img", 256).IgnoreError();
   CreateExt4Disk(bare_dir + "/workspace.img", 1024).IgnoreError();
 
-  LauncherConfig config;
-  config.state_dir = dir + "/state";
-  config.cgroup_parent = "clawos-bench";
-  config.signing_pubkey = *pub;
-  config.max_vms = concurrent + 1;
-  auto launcher = Launcher::Open(config, clawos::RealClock::Get());
-  if (!launcher.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(launcher.status().message()).c_str());
-    return 1;
-  }
-  Launcher& l = **launcher;
-  if (auto s = l.ImportImage("agent", image); !s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
-    return 1;
-  }
+  // Two launchers on the same image: the default (jailed VMMs) and --jail off.
+  auto open = [&](const std::string& sub, bool jail) -> std::unique_ptr<Launcher> {
+    LauncherConfig config;
+    config.state_dir = dir + "/" + sub;
+    config.cgroup_parent = "clawos-bench-" + sub;
+    config.signing_pubkey = *pub;
+    config.max_vms = concurrent + 1;
+    config.jail = jail;
+    config.jailer = CLAWOS_BIN_DIR "/clawos-jailer";
+    auto launcher = Launcher::Open(config, clawos::RealClock::Get());
+    if (!launcher.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(launcher.status().message()).c_str());
+      std::exit(1);
+    }
+    if (auto s = (*launcher)->ImportImage("agent", image); !s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
+      std::exit(1);
+    }
+    return std::move(*launcher);
+  };
+  std::unique_ptr<Launcher> jailed_launcher = open("jailed", true);
+  std::unique_ptr<Launcher> plain_launcher = open("plain", false);
+  Launcher& l = *jailed_launcher;
   VmSpec spec;
   spec.image = "agent";
   spec.name = "seq";
   l.CreateVm(spec).IgnoreError();
+  plain_launcher->CreateVm(spec).IgnoreError();
 
-  std::vector<double> bare, launched;
-  BareBoot(*manifest, image, bare_dir);  // warm the page cache for both
-  for (int i = 0; i < boots; ++i) {
-    bare.push_back(BareBoot(*manifest, image, bare_dir));
+  // One timed start → RUNNING, the VMM's RSS, then a forced stop.
+  auto start = [](Launcher& on, std::vector<double>* times, int64_t* rss) {
     auto t0 = absl::Now();
-    auto vm = l.StartVm("seq");
-    launched.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+    auto vm = on.StartVm("seq");
+    times->push_back(absl::ToDoubleSeconds(absl::Now() - t0));
     if (!vm.ok()) {
       std::fprintf(stderr, "start: %s\n", std::string(vm.status().message()).c_str());
-      return 1;
+      std::exit(1);
     }
-    l.StopVm("seq", absl::ZeroDuration(), true).IgnoreError();
-    std::printf("boot %d: bare %.2fs, launcher %.2fs\n", i + 1, bare.back(), launched.back());
+    *rss = std::max(*rss, RssKib(static_cast<pid_t>(vm->pid)));
+    on.StopVm("seq", absl::ZeroDuration(), true).IgnoreError();
+  };
+  std::vector<double> bare, launched, plain;
+  int64_t jailed_rss = 0, plain_rss = 0;
+  BareBoot(*manifest, image, bare_dir);  // warm the page cache for all
+  for (int i = 0; i < boots; ++i) {
+    bare.push_back(BareBoot(*manifest, image, bare_dir));
+    start(*plain_launcher, &plain, &plain_rss);
+    start(l, &launched, &jailed_rss);
+    std::printf("boot %d: bare %.2fs, launcher unjailed %.2fs, jailed %.2fs\n", i + 1, bare.back(),
+                plain.back(), launched.back());
   }
-  double bm = Percentile(bare, 0.5), lm = Percentile(launched, 0.5);
+  double bm = Percentile(bare, 0.5), lm = Percentile(launched, 0.5), pm = Percentile(plain, 0.5);
   std::printf("\nstart -> RUNNING over %d boots (TCG, 1 vCPU, 256 MiB):\n", boots);
-  std::printf("  bare QEMU boot   median %.2fs  p90 %.2fs\n", bm, Percentile(bare, 0.9));
-  std::printf("  launcher start   median %.2fs  p90 %.2fs\n", lm, Percentile(launched, 0.9));
-  std::printf("  ratio (launcher/bare, median) %.3f  (goal <= 1.10)\n", lm / bm);
+  std::printf("  bare QEMU boot            median %.2fs  p90 %.2fs\n", bm, Percentile(bare, 0.9));
+  std::printf("  launcher start, unjailed  median %.2fs  p90 %.2fs\n", pm, Percentile(plain, 0.9));
+  std::printf("  launcher start, jailed    median %.2fs  p90 %.2fs\n", lm,
+              Percentile(launched, 0.9));
+  std::printf("  ratio launcher (jailed)/bare, median   %.3f  (goal <= 1.10)\n", lm / bm);
+  std::printf("  ratio jailed/unjailed start, median    %.3f  (goal <= 1.05)\n", lm / pm);
+  std::printf("  VMM RSS: jailed %.0f MiB, unjailed %.0f MiB\n", jailed_rss / 1024.0,
+              plain_rss / 1024.0);
+  plain_launcher->DeleteVm("seq", true).IgnoreError();
+  plain_launcher.reset();
 
   std::vector<std::string> names;
   for (int i = 0; i < concurrent; ++i) {
@@ -171,10 +198,12 @@ int main(int argc, char** argv) {
               static_cast<double>(rss) / static_cast<double>(pids.size()) / 1024.0);
   for (const auto& n : names) l.DeleteVm(n, true).IgnoreError();
   l.DeleteVm("seq", true).IgnoreError();
-  launcher->reset();
+  jailed_launcher.reset();
   std::filesystem::remove_all(dir);
-  for (const char* h : {"/unified", "/memory", "/cpu", "/pids", ""}) {
-    ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-bench").c_str());
+  for (const char* sub : {"jailed", "plain"}) {
+    for (const char* h : {"/unified", "/memory", "/cpu", "/pids", ""}) {
+      ::rmdir(absl::StrCat("/sys/fs/cgroup", h, "/clawos-bench-", sub).c_str());
+    }
   }
   return 0;
 }

@@ -75,23 +75,31 @@ in
           "--monitor" = if config.services.clawos-monitor.enable then clib.sockets.monitor else null;
           "--inference-proxy-url" = if proxy.enable then "http://${proxy.listenAddr}" else null;
           "--cgroup-parent" = "clawos";
+          "--jail" = "on";  # never off in a deployment (debugging only)
           "--accel" = cfg.accel;
           "--max-vms" = cfg.maxVms;
           "--min-available-mib" = cfg.minAvailableMiB;
           "--bridge" = cfg.bridge;
           "--bridge-subnet" = if cfg.bridge != null then cfg.bridgeSubnet else null;
         } cfg.extraFlags;
-        CapabilityBoundingSet = [ "CAP_NET_ADMIN" ];
+        # CAP_NET_ADMIN: taps, the bridge, nftables. The rest jails each VMM
+        # (clawos-jailer): namespaces and mounts, its own uid, an empty
+        # bounding set, its disks handed to it, signals to it.
+        CapabilityBoundingSet = [
+          "CAP_NET_ADMIN" "CAP_SYS_ADMIN" "CAP_SETUID" "CAP_SETGID" "CAP_SETPCAP"
+          "CAP_CHOWN" "CAP_DAC_OVERRIDE" "CAP_KILL"
+        ];
         DeviceAllow = [ "/dev/kvm rw" "/dev/net/tun rw" ];
         DevicePolicy = "closed";
         ProtectKernelTunables = true;
         # ProtectControlGroups stays off: the launcher enables controllers at
         # the cgroup root and makes one cgroup per VM under /sys/fs/cgroup/clawos.
-        RestrictNamespaces = true;
+        # The jail's namespaces; never user namespaces.
+        RestrictNamespaces = [ "mnt" "pid" "ipc" "uts" "net" "cgroup" ];
         RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
         SystemCallFilter = [
-          "@system-service"
-          "~@mount @swap @reboot @raw-io @module @obsolete @cpu-emulation @debug"
+          "@system-service @mount sethostname seccomp landlock_create_ruleset landlock_add_rule landlock_restrict_self"
+          "~@swap @reboot @raw-io @module @obsolete @cpu-emulation @debug"
         ];
         StateDirectory = clib.stateDirectory cfg.stateDir;
         StateDirectoryMode = "0700";

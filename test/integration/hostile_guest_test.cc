@@ -262,7 +262,7 @@ TEST_F(HostileGuestTest, ConsoleAndKernelLogFloodsStayBounded) {
   // What the launcher keeps of it on disk is bounded too.
   struct stat st {};
   std::string vmdir = Sub("launcher/vms/attacker");
-  if (::stat((vmdir + "/console.log").c_str(), &st) == 0) {
+  if (::stat((vmdir + "/run/console.log").c_str(), &st) == 0) {
     EXPECT_LE(st.st_size, int64_t{8} << 20) << "console.log";
   }
   ASSERT_EQ(::stat((vmdir + "/logs.jsonl").c_str(), &st), 0);

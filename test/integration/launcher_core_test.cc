@@ -32,12 +32,7 @@ class LauncherCoreTest : public ::testing::Test {
     if (std::string why = testing::VmTestSkipReason(&image_); !why.empty()) GTEST_SKIP() << why;
     auto pub = image::ParsePublicKey(image_ + "/../guest-keys/signing.pub");
     ASSERT_TRUE(pub.ok()) << pub.status();
-    LauncherConfig c;
-    c.state_dir = dir_.Sub("state");
-    c.cgroup_parent = absl::StrCat("clawos-test-", getpid());
-    c.signing_pubkey = *pub;
-    c.max_vms = 2;
-    c.ready_timeout = absl::Seconds(90);
+    LauncherConfig c = Config();
     auto l = Launcher::Open(c, RealClock::Get());
     ASSERT_TRUE(l.ok()) << l.status();
     launcher_ = std::move(*l);
@@ -58,6 +53,7 @@ class LauncherCoreTest : public ::testing::Test {
     c.signing_pubkey = image::ParsePublicKey(image_ + "/../guest-keys/signing.pub").value();
     c.max_vms = 2;
     c.ready_timeout = absl::Seconds(90);
+    c.jailer = CLAWOS_BIN_DIR "/clawos-jailer";
     return c;
   }
   VmSpec Spec(const std::string& name) {
@@ -124,6 +120,20 @@ TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
   EXPECT_GT(running->cgroup_id, 0u);
   EXPECT_TRUE(IsSameProcess(static_cast<pid_t>(running->pid), running->pid_start_time));
   EXPECT_FALSE(running->agent_version.empty());
+  // QEMU runs in its jail: the VM's own uid, nothing of root, its own mounts.
+  ASSERT_GE(running->jail_uid, 200000u);
+  auto status = ReadFile(absl::StrCat("/proc/", running->pid, "/status"));
+  ASSERT_TRUE(status.ok());
+  for (const std::string& line :
+       {absl::StrCat("Uid:\t", running->jail_uid, "\t", running->jail_uid),
+        std::string("CapEff:\t0000000000000000"), std::string("CapBnd:\t0000000000000000"),
+        std::string("NoNewPrivs:\t1"), std::string("Seccomp:\t2")}) {
+    EXPECT_NE(status->find(line), std::string::npos) << line << " not in\n" << *status;
+  }
+  std::error_code ec;
+  EXPECT_NE(std::filesystem::read_symlink(absl::StrCat("/proc/", running->pid, "/ns/mnt"), ec),
+            std::filesystem::read_symlink("/proc/self/ns/mnt", ec));
+  EXPECT_TRUE(PathExists(dir + "/vmm.pid"));
   EXPECT_EQ(launcher_->StartVm("one").status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(launcher_->DeleteVm("one").code(), absl::StatusCode::kFailedPrecondition);
 
@@ -166,9 +176,12 @@ TEST_F(LauncherCoreTest, CreateStartStopStartDelete) {
   EXPECT_EQ(stopped->state, VmState::kStopped);
   EXPECT_FALSE(IsSameProcess(static_cast<pid_t>(running->pid), running->pid_start_time));
   EXPECT_TRUE(PathExists(dir + "/workspace.img")) << "the workspace survives a stop";
+  EXPECT_FALSE(PathExists(dir + "/jail")) << "no jail directory is left after a stop";
+  EXPECT_FALSE(PathExists(dir + "/vmm.pid"));
 
   auto again = launcher_->StartVm("one");
   ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->jail_uid, running->jail_uid) << "a VM keeps its uid for life";
   EXPECT_EQ(Get("one", "/workspace/notes/kept.txt").value_or("?"), content)
       << "the workspace survives stop and start";
   ASSERT_TRUE(launcher_->StopVm("one").ok());
@@ -214,7 +227,7 @@ TEST_F(LauncherCoreTest, RestartAdoptsLiveVmsAndReportsDeadOnes) {
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->state, VmState::kFailed);
   EXPECT_NE(b->reason.find("exited while the launcher was down"), std::string::npos) << b->reason;
-  EXPECT_FALSE(PathExists(launcher_->VmDir("dies") + "/agent.sock"));
+  EXPECT_FALSE(PathExists(launcher_->RunDir("dies") + "/agent.sock"));
   // The adopted VM can still be stopped in order.
   auto stopped = launcher_->StopVm("live");
   ASSERT_TRUE(stopped.ok()) << stopped.status();
@@ -247,6 +260,24 @@ TEST_F(LauncherCoreTest, RefusesBadRequestsWithReasons) {
   EXPECT_EQ(launcher_->StartVm("ghost").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(launcher_->DeleteImage("agent").code(), absl::StatusCode::kFailedPrecondition)
       << "in use by a and b";
+}
+
+TEST_F(LauncherCoreTest, AStartWhoseJailCannotBeMadeFailsAndLeavesNothing) {
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("nodisk")).ok());
+  std::string dir = launcher_->VmDir("nodisk");
+  ASSERT_EQ(::unlink((dir + "/workspace.img").c_str()), 0);
+  auto started = launcher_->StartVm("nodisk");
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.status().message().find("workspace.img"), std::string::npos)
+      << started.status();
+  auto vm = launcher_->GetVm("nodisk");
+  ASSERT_TRUE(vm.ok());
+  EXPECT_EQ(vm->state, VmState::kFailed);
+  EXPECT_EQ(vm->failure, FailureKind::kHostSetup);
+  EXPECT_FALSE(PathExists(dir + "/jail"));
+  EXPECT_FALSE(PathExists(dir + "/vmm.pid"));
+  EXPECT_FALSE(PathExists(launcher_->CgroupPath("nodisk"))) << "the cgroup is rolled back";
 }
 
 TEST_F(LauncherCoreTest, MemoryPressureGateRefusesAStart) {
@@ -393,7 +424,7 @@ TEST_F(LauncherCoreTest, IdleVmsStopAndSilentAgentsFail) {
   launcher_ = Launcher::Open(c, RealClock::Get()).value();
   auto vm = launcher_->StartVm("idle");
   ASSERT_TRUE(vm.ok()) << vm.status();
-  auto qmp = QmpClient::Connect(launcher_->VmDir("idle") + "/qmp.sock", absl::Seconds(5));
+  auto qmp = QmpClient::Connect(launcher_->RunDir("idle") + "/qmp.sock", absl::Seconds(5));
   ASSERT_TRUE(qmp.ok()) << qmp.status();
   ASSERT_TRUE(qmp->Execute("stop").ok());
   Vm now = *vm;

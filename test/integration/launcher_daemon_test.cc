@@ -256,7 +256,7 @@ TEST_F(LauncherDaemonTest, KillNineOfTheLauncherAndOfAVmm) {
   EXPECT_EQ(s["failure"].value("reason", ""), "VMM_EXITED") << s.dump();
   EXPECT_TRUE(testing::Eventually([&] { return !PathExists(cgroup); }))
       << "the VM's cgroup is removed";
-  EXPECT_FALSE(PathExists(state() + "/vms/b/agent.sock"));
+  EXPECT_FALSE(PathExists(state() + "/vms/b/run/agent.sock"));
   EXPECT_EQ(Status("a").value("state", ""), "RUNNING") << "the other VM is untouched";
 }
 

@@ -88,6 +88,7 @@ class LauncherNetworkTest : public ::testing::Test {
     outside6_ = Serve(out_, "::", 8080, "outside");
 
     LauncherConfig c;
+    c.jailer = CLAWOS_BIN_DIR "/clawos-jailer";
     c.state_dir = dir_.Sub("state");
     c.cgroup_parent = "clawos-test-n" + id_;
     c.signing_pubkey = image::ParsePublicKey(image_ + "/../guest-keys/signing.pub").value();
