@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
@@ -492,11 +493,19 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
   if (!agent.ok() || *abort) {
     final_lock.unlock();
     absl::Status why = agent.ok() ? absl::AbortedError("aborted") : agent.status();
+    const bool exited = !p.Running();
     p.Stop(absl::ZeroDuration()).IgnoreError();
     FailureKind kind = why.code() == absl::StatusCode::kDeadlineExceeded ? FailureKind::kBootTimeout
                                                                          : FailureKind::kVmmExited;
-    return finish_failed(kind, absl::Status(why.code(), absl::StrCat(why.message(), "; console:\n",
-                                                                     PumpedConsoleTail(name, p))));
+    // A VMM that exited by itself said why on its stderr (qemu.log).
+    std::string qemu_said;
+    if (auto tail = ReadFileTail(dir + "/qemu.log", 400); exited && tail.ok()) {
+      qemu_said =
+          absl::StrCat("; QEMU: ", ToSafeText(std::string(absl::StripAsciiWhitespace(*tail)), 400));
+    }
+    return finish_failed(
+        kind, absl::Status(why.code(), absl::StrCat(why.message(), qemu_said, "; console:\n",
+                                                    PumpedConsoleTail(name, p))));
   }
   booting_.erase(name);
   VmState previous = vm.state;

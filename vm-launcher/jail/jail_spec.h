@@ -14,11 +14,13 @@
 namespace clawos::jail {
 
 struct JailMount {
-  std::string source;     // host path: a file, directory or device node
+  std::string source;     // host path: a file, directory or character device
   std::string target;     // absolute path inside the jail
   bool writable = false;  // else read-only
   bool exec = false;      // programs and libraries may be executed/mapped from it
-  bool device = false;    // a device node, read-write (the mount keeps device access)
+  // A character device: made anew in the jail (same device number), owned
+  // by the jail's uid, mode 0600, instead of bound.
+  bool device = false;
 };
 
 struct JailSpec {

@@ -1,5 +1,5 @@
 // clawos-jailer: runs one program in a jail (jail_spec.h) and exits once it
-// executed, printing its pid. Usage:
+// executed, writing its pid to --pid-file (or stdout). Usage:
 //   clawos-jailer --root DIR --uid N --gid N [--ro|--rw|--exec|--dev SRC DST]...
 //     [--netns PATH] [--nofile N] [--nproc N] [--hostname H] [--no-landlock]
 //     [--pid-file PATH] [--keep-fd N]... [--env K=V]... -- PROGRAM ARGS...
@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::printf("%d\n", jailed->pid);
+  std::fprintf(stderr, "clawos-jailer: pid %d runs jailed as uid %u (Landlock ABI %d)\n",
+               jailed->pid, spec->uid, jailed->landlock_abi);
+  if (spec->pid_file.empty()) std::printf("%d\n", jailed->pid);
   return 0;
 }

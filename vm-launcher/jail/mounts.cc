@@ -28,12 +28,32 @@ absl::Status MakeParents(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status BindOne(const std::string& root, const JailMount& m) {
+// A device is not bound but made anew, owned by the jail's uid with mode
+// 0600 (as Firecracker's jailer does): the host's node may be closed to that
+// uid (/dev/net/tun is 0600 root on some hosts, /dev/kvm 0660 root:kvm).
+absl::Status MakeDevice(const std::string& target, const JailMount& m, const struct stat& st,
+                        const JailSpec& spec) {
+  if (!S_ISCHR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("jail: ", m.source, " is not a character device"));
+  }
+  if (::mknod(target.c_str(), S_IFCHR | 0600, st.st_rdev) != 0) {
+    return Errno(absl::StrCat("jail: mknod ", m.target));
+  }
+  if (::chown(target.c_str(), spec.uid, spec.gid) != 0) {
+    return Errno(absl::StrCat("jail: chown ", m.target));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindOne(const JailSpec& spec, const JailMount& m) {
   struct stat st {};
-  if (::stat(m.source.c_str(), &st) != 0)
+  if (::stat(m.source.c_str(), &st) != 0) {
     return Errno(absl::StrCat("jail: mount source ", m.source));
-  std::string target = root + m.target;
+  }
+  std::string target = spec.root + m.target;
   RETURN_IF_ERROR(MakeParents(target));
+  if (m.device) return MakeDevice(target, m, st, spec);
   if (S_ISDIR(st.st_mode)) {
     if (::mkdir(target.c_str(), 0755) != 0 && errno != EEXIST) {
       return Errno(absl::StrCat("jail: mkdir ", m.target));
@@ -46,8 +66,7 @@ absl::Status BindOne(const std::string& root, const JailMount& m) {
   if (::mount(m.source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
     return Errno(absl::StrCat("jail: bind ", m.source, " on ", m.target));
   }
-  unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID;
-  if (!m.device) flags |= MS_NODEV;
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV;
   if (!m.exec) flags |= MS_NOEXEC;
   if (!m.writable) flags |= MS_RDONLY;
   if (::mount(nullptr, target.c_str(), nullptr, flags, nullptr) != 0) {
@@ -64,11 +83,13 @@ absl::Status BuildFilesystem(const JailSpec& spec) {
     return Errno("jail: making mounts private");
   }
   const std::string& root = spec.root;
-  if (::mount("tmpfs", root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+  // Not nodev: the jail's device nodes live on it (the jail cannot make more:
+  // no CAP_MKNOD, and / is read-only once built).
+  if (::mount("tmpfs", root.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC,
               "mode=0755,size=1m,nr_inodes=1024") != 0) {
     return Errno(absl::StrCat("jail: tmpfs on ", root));
   }
-  for (const JailMount& m : spec.mounts) RETURN_IF_ERROR(BindOne(root, m));
+  for (const JailMount& m : spec.mounts) RETURN_IF_ERROR(BindOne(spec, m));
   std::string old = root + "/.old";
   if (::mkdir((root + "/proc").c_str(), 0555) != 0 || ::mkdir(old.c_str(), 0700) != 0) {
     return Errno("jail: mkdir /proc, /.old");
@@ -83,8 +104,8 @@ absl::Status BuildFilesystem(const JailSpec& spec) {
               "hidepid=invisible,subset=pid") != 0) {
     return Errno("jail: mounting /proc");
   }
-  if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              nullptr) != 0) {
+  if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, nullptr) !=
+      0) {
     return Errno("jail: making / read-only");
   }
   return absl::OkStatus();
