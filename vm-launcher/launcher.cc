@@ -34,7 +34,6 @@ CREATE TABLE images(
   return m;
 }
 
-constexpr size_t kMaxReasonBytes = 2048;  // a failure's message, kept and shown
 constexpr int64_t kVmmOverheadMib = 128;  // QEMU itself, beyond guest memory
 
 int64_t MemAvailableMib(const std::string& meminfo) {
@@ -100,17 +99,15 @@ absl::Status Launcher::Save(const Vm& vm, VmState previous) {
   return absl::OkStatus();
 }
 
-absl::Status Launcher::Fail(Vm& vm, FailureKind kind, const absl::Status& why) {
+absl::Status Launcher::Move(Vm& vm, const VmTransition& t) {
   VmState previous = vm.state;
-  vm.state = VmState::kFailed;
-  vm.failure = kind;
-  vm.reason =
-      ToSafeText(std::string(why.message()), kMaxReasonBytes);  // it may quote the guest's console
-  vm.net_slot = -1;
-  vm.pid = 0;
-  vm.pid_start_time = 0;
-  vm.stop_time = clock_.Now();
-  Save(vm, previous).IgnoreError();
+  ASSIGN_OR_RETURN(Vm next, Apply(vm, t));
+  vm = std::move(next);
+  return Save(vm, previous);
+}
+
+absl::Status Launcher::Fail(Vm& vm, FailureKind kind, const absl::Status& why) {
+  Move(vm, VmTransition::Fail(clock_.Now(), kind, std::string(why.message()))).IgnoreError();
   log::Warn("vm failed", {{"vm", vm.spec.name}, {"reason", vm.reason.substr(0, 300)}});
   return why;
 }
@@ -208,7 +205,6 @@ absl::Status Launcher::Reconcile() {
         absl::SleepFor(absl::Milliseconds(20));
     }
     CleanUp(vm.spec.name, vm.net_slot);
-    vm.net_slot = -1;
     std::string was = VmStateName(vm.state);
     Fail(vm, FailureKind::kVmmExited,
          absl::UnavailableError(absl::StrCat(
@@ -348,7 +344,7 @@ absl::StatusOr<Vm> Launcher::CreateVm(const VmSpec& spec) {
     store_->Delete(spec.name).IgnoreError();
     return made;
   }
-  vm.state = VmState::kStopped;
+  ASSIGN_OR_RETURN(vm, Apply(vm, VmTransition::Created(clock_.Now())));
   RETURN_IF_ERROR(store_->Update(vm));
   ASSIGN_OR_RETURN(Vm stored, store_->Get(spec.name));
   events_.Publish({VmChange::Type::kCreated, stored, VmState::kCreating, clock_.Now()});
@@ -390,13 +386,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
     ASSIGN_OR_RETURN(vm, store_->Get(name));  // the state may have moved meanwhile
     RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStart));
     RETURN_IF_ERROR(CheckMemory(vm.spec));
-    VmState previous = vm.state;
-    vm.state = VmState::kBooting;
-    vm.failure = FailureKind::kNone;
-    vm.reason.clear();
-    vm.start_time = clock_.Now();
-    vm.ready_time = absl::InfinitePast();
-    vm.net_slot = -1;
+    int slot = -1;
     if (config_.jail && vm.jail_uid == 0) {  // made with the jail off
       ASSIGN_OR_RETURN(vm.jail_uid, AllocateJailUid());
     }
@@ -409,29 +399,23 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
       for (const Vm& other : store_->List()) {
         if (other.net_slot >= 0) used.insert(other.net_slot);
       }
-      for (int slot = 0; slot < kMaxBridgeSlots && vm.net_slot < 0; ++slot) {
-        if (!used.count(slot)) vm.net_slot = slot;
+      for (int i = 0; i < kMaxBridgeSlots && slot < 0; ++i) {
+        if (!used.count(i)) slot = i;
       }
-      if (vm.net_slot < 0) return absl::ResourceExhaustedError("no free address on the bridge");
+      if (slot < 0) return absl::ResourceExhaustedError("no free address on the bridge");
     }
-    RETURN_IF_ERROR(Save(vm, previous));
+    RETURN_IF_ERROR(Move(vm, VmTransition::Boot(clock_.Now(), slot)));
     booting_[name] = abort;
   }
   // The slow part runs unlocked: other VMs start, stop and list meanwhile.
   std::string dir = VmDir(name);
   auto finish_failed = [&](FailureKind kind, absl::Status why) {
     CleanUp(name, vm.net_slot);
-    vm.net_slot = -1;
     std::lock_guard lock(mu_);
     booting_.erase(name);
     if (*abort) {  // a stop arrived during the boot
-      VmState previous = vm.state;
-      vm.state = VmState::kStopped;
-      vm.reason = "the start was aborted by a stop";
-      vm.pid = 0;
-      vm.pid_start_time = 0;
-      vm.stop_time = clock_.Now();
-      Save(vm, previous).IgnoreError();
+      Move(vm, VmTransition::Stopped(clock_.Now(), "the start was aborted by a stop"))
+          .IgnoreError();
       return absl::AbortedError(absl::StrCat("start of ", name, " aborted by a stop"));
     }
     return Fail(
@@ -481,9 +465,9 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
   if (!vmm.ok()) return finish_failed(FailureKind::kVmmExited, vmm.status());
   {
     std::lock_guard lock(mu_);
-    vm.pid = (*vmm)->pid();
-    vm.pid_start_time = (*vmm)->start_time();
-    vm.cgroup_id = cg->id();
+    auto launched = Apply(
+        vm, VmTransition::Launched(clock_.Now(), (*vmm)->pid(), (*vmm)->start_time(), cg->id()));
+    if (launched.ok()) vm = *launched;
     store_->Update(vm).IgnoreError();  // same state: no event
   }
   std::shared_ptr<VmmProcess> shared_vmm = std::move(*vmm);
@@ -508,11 +492,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
                                                     PumpedConsoleTail(name, p))));
   }
   booting_.erase(name);
-  VmState previous = vm.state;
-  vm.state = VmState::kRunning;
-  vm.ready_time = clock_.Now();
-  vm.agent_version = (*agent)->hello().agent_version();
-  RETURN_IF_ERROR(Save(vm, previous));
+  RETURN_IF_ERROR(Move(vm, VmTransition::Ready(clock_.Now(), (*agent)->hello().agent_version())));
   Runtime rt;
   rt.vmm = shared_vmm;
   rt.agent = *agent;
@@ -544,9 +524,7 @@ absl::StatusOr<Vm> Launcher::StopVm(const std::string& name, absl::Duration grac
       return absl::DeadlineExceededError(absl::StrCat("VM ", name, " is still starting"));
     }
     RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStop));
-    VmState previous = vm.state;
-    vm.state = VmState::kStopping;
-    RETURN_IF_ERROR(Save(vm, previous));
+    RETURN_IF_ERROR(Move(vm, VmTransition::Stop(clock_.Now())));
     if (auto it = running_.find(name); it != running_.end()) {
       rt = std::move(it->second);
       running_.erase(it);
@@ -562,15 +540,9 @@ absl::StatusOr<Vm> Launcher::StopVm(const std::string& name, absl::Duration grac
   }
   CleanUp(name, vm.net_slot);
   std::lock_guard lock(mu_);
-  VmState previous = vm.state;
-  vm.state = stopped.ok() ? VmState::kStopped : VmState::kFailed;
-  vm.failure = stopped.ok() ? FailureKind::kNone : FailureKind::kVmmExited;
-  vm.reason = stopped.ok() ? "" : std::string(stopped.message());
-  vm.pid = 0;
-  vm.pid_start_time = 0;
-  vm.net_slot = -1;
-  vm.stop_time = clock_.Now();
-  RETURN_IF_ERROR(Save(vm, previous));
+  RETURN_IF_ERROR(Move(vm, stopped.ok() ? VmTransition::Stopped(clock_.Now())
+                                        : VmTransition::Fail(clock_.Now(), FailureKind::kVmmExited,
+                                                             std::string(stopped.message()))));
   log::Info("vm stopped", {{"vm", name}, {"force", force}});
   return store_->Get(name);
 }

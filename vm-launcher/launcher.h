@@ -30,6 +30,7 @@
 #include "vm-launcher/vm.h"
 #include "vm-launcher/vm_log.h"
 #include "vm-launcher/vm_store.h"
+#include "vm-launcher/vm_transition.h"
 #include "vm-launcher/vmm_jail.h"
 #include "vm-launcher/vmm_process.h"
 
@@ -163,6 +164,8 @@ class Launcher {
   absl::StatusOr<ImageRecord> FindImage(const std::string& name) const;
   // Stores `vm` and tells the watchers.
   absl::Status Save(const Vm& vm, VmState previous);
+  // Applies `t` to `vm` (vm_transition.h), then Save.
+  absl::Status Move(Vm& vm, const VmTransition& t);
   absl::Status Fail(Vm& vm, FailureKind kind, const absl::Status& why);
   absl::Status CheckMemory(const VmSpec& spec) const;
   // Finds clawos-jailer and what a jailed QEMU needs (at Open, jail on).
