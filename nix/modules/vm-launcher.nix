@@ -84,10 +84,10 @@ in
         } cfg.extraFlags;
         # CAP_NET_ADMIN: taps, the bridge, nftables. The rest jails each VMM
         # (clawos-jailer): namespaces and mounts, its own uid, an empty
-        # bounding set, its disks handed to it, signals to it.
+        # bounding set, its disks and device nodes, signals to it.
         CapabilityBoundingSet = [
           "CAP_NET_ADMIN" "CAP_SYS_ADMIN" "CAP_SETUID" "CAP_SETGID" "CAP_SETPCAP"
-          "CAP_CHOWN" "CAP_DAC_OVERRIDE" "CAP_KILL"
+          "CAP_CHOWN" "CAP_DAC_OVERRIDE" "CAP_KILL" "CAP_MKNOD"
         ];
         DeviceAllow = [ "/dev/kvm rw" "/dev/net/tun rw" ];
         DevicePolicy = "closed";
