@@ -15,6 +15,7 @@
 #include "cli/launcher_client.h"
 #include "cli/terminal_text.h"
 #include "cli/vm_io_commands.h"
+#include "common/config.h"
 #include "common/duration.h"
 #include "common/grpc_util.h"
 
@@ -207,6 +208,9 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
                    "none (no NIC; inference via the agent channel) or bridge")
       ->check(CLI::IsMember({"none", "bridge"}))
       ->capture_default_str();
+  clawos::AddDurationFlag(*start, "--timeout", &start_flags->timeout, "",
+                          "How long to wait for RUNNING; past it the start is abandoned and the "
+                          "VM left STOPPED");
   start->callback([&ctx, &rc, start_flags] { rc = Start(ctx, *start_flags); });
 
   auto* list = vm->add_subcommand("list", "List VMs");
@@ -267,14 +271,8 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   auto force = std::make_shared<bool>(false);
   auto* stop = vm->add_subcommand("stop", "Stop a VM (the guest shuts down in order)");
   stop->add_option("name", *name, "VM id")->required();
-  stop->add_option_function<std::string>(
-      "--timeout",
-      [stop_timeout](const std::string& v) {
-        auto d = clawos::ParseDuration(v);
-        if (!d.ok()) throw CLI::ValidationError("--timeout", std::string(d.status().message()));
-        *stop_timeout = *d;
-      },
-      "How long the guest gets before QEMU is killed (default 30s)");
+  clawos::AddDurationFlag(*stop, "--timeout", stop_timeout.get(), "",
+                          "How long the guest gets before QEMU is killed");
   stop->add_flag("--force", *force, "Kill the VMM at once");
   stop->callback([&ctx, &rc, name, stop_timeout, force] {
     auto api = MakeLauncherApi(ctx);

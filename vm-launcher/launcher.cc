@@ -127,7 +127,7 @@ void Launcher::CleanUp(const std::string& name, int net_slot) {
 
 absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
     const std::string& name, std::shared_ptr<VmmProcess> vmm, absl::Time deadline,
-    std::shared_ptr<std::atomic<bool>> abort) {
+    std::shared_ptr<std::atomic<bool>> abort, std::function<bool()> cancelled) {
   AgentClient::Options o;
   o.vm = "vms/" + name;
   o.max_guest_streams = config_.max_guest_streams_per_vm;
@@ -157,8 +157,8 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
   }
   std::string socket = vmm->config().agent_socket;
   ASSIGN_OR_RETURN(std::unique_ptr<AgentClient> c,
-                   AgentClient::Connect(socket, std::move(o), deadline, [vmm, abort] {
-                     return !(abort && *abort) && vmm->Running();
+                   AgentClient::Connect(socket, std::move(o), deadline, [vmm, abort, cancelled] {
+                     return !(abort && *abort) && !(cancelled && cancelled()) && vmm->Running();
                    }));
   return std::shared_ptr<AgentClient>(std::move(c));
 }
@@ -365,7 +365,7 @@ absl::Status Launcher::CheckMemory(const VmSpec& spec) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
+absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions& options) {
   ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
   RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStart));
   ASSIGN_OR_RETURN(ImageRecord img, FindImage(vm.spec.image));
@@ -409,6 +409,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
   }
   // The slow part runs unlocked: other VMs start, stop and list meanwhile.
   std::string dir = VmDir(name);
+  bool abandoned = false;  // the caller's deadline passed or it cancelled during the boot
   auto finish_failed = [&](FailureKind kind, absl::Status why) {
     CleanUp(name, vm.net_slot);
     std::lock_guard lock(mu_);
@@ -417,6 +418,14 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
       Move(vm, VmTransition::Stopped(clock_.Now(), "the start was aborted by a stop"))
           .IgnoreError();
       return absl::AbortedError(absl::StrCat("start of ", name, " aborted by a stop"));
+    }
+    if (abandoned) {  // the caller went away: the VM is not broken, just not started
+      bool late = absl::Now() >= options.deadline;
+      std::string why = late ? "the caller's deadline passed" : "the caller cancelled";
+      Move(vm, VmTransition::Stopped(clock_.Now(), "the start was abandoned: " + why))
+          .IgnoreError();
+      std::string msg = absl::StrCat("start of ", name, " abandoned: ", why);
+      return late ? absl::DeadlineExceededError(msg) : absl::CancelledError(msg);
     }
     return Fail(
         vm, kind,
@@ -472,11 +481,15 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name) {
   }
   std::shared_ptr<VmmProcess> shared_vmm = std::move(*vmm);
   VmmProcess& p = *shared_vmm;
-  auto agent = ConnectAgent(name, shared_vmm, absl::Now() + config_.ready_timeout, abort);
+  auto agent = ConnectAgent(name, shared_vmm,
+                            std::min(absl::Now() + config_.ready_timeout, options.deadline), abort,
+                            options.cancelled);
   std::unique_lock final_lock(mu_);  // a stop arriving now is seen here or sees RUNNING
   if (!agent.ok() || *abort) {
     final_lock.unlock();
     absl::Status why = agent.ok() ? absl::AbortedError("aborted") : agent.status();
+    abandoned = !agent.ok() &&
+                (absl::Now() >= options.deadline || (options.cancelled && options.cancelled()));
     const bool exited = !p.Running();
     p.Stop(absl::ZeroDuration()).IgnoreError();
     FailureKind kind = why.code() == absl::StatusCode::kDeadlineExceeded ? FailureKind::kBootTimeout

@@ -88,6 +88,13 @@ struct LauncherConfig {
   bool housekeeping = true;
 };
 
+// The caller of a start: it may stop waiting (a gRPC deadline, a cancel).
+struct StartOptions {
+  absl::Time deadline =
+      absl::InfiniteFuture();       // the wait ends at the earlier of this and ready_timeout
+  std::function<bool()> cancelled;  // polled while the guest boots; may be empty
+};
+
 struct ImageRecord {
   std::string name;
   std::string dir;
@@ -111,8 +118,10 @@ class Launcher {
 
   absl::StatusOr<Vm> CreateVm(const VmSpec& spec);
   // Returns once the agent finished its handshake (RUNNING), or fails with
-  // the reason and the VM FAILED with everything it made undone.
-  absl::StatusOr<Vm> StartVm(const std::string& name);
+  // the reason and the VM FAILED with everything it made undone. When the
+  // caller's deadline passes or it cancels first, the start is aborted as a
+  // stop would abort it: DEADLINE_EXCEEDED or CANCELLED, the VM STOPPED.
+  absl::StatusOr<Vm> StartVm(const std::string& name, const StartOptions& options = {});
   // Graceful: the agent is asked to shut down, QEMU is killed after `grace`.
   // `force` kills at once. A BOOTING VM's start is aborted.
   absl::StatusOr<Vm> StopVm(const std::string& name, absl::Duration grace, bool force = false);
@@ -174,10 +183,12 @@ class Launcher {
   absl::StatusOr<uint32_t> AllocateJailUid() const;
   // The VM's run directory (and its disks) handed to its uid, and its jail.
   absl::StatusOr<JailLaunch> PrepareJail(const Vm& vm, const QemuConfig& host);
-  // `abort`, when given, ends the wait early (a stop during the start).
+  // `abort` and `cancelled`, when given, end the wait early (a stop during
+  // the start; the caller gone).
   absl::StatusOr<std::shared_ptr<AgentClient>> ConnectAgent(
       const std::string& name, std::shared_ptr<VmmProcess> vmm, absl::Time deadline,
-      std::shared_ptr<std::atomic<bool>> abort = nullptr);
+      std::shared_ptr<std::atomic<bool>> abort = nullptr,
+      std::function<bool()> cancelled = nullptr);
   // Cgroup, sockets and tap of a VM without a VMM.
   void CleanUp(const std::string& name, int net_slot = -1);
   void HousekeepLoop();

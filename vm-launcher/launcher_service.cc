@@ -26,6 +26,14 @@ absl::Time Deadline(const grpc::ServerContext& ctx, absl::Duration fallback) {
   return d < limit ? d : limit;
 }
 
+// A start ends with its caller: at the call's deadline or when it cancels.
+StartOptions CallerOf(grpc::ServerContext* ctx) {
+  StartOptions o;
+  o.deadline = absl::FromChrono(ctx->deadline());
+  o.cancelled = [ctx] { return ctx->IsCancelled(); };
+  return o;
+}
+
 constexpr size_t kMaxStdin = 1 << 20;
 // Files moved through the launcher: bounded, so one call cannot fill the host's memory
 // or the guest's disk unnoticed.
@@ -52,7 +60,7 @@ grpc::Status LauncherService::CreateVm(Ctx* ctx, const lpb::CreateVmRequest* req
   auto vm = l_.CreateVm(*spec);
   if (!vm.ok()) return Err(vm.status());
   if (req->start()) {
-    vm = l_.StartVm(req->vm_id());
+    vm = l_.StartVm(req->vm_id(), CallerOf(ctx));
     if (!vm.ok()) return Err(vm.status());
   }
   ToProto(*vm, true, resp);
@@ -108,7 +116,7 @@ grpc::Status LauncherService::StartVm(Ctx* ctx, const lpb::StartVmRequest* req, 
   if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StartVm");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
-  auto vm = l_.StartVm(*id);
+  auto vm = l_.StartVm(*id, CallerOf(ctx));
   if (!vm.ok()) return Err(vm.status());
   ToProto(*vm, true, resp);
   return grpc::Status::OK;

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -278,6 +279,32 @@ TEST_F(LauncherCoreTest, AStartWhoseJailCannotBeMadeFailsAndLeavesNothing) {
   EXPECT_FALSE(PathExists(dir + "/jail"));
   EXPECT_FALSE(PathExists(dir + "/vmm.pid"));
   EXPECT_FALSE(PathExists(launcher_->CgroupPath("nodisk"))) << "the cgroup is rolled back";
+}
+
+// A gRPC caller's deadline or cancel ends the start it asked for: the boot
+// is aborted, the VM is STOPPED (not broken), nothing of the run is left.
+TEST_F(LauncherCoreTest, AStartWhoseCallerGivesUpEndsStoppedWithNothingLeft) {
+  ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
+  ASSERT_TRUE(launcher_->CreateVm(Spec("late")).ok());
+  StartOptions late;
+  late.deadline = absl::Now();  // passed before the guest can answer
+  StartOptions gone;
+  gone.cancelled = [] { return true; };
+  for (const auto& [options, code, why] :
+       {std::tuple{late, absl::StatusCode::kDeadlineExceeded, "deadline passed"},
+        std::tuple{gone, absl::StatusCode::kCancelled, "caller cancelled"}}) {
+    auto started = launcher_->StartVm("late", options);
+    EXPECT_EQ(started.status().code(), code) << started.status();
+    auto vm = launcher_->GetVm("late");
+    ASSERT_TRUE(vm.ok());
+    EXPECT_EQ(vm->state, VmState::kStopped);
+    EXPECT_NE(vm->reason.find(why), std::string::npos) << vm->reason;
+    EXPECT_EQ(vm->pid, 0);
+    EXPECT_FALSE(PathExists(launcher_->CgroupPath("late")));
+    EXPECT_FALSE(PathExists(launcher_->VmDir("late") + "/jail"));
+  }
+  auto started = launcher_->StartVm("late");
+  ASSERT_TRUE(started.ok()) << started.status() << ": a start after them works";
 }
 
 TEST_F(LauncherCoreTest, MemoryPressureGateRefusesAStart) {

@@ -14,6 +14,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -317,6 +318,22 @@ TEST_F(LauncherDaemonTest, EveryVmIsWatchedByTheMonitorFromItsStart) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(refused.err + refused.out, "clawos-monitor"))
       << refused.err << refused.out;
+}
+
+// The launcher gives up a start with its caller: a start whose gRPC deadline
+// passes ends STOPPED (before, the boot went on to RUNNING unasked).
+TEST_F(LauncherDaemonTest, AStartPastItsCallersDeadlineIsAbandoned) {
+  RunResult start = Cli({"vm", "start", "hasty", "--image", "agent", "--timeout", "1s"});
+  EXPECT_NE(start.exit_code, 0) << start.out;
+  EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(start.err), "deadline")) << start.err;
+  std::string state;
+  EXPECT_TRUE(testing::Eventually([&] {
+    state = Status("hasty").value("state", "");
+    return state == "STOPPED";
+  })) << "the launcher went on with the start: "
+      << state;
+  RunResult again = Cli({"vm", "start", "hasty"}, absl::Minutes(5));
+  EXPECT_EQ(again.exit_code, 0) << again.err << ": a start after it works";
 }
 
 TEST_F(LauncherDaemonTest, BadRequestsGetClearCodes) {
