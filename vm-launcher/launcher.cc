@@ -318,26 +318,31 @@ absl::StatusOr<Vm> Launcher::CreateVm(const VmSpec& spec) {
     return absl::FailedPreconditionError(
         "this launcher has no bridge network: start it with --bridge to create BRIDGE VMs");
   }
-  std::lock_guard lock(mu_);
-  RETURN_IF_ERROR(FindImage(spec.image).status());
-  if (store_->Get(spec.name).ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("VM ", spec.name, " already exists"));
-  }
-  if (static_cast<int>(store_->List().size()) >= config_.max_vms) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the launcher holds its maximum of ", config_.max_vms, " VMs"));
-  }
   Vm vm;
-  vm.spec = spec;
-  vm.state = VmState::kCreating;
-  if (config_.jail) {
-    ASSIGN_OR_RETURN(vm.jail_uid, AllocateJailUid());
+  {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(FindImage(spec.image).status());
+    if (store_->Get(spec.name).ok()) {
+      return absl::AlreadyExistsError(absl::StrCat("VM ", spec.name, " already exists"));
+    }
+    if (static_cast<int>(store_->List().size()) >= config_.max_vms) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the launcher holds its maximum of ", config_.max_vms, " VMs"));
+    }
+    vm.spec = spec;
+    vm.state = VmState::kCreating;
+    if (config_.jail) {
+      ASSIGN_OR_RETURN(vm.jail_uid, AllocateJailUid());
+    }
+    RETURN_IF_ERROR(store_->Insert(vm));
   }
-  RETURN_IF_ERROR(store_->Insert(vm));
+  // mkfs runs unlocked: other VMs start, stop and list meanwhile; the
+  // CREATING record holds the name, the uid and the image.
   std::string dir = VmDir(spec.name);
   absl::Status made = EnsurePrivateDir(dir);
   if (made.ok()) made = CreateExt4Disk(dir + "/runtime.img", spec.runtime_disk_mib);
   if (made.ok()) made = CreateExt4Disk(dir + "/workspace.img", spec.workspace_disk_mib);
+  std::lock_guard lock(mu_);
   if (!made.ok()) {  // undo all of it
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);

@@ -102,7 +102,7 @@ absl::Status CheckAllowed(const Vm& vm, VmOp op) {
   const char* what = "";
   switch (op) {
     case VmOp::kStart:
-      ok = s == VmState::kStopped || s == VmState::kFailed || s == VmState::kCreating;
+      ok = s == VmState::kStopped || s == VmState::kFailed;  // CREATING: its disks are being made
       what = "start";
       break;
     case VmOp::kStop:
@@ -110,7 +110,7 @@ absl::Status CheckAllowed(const Vm& vm, VmOp op) {
       what = "stop";
       break;
     case VmOp::kDelete:
-      ok = s == VmState::kStopped || s == VmState::kFailed || s == VmState::kCreating;
+      ok = s == VmState::kStopped || s == VmState::kFailed;
       what = "delete";
       break;
     case VmOp::kExec:
@@ -119,9 +119,9 @@ absl::Status CheckAllowed(const Vm& vm, VmOp op) {
       break;
   }
   if (ok) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat("cannot ", what, " VM ", vm.spec.name,
-                                                    ": it is ", VmStateName(s),
-                                                    op == VmOp::kDelete ? " (stop it first)" : ""));
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot ", what, " VM ", vm.spec.name, ": it is ", VmStateName(s),
+                   op == VmOp::kDelete && s != VmState::kCreating ? " (stop it first)" : ""));
 }
 
 }  // namespace clawos::launcher

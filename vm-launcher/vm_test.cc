@@ -62,6 +62,9 @@ TEST(VmStateTest, OperationsByState) {
   EXPECT_TRUE(CheckAllowed(vm, VmOp::kStop).ok());
   EXPECT_FALSE(CheckAllowed(vm, VmOp::kStart).ok());
   EXPECT_NE(CheckAllowed(vm, VmOp::kDelete).message().find("stop it first"), std::string::npos);
+  vm.state = VmState::kCreating;  // its disks are being made, outside the launcher's lock
+  EXPECT_NE(CheckAllowed(vm, VmOp::kStart).message().find("it is CREATING"), std::string::npos);
+  EXPECT_FALSE(CheckAllowed(vm, VmOp::kDelete).ok());
 }
 
 TEST(VmStoreTest, PersistsAcrossReopen) {

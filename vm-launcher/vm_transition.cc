@@ -36,7 +36,7 @@ bool Legal(VmState from, VmTransition::Kind k) {
     case K::kCreated:
       return from == VmState::kCreating;
     case K::kBoot:
-      return from == VmState::kStopped || from == VmState::kFailed || from == VmState::kCreating;
+      return from == VmState::kStopped || from == VmState::kFailed;
     case K::kLaunched:
     case K::kReady:
       return from == VmState::kBooting;

@@ -4,6 +4,7 @@
 // Pure: the caller stores the result and tells the watchers.
 //
 //   CREATING --Created--> STOPPED --Boot--> BOOTING --Launched--> BOOTING
+//   (a create that fails, or never finishes before a crash, is removed)
 //   BOOTING --Ready--> RUNNING --Stop--> STOPPING --Stopped--> STOPPED
 //   BOOTING --Stopped (a stop aborted the start)--> STOPPED
 //   any but CREATING --Fail--> FAILED --Boot--> BOOTING

@@ -48,7 +48,7 @@ Vm InState(VmState s) {
 TEST(VmTransitionTest, OnlyTheDrawnTransitionsAreLegal) {
   const std::map<K, std::set<VmState>> legal = {
       {K::kCreated, {VmState::kCreating}},
-      {K::kBoot, {VmState::kCreating, VmState::kStopped, VmState::kFailed}},
+      {K::kBoot, {VmState::kStopped, VmState::kFailed}},
       {K::kLaunched, {VmState::kBooting}},
       {K::kReady, {VmState::kBooting}},
       {K::kStop, {VmState::kRunning}},
