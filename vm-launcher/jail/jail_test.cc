@@ -210,7 +210,6 @@ TEST_F(JailTest, EveryEscapeAttemptFailsAndTheSameProbeUnjailedSucceeds) {
 
 TEST_F(JailTest, TheProgramRunsUnprivilegedAndConfined) {
   JailSpec spec = VmLikeSpec();
-  spec.argv.push_back("skip=" + std::string("read_launcher_db,connect_identity_sock"));
   auto r = RunJailer(spec);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->exit_code, 0) << r->err;

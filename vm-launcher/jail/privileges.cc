@@ -29,10 +29,10 @@ absl::Status Limit(int resource, rlim_t value, const char* name) {
   return absl::OkStatus();
 }
 
-// Sets all three capability sets to `value` (0: empty).
-absl::Status SetCaps(uint32_t value) {
+// Empties all three capability sets.
+absl::Status ClearCaps() {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {{value, value, value}, {value, value, value}};
+  __user_cap_data_struct data[2] = {};
   if (::syscall(SYS_capset, &header, data) != 0) return Errno("jail: capset");
   return absl::OkStatus();
 }
@@ -94,7 +94,7 @@ absl::Status DropPrivileges(const JailSpec& spec) {
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
     return Errno("jail: clearing ambient capabilities");
   }
-  RETURN_IF_ERROR(SetCaps(0));
+  RETURN_IF_ERROR(ClearCaps());
   RETURN_IF_ERROR(CheckNoCaps());
   if (::getuid() != spec.uid || ::geteuid() != spec.uid || ::getgid() != spec.gid ||
       ::getgroups(0, nullptr) != 0) {
