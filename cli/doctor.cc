@@ -206,11 +206,6 @@ std::vector<Check> RunChecks(const StackOptions& stack) {
   const std::string url = absl::StrCat("http://127.0.0.1:", p.port(8080));
   std::vector<Check> out = {Kvm(),     Qemu(),  Image(p),      Bpf(),
                             Cgroups(), Nginx(), Disk(p.state), Memory()};
-  if (FirstLine({"firecracker", "--version"}).empty()) {
-    out.push_back(Ok(
-        "firecracker",
-        "not installed: the QEMU backend is used (the Firecracker API is contract-tested only)"));
-  }
   // The stack: running daemons answer; ports of stopped ones are free.
   bool any_running = false;
   std::vector<std::pair<std::string, int>> ports = {

@@ -41,6 +41,9 @@ void PrintVm(const lpb::Vm& vm) {
     std::cout << "failure:   " << lpb::Failure::Reason_Name(vm.failure().reason()) << ": "
               << TerminalSafeLine(vm.failure().message()) << "\n";
   }
+  if (!vm.stop_reason().empty()) {
+    std::cout << "stopped:   " << TerminalSafeLine(vm.stop_reason()) << "\n";
+  }
   std::cout << "image:     " << vm.spec().image() << "\n"
             << "vcpus:     " << vm.spec().vcpus() << "\n"
             << "memory:    " << vm.spec().memory_mib() << " MiB\n"
@@ -49,6 +52,10 @@ void PrintVm(const lpb::Vm& vm) {
             << "backend:   " << lpb::Vm::Backend_Name(vm.backend()) << " ("
             << lpb::Vm::Accel_Name(vm.accel()) << ")\n";
   if (vm.pid()) std::cout << "pid:       " << vm.pid() << "\n";
+  std::cout << "jail:      "
+            << (vm.jail_uid() ? absl::StrCat("uid ", vm.jail_uid())
+                              : std::string("none (unjailed)"))
+            << "\n";
   if (vm.cgroup_id()) {
     std::cout << "cgroup:    " << vm.cgroup_path() << " (id " << vm.cgroup_id() << ")\n";
   }

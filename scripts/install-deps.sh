@@ -21,7 +21,7 @@ PACKAGES=(
   libyaml-cpp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  python3 python3-yaml curl openssl nftables iproute2 libboost-dev
+  python3 curl openssl nftables iproute2 libboost-dev
   rsyslog rsyslog-openssl liblognorm-utils
   # the control plane's TLS front (issue 7)
   nginx

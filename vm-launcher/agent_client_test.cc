@@ -19,94 +19,13 @@
 #include "agent/frame.h"
 #include "common/testing/eventually.h"
 #include "common/testing/temp_dir.h"
+#include "vm-launcher/testing/fake_guest.h"
 
 namespace clawos::launcher {
 namespace {
 
 using testing::Eventually;
-
-// The guest side: handshake, then every frame it gets is kept; pings are
-// answered while `answer_pings` is set.
-class FakeGuest {
- public:
-  explicit FakeGuest(const std::string& path) {
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
-    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-    EXPECT_EQ(::listen(listen_fd_, 1), 0);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FakeGuest() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-    ::close(listen_fd_);
-  }
-  void Send(const apb::Frame& f) {
-    std::lock_guard lock(write_mu_);
-    ASSERT_TRUE(agent::WriteAll(fd_, agent::EncodeFrame(f)));
-  }
-  void SendRaw(const std::string& bytes) {
-    std::lock_guard lock(write_mu_);
-    ASSERT_TRUE(agent::WriteAll(fd_, bytes));
-  }
-  std::vector<apb::Frame> Received() {
-    std::lock_guard lock(mu_);
-    return got_;
-  }
-  int ErrorsWith(absl::StatusCode code) {
-    int n = 0;
-    for (const auto& f : Received())
-      n += f.has_error() && f.error().code() == static_cast<int>(code);
-    return n;
-  }
-  std::atomic<bool> answer_pings{true};
-  std::atomic<bool> reading{true};
-
- private:
-  void Serve() {
-    fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd_ < 0) return;
-    apb::Frame hello;
-    hello.mutable_hello()->set_protocol_version(1);
-    hello.mutable_hello()->set_agent_version("test");
-    Send(hello);
-    agent::FrameReader reader;
-    char buf[64 << 10];
-    for (;;) {
-      apb::Frame f;
-      std::string error;
-      auto r = reader.Next(&f, &error);
-      if (r == agent::FrameReader::Result::kError) return;
-      if (r == agent::FrameReader::Result::kNeedMore) {
-        while (!reading) absl::SleepFor(absl::Milliseconds(10));
-        ssize_t n = ::read(fd_, buf, sizeof(buf));
-        if (n <= 0) return;
-        reader.Feed(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (f.has_welcome()) {
-        apb::Frame ready;
-        ready.mutable_ready();
-        Send(ready);
-      }
-      if (f.has_ping() && answer_pings) {
-        apb::Frame pong;
-        pong.mutable_pong()->set_nonce(f.ping().nonce());
-        Send(pong);
-      }
-      std::lock_guard lock(mu_);
-      got_.push_back(std::move(f));
-    }
-  }
-  int listen_fd_ = -1, fd_ = -1;
-  std::thread thread_;
-  std::mutex mu_, write_mu_;
-  std::vector<apb::Frame> got_;
-};
+using testing::FakeGuest;
 
 apb::Frame Pong(uint64_t nonce) {
   apb::Frame f;

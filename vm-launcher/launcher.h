@@ -5,7 +5,8 @@
 // order, deleted with their disks; exec and files over the agent channel;
 // logs and state changes kept for readers. A housekeeping thread notices
 // VMMs that died, agents that went silent and VMs left idle. The gRPC
-// service only adapts.
+// service only adapts. The VMM (vmm.h) and the host's part (host_setup.h)
+// are interfaces: QEMU and this Linux host in the daemon, fakes in tests.
 #pragma once
 
 #include <atomic>
@@ -24,15 +25,14 @@
 #include "common/sqlite/db.h"
 #include "image/manifest.h"
 #include "vm-launcher/agent_client.h"
-#include "vm-launcher/cgroup.h"
 #include "vm-launcher/events.h"
+#include "vm-launcher/host_setup.h"
 #include "vm-launcher/network.h"
 #include "vm-launcher/vm.h"
 #include "vm-launcher/vm_log.h"
 #include "vm-launcher/vm_store.h"
 #include "vm-launcher/vm_transition.h"
-#include "vm-launcher/vmm_jail.h"
-#include "vm-launcher/vmm_process.h"
+#include "vm-launcher/vmm.h"
 
 namespace clawos::launcher {
 
@@ -104,8 +104,14 @@ struct ImageRecord {
 
 class Launcher {
  public:
-  // Opens the state and reconciles it with what really runs (see Reconcile).
+  // Opens the state and reconciles it with what really runs (see Reconcile),
+  // with QEMU (qemu_backend.h) and this host (LinuxHostSetup) made from `config`.
   static absl::StatusOr<std::unique_ptr<Launcher>> Open(LauncherConfig config, const Clock& clock);
+  // The same with the VMM and the host's part given (tests give fakes);
+  // `config`'s cgroup, accel, bridge, jailer and on_cgroup fields are then theirs.
+  static absl::StatusOr<std::unique_ptr<Launcher>> Open(LauncherConfig config, const Clock& clock,
+                                                        std::unique_ptr<VmmBackend> backend,
+                                                        std::unique_ptr<HostSetup> host);
   // Leaves running VMs running: the next Open re-adopts them.
   ~Launcher();
 
@@ -144,15 +150,13 @@ class Launcher {
   std::string VmDir(const std::string& name) const;
   // The VM's agent and QMP sockets and console log live here (the jail's /run/vm).
   std::string RunDir(const std::string& name) const { return VmDir(name) + "/run"; }
-  // The VM's v2 cgroup path (whether or not it exists now).
-  std::string CgroupPath(const std::string& name) const;
   const LauncherConfig& config() const { return config_; }
-  // The bridge, when BRIDGE networking is on.
-  const BridgeNetwork* network() const { return network_.get(); }
+  // The host's part (cgroup paths and NICs for a VM's status).
+  const HostSetup& host() const { return *host_; }
 
  private:
   struct Runtime {
-    std::shared_ptr<VmmProcess> vmm;
+    std::shared_ptr<Vmm> vmm;
     std::shared_ptr<AgentClient> agent;
     absl::Time last_activity;
     absl::Time last_ping;
@@ -164,7 +168,7 @@ class Launcher {
   // The console's end for a failure reason: console.log pumped into the VM's
   // log first, then the log's console tail (console.log may have been
   // truncated); the file's own tail when the log cannot be opened.
-  std::string PumpedConsoleTail(const std::string& name, const VmmProcess& vmm);
+  std::string PumpedConsoleTail(const std::string& name, const Vmm& vmm);
   // Sends a ping when one is due, or settles the one out; three misses in a
   // row stop and fail the VM. Never waits for a guest.
   void CheckHealth(const std::string& name);
@@ -177,28 +181,42 @@ class Launcher {
   absl::Status Move(Vm& vm, const VmTransition& t);
   absl::Status Fail(Vm& vm, FailureKind kind, const absl::Status& why);
   absl::Status CheckMemory(const VmSpec& spec) const;
-  // Finds clawos-jailer and what a jailed QEMU needs (at Open, jail on).
-  absl::Status SetUpJail();
   // A uid of the jail range no other VM holds; RESOURCE_EXHAUSTED when none is left.
   absl::StatusOr<uint32_t> AllocateJailUid() const;
-  // The VM's run directory (and its disks) handed to its uid, and its jail.
-  absl::StatusOr<JailLaunch> PrepareJail(const Vm& vm, const QemuConfig& host);
+  // A free address on the bridge; RESOURCE_EXHAUSTED when none is left.
+  absl::StatusOr<int> AllocateNetSlot() const;
+  // StartVm's parts: the image checked again; the VM moved to BOOTING
+  // (its uid and slot given) under the lock; the VMM request; the end of a
+  // start that did not reach RUNNING (FAILED, or STOPPED when a stop or the
+  // caller ended it).
+  absl::StatusOr<image::Manifest> CheckBootImage(const Vm& vm, ImageRecord* image) const;
+  absl::StatusOr<Vm> BeginStart(const std::string& name, std::shared_ptr<std::atomic<bool>> abort);
+  VmmRequest Request(const Vm& vm, const ImageRecord& image, const image::Manifest& manifest,
+                     const HostCgroup& cgroup) const;
+  absl::Status EndFailedStart(Vm& vm, const std::atomic<bool>& abort, bool abandoned,
+                              const StartOptions& options, FailureKind kind,
+                              const absl::Status& why);
+  // Why a booting VM did not become ready: `why` with the VMM's own words
+  // when it exited by itself, and the console's end. Stops the VMM.
+  absl::Status BootFailure(const std::string& name, Vmm& vmm, const absl::Status& why);
   // `abort` and `cancelled`, when given, end the wait early (a stop during
   // the start; the caller gone).
   absl::StatusOr<std::shared_ptr<AgentClient>> ConnectAgent(
-      const std::string& name, std::shared_ptr<VmmProcess> vmm, absl::Time deadline,
+      const std::string& name, std::shared_ptr<Vmm> vmm, absl::Time deadline,
       std::shared_ptr<std::atomic<bool>> abort = nullptr,
       std::function<bool()> cancelled = nullptr);
   // Cgroup, sockets and tap of a VM without a VMM.
   void CleanUp(const std::string& name, int net_slot = -1);
+  // Adopts the VMM of `vm` (RUNNING) or ends what is left of it.
+  void ReconcileVm(Vm vm);
   void HousekeepLoop();
 
   LauncherConfig config_;
   const Clock& clock_;
-  CgroupLayout layout_ = CgroupLayout::kUnified;
+  std::unique_ptr<VmmBackend> backend_;
+  std::unique_ptr<HostSetup> host_;
   std::unique_ptr<sqlite::Db> images_db_;
   std::unique_ptr<VmStore> store_;
-  std::unique_ptr<BridgeNetwork> network_;
   VmEvents events_;
   mutable std::mutex mu_;  // guards state transitions and the maps below
   std::map<std::string, Runtime> running_;
@@ -213,7 +231,6 @@ class Launcher {
   };
   std::shared_ptr<Self> self_ = std::make_shared<Self>(this);
   std::shared_ptr<Slots> guest_stream_slots_;
-  absl::StatusOr<QemuRuntime> qemu_runtime_ = absl::UnknownError("not looked for");
 };
 
 }  // namespace clawos::launcher

@@ -42,12 +42,11 @@ constexpr int64_t kMaxFileBytes = int64_t{1} << 30;
 }  // namespace
 
 void LauncherService::ToProto(const Vm& vm, bool trusted, lpb::Vm* out) const {
-  VmToProto(vm, l_.CgroupPath(vm.spec.name), trusted, out);
-  if (vm.net_slot >= 0 && l_.network()) {
-    VmNic nic = l_.network()->NicFor(vm.net_slot);
-    out->mutable_network()->set_tap_device(nic.tap);
-    out->mutable_network()->set_mac_address(nic.mac);
-    out->mutable_network()->set_ip_address(nic.ip);
+  VmToProto(vm, l_.host().CgroupPath(vm.spec.name), trusted, out);
+  if (auto nic = l_.host().Nic(vm.net_slot)) {
+    out->mutable_network()->set_tap_device(nic->tap);
+    out->mutable_network()->set_mac_address(nic->mac);
+    out->mutable_network()->set_ip_address(nic->ip);
   }
 }
 

@@ -94,6 +94,10 @@ void VmToProto(const Vm& vm, const std::string& cgroup_path, bool with_env, lpb:
     out->mutable_failure()->set_message(ToValidUtf8(vm.reason));  // stored before it was made safe
     *out->mutable_failure()->mutable_time() = ToProtoTime(vm.stop_time);
   }
+  if (vm.state == VmState::kStopped && !vm.reason.empty()) {
+    out->set_stop_reason(ToValidUtf8(vm.reason));
+  }
+  out->set_jail_uid(vm.jail_uid);
   out->set_backend(lpb::Vm::QEMU);
   if (vm.start_time != absl::InfinitePast()) out->set_accel(lpb::Vm::TCG);
   out->set_pid(static_cast<int32_t>(vm.pid));

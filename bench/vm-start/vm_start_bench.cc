@@ -30,6 +30,7 @@
 #include "common/process.h"
 #include "image/signing.h"
 #include "vm-launcher/agent_client.h"
+#include "vm-launcher/disk.h"
 #include "vm-launcher/guest_config.h"
 #include "vm-launcher/launcher.h"
 

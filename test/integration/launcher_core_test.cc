@@ -2,6 +2,7 @@
 // import, create, start (agent-gated), stop, start again, delete; and every
 // refusal with its reason.
 #include "vm-launcher/launcher.h"
+#include "vm-launcher/qemu_vmm.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -56,6 +57,10 @@ class LauncherCoreTest : public ::testing::Test {
     c.ready_timeout = absl::Seconds(90);
     c.jailer = CLAWOS_BIN_DIR "/clawos-jailer";
     return c;
+  }
+  // The VM's v2 cgroup (these machines are unified).
+  std::string CgroupPath(const std::string& vm) {
+    return absl::StrCat("/sys/fs/cgroup/clawos-test-", getpid(), "/", vm);
   }
   VmSpec Spec(const std::string& name) {
     VmSpec s;
@@ -278,7 +283,7 @@ TEST_F(LauncherCoreTest, AStartWhoseJailCannotBeMadeFailsAndLeavesNothing) {
   EXPECT_EQ(vm->failure, FailureKind::kHostSetup);
   EXPECT_FALSE(PathExists(dir + "/jail"));
   EXPECT_FALSE(PathExists(dir + "/vmm.pid"));
-  EXPECT_FALSE(PathExists(launcher_->CgroupPath("nodisk"))) << "the cgroup is rolled back";
+  EXPECT_FALSE(PathExists(CgroupPath("nodisk"))) << "the cgroup is rolled back";
 }
 
 // A gRPC caller's deadline or cancel ends the start it asked for: the boot
@@ -300,7 +305,7 @@ TEST_F(LauncherCoreTest, AStartWhoseCallerGivesUpEndsStoppedWithNothingLeft) {
     EXPECT_EQ(vm->state, VmState::kStopped);
     EXPECT_NE(vm->reason.find(why), std::string::npos) << vm->reason;
     EXPECT_EQ(vm->pid, 0);
-    EXPECT_FALSE(PathExists(launcher_->CgroupPath("late")));
+    EXPECT_FALSE(PathExists(CgroupPath("late")));
     EXPECT_FALSE(PathExists(launcher_->VmDir("late") + "/jail"));
   }
   auto started = launcher_->StartVm("late");

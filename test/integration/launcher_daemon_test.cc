@@ -332,6 +332,10 @@ TEST_F(LauncherDaemonTest, AStartPastItsCallersDeadlineIsAbandoned) {
     return state == "STOPPED";
   })) << "the launcher went on with the start: "
       << state;
+  nlohmann::json st = Status("hasty");
+  EXPECT_TRUE(absl::StrContains(st.value("stop_reason", ""), "abandoned: the caller's deadline"))
+      << st.dump();
+  EXPECT_GE(st.value("jail_uid", 0u), 200000u) << "a uid of the jail range: " << st.dump();
   RunResult again = Cli({"vm", "start", "hasty"}, absl::Minutes(5));
   EXPECT_EQ(again.exit_code, 0) << again.err << ": a start after it works";
 }

@@ -1,4 +1,4 @@
-#include "vm-launcher/vmm_process.h"
+#include "vm-launcher/qemu_vmm.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -41,30 +41,13 @@ bool IsSameProcess(pid_t pid, uint64_t start_time) {
   return pid > 0 && start_time != 0 && ProcessStartTime(pid) == start_time;
 }
 
-absl::Status CreateExt4Disk(const std::string& path, int64_t size_mib) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("creating disk ", path));
-  int rc = ::ftruncate(fd, static_cast<off_t>(size_mib) << 20);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) {
-    ::unlink(path.c_str());
-    return ErrnoStatus(err, absl::StrCat("sizing disk ", path));
-  }
-  auto made = RunChecked({"mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", path});
-  if (!made.ok()) {
-    ::unlink(path.c_str());
-    return Annotate(made.status(), absl::StrCat("formatting ", path));
-  }
-  return absl::OkStatus();
-}
-
 namespace {
 
 // Runs clawos-jailer (inside the cgroup, as QEMU must be from its first
 // instruction) and waits for it: it exits once QEMU executed in the jail.
 // Returns QEMU's pid.
-absl::StatusOr<pid_t> SpawnJailed(const JailLaunch& jail, const VmCgroup& cgroup,
+absl::StatusOr<pid_t> SpawnJailed(const JailLaunch& jail,
+                                  const std::vector<std::string>& cgroup_procs,
                                   const std::string& log_path) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     return ErrnoStatus(errno, "becoming a child subreaper");
@@ -72,7 +55,7 @@ absl::StatusOr<pid_t> SpawnJailed(const JailLaunch& jail, const VmCgroup& cgroup
   ::unlink(jail.spec.pid_file.c_str());
   std::vector<std::string> argv = {jail.jailer};
   for (std::string& a : jail::JailArgs(jail.spec)) argv.push_back(std::move(a));
-  ASSIGN_OR_RETURN(pid_t jailer, SpawnWithLog(argv, {}, log_path, cgroup.ProcsFiles()));
+  ASSIGN_OR_RETURN(pid_t jailer, SpawnWithLog(argv, {}, log_path, cgroup_procs));
   int status = 0;
   const absl::Time until = absl::Now() + absl::Seconds(30);
   while (::waitpid(jailer, &status, WNOHANG) == 0) {
@@ -100,44 +83,46 @@ absl::StatusOr<pid_t> SpawnJailed(const JailLaunch& jail, const VmCgroup& cgroup
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Launch(const QemuConfig& config,
-                                                               const VmCgroup& cgroup,
-                                                               const std::string& log_path,
-                                                               const JailLaunch* jail) {
+absl::StatusOr<std::unique_ptr<QemuVmm>> QemuVmm::Launch(
+    const QemuConfig& config, const std::vector<std::string>& cgroup_procs,
+    const std::string& log_path, const JailLaunch* jail) {
   RETURN_IF_ERROR(ValidateQemuConfig(config));
   for (const std::string* sock : {&config.agent_socket, &config.qmp_socket})
     ::unlink(sock->c_str());
-  std::unique_ptr<VmmProcess> p(new VmmProcess);
+  std::unique_ptr<QemuVmm> p(new QemuVmm);
   p->config_ = config;
+  p->log_path_ = log_path;
   if (jail) {
-    ASSIGN_OR_RETURN(p->pid_, SpawnJailed(*jail, cgroup, log_path));
+    ASSIGN_OR_RETURN(p->pid_, SpawnJailed(*jail, cgroup_procs, log_path));
   } else {
     // QEMU joins its cgroup before it executes: limited, and watched by the
     // monitor, from its first instruction.
-    ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path, cgroup.ProcsFiles()));
+    ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path, cgroup_procs));
   }
   p->child_ = true;
   p->start_time_ = ProcessStartTime(p->pid_);
   return p;
 }
 
-absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Adopt(pid_t pid, uint64_t start_time,
-                                                              const QemuConfig& config) {
+absl::StatusOr<std::unique_ptr<QemuVmm>> QemuVmm::Adopt(pid_t pid, uint64_t start_time,
+                                                        const QemuConfig& config,
+                                                        const std::string& log_path) {
   if (!IsSameProcess(pid, start_time)) {
     return absl::NotFoundError(absl::StrCat("VMM process ", pid, " is gone"));
   }
-  std::unique_ptr<VmmProcess> p(new VmmProcess);
+  std::unique_ptr<QemuVmm> p(new QemuVmm);
   p->config_ = config;
+  p->log_path_ = log_path;
   p->pid_ = pid;
   p->start_time_ = start_time;
   return p;
 }
 
-VmmProcess::~VmmProcess() {
+QemuVmm::~QemuVmm() {
   if (child_) ::waitpid(pid_, nullptr, WNOHANG);  // reap it if it already exited
 }
 
-bool VmmProcess::Running() {
+bool QemuVmm::Running() {
   std::lock_guard lock(mu_);
   if (child_) {
     int status = 0;
@@ -150,7 +135,7 @@ bool VmmProcess::Running() {
   return IsSameProcess(pid_, start_time_);
 }
 
-std::string VmmProcess::ConsoleTail() const {
+std::string QemuVmm::ConsoleTail() const {
   // Only the end is read, however large the file; the guest wrote it, so it
   // becomes safe text (it goes into a proto string and onto terminals).
   constexpr off_t kTail = 600;
@@ -168,7 +153,13 @@ std::string VmmProcess::ConsoleTail() const {
   return ToSafeText(c, kTail);
 }
 
-bool VmmProcess::WaitExit(absl::Duration timeout) {
+std::string QemuVmm::ExitMessage() const {
+  auto tail = ReadFileTail(log_path_, 400);
+  if (!tail.ok()) return "";
+  return ToSafeText(std::string(absl::StripAsciiWhitespace(*tail)), 400);
+}
+
+bool QemuVmm::WaitExit(absl::Duration timeout) {
   absl::Time until = absl::Now() + timeout;
   while (Running()) {
     if (absl::Now() >= until) return false;
@@ -177,7 +168,7 @@ bool VmmProcess::WaitExit(absl::Duration timeout) {
   return true;
 }
 
-absl::Status VmmProcess::Stop(absl::Duration grace) {
+absl::Status QemuVmm::Stop(absl::Duration grace) {
   if (WaitExit(grace)) return absl::OkStatus();
   // Tell QEMU to quit.
   if (auto qmp = QmpClient::Connect(config_.qmp_socket, absl::Seconds(2)); qmp.ok()) {

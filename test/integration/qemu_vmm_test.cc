@@ -1,7 +1,7 @@
 // The launcher's VMM process layer against real QEMU boots of the built image:
 // per-VM ext4 disks, QEMU inside the VM's cgroup, the agent's handshake,
 // orderly stop, and failures that leave the guest console to read.
-#include "vm-launcher/vmm_process.h"
+#include "vm-launcher/qemu_vmm.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -17,12 +17,14 @@
 #include "common/testing/temp_dir.h"
 #include "common/testing/test_image.h"
 #include "vm-launcher/agent_client.h"
+#include "vm-launcher/cgroup.h"
+#include "vm-launcher/disk.h"
 #include "vm-launcher/guest_config.h"
 
 namespace clawos::launcher {
 namespace {
 
-class VmmProcessTest : public ::testing::Test {
+class QemuVmmTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* img = std::getenv("CLAWOS_TEST_IMAGE");
@@ -68,11 +70,11 @@ class VmmProcessTest : public ::testing::Test {
   std::unique_ptr<VmCgroup> cgroup_;
 };
 
-TEST_F(VmmProcessTest, BootsInItsCgroupReportsReadyAndStopsInOrder) {
-  auto vmm = VmmProcess::Launch(Config(true), *cgroup_, dir_.Sub("qemu.log"));
+TEST_F(QemuVmmTest, BootsInItsCgroupReportsReadyAndStopsInOrder) {
+  auto vmm = QemuVmm::Launch(Config(true), cgroup_->ProcsFiles(), dir_.Sub("qemu.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.status();
   EXPECT_EQ(cgroup_->Processes(), std::vector<pid_t>{(*vmm)->pid()});
-  VmmProcess& p = **vmm;
+  QemuVmm& p = **vmm;
   auto agent = AgentClient::Connect(p.config().agent_socket, {}, absl::Now() + absl::Seconds(90),
                                     [&p] { return p.Running(); });
   ASSERT_TRUE(agent.ok()) << agent.status() << "\n" << p.ConsoleTail();
@@ -92,12 +94,12 @@ TEST_F(VmmProcessTest, BootsInItsCgroupReportsReadyAndStopsInOrder) {
       << "left in the cgroup: " << absl::StrJoin(left, " ") << " (QEMU was " << p.pid() << ")";
 }
 
-TEST_F(VmmProcessTest, FailedBootIsReportedWithTheConsole) {
+TEST_F(QemuVmmTest, FailedBootIsReportedWithTheConsole) {
   QemuConfig c = Config(false);
   c.cmdline += " clawos.root_hash=" + std::string(64, 'b');
-  auto vmm = VmmProcess::Launch(c, *cgroup_, dir_.Sub("qemu.log"));
+  auto vmm = QemuVmm::Launch(c, cgroup_->ProcsFiles(), dir_.Sub("qemu.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.status();
-  VmmProcess& p = **vmm;
+  QemuVmm& p = **vmm;
   auto agent = AgentClient::Connect(p.config().agent_socket, {}, absl::Now() + absl::Seconds(90),
                                     [&p] { return p.Running(); });
   ASSERT_FALSE(agent.ok());
@@ -109,8 +111,8 @@ TEST_F(VmmProcessTest, FailedBootIsReportedWithTheConsole) {
   EXPECT_FALSE((*vmm)->Running());
 }
 
-TEST_F(VmmProcessTest, KilledVmmIsNoLongerTheSameProcess) {
-  auto vmm = VmmProcess::Launch(Config(false), *cgroup_, dir_.Sub("qemu.log"));
+TEST_F(QemuVmmTest, KilledVmmIsNoLongerTheSameProcess) {
+  auto vmm = QemuVmm::Launch(Config(false), cgroup_->ProcsFiles(), dir_.Sub("qemu.log"));
   ASSERT_TRUE(vmm.ok()) << vmm.status();
   pid_t pid = (*vmm)->pid();
   uint64_t start = (*vmm)->start_time();
@@ -118,7 +120,7 @@ TEST_F(VmmProcessTest, KilledVmmIsNoLongerTheSameProcess) {
   ::kill(pid, SIGKILL);
   EXPECT_TRUE(testing::Eventually([&] { return !(*vmm)->Running(); }));
   EXPECT_FALSE(IsSameProcess(pid, start));
-  EXPECT_EQ(VmmProcess::Adopt(pid, start, Config(false)).status().code(),
+  EXPECT_EQ(QemuVmm::Adopt(pid, start, Config(false), dir_.Sub("qemu.log")).status().code(),
             absl::StatusCode::kNotFound);
 }
 

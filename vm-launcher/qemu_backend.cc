@@ -1,0 +1,82 @@
+#include "vm-launcher/qemu_backend.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "vm-launcher/guest_config.h"
+#include "vm-launcher/qemu_vmm.h"
+
+namespace clawos::launcher {
+
+absl::StatusOr<std::unique_ptr<QemuBackend>> QemuBackend::Create(QemuBackendOptions options) {
+  std::unique_ptr<QemuBackend> b(new QemuBackend(std::move(options)));
+  QemuBackendOptions& o = b->options_;
+  if (!o.jail) return b;
+  if (::geteuid() != 0) {
+    return absl::FailedPreconditionError(
+        "jailing VMMs needs root (namespaces, mounts, uid switch); --jail off is for debugging");
+  }
+  if (o.jailer.empty()) {
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    o.jailer = self.parent_path().string() + "/clawos-jailer";
+  }
+  if (::access(o.jailer.c_str(), X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "clawos-jailer not found at ", o.jailer,
+        " (install it beside the launcher or pass --jailer; --jail off is for debugging only)"));
+  }
+  b->runtime_ = FindQemuRuntime();
+  if (!b->runtime_.ok()) {  // as without a jail: a start then fails with this
+    log::Warn("QEMU not found", {{"error", b->runtime_.status().ToString()}});
+  }
+  return b;
+}
+
+absl::StatusOr<std::unique_ptr<Vmm>> QemuBackend::Launch(const VmmRequest& r) {
+  if (!r.manifest) return absl::InvalidArgumentError("a VMM request without the image's manifest");
+  QemuConfig qc =
+      GuestQemuConfig(*r.manifest, {r.image_dir, r.run_dir, r.runtime_disk, r.workspace_disk},
+                      r.vcpus, r.memory_mib, options_.accel);
+  if (!r.tap.empty()) {
+    qc.tap = r.tap;
+    qc.mac = r.mac;
+    qc.netns = r.netns;
+    qc.cmdline += " " + r.guest_cmdline;
+  }
+  std::optional<JailLaunch> jail;
+  if (r.jail_uid != 0) {
+    if (!options_.jail) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("VM ", r.vm, " has a jail uid and this launcher's jail is off"));
+    }
+    RETURN_IF_ERROR(runtime_.status());
+    ASSIGN_OR_RETURN(JailedVmm jailed, JailVmm(qc, {r.jail_uid, r.vm_dir, r.run_dir, *runtime_}));
+    jail = JailLaunch{options_.jailer, std::move(jailed.spec)};
+    qc.netns.clear();  // the jailer joins it
+  }
+  ::unlink(qc.console_log.c_str());
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<QemuVmm> vmm,
+      QemuVmm::Launch(qc, r.cgroup_procs, r.vm_dir + "/qemu.log", jail ? &*jail : nullptr));
+  return std::unique_ptr<Vmm>(std::move(vmm));
+}
+
+absl::StatusOr<std::unique_ptr<Vmm>> QemuBackend::Adopt(pid_t pid, uint64_t start_time,
+                                                        const std::string& vm_dir,
+                                                        const std::string& run_dir) {
+  QemuConfig qc;
+  qc.console_log = run_dir + "/console.log";
+  qc.agent_socket = run_dir + "/agent.sock";
+  qc.qmp_socket = run_dir + "/qmp.sock";
+  ASSIGN_OR_RETURN(std::unique_ptr<QemuVmm> vmm,
+                   QemuVmm::Adopt(pid, start_time, qc, vm_dir + "/qemu.log"));
+  return std::unique_ptr<Vmm>(std::move(vmm));
+}
+
+}  // namespace clawos::launcher

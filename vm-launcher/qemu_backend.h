@@ -1,0 +1,39 @@
+// QEMU as the launcher's VmmBackend (vmm.h): a VmmRequest becomes QEMU's
+// configuration (guest_config.h), jailed (vmm_jail.h) when the request has a
+// jail uid, and a QemuVmm. With the jail on, Create finds clawos-jailer and
+// what QEMU needs inside the jail once, at start-up.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "vm-launcher/vmm.h"
+#include "vm-launcher/vmm_jail.h"
+
+namespace clawos::launcher {
+
+struct QemuBackendOptions {
+  std::string accel = "tcg";
+  bool jail = true;
+  std::string jailer;  // clawos-jailer; empty: beside this program
+};
+
+class QemuBackend : public VmmBackend {
+ public:
+  // FAILED_PRECONDITION when jailing cannot work here (not root, no jailer).
+  // QEMU missing is not an error here: each start then fails saying so.
+  static absl::StatusOr<std::unique_ptr<QemuBackend>> Create(QemuBackendOptions options);
+
+  absl::StatusOr<std::unique_ptr<Vmm>> Launch(const VmmRequest& request) override;
+  absl::StatusOr<std::unique_ptr<Vmm>> Adopt(pid_t pid, uint64_t start_time,
+                                             const std::string& vm_dir,
+                                             const std::string& run_dir) override;
+
+ private:
+  explicit QemuBackend(QemuBackendOptions o) : options_(std::move(o)) {}
+  QemuBackendOptions options_;
+  absl::StatusOr<QemuRuntime> runtime_ = absl::UnknownError("not looked for");
+};
+
+}  // namespace clawos::launcher
