@@ -40,14 +40,14 @@ class HostSetup {
   virtual absl::StatusOr<HostCgroup> CreateCgroup(const Vm& vm) = 0;
   // Kills what is left in the VM's cgroup and removes it.
   virtual void DestroyCgroup(const std::string& vm) = 0;
-  // The tap of vm.net_slot, usable by vm.jail_uid; FAILED_PRECONDITION
-  // without a bridge.
-  virtual absl::StatusOr<HostNic> AttachNic(const Vm& vm) = 0;
+  // The tap of bridge slot `slot`, usable by uid `owner` (0: root only);
+  // FAILED_PRECONDITION without a bridge.
+  virtual absl::StatusOr<HostNic> AttachNic(int slot, uint32_t owner) = 0;
   virtual void DetachNic(int slot) = 0;
-  // The run directory made; for a jailed VM (jail_uid ≠ 0) it and the VM's
-  // own disks handed to its uid, the image's files checked readable by it,
-  // and the jail's mount point made.
-  virtual absl::Status PrepareFiles(const Vm& vm, const VmmRequest& request) = 0;
+  // The run directory made; for a jailed VMM (request.jail_uid ≠ 0) it and
+  // the VM's own disks handed to that uid, the image's files checked
+  // readable by it, and the jail's mount point made.
+  virtual absl::Status PrepareFiles(const VmmRequest& request) = 0;
   // The sockets, the pid file and the jail's mount point removed.
   virtual void ReleaseFiles(const std::string& vm_dir, const std::string& run_dir) = 0;
   // Cgroups of VMs not in `vms` and taps of slots not in `slots` removed
@@ -79,9 +79,9 @@ class LinuxHostSetup : public HostSetup {
 
   absl::StatusOr<HostCgroup> CreateCgroup(const Vm& vm) override;
   void DestroyCgroup(const std::string& vm) override;
-  absl::StatusOr<HostNic> AttachNic(const Vm& vm) override;
+  absl::StatusOr<HostNic> AttachNic(int slot, uint32_t owner) override;
   void DetachNic(int slot) override;
-  absl::Status PrepareFiles(const Vm& vm, const VmmRequest& request) override;
+  absl::Status PrepareFiles(const VmmRequest& request) override;
   void ReleaseFiles(const std::string& vm_dir, const std::string& run_dir) override;
   void RemoveOrphans(const std::set<std::string>& vms, const std::set<int>& slots) override;
   bool has_bridge() const override { return network_ != nullptr; }

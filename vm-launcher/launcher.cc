@@ -170,7 +170,7 @@ void Launcher::ReconcileVm(Vm vm) {
     return;
   }
   // Gone, or caught mid-boot or mid-stop: make sure nothing of it is left.
-  if (vmm.ok()) (*vmm)->Stop(absl::ZeroDuration()).IgnoreError();
+  if (vmm.ok()) (*vmm)->Kill().IgnoreError();
   CleanUp(name, vm.net_slot);
   std::string was = VmStateName(vm.state);
   Fail(vm, FailureKind::kVmmExited,

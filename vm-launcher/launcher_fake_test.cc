@@ -44,8 +44,9 @@ struct FakeProcess {
 struct FakeWorld {
   std::mutex mu;
   std::vector<std::string> calls;
-  std::string fail_step;  // "cgroup", "nic", "files" or "launch"
+  std::string fail_step;  // "cgroup", "nic", "files", "launch" or "exits" (the VMM dies booting)
   bool guest_hello = true;
+  uint32_t files_uid = 0, nic_owner = 0;  // what the last start asked for
   std::map<pid_t, std::shared_ptr<FakeProcess>> procs;
   pid_t next_pid = 4'000'000;
 
@@ -86,6 +87,11 @@ class FakeVmm : public Vmm {
     p_->dead = true;
     return absl::OkStatus();
   }
+  absl::Status Kill() override {
+    world_->Call(absl::StrCat("kill ", p_->pid));
+    p_->dead = true;
+    return absl::OkStatus();
+  }
   std::string AgentSocket() const override { return p_->run_dir + "/agent.sock"; }
   std::string ConsoleLog() const override { return p_->run_dir + "/console.log"; }
   std::string ExitMessage() const override { return "fake VMM: gone"; }
@@ -105,7 +111,8 @@ class FakeBackend : public VmmBackend {
     p->run_dir = r.run_dir;
     ::unlink((r.run_dir + "/agent.sock").c_str());
     p->guest = std::make_unique<FakeGuest>(r.run_dir + "/agent.sock");
-    p->guest->say_hello = w_->guest_hello;
+    p->guest->say_hello = w_->guest_hello && w_->fail_step != "exits";
+    p->dead = w_->fail_step == "exits";
     std::lock_guard lock(w_->mu);
     p->pid = ++w_->next_pid;
     p->start_time = static_cast<uint64_t>(p->pid) * 7;
@@ -134,14 +141,16 @@ class FakeHost : public HostSetup {
     return HostCgroup{"/fake/" + vm.spec.name, 42, {}};
   }
   void DestroyCgroup(const std::string& vm) override { w_->Call("-cgroup " + vm); }
-  absl::StatusOr<HostNic> AttachNic(const Vm& vm) override {
-    w_->Call(absl::StrCat("nic ", vm.net_slot));
+  absl::StatusOr<HostNic> AttachNic(int slot, uint32_t owner) override {
+    w_->Call(absl::StrCat("nic ", slot));
+    w_->nic_owner = owner;
     if (w_->fail_step == "nic") return absl::UnavailableError("fake: no tap");
     return HostNic{"clawtap0", "52:54:00:00:00:01", "", "clawos.ip=10.88.0.10"};
   }
   void DetachNic(int slot) override { w_->Call(absl::StrCat("-nic ", slot)); }
-  absl::Status PrepareFiles(const Vm& vm, const VmmRequest& r) override {
-    w_->Call("files " + vm.spec.name);
+  absl::Status PrepareFiles(const VmmRequest& r) override {
+    w_->Call("files " + r.vm);
+    w_->files_uid = r.jail_uid;
     if (w_->fail_step == "files") return absl::FailedPreconditionError("fake: not readable");
     return MakeDirs(r.run_dir, 0700);
   }
@@ -174,9 +183,10 @@ class LauncherFakeTest : public ::testing::Test {
   }
   void TearDown() override { launcher_.reset(); }
 
-  void Open() {
+  void Open(bool jail = true) {
     launcher_.reset();
     LauncherConfig c;
+    c.jail = jail;
     c.state_dir = dir_.Sub("state");
     c.signing_pubkey = pub_;
     c.housekeeping = false;  // the tests call Housekeep with the clock moved
@@ -260,6 +270,8 @@ TEST_P(LauncherRollbackTest, AFailedStepUndoesTheStepsDoneNewestFirst) {
   if (c.step == "agent") {  // the caller's deadline passed: not broken, just not started
     EXPECT_EQ(vm.status().code(), absl::StatusCode::kDeadlineExceeded);
     EXPECT_EQ(now.state, VmState::kStopped);
+    EXPECT_EQ(now.failure, c.kind);
+    EXPECT_TRUE(absl::StrContains(now.reason, "the caller's deadline passed")) << now.reason;
   } else {
     EXPECT_EQ(now.state, VmState::kFailed);
     EXPECT_EQ(now.failure, c.kind);
@@ -278,15 +290,34 @@ TEST_P(LauncherRollbackTest, AFailedStepUndoesTheStepsDoneNewestFirst) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryStep, LauncherRollbackTest,
-    ::testing::Values(RollbackCase{"cgroup", "cgroup r", FailureKind::kHostSetup, "no cgroup"},
+    ::testing::Values(RollbackCase{"cgroup", "cgroup r,-cgroup r", FailureKind::kHostSetup,
+                                   "no cgroup"},
                       RollbackCase{"nic", "nic 0,-cgroup r", FailureKind::kHostSetup, "no tap"},
                       RollbackCase{"files", "files r,-files r,-nic 0,-cgroup r",
                                    FailureKind::kHostSetup, "not readable"},
                       RollbackCase{"launch", "launch r,-files r,-nic 0,-cgroup r",
                                    FailureKind::kVmmExited, "would not start"},
-                      RollbackCase{"agent", ",-files r,-nic 0,-cgroup r", FailureKind::kNone,
-                                   "abandoned"}),
+                      RollbackCase{"exits", "launch r,stop 4000001,-files r,-nic 0,-cgroup r",
+                                   FailureKind::kVmmExited, "fake VMM: gone"},
+                      RollbackCase{"agent", "launch r,stop 4000001,-files r,-nic 0,-cgroup r",
+                                   FailureKind::kNone, "abandoned"}),
     [](const auto& info) { return info.param.step; });
+
+TEST_F(LauncherFakeTest, WithTheJailOffAVmMadeJailedStartsAsRootAndKeepsItsUid) {
+  Vm made = Create("j", /*bridge=*/true);
+  ASSERT_NE(made.jail_uid, 0u);
+  Open(/*jail=*/false);
+  auto vm = launcher_->StartVm("j");
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  EXPECT_EQ(world_->files_uid, 0u) << "nothing is handed to the uid of an unjailed VMM";
+  EXPECT_EQ(world_->nic_owner, 0u);
+  EXPECT_EQ(vm->jail_uid, made.jail_uid) << "kept for when the jail is on again";
+  ASSERT_TRUE(launcher_->StopVm("j").ok());
+  Open(/*jail=*/true);
+  ASSERT_TRUE(launcher_->StartVm("j").ok());
+  EXPECT_EQ(world_->files_uid, made.jail_uid);
+  EXPECT_EQ(world_->nic_owner, made.jail_uid);
+}
 
 TEST_F(LauncherFakeTest, AStopDuringTheBootAbortsTheStart) {
   Create("b");
@@ -399,10 +430,10 @@ TEST_F(LauncherFakeTest, ARestartAdoptsRunningVmmsAndEndsTheRest) {
   Vm b = launcher_->GetVm("booting").value();
   EXPECT_EQ(b.state, VmState::kFailed);
   EXPECT_TRUE(absl::StrContains(b.reason, "BOOTING")) << b.reason;
-  EXPECT_FALSE(world_->Process(booting_pid)->running()) << "a VMM caught mid-boot is stopped";
+  EXPECT_FALSE(world_->Process(booting_pid)->running()) << "a VMM caught mid-boot is killed";
   std::string calls = world_->Calls();
   EXPECT_TRUE(absl::StrContains(
-      calls, absl::StrCat("stop ", booting_pid, ",-cgroup booting,-files booting")))
+      calls, absl::StrCat("kill ", booting_pid, ",-cgroup booting,-files booting")))
       << calls;
   EXPECT_TRUE(absl::StrContains(calls, "-cgroup died,-files died")) << calls;
   EXPECT_TRUE(absl::EndsWith(calls, "orphans but alive")) << calls;

@@ -43,6 +43,7 @@ constexpr int64_t kMaxFileBytes = int64_t{1} << 30;
 
 void LauncherService::ToProto(const Vm& vm, bool trusted, lpb::Vm* out) const {
   VmToProto(vm, l_.host().CgroupPath(vm.spec.name), trusted, out);
+  if (!l_.config().jail) out->set_jail_uid(0);  // kept in the store for when the jail is on
   if (auto nic = l_.host().Nic(vm.net_slot)) {
     out->mutable_network()->set_tap_device(nic->tap);
     out->mutable_network()->set_mac_address(nic->mac);

@@ -170,12 +170,12 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
     undo.Run();
     return EndFailedStart(vm, *abort, abandoned, options, kind, why);
   };
+  undo.Push([this, name] { host_->DestroyCgroup(name); });  // a half-made one too
   auto cgroup = host_->CreateCgroup(vm);
   if (!cgroup.ok()) return failed(FailureKind::kHostSetup, cgroup.status());
-  undo.Push([this, name] { host_->DestroyCgroup(name); });
   VmmRequest request = Request(vm, img, manifest, *cgroup);
   if (vm.net_slot >= 0) {
-    auto nic = host_->AttachNic(vm);
+    auto nic = host_->AttachNic(vm.net_slot, request.jail_uid);
     if (!nic.ok()) return failed(FailureKind::kHostSetup, nic.status());
     undo.Push([this, slot = vm.net_slot] { host_->DetachNic(slot); });
     request.tap = nic->tap;
@@ -184,14 +184,16 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
     request.guest_cmdline = nic->guest_cmdline;
   }
   undo.Push([this, name] { host_->ReleaseFiles(VmDir(name), RunDir(name)); });
-  if (auto ready = host_->PrepareFiles(vm, request); !ready.ok()) {
+  if (auto ready = host_->PrepareFiles(request); !ready.ok()) {
     return failed(FailureKind::kHostSetup, ready);
   }
   if (auto log = Logs(name); log.ok()) (*log)->ResetConsole();
   auto launched = backend_->Launch(request);
   if (!launched.ok()) return failed(FailureKind::kVmmExited, launched.status());
   std::shared_ptr<Vmm> vmm = std::move(*launched);
-  undo.Push([vmm] { vmm->Stop(absl::ZeroDuration()).IgnoreError(); });
+  undo.Push([vmm] {
+    if (vmm->Running()) vmm->Stop(absl::ZeroDuration()).IgnoreError();
+  });
   {
     std::lock_guard lock(mu_);
     auto recorded =
@@ -212,9 +214,14 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
                                                                          : FailureKind::kVmmExited;
     return failed(kind, BootFailure(name, *vmm, why));
   }
-  undo.Commit();
   booting_.erase(name);
-  RETURN_IF_ERROR(Move(vm, VmTransition::Ready(clock_.Now(), (*agent)->hello().agent_version())));
+  if (absl::Status ready =
+          Move(vm, VmTransition::Ready(clock_.Now(), (*agent)->hello().agent_version()));
+      !ready.ok()) {
+    final_lock.unlock();
+    return ready;  // the undos run: nothing is left running that no record holds
+  }
+  undo.Commit();
   Runtime rt;
   rt.vmm = vmm;
   rt.agent = *agent;

@@ -74,12 +74,11 @@ void LinuxHostSetup::DestroyCgroup(const std::string& vm) {
   if (cg.ok()) cg->Destroy().IgnoreError();
 }
 
-absl::StatusOr<HostNic> LinuxHostSetup::AttachNic(const Vm& vm) {
+absl::StatusOr<HostNic> LinuxHostSetup::AttachNic(int slot, uint32_t owner) {
   if (!network_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("VM ", vm.spec.name, " wants BRIDGE networking and this launcher has none"));
+    return absl::FailedPreconditionError("BRIDGE networking asked for and this launcher has none");
   }
-  ASSIGN_OR_RETURN(VmNic nic, network_->Attach(vm.net_slot, vm.jail_uid));
+  ASSIGN_OR_RETURN(VmNic nic, network_->Attach(slot, owner));
   return HostNic{nic.tap, nic.mac, network_->config().netns, network_->GuestCmdline(nic)};
 }
 
@@ -87,9 +86,9 @@ void LinuxHostSetup::DetachNic(int slot) {
   if (network_ && slot >= 0) network_->Detach(network_->NicFor(slot).tap);
 }
 
-absl::Status LinuxHostSetup::PrepareFiles(const Vm& vm, const VmmRequest& r) {
+absl::Status LinuxHostSetup::PrepareFiles(const VmmRequest& r) {
   RETURN_IF_ERROR(MakeDirs(r.run_dir, 0700));
-  const uint32_t uid = vm.jail_uid;
+  const uint32_t uid = r.jail_uid;
   if (uid == 0) return absl::OkStatus();
   RETURN_IF_ERROR(HandTo(r.run_dir, uid));
   if (std::string console = r.run_dir + "/console.log"; PathExists(console)) {

@@ -168,6 +168,13 @@ bool QemuVmm::WaitExit(absl::Duration timeout) {
   return true;
 }
 
+absl::Status QemuVmm::Kill() {
+  if (!Running()) return absl::OkStatus();
+  ::kill(pid_, SIGKILL);
+  if (WaitExit(absl::Seconds(5))) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("QEMU (pid ", pid_, ") did not exit after SIGKILL"));
+}
+
 absl::Status QemuVmm::Stop(absl::Duration grace) {
   if (WaitExit(grace)) return absl::OkStatus();
   // Tell QEMU to quit.
@@ -175,9 +182,7 @@ absl::Status QemuVmm::Stop(absl::Duration grace) {
     qmp->Execute("quit", nullptr, absl::Seconds(2)).IgnoreError();
     if (WaitExit(absl::Seconds(5))) return absl::OkStatus();
   }
-  ::kill(pid_, SIGKILL);
-  if (WaitExit(absl::Seconds(5))) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("QEMU (pid ", pid_, ") did not exit after SIGKILL"));
+  return Kill();
 }
 
 }  // namespace clawos::launcher

@@ -49,6 +49,7 @@ class QemuVmm : public Vmm {
 
   // Waits up to `grace` for an exit already under way, then QMP quit, then SIGKILL.
   absl::Status Stop(absl::Duration grace) override;
+  absl::Status Kill() override;
   // True until QEMU exited; false at once when `timeout` passes first.
   bool WaitExit(absl::Duration timeout);
   bool Running() override;

@@ -31,6 +31,9 @@ class Vmm {
   // Returns once the VMM is gone: waits up to `grace` for an exit already
   // under way (the guest powering off), then asks the VMM to quit, then kills it.
   virtual absl::Status Stop(absl::Duration grace) = 0;
+  // Kills it at once (SIGKILL) and returns once it is gone: for a VMM whose
+  // boot nobody finishes (found mid-boot after a launcher restart).
+  virtual absl::Status Kill() = 0;
   // The host end of the guest agent's byte stream (a unix socket).
   virtual std::string AgentSocket() const = 0;
   // The file the guest's serial console is written to.

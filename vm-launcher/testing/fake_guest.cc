@@ -22,11 +22,8 @@ FakeGuest::FakeGuest(const std::string& path) {
 }
 
 FakeGuest::~FakeGuest() {
-  quit_ = true;
-  {
-    std::lock_guard lock(write_mu_);
-    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
-  }
+  quit_ = true;  // before live_fd_ is read: Serve sets live_fd_, then reads quit_
+  if (int fd = live_fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);  // no lock: a write may hold it
   ::shutdown(listen_fd_, SHUT_RDWR);
   thread_.join();
   ::close(listen_fd_);
@@ -36,9 +33,11 @@ void FakeGuest::Send(const apb::Frame& f) { SendRaw(agent::EncodeFrame(f)); }
 
 void FakeGuest::SendRaw(const std::string& bytes) {
   std::lock_guard lock(write_mu_);
-  if (fd_ >= 0) {
-    EXPECT_TRUE(agent::WriteAll(fd_, bytes));
+  if (fd_ < 0) {
+    ADD_FAILURE() << "FakeGuest: nothing is connected to send to";
+    return;
   }
+  EXPECT_TRUE(agent::WriteAll(fd_, bytes));
 }
 
 std::vector<apb::Frame> FakeGuest::Received() {
@@ -56,12 +55,19 @@ void FakeGuest::Serve() {
   while (!quit_) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return;
+    live_fd_ = fd;
+    if (quit_) {  // the destructor may have missed this connection
+      live_fd_ = -1;
+      ::close(fd);
+      return;
+    }
     {
       std::lock_guard lock(write_mu_);
       fd_ = fd;
     }
     ++connections_;
     ServeOne(fd);
+    live_fd_ = -1;
     std::lock_guard lock(write_mu_);
     ::close(fd_);
     fd_ = -1;

@@ -41,7 +41,8 @@ class FakeGuest {
   void Serve();
   void ServeOne(int fd);
   int listen_fd_ = -1;
-  int fd_ = -1;  // the current connection, under write_mu_
+  int fd_ = -1;                   // the current connection, under write_mu_
+  std::atomic<int> live_fd_{-1};  // the same, for the destructor to shut down unlocked
   std::atomic<bool> quit_{false};
   std::atomic<int> connections_{0};
   std::atomic<bool> shutdown_asked_{false};
