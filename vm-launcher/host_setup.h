@@ -63,8 +63,6 @@ class HostSetup {
 struct LinuxHostOptions {
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string cgroup_parent = "clawos";
-  // memory.max is the guest's memory plus this (QEMU itself).
-  int64_t vmm_overhead_mib = 128;
   std::optional<BridgeConfig> bridge;
   // Called once the cgroup exists, before a VMM runs in it; an error fails the step.
   std::function<absl::Status(const std::string& vm, const std::string& cgroup_path,

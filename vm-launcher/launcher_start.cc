@@ -18,8 +18,6 @@
 namespace clawos::launcher {
 namespace {
 
-constexpr int64_t kVmmOverheadMib = 128;  // QEMU itself, beyond guest memory
-
 int64_t MemAvailableMib(const std::string& meminfo) {
   std::ifstream f(meminfo);
   std::string key, unit;

@@ -56,7 +56,7 @@ std::optional<VmNic> LinuxHostSetup::Nic(int slot) const {
 
 absl::StatusOr<HostCgroup> LinuxHostSetup::CreateCgroup(const Vm& vm) {
   const VmSpec& s = vm.spec;
-  CgroupLimits limits{static_cast<int64_t>(s.memory_mib + options_.vmm_overhead_mib) << 20,
+  CgroupLimits limits{static_cast<int64_t>(s.memory_mib + kVmmOverheadMib) << 20,
                       static_cast<int64_t>(s.vcpus) * 100000, 100000, 1024};
   ASSIGN_OR_RETURN(VmCgroup cg, VmCgroup::Create(options_.cgroup_root, layout_,
                                                  options_.cgroup_parent, s.name, limits));

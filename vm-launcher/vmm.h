@@ -20,6 +20,10 @@
 
 namespace clawos::launcher {
 
+// What a VMM itself needs beyond the guest's memory: both the start's memory
+// gate (MemAvailable) and the cgroup's memory.max count it.
+inline constexpr int64_t kVmmOverheadMib = 128;
+
 class Vmm {
  public:
   virtual ~Vmm() = default;
