@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/machine.h"
 #include "agent/system.h"
 
 namespace clawos::agent {
@@ -78,12 +79,14 @@ void Agent::Run() {
     while (!WaitForHost()) {
     }
     connected_ = true;
-    Serve();
+    const bool hung_up = Serve();
     connected_ = false;
     DropStreams();
-    // Whatever ended the session (a hangup, a stall, a bad frame), the next
-    // Hello goes only to a new connection: wait for this one to be gone.
-    for (;;) {
+    // The next Hello goes only to a new connection. After a hangup the host
+    // is gone already (and a new one may be there: a VM restored from a
+    // template sees its template's host go and its own come at once). After
+    // a stall or a bad frame, wait for this host to drop the connection.
+    while (!hung_up) {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 100) > 0 && (p.revents & POLLHUP)) break;
       if (p.revents & POLLIN) {  // drain what the old host still sends
@@ -94,7 +97,7 @@ void Agent::Run() {
   }
 }
 
-void Agent::Serve() {
+bool Agent::Serve() {
   pb::Frame hello;
   auto* h = hello.mutable_hello();
   h->set_protocol_version(kProtocolVersion);
@@ -106,18 +109,19 @@ void Agent::Serve() {
   int64_t boot = int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000 - boot_ms;
   h->mutable_boot_time()->set_seconds(boot / 1000);
   h->mutable_boot_time()->set_nanos(static_cast<int32_t>(boot % 1000) * 1000000);
-  if (!Send(hello)) return;
+  if (!Send(hello)) return false;
+  quiesced_ = false;
   FrameReader reader;
   char buf[64 * 1024];
   for (;;) {
     pollfd p{fd_, POLLIN, 0};
     ::poll(&p, 1, 1000);
-    if (p.revents & POLLHUP) return;
-    if (!connected_) return;
+    if (p.revents & POLLHUP) return true;
+    if (!connected_) return false;
     if (!(p.revents & POLLIN)) continue;
     ssize_t n = ::read(fd_, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) return;
+    if (n <= 0) return n == 0;  // 0: the host is gone (end of file)
     reader.Feed(buf, static_cast<size_t>(n));
     pb::Frame f;
     std::string error;
@@ -131,7 +135,13 @@ void Agent::Serve() {
       if (r == FrameReader::Result::kError) {
         // The host will drop the connection on its side; Run waits for that.
         Console("bad frame from the host: " + error);
-        return;
+        return false;
+      }
+      if (quiesced_) {
+        // Restored from a template in the session it was quiesced in: this
+        // is a new host (the old one never talks after Quiesced).
+        quiesced_ = false;
+        if (!Send(hello)) return false;
       }
       Dispatch(f);
     }
@@ -156,6 +166,8 @@ void Agent::Dispatch(pb::Frame& f) {
   switch (f.body_case()) {
     case pb::Frame::kWelcome:
       return OnWelcome(f.welcome());
+    case pb::Frame::kQuiesce:
+      return OnQuiesce();
     case pb::Frame::kPing:
       return OnPing(f.ping());
     case pb::Frame::kShutdown:
@@ -203,14 +215,22 @@ void Agent::Dispatch(pb::Frame& f) {
 }
 
 void Agent::OnWelcome(const pb::Welcome& w) {
+  // Randomness first: whatever follows (and every command) draws on a CRNG
+  // that no other VM restored from the same template shares.
+  std::string error;
+  if (!w.entropy().empty() && !AddEntropy(w.entropy(), &error)) Log("error", error);
+  if (!w.hostname().empty() && !SetIdentity(w.hostname(), w.machine_id(), &error)) {
+    Log("error", error);
+  }
+  SetClock(w.host_time().seconds() * 1000000000LL + w.host_time().nanos());
+  welcomed_ = true;
   env_.clear();
   for (const auto& [k, v] : w.env()) env_[k] = v;
-  SetClock(w.host_time().seconds() * 1000000000LL + w.host_time().nanos());
+  if (!MountDisks(&error)) Log("error", error);
   std::string ws = MountedType("/workspace");
   if (ws == "none") Log("warn", "/workspace is not mounted; commands run on the root");
   Log("info", "welcomed as " + w.vm() + " (release " + release_ + ", /workspace " + ws + ")");
   if (w.inference_enabled() && !inference_.started()) {
-    std::string error;
     if (!BringUpLoopback(&error) || !inference_.Start(kInferencePort, &error)) {
       Log("error", "inference endpoint: " + error);
     } else {
@@ -220,6 +240,23 @@ void Agent::OnWelcome(const pb::Welcome& w) {
   pb::Frame ready;
   SetNow(ready.mutable_ready()->mutable_ready_time());
   Send(ready);
+}
+
+void Agent::OnQuiesce() {
+  // A template must hold nothing of any VM: only a guest never welcomed
+  // (no disks, no identity, no environment) may become one.
+  if (welcomed_) {
+    Send(ErrorFrame(0, kFailedPrecondition, "this guest was welcomed; it cannot be a template"));
+    return;
+  }
+  std::string error;
+  if (!DropCaches(&error)) {
+    Send(ErrorFrame(0, kInternal, error));
+    return;
+  }
+  pb::Frame done;
+  done.mutable_quiesced();
+  if (Send(done)) quiesced_ = true;
 }
 
 void Agent::OnPing(const pb::Ping& p) {

@@ -32,9 +32,10 @@ class Agent : public Sender {
 
  private:
   bool WaitForHost();
-  void Serve();  // one connection
+  bool Serve();  // one connection; true when it ended in a hangup
   void Dispatch(pb::Frame& f);
   void OnWelcome(const pb::Welcome& w);
+  void OnQuiesce();
   void OnPing(const pb::Ping& p);
   [[noreturn]] void OnShutdown(const pb::Shutdown& s);
   void DropStreams();
@@ -43,6 +44,8 @@ class Agent : public Sender {
   const std::string release_;
   std::mutex write_mu_;
   std::atomic<bool> connected_{false};
+  bool welcomed_ = false;  // once, for good: then never a template
+  bool quiesced_ = false;  // answered Quiesce in this session
   std::map<std::string, std::string> env_;
   std::map<uint64_t, std::shared_ptr<ExecSession>> execs_;
   std::map<uint64_t, std::unique_ptr<FilePutSession>> puts_;

@@ -74,7 +74,8 @@ std::string ResolveProgram(const std::string& name) {
 // child runs `argv` inside the cgroups; otherwise which step failed, and why.
 absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
                                       const std::map<std::string, std::string>& env, int log_fd,
-                                      const std::vector<std::string>& cgroups) {
+                                      const std::vector<std::string>& cgroups,
+                                      const std::vector<int>& pass_fds) {
   std::string program = ResolveProgram(argv[0]);
   auto envs = MergedEnv(env);
   auto cargv = CStrings(argv);
@@ -92,22 +93,36 @@ absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
   }
   if (pid == 0) {
     close(report[0]);
+    // The report pipe too goes above the descriptors passed on.
+    const int n = static_cast<int>(pass_fds.size());
+    int rep = fcntl(report[1], F_DUPFD_CLOEXEC, 3 + n);
+    if (rep < 0) rep = report[1];
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) dup2(devnull, 0);  // the dup has no close-on-exec
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    // Out of the way of 3, 4, ... first, then into place (dup2 clears close-on-exec).
+    int moved[16];
+    for (int i = 0; i < n && i < 16; ++i) moved[i] = fcntl(pass_fds[i], F_DUPFD_CLOEXEC, 3 + n);
+    for (int i = 0; i < n && i < 16; ++i) {
+      if (moved[i] < 0 || dup2(moved[i], 3 + i) < 0) {
+        int failure[2] = {-2, errno};
+        (void)!write(rep, failure, sizeof(failure));
+        _exit(125);
+      }
+    }
     for (size_t i = 0; i < procs.size(); ++i) {
       int fd = open(procs[i], O_WRONLY | O_CLOEXEC);
       if (fd < 0 || write(fd, "0", 1) != 1) {
         int failure[2] = {static_cast<int>(i), errno};
-        (void)!write(report[1], failure, sizeof(failure));
+        (void)!write(rep, failure, sizeof(failure));
         _exit(126);
       }
       close(fd);
     }
     execve(program.c_str(), cargv.data(), cenv.data());
     int failure[2] = {-1, errno};
-    (void)!write(report[1], failure, sizeof(failure));
+    (void)!write(rep, failure, sizeof(failure));
     _exit(127);
   }
   close(report[1]);
@@ -119,6 +134,7 @@ absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
   close(report[0]);
   if (n <= 0) return pid;  // exec'd inside the cgroups
   waitpid(pid, nullptr, 0);
+  if (failure[0] == -2) return ErrnoStatus(failure[1], "passing descriptors to the child");
   if (failure[0] < 0) return ErrnoStatus(failure[1], absl::StrCat("executing ", program));
   return ErrnoStatus(failure[1], absl::StrCat("joining ", cgroups[failure[0]], " before exec"));
 }
@@ -128,12 +144,14 @@ absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
 absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv_in,
                                    const std::map<std::string, std::string>& env,
                                    const std::string& log_path,
-                                   const std::vector<std::string>& join_cgroups) {
+                                   const std::vector<std::string>& join_cgroups,
+                                   const std::vector<int>& pass_fds) {
   if (argv_in.empty()) return absl::InvalidArgumentError("empty command");
+  if (pass_fds.size() > 16) return absl::InvalidArgumentError("more than 16 descriptors to pass");
   int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("opening ", log_path));
-  if (!join_cgroups.empty()) {
-    auto pid = ForkIntoCgroups(argv_in, env, fd, join_cgroups);
+  if (!join_cgroups.empty() || !pass_fds.empty()) {
+    auto pid = ForkIntoCgroups(argv_in, env, fd, join_cgroups, pass_fds);
     close(fd);
     return pid;
   }

@@ -43,10 +43,13 @@ absl::StatusOr<std::string> RunChecked(const std::vector<std::string>& argv,
 // executes argv, so its first instruction already runs (and is charged and
 // watched) in those cgroups. Then this returns once the child has executed
 // argv, or an error naming the cgroup or the exec that failed.
+// `pass_fds`: descriptors the child inherits as 3, 4, ... in that order (the
+// caller keeps its own).
 absl::StatusOr<pid_t> SpawnWithLog(const std::vector<std::string>& argv,
                                    const std::map<std::string, std::string>& env,
                                    const std::string& log_path,
-                                   const std::vector<std::string>& join_cgroups = {});
+                                   const std::vector<std::string>& join_cgroups = {},
+                                   const std::vector<int>& pass_fds = {});
 
 // Starts argv as a daemon that outlives the caller: its own session (no
 // controlling terminal, so a closed terminal does not hang it up), default

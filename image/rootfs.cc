@@ -171,6 +171,10 @@ absl::Status StageRootfs(const std::string& staging, const RootfsOptions& o) {
       WriteFileAtomic(staging + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0644));
   RETURN_IF_ERROR(WriteFileAtomic(staging + "/etc/group", "root:x:0:\n", 0644));
   RETURN_IF_ERROR(WriteFileAtomic(staging + "/etc/hostname", "clawos\n", 0644));
+  // The agent writes each VM's own machine id there (agent/machine.h).
+  std::error_code link_ec;
+  fs::create_symlink("/run/machine-id", staging + "/etc/machine-id", link_ec);
+  if (link_ec) return absl::InternalError("symlink /etc/machine-id: " + link_ec.message());
   RETURN_IF_ERROR(WriteFileAtomic(staging + "/etc/clawos/release", o.release, 0644));
   return Normalize(staging, o.source_date_epoch);
 }

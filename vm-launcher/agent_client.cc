@@ -15,11 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/sender.h"
+#include "common/crypto/random.h"
 #include "common/files.h"
 #include "common/grpc_util.h"
 #include "common/guarded.h"
 #include "common/status.h"
 #include "common/unix_socket.h"
+#include "common/utf8.h"
 
 namespace clawos::launcher {
 
@@ -199,14 +201,18 @@ absl::StatusOr<apb::Frame> AgentStream::Next(absl::Time deadline) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(
-    const std::string& socket, Options options, absl::Time deadline,
-    const std::function<bool()>& alive) {
-  auto conn = std::make_shared<AgentConn>();
+namespace {
+
+// Connects to `socket` (retrying while the VMM starts) and reads the guest's
+// Hello (log lines may come first; they go to `on_log`).
+absl::Status OpenChannel(AgentConn& conn, const std::string& socket, absl::Time deadline,
+                         const std::function<bool()>& alive,
+                         const std::function<void(const apb::LogLine&)>& on_log,
+                         apb::Hello* hello) {
   while (true) {
     auto fd = ConnectUnixSocket(socket);
     if (fd.ok()) {
-      conn->fd = *fd;
+      conn.fd = *fd;
       break;
     }
     if (fd.status().code() == absl::StatusCode::kInvalidArgument) return fd.status();
@@ -215,32 +221,65 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(
     }
     if (absl::Now() >= deadline)
       return absl::DeadlineExceededError("the agent channel never opened");
-    absl::SleepFor(absl::Milliseconds(20));
+    absl::SleepFor(absl::Milliseconds(5));
   }
+  // A guest restored from a template may still be in its template's session:
+  // any frame tells it this is a new host (agent.proto, "Templates").
+  apb::Frame nudge;
+  nudge.mutable_ping()->set_nonce(0);
+  RETURN_IF_ERROR(conn.Write(nudge));
+  for (;;) {
+    ASSIGN_OR_RETURN(apb::Frame f, ReadFrame(conn, deadline, alive));
+    if (f.has_log_line()) {
+      if (on_log) on_log(f.log_line());
+      continue;
+    }
+    if (!f.has_hello()) continue;
+    *hello = f.hello();
+    break;
+  }
+  if (hello->protocol_version() != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the guest agent speaks protocol ", hello->protocol_version(), "; this launcher speaks 1"));
+  }
+  return absl::OkStatus();
+}
+
+// Waits for the control-stream frame `want` names, passing log lines on; an
+// Error frame on the control stream is the guest's refusal.
+absl::Status AwaitControl(AgentConn& conn, absl::Time deadline, const std::function<bool()>& alive,
+                          const std::function<void(const apb::LogLine&)>& on_log,
+                          apb::Frame::BodyCase want) {
+  for (;;) {
+    ASSIGN_OR_RETURN(apb::Frame f, ReadFrame(conn, deadline, alive));
+    if (f.body_case() == want) return absl::OkStatus();
+    if (f.stream_id() == 0 && f.has_error()) {
+      int code = f.error().code();  // the guest's word: bounded, made safe
+      return absl::Status(
+          code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code) : absl::StatusCode::kUnknown,
+          absl::StrCat("the guest refused: ", ToSafeText(f.error().message(), 300)));
+    }
+    if (f.has_log_line() && on_log) on_log(f.log_line());
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(
+    const std::string& socket, Options options, absl::Time deadline,
+    const std::function<bool()>& alive) {
+  auto conn = std::make_shared<AgentConn>();
   std::unique_ptr<AgentClient> c(new AgentClient);
   c->conn_ = conn;
   c->options_ = std::move(options);
   auto fail = [&](absl::Status s) {
-    ::close(conn->fd);
+    if (conn->fd >= 0) ::close(conn->fd);
     conn->fd = -1;
     return s;
   };
-  // Hello (log lines may come first).
-  for (;;) {
-    auto f = ReadFrame(*conn, deadline, alive);
-    if (!f.ok()) return fail(f.status());
-    if (f->has_log_line()) {
-      if (c->options_.on_log) c->options_.on_log(f->log_line());
-      continue;
-    }
-    if (!f->has_hello()) continue;
-    c->hello_ = f->hello();
-    break;
-  }
-  if (c->hello_.protocol_version() != 1) {
-    return fail(absl::FailedPreconditionError(absl::StrCat("the guest agent speaks protocol ",
-                                                           c->hello_.protocol_version(),
-                                                           "; this launcher speaks 1")));
+  const auto& on_log = c->options_.on_log;
+  if (auto s = OpenChannel(*conn, socket, deadline, alive, on_log, &c->hello_); !s.ok()) {
+    return fail(s);
   }
   apb::Frame welcome;
   auto* w = welcome.mutable_welcome();
@@ -249,18 +288,35 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(
   for (const auto& [k, v] : c->options_.env) (*w->mutable_env())[k] = v;
   *w->mutable_host_time() = ToProtoTime(absl::Now());
   w->set_inference_enabled(c->options_.inference_enabled);
+  w->set_hostname(c->options_.hostname);
+  w->set_machine_id(c->options_.machine_id);
+  auto entropy = crypto::RandomBytes(64);
+  if (!entropy.ok()) return fail(entropy.status());
+  w->set_entropy(std::string(entropy->begin(), entropy->end()));
   if (auto s = conn->Write(welcome); !s.ok()) return fail(s);
-  for (;;) {
-    auto f = ReadFrame(*conn, deadline, alive);
-    if (!f.ok()) return fail(f.status());
-    if (f->has_ready()) break;
-    if (f->has_log_line() && c->options_.on_log) c->options_.on_log(f->log_line());
+  if (auto s = AwaitControl(*conn, deadline, alive, on_log, apb::Frame::kReady); !s.ok()) {
+    return fail(s);
   }
   AgentClient* self = c.get();
   auto reader = StartThread("agent channel reader", [self] { self->ReadLoop(); });
   if (!reader.ok()) return fail(reader.status());
   conn->read_thread = std::move(*reader);
   return c;
+}
+
+absl::Status AgentClient::Quiesce(const std::string& socket, absl::Time deadline,
+                                  const std::function<bool()>& alive,
+                                  const std::function<void(const apb::LogLine&)>& on_log) {
+  AgentConn conn;
+  absl::Cleanup close_fd = [&conn] {
+    if (conn.fd >= 0) ::close(conn.fd);
+  };
+  apb::Hello hello;
+  RETURN_IF_ERROR(OpenChannel(conn, socket, deadline, alive, on_log, &hello));
+  apb::Frame quiesce;
+  quiesce.mutable_quiesce();
+  RETURN_IF_ERROR(conn.Write(quiesce));
+  return AwaitControl(conn, deadline, alive, on_log, apb::Frame::kQuiesced);
 }
 
 AgentClient::~AgentClient() {

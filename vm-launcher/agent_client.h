@@ -1,5 +1,6 @@
 // The launcher's end of the agent channel (clawos.agent.v1 frames over the
-// VM's agent socket). Connect does the handshake (Hello → Welcome → Ready);
+// VM's agent socket). Connect does the handshake (Hello → Welcome → Ready;
+// Quiesce instead for a template);
 // then one reader thread demultiplexes frames: the control stream here,
 // host-opened request streams to their AgentStream, guest-opened streams
 // (the inference tunnel) to a handler. Sends from any thread are serialised.
@@ -74,6 +75,10 @@ class AgentClient {
     std::string vm;  // "vms/<id>"
     std::map<std::string, std::string> env;
     bool inference_enabled = false;
+    // The guest's identity (Welcome.hostname, Welcome.machine_id); the
+    // Welcome also carries 64 fresh random bytes for its kernel's RNG.
+    std::string hostname;
+    std::string machine_id;
     // Called on the reader thread; must not block.
     std::function<void(const apb::LogLine&)> on_log;
     // A stream the guest opened, with its first frame; handled on a new thread.
@@ -93,6 +98,12 @@ class AgentClient {
   static absl::StatusOr<std::unique_ptr<AgentClient>> Connect(const std::string& socket,
                                                               Options options, absl::Time deadline,
                                                               const std::function<bool()>& alive);
+  // For a template: connects, waits for the Hello of a guest never welcomed,
+  // sends Quiesce and returns once the guest answered Quiesced (the guest's
+  // refusal as its status). The channel is then closed, the guest unwelcomed.
+  static absl::Status Quiesce(const std::string& socket, absl::Time deadline,
+                              const std::function<bool()>& alive,
+                              const std::function<void(const apb::LogLine&)>& on_log);
   ~AgentClient();
 
   const apb::Hello& hello() const { return hello_; }

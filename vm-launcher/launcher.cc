@@ -66,6 +66,7 @@ absl::StatusOr<std::unique_ptr<Launcher>> Launcher::Open(LauncherConfig config, 
   RETURN_IF_ERROR(EnsurePrivateDir(c.state_dir + "/vms"));
   ASSIGN_OR_RETURN(l->images_db_, sqlite::Db::Open(c.state_dir + "/images.db", ImageMigrations()));
   ASSIGN_OR_RETURN(l->store_, VmStore::Open(c.state_dir + "/launcher.db", clock));
+  ASSIGN_OR_RETURN(l->templates_, TemplateStore::Open(c.state_dir + "/templates"));
   RETURN_IF_ERROR(l->Reconcile());
   if (l->config_.housekeeping) {
     Launcher* self = l.get();
@@ -120,7 +121,11 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
   o.max_guest_streams = config_.max_guest_streams_per_vm;
   o.guest_stream_slots = guest_stream_slots_;
   o.max_queued_bytes = config_.max_queued_bytes_per_vm;
-  if (auto vm = store_->Get(name); vm.ok()) o.env = vm->spec.env;
+  o.hostname = name;  // a VM name is a valid hostname
+  if (auto vm = store_->Get(name); vm.ok()) {
+    o.env = vm->spec.env;
+    o.machine_id = MachineId(*vm);
+  }
   auto log = Logs(name);
   if (log.ok()) {
     std::shared_ptr<VmLog> l = *log;

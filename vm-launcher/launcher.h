@@ -28,6 +28,7 @@
 #include "vm-launcher/events.h"
 #include "vm-launcher/host_setup.h"
 #include "vm-launcher/network.h"
+#include "vm-launcher/template_store.h"
 #include "vm-launcher/vm.h"
 #include "vm-launcher/vm_log.h"
 #include "vm-launcher/vm_store.h"
@@ -82,6 +83,11 @@ struct LauncherConfig {
   std::string jailer;  // clawos-jailer; empty: beside this program
   uint32_t jail_uid_first = 200000;
   uint32_t jail_uid_last = 265535;
+  // Start VMs from templates (template_store.h): a VM whose shape has one is
+  // restored from it; the first start of a shape makes it. BRIDGE VMs and
+  // starts with StartOptions::cold boot. Needs jail_uid_first < jail_uid_last
+  // when jailed (the last uid of the range is the template builds').
+  bool templates = true;
   // BRIDGE network mode; unset: VMs asking for it are refused.
   std::optional<BridgeConfig> bridge;
   // Run the housekeeping thread (tests may drive Housekeep() themselves).
@@ -93,6 +99,7 @@ struct StartOptions {
   absl::Time deadline =
       absl::InfiniteFuture();       // the wait ends at the earlier of this and ready_timeout
   std::function<bool()> cancelled;  // polled while the guest boots; may be empty
+  bool cold = false;                // boot, even where a template could restore it
 };
 
 struct ImageRecord {
@@ -121,6 +128,13 @@ class Launcher {
   absl::StatusOr<ImageRecord> GetImage(const std::string& name) const;
   // FAILED_PRECONDITION while a VM uses it. The image's files are not touched.
   absl::Status DeleteImage(const std::string& name);
+
+  // Templates: those on disk; one made now for `image` and the shape of
+  // `shape` (vcpus, memory, disk sizes; replacing one of the same key); one
+  // deleted (VMs restored from it keep running).
+  std::vector<TemplateRecord> ListTemplates() const;
+  absl::StatusOr<TemplateRecord> MakeTemplate(const std::string& image, const VmSpec& shape);
+  absl::Status DeleteTemplate(const std::string& id);
 
   absl::StatusOr<Vm> CreateVm(const VmSpec& spec);
   // Returns once the agent finished its handshake (RUNNING), or fails with
@@ -155,6 +169,13 @@ class Launcher {
   const HostSetup& host() const { return *host_; }
 
  private:
+  // A restore's template: its memory and device state (a descriptor the
+  // start closes).
+  struct Restore {
+    TemplateRecord record;
+    std::shared_ptr<TemplateRam> ram;
+    int state_fd = -1;
+  };
   struct Runtime {
     std::shared_ptr<Vmm> vmm;
     std::shared_ptr<AgentClient> agent;
@@ -193,6 +214,10 @@ class Launcher {
   absl::StatusOr<Vm> BeginStart(const std::string& name, std::shared_ptr<std::atomic<bool>> abort);
   VmmRequest Request(const Vm& vm, const ImageRecord& image, const image::Manifest& manifest,
                      const HostCgroup& cgroup) const;
+  // Starts the VMM: restored from `restore` when given (a restore that
+  // fails deletes the template and boots instead); sets vm.template_id.
+  absl::StatusOr<std::unique_ptr<Vmm>> Launch(Vm& vm, VmmRequest request,
+                                              std::optional<Restore> restore);
   absl::Status EndFailedStart(Vm& vm, const std::atomic<bool>& abort, bool abandoned,
                               const StartOptions& options, FailureKind kind,
                               const absl::Status& why);
@@ -205,6 +230,24 @@ class Launcher {
       const std::string& name, std::shared_ptr<Vmm> vmm, absl::Time deadline,
       std::shared_ptr<std::atomic<bool>> abort = nullptr,
       std::function<bool()> cancelled = nullptr);
+  // Templates (launcher_template.cc).
+  TemplateKey KeyFor(const VmSpec& shape, const ImageRecord& image,
+                     const image::Manifest& manifest) const;
+  // The template to restore `vm` from, made now when its shape has none;
+  // nullopt (a cold boot) when templates are off or do not apply, or when
+  // making or loading it failed (said in the VM's log; a failed key is not
+  // tried again for 10 minutes).
+  std::optional<Restore> FindRestore(const Vm& vm, const ImageRecord& image,
+                                     const image::Manifest& manifest, const StartOptions& options);
+  // Makes the template for `key` (the caller holds template_build_mu_):
+  // BootTemplate into its build directory, then the store takes it in.
+  // BootTemplate boots the guest with its RAM shared in `ram_fd`, quiesces
+  // it and saves its device state to DIR/state; the guest and its host part
+  // are gone when it returns.
+  absl::StatusOr<TemplateRecord> BuildTemplate(const TemplateKey& key, const ImageRecord& image,
+                                               const image::Manifest& manifest);
+  absl::Status BootTemplate(const TemplateKey& key, const ImageRecord& image,
+                            const image::Manifest& manifest, const std::string& dir, int ram_fd);
   // Cgroup, sockets and tap of a VM without a VMM.
   void CleanUp(const std::string& name, int net_slot = -1);
   // Adopts the VMM of `vm` (RUNNING) or ends what is left of it.
@@ -231,6 +274,9 @@ class Launcher {
   };
   std::shared_ptr<Self> self_ = std::make_shared<Self>(this);
   std::shared_ptr<Slots> guest_stream_slots_;
+  std::unique_ptr<TemplateStore> templates_;
+  std::mutex template_build_mu_;  // one build at a time; guards template_failed_
+  std::map<std::string, absl::Time> template_failed_;
 };
 
 }  // namespace clawos::launcher

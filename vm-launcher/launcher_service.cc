@@ -116,7 +116,9 @@ grpc::Status LauncherService::StartVm(Ctx* ctx, const lpb::StartVmRequest* req, 
   if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StartVm");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
-  auto vm = l_.StartVm(*id, CallerOf(ctx));
+  StartOptions options = CallerOf(ctx);
+  options.cold = req->cold();
+  auto vm = l_.StartVm(*id, options);
   if (!vm.ok()) return Err(vm.status());
   ToProto(*vm, true, resp);
   return grpc::Status::OK;
@@ -240,6 +242,43 @@ grpc::Status LauncherService::DeleteImage(Ctx* ctx, const lpb::DeleteImageReques
   auto id = ImageIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   return Err(l_.DeleteImage(*id));
+}
+
+grpc::Status LauncherService::ListTemplates(Ctx* ctx, const lpb::ListTemplatesRequest*,
+                                            lpb::ListTemplatesResponse* resp) {
+  ScopedRequestId rid(ctx);
+  for (const TemplateRecord& r : l_.ListTemplates()) TemplateToProto(r, resp->add_templates());
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::CreateTemplate(Ctx* ctx, const lpb::CreateTemplateRequest* req,
+                                             lpb::Template* resp) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("CreateTemplate");
+  auto image = ImageIdFromName(req->image());
+  if (!image.ok()) return Err(image.status());
+  if (req->vcpus() < 0 || req->memory_mib() < 0 || req->runtime_disk_mib() < 0 ||
+      req->workspace_disk_mib() < 0) {
+    return Err(absl::InvalidArgumentError("template sizes must not be negative"));
+  }
+  VmSpec shape;
+  if (req->vcpus()) shape.vcpus = req->vcpus();
+  if (req->memory_mib()) shape.memory_mib = req->memory_mib();
+  if (req->runtime_disk_mib()) shape.runtime_disk_mib = req->runtime_disk_mib();
+  if (req->workspace_disk_mib()) shape.workspace_disk_mib = req->workspace_disk_mib();
+  auto made = l_.MakeTemplate(*image, shape);
+  if (!made.ok()) return Err(made.status());
+  TemplateToProto(*made, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status LauncherService::DeleteTemplate(Ctx* ctx, const lpb::DeleteTemplateRequest* req,
+                                             google::protobuf::Empty*) {
+  ScopedRequestId rid(ctx);
+  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteTemplate");
+  auto id = TemplateIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  return Err(l_.DeleteTemplate(*id));
 }
 
 grpc::Status LauncherService::ExecVm(Ctx* ctx, const lpb::ExecVmRequest* req,

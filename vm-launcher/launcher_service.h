@@ -27,6 +27,11 @@ class LauncherService final : public lpb::LauncherService::Service {
   grpc::Status GetImage(Ctx*, const lpb::GetImageRequest*, lpb::Image*) override;
   grpc::Status ListImages(Ctx*, const lpb::ListImagesRequest*, lpb::ListImagesResponse*) override;
   grpc::Status DeleteImage(Ctx*, const lpb::DeleteImageRequest*, google::protobuf::Empty*) override;
+  grpc::Status ListTemplates(Ctx*, const lpb::ListTemplatesRequest*,
+                             lpb::ListTemplatesResponse*) override;
+  grpc::Status CreateTemplate(Ctx*, const lpb::CreateTemplateRequest*, lpb::Template*) override;
+  grpc::Status DeleteTemplate(Ctx*, const lpb::DeleteTemplateRequest*,
+                              google::protobuf::Empty*) override;
   grpc::Status ExecVm(Ctx*, const lpb::ExecVmRequest*,
                       grpc::ServerWriter<lpb::ExecVmResponse>*) override;
   grpc::Status PutVmFile(Ctx*, grpc::ServerReader<lpb::PutVmFileRequest>*, lpb::VmFile*) override;

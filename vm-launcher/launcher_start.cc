@@ -2,9 +2,12 @@
 // the image checked, the VM moved to BOOTING, the host's part (cgroup, NIC,
 // files), the VMM, the agent's handshake — each done one pushing its undo,
 // so that a start that fails anywhere leaves nothing behind.
+#include <unistd.h>
+
 #include <fstream>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
@@ -46,7 +49,9 @@ absl::Status Launcher::CheckMemory(const VmSpec& spec) const {
 absl::StatusOr<uint32_t> Launcher::AllocateJailUid() const {
   std::set<uint32_t> used;
   for (const Vm& vm : store_->List()) used.insert(vm.jail_uid);
-  for (uint64_t uid = config_.jail_uid_first; uid <= config_.jail_uid_last; ++uid) {
+  // The range's last uid is the template builds' (when there are two or more).
+  const uint64_t last = config_.jail_uid_last - (config_.jail_uid_first < config_.jail_uid_last);
+  for (uint64_t uid = config_.jail_uid_first; uid <= last; ++uid) {
     if (!used.count(static_cast<uint32_t>(uid))) return static_cast<uint32_t>(uid);
   }
   return absl::ResourceExhaustedError(absl::StrCat("every uid of the jail range ",
@@ -153,6 +158,28 @@ absl::Status Launcher::BootFailure(const std::string& name, Vmm& vmm, const absl
                                                "; console:\n", PumpedConsoleTail(name, vmm)));
 }
 
+absl::StatusOr<std::unique_ptr<Vmm>> Launcher::Launch(Vm& vm, VmmRequest request,
+                                                      std::optional<Restore> restore) {
+  vm.template_id.clear();
+  if (restore) {
+    absl::Cleanup close_state = [&] { ::close(restore->state_fd); };
+    request.ram_fd = restore->ram->fd();
+    request.state_fd = restore->state_fd;
+    auto restored = backend_->Launch(request);
+    if (restored.ok()) {
+      vm.template_id = restore->record.id;
+      return restored;
+    }
+    // A template that does not restore is not trusted again; this start boots.
+    log::Warn("restore failed: booting", {{"vm", vm.spec.name},
+                                          {"template", restore->record.id},
+                                          {"error", restored.status().ToString()}});
+    templates_->Delete(restore->record.id).IgnoreError();
+    request.ram_fd = request.state_fd = -1;
+  }
+  return backend_->Launch(request);
+}
+
 absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions& options) {
   ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
   RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStart));
@@ -186,7 +213,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
     return failed(FailureKind::kHostSetup, ready);
   }
   if (auto log = Logs(name); log.ok()) (*log)->ResetConsole();
-  auto launched = backend_->Launch(request);
+  auto launched = Launch(vm, request, FindRestore(vm, img, manifest, options));
   if (!launched.ok()) return failed(FailureKind::kVmmExited, launched.status());
   std::shared_ptr<Vmm> vmm = std::move(*launched);
   undo.Push([vmm] {
@@ -202,12 +229,14 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
   auto agent =
       ConnectAgent(name, vmm, std::min(absl::Now() + config_.ready_timeout, options.deadline),
                    abort, options.cancelled);
+  // A caller that went away meanwhile gets no VM it cannot know runs (a
+  // restore can be quicker than the checks during the wait).
+  const bool gone = absl::Now() >= options.deadline || (options.cancelled && options.cancelled());
   std::unique_lock final_lock(mu_);  // a stop arriving now is seen here or sees RUNNING
-  if (!agent.ok() || *abort) {
+  if (!agent.ok() || *abort || gone) {
     final_lock.unlock();
     absl::Status why = agent.ok() ? absl::AbortedError("aborted") : agent.status();
-    abandoned = !agent.ok() &&
-                (absl::Now() >= options.deadline || (options.cancelled && options.cancelled()));
+    abandoned = gone && !*abort;
     FailureKind kind = why.code() == absl::StatusCode::kDeadlineExceeded ? FailureKind::kBootTimeout
                                                                          : FailureKind::kVmmExited;
     return failed(kind, BootFailure(name, *vmm, why));

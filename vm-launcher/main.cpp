@@ -120,6 +120,13 @@ int main(int argc, char** argv) {
                  "FIRST-LAST: the uids (and gids) VMMs run as, one per VM, used by nothing else")
       ->envname("CLAWOS_LAUNCHER_JAIL_UID_RANGE")
       ->capture_default_str();
+  std::string templates = "on";
+  app.add_option("--templates", templates,
+                 "Restore VMs from templates of their image and shape (made on a shape's first "
+                 "start; BRIDGE VMs and `vm start --cold` boot); off: every start boots")
+      ->envname("CLAWOS_LAUNCHER_TEMPLATES")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   clawos::AddDurationFlag(app, "--token-ttl", &token_ttl, "CLAWOS_LAUNCHER_TOKEN_TTL",
                           "Lifetime of the VMs' tokens (refreshed at two thirds)");
   if (auto rc = clawos::ParseFlags(app, argc, argv)) return *rc;
@@ -132,6 +139,7 @@ int main(int argc, char** argv) {
                 "; use --backend qemu. See docs/vm-launcher.md");
   }
   config.jail = jail == "on";
+  config.templates = templates == "on";
   if (unsigned first = 0, last = 0;
       std::sscanf(uid_range.c_str(), "%u-%u", &first, &last) != 2 || first == 0 || first > last) {
     return Fail("--jail-uid-range must be FIRST-LAST with 0 < FIRST <= LAST, e.g. 200000-265535");

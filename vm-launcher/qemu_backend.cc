@@ -6,16 +6,29 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto/encoding.h"
+#include "common/crypto/sha256.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "vm-launcher/guest_config.h"
+#include "vm-launcher/qemu_snapshot.h"
 #include "vm-launcher/qemu_vmm.h"
+#include "vm-launcher/qmp_client.h"
 
 namespace clawos::launcher {
 
 absl::StatusOr<std::unique_ptr<QemuBackend>> QemuBackend::Create(QemuBackendOptions options) {
   std::unique_ptr<QemuBackend> b(new QemuBackend(std::move(options)));
   QemuBackendOptions& o = b->options_;
+  b->runtime_ = FindQemuRuntime();
+  if (b->runtime_.ok()) {
+    auto sum = crypto::Sha256File(b->runtime_->binary);
+    if (sum.ok()) {
+      b->identity_ =
+          absl::StrCat("qemu-system-x86_64 sha256:", crypto::HexEncode(*sum), " accel=", o.accel);
+      if (o.accel == "tcg") absl::StrAppend(&b->identity_, " tsc_khz=", HostTscKhz());
+    }
+  }
   if (!o.jail) return b;
   if (::geteuid() != 0) {
     return absl::FailedPreconditionError(
@@ -31,7 +44,6 @@ absl::StatusOr<std::unique_ptr<QemuBackend>> QemuBackend::Create(QemuBackendOpti
         "clawos-jailer not found at ", o.jailer,
         " (install it beside the launcher or pass --jailer; --jail off is for debugging only)"));
   }
-  b->runtime_ = FindQemuRuntime();
   if (!b->runtime_.ok()) {  // as without a jail: a start then fails with this
     log::Warn("QEMU not found", {{"error", b->runtime_.status().ToString()}});
   }
@@ -49,6 +61,13 @@ absl::StatusOr<std::unique_ptr<Vmm>> QemuBackend::Launch(const VmmRequest& r) {
     qc.netns = r.netns;
     qc.cmdline += " " + r.guest_cmdline;
   }
+  std::vector<int> pass_fds;
+  if (r.ram_fd >= 0) {
+    qc.ram_fd = 3;  // QEMU's first inherited descriptor
+    qc.ram_shared = r.ram_shared;
+    qc.incoming = r.state_fd >= 0;
+    pass_fds.push_back(r.ram_fd);
+  }
   std::optional<JailLaunch> jail;
   if (r.jail_uid != 0) {
     if (!options_.jail) {
@@ -61,10 +80,22 @@ absl::StatusOr<std::unique_ptr<Vmm>> QemuBackend::Launch(const VmmRequest& r) {
     qc.netns.clear();  // the jailer joins it
   }
   ::unlink(qc.console_log.c_str());
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<QemuVmm> vmm,
-      QemuVmm::Launch(qc, r.cgroup_procs, r.vm_dir + "/qemu.log", jail ? &*jail : nullptr));
+  ASSIGN_OR_RETURN(std::unique_ptr<QemuVmm> vmm,
+                   QemuVmm::Launch(qc, r.cgroup_procs, r.vm_dir + "/qemu.log",
+                                   jail ? &*jail : nullptr, pass_fds));
+  if (qc.incoming) RETURN_IF_ERROR(Restore(*vmm, r.state_fd));
   return std::unique_ptr<Vmm>(std::move(vmm));
+}
+
+absl::Status QemuBackend::Restore(QemuVmm& vmm, int state_fd) {
+  auto qmp = QmpClient::Connect(vmm.config().qmp_socket, absl::Seconds(10));
+  absl::Status loaded =
+      qmp.ok() ? LoadDeviceState(*qmp, state_fd, absl::Seconds(30)) : qmp.status();
+  if (loaded.ok()) return loaded;
+  vmm.Kill().IgnoreError();
+  std::string said = vmm.ExitMessage();
+  return absl::Status(loaded.code(), absl::StrCat("restoring from the template: ", loaded.message(),
+                                                  said.empty() ? "" : "; QEMU: ", said));
 }
 
 absl::StatusOr<std::unique_ptr<Vmm>> QemuBackend::Adopt(pid_t pid, uint64_t start_time,

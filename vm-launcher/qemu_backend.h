@@ -1,7 +1,9 @@
 // QEMU as the launcher's VmmBackend (vmm.h): a VmmRequest becomes QEMU's
 // configuration (guest_config.h), jailed (vmm_jail.h) when the request has a
 // jail uid, and a QemuVmm. With the jail on, Create finds clawos-jailer and
-// what QEMU needs inside the jail once, at start-up.
+// what QEMU needs inside the jail once, at start-up. Templates: a VM is
+// restored from one by mapping its RAM (VmmRequest::ram_fd) and loading its
+// device state over QMP (qemu_snapshot.h).
 #pragma once
 
 #include <memory>
@@ -12,6 +14,8 @@
 #include "vm-launcher/vmm_jail.h"
 
 namespace clawos::launcher {
+
+class QemuVmm;
 
 struct QemuBackendOptions {
   std::string accel = "tcg";
@@ -25,15 +29,21 @@ class QemuBackend : public VmmBackend {
   // QEMU missing is not an error here: each start then fails saying so.
   static absl::StatusOr<std::unique_ptr<QemuBackend>> Create(QemuBackendOptions options);
 
+  // "qemu-system-x86_64 sha256:<binary's> accel=<a>[ tsc_khz=<n>]"; "" when
+  // QEMU was not found.
+  std::string Identity() const override { return identity_; }
   absl::StatusOr<std::unique_ptr<Vmm>> Launch(const VmmRequest& request) override;
   absl::StatusOr<std::unique_ptr<Vmm>> Adopt(pid_t pid, uint64_t start_time,
                                              const std::string& vm_dir,
                                              const std::string& run_dir) override;
 
  private:
+  // Feeds a VMM started paused its device state and resumes it; kills it on failure.
+  static absl::Status Restore(QemuVmm& vmm, int state_fd);
   explicit QemuBackend(QemuBackendOptions o) : options_(std::move(o)) {}
   QemuBackendOptions options_;
   absl::StatusOr<QemuRuntime> runtime_ = absl::UnknownError("not looked for");
+  std::string identity_;
 };
 
 }  // namespace clawos::launcher

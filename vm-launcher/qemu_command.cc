@@ -38,6 +38,8 @@ absl::Status ValidateQemuConfig(const QemuConfig& c) {
       return bad("mac must be xx:xx:xx:xx:xx:xx (lower-case hex)");
     }
   }
+  if (c.ram_fd >= 0 && c.ram_fd < 3) return bad("ram_fd must be 3 or more");
+  if (c.incoming && c.ram_fd < 0) return bad("a restore needs the template's RAM (ram_fd)");
   if (!c.netns.empty() &&
       c.netns.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos) {
     return bad("netns must be [a-z0-9_-]+");
@@ -61,7 +63,8 @@ std::vector<std::string> QemuArgv(const QemuConfig& c) {
   a.insert(a.end(), {
                         c.binary,
                         "-M",
-                        "microvm,x-option-roms=off,pit=on,pic=on,rtc=on",
+                        absl::StrCat("microvm,x-option-roms=off,pit=on,pic=on,rtc=on",
+                                     c.ram_fd >= 0 ? ",memory-backend=ram" : ""),
                         "-accel",
                         c.accel == "kvm" ? "kvm" : "tcg,tb-size=32",
                         "-m",
@@ -88,6 +91,12 @@ std::vector<std::string> QemuArgv(const QemuConfig& c) {
                         "-qmp",
                         "unix:" + c.qmp_socket + ",server=on,wait=off",
                     });
+  if (c.ram_fd >= 0) {
+    a.insert(a.end(), {"-object", absl::StrCat("memory-backend-file,id=ram,size=", c.memory_mib,
+                                               "M,mem-path=/proc/self/fd/", c.ram_fd,
+                                               c.ram_shared ? ",share=on" : ",share=off")});
+  }
+  if (c.incoming) a.insert(a.end(), {"-incoming", "defer"});
   for (const QemuDisk& d : c.disks) {
     a.insert(a.end(),
              {"-drive",

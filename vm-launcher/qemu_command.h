@@ -37,6 +37,14 @@ struct QemuConfig {
   std::string mac;  // "52:54:00:xx:xx:xx"
   // Run QEMU inside this network namespace (`ip netns exec`); empty: the host's.
   std::string netns;
+  // Guest RAM mapped from the file QEMU inherited as this descriptor
+  // (/proc/self/fd/<n>): shared, so that the guest's writes land in it (a
+  // template's boot), or private copy-on-write (a VM restored from one).
+  // -1: anonymous memory.
+  int ram_fd = -1;
+  bool ram_shared = false;
+  // Start paused, waiting for the device state over QMP (-incoming defer).
+  bool incoming = false;
 };
 
 // INVALID_ARGUMENT naming the bad field.

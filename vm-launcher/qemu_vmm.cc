@@ -21,6 +21,7 @@
 #include "common/process.h"
 #include "common/status.h"
 #include "common/utf8.h"
+#include "vm-launcher/qemu_snapshot.h"
 #include "vm-launcher/qmp_client.h"
 
 namespace clawos::launcher {
@@ -48,14 +49,14 @@ namespace {
 // Returns QEMU's pid.
 absl::StatusOr<pid_t> SpawnJailed(const JailLaunch& jail,
                                   const std::vector<std::string>& cgroup_procs,
-                                  const std::string& log_path) {
+                                  const std::string& log_path, const std::vector<int>& pass_fds) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     return ErrnoStatus(errno, "becoming a child subreaper");
   }
   ::unlink(jail.spec.pid_file.c_str());
   std::vector<std::string> argv = {jail.jailer};
   for (std::string& a : jail::JailArgs(jail.spec)) argv.push_back(std::move(a));
-  ASSIGN_OR_RETURN(pid_t jailer, SpawnWithLog(argv, {}, log_path, cgroup_procs));
+  ASSIGN_OR_RETURN(pid_t jailer, SpawnWithLog(argv, {}, log_path, cgroup_procs, pass_fds));
   int status = 0;
   const absl::Time until = absl::Now() + absl::Seconds(30);
   while (::waitpid(jailer, &status, WNOHANG) == 0) {
@@ -85,7 +86,7 @@ absl::StatusOr<pid_t> SpawnJailed(const JailLaunch& jail,
 
 absl::StatusOr<std::unique_ptr<QemuVmm>> QemuVmm::Launch(
     const QemuConfig& config, const std::vector<std::string>& cgroup_procs,
-    const std::string& log_path, const JailLaunch* jail) {
+    const std::string& log_path, const JailLaunch* jail, const std::vector<int>& pass_fds) {
   RETURN_IF_ERROR(ValidateQemuConfig(config));
   for (const std::string* sock : {&config.agent_socket, &config.qmp_socket})
     ::unlink(sock->c_str());
@@ -93,11 +94,11 @@ absl::StatusOr<std::unique_ptr<QemuVmm>> QemuVmm::Launch(
   p->config_ = config;
   p->log_path_ = log_path;
   if (jail) {
-    ASSIGN_OR_RETURN(p->pid_, SpawnJailed(*jail, cgroup_procs, log_path));
+    ASSIGN_OR_RETURN(p->pid_, SpawnJailed(*jail, cgroup_procs, log_path, pass_fds));
   } else {
     // QEMU joins its cgroup before it executes: limited, and watched by the
     // monitor, from its first instruction.
-    ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path, cgroup_procs));
+    ASSIGN_OR_RETURN(p->pid_, SpawnWithLog(QemuArgv(config), {}, log_path, cgroup_procs, pass_fds));
   }
   p->child_ = true;
   p->start_time_ = ProcessStartTime(p->pid_);
@@ -116,6 +117,11 @@ absl::StatusOr<std::unique_ptr<QemuVmm>> QemuVmm::Adopt(pid_t pid, uint64_t star
   p->pid_ = pid;
   p->start_time_ = start_time;
   return p;
+}
+
+absl::Status QemuVmm::SaveState(int fd) {
+  ASSIGN_OR_RETURN(QmpClient qmp, QmpClient::Connect(config_.qmp_socket, absl::Seconds(5)));
+  return SaveDeviceState(qmp, fd, absl::Seconds(60));
 }
 
 QemuVmm::~QemuVmm() {

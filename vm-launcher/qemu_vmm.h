@@ -38,9 +38,11 @@ class QemuVmm : public Vmm {
   // `log_path`, after joining the `cgroup_procs` files; in `jail` when given
   // (QEMU then runs as its uid in its namespaces, and this process becomes a
   // child subreaper so that QEMU is still its child once the jailer exits).
+  // `pass_fds` become QEMU's descriptors 3, 4, ... (QemuConfig::ram_fd).
   static absl::StatusOr<std::unique_ptr<QemuVmm>> Launch(
       const QemuConfig& config, const std::vector<std::string>& cgroup_procs,
-      const std::string& log_path, const JailLaunch* jail = nullptr);
+      const std::string& log_path, const JailLaunch* jail = nullptr,
+      const std::vector<int>& pass_fds = {});
   // Adopts a running VMM after a launcher restart; NOT_FOUND if it is gone.
   static absl::StatusOr<std::unique_ptr<QemuVmm>> Adopt(pid_t pid, uint64_t start_time,
                                                         const QemuConfig& config,
@@ -57,6 +59,7 @@ class QemuVmm : public Vmm {
   std::string ConsoleTail() const;
   // QEMU's stderr's end (its log), when it exited by itself.
   std::string ExitMessage() const override;
+  absl::Status SaveState(int fd) override;
   std::string AgentSocket() const override { return config_.agent_socket; }
   std::string ConsoleLog() const override { return config_.console_log; }
   const QemuConfig& config() const { return config_; }

@@ -2,9 +2,11 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -26,7 +28,7 @@ absl::StatusOr<QmpClient> QmpClient::Connect(const std::string& path, absl::Dura
     if (absl::Now() > deadline) {
       return absl::UnavailableError(absl::StrCat("cannot connect to QMP at ", path));
     }
-    absl::SleepFor(absl::Milliseconds(20));
+    absl::SleepFor(absl::Milliseconds(5));
   }
   QmpClient c(fd);
   ASSIGN_OR_RETURN(nlohmann::json greeting, c.ReadMessage(deadline));
@@ -72,7 +74,11 @@ absl::StatusOr<nlohmann::json> QmpClient::Execute(const std::string& command,
   if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     return absl::UnavailableError("writing to QMP failed");
   }
-  absl::Time deadline = absl::Now() + timeout;
+  return AwaitReturn(command, absl::Now() + timeout);
+}
+
+absl::StatusOr<nlohmann::json> QmpClient::AwaitReturn(const std::string& command,
+                                                      absl::Time deadline) {
   while (true) {
     ASSIGN_OR_RETURN(nlohmann::json msg, ReadMessage(deadline));
     if (msg.contains("event")) {
@@ -86,6 +92,27 @@ absl::StatusOr<nlohmann::json> QmpClient::Execute(const std::string& command,
                                                         msg["error"].value("desc", "")));
     }
   }
+}
+
+absl::Status QmpClient::SendFd(const std::string& name, int fd) {
+  std::string line = nlohmann::json{{"execute", "getfd"}, {"arguments", {{"fdname", name}}}}.dump();
+  line += "\n";
+  iovec iov{line.data(), line.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (::sendmsg(fd_, &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+    return absl::UnavailableError("handing a descriptor to QEMU failed");
+  }
+  return AwaitReturn("getfd", absl::Now() + absl::Seconds(10)).status();
 }
 
 absl::StatusOr<std::string> QmpClient::Status() {

@@ -28,6 +28,9 @@ class QmpClient {
   absl::StatusOr<nlohmann::json> Execute(const std::string& command,
                                          const nlohmann::json& arguments = nullptr,
                                          absl::Duration timeout = absl::Seconds(10));
+  // Hands QEMU a descriptor under `name` (getfd, the descriptor as
+  // SCM_RIGHTS), for a later "fd:<name>" migration URI.
+  absl::Status SendFd(const std::string& name, int fd);
   // "running", "paused", "shutdown", ... from query-status.
   absl::StatusOr<std::string> Status();
   // Events seen so far (e.g. SHUTDOWN, POWERDOWN), oldest first.
@@ -36,6 +39,8 @@ class QmpClient {
  private:
   explicit QmpClient(int fd) : fd_(fd) {}
   absl::StatusOr<nlohmann::json> ReadMessage(absl::Time deadline);
+  // The answer to the command just sent (events seen meanwhile are kept).
+  absl::StatusOr<nlohmann::json> AwaitReturn(const std::string& command, absl::Time deadline);
   int fd_;
   std::string buffer_;
   std::vector<nlohmann::json> events_;

@@ -3,6 +3,8 @@
 #include <cctype>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto/encoding.h"
+#include "common/crypto/sha256.h"
 
 namespace clawos::launcher {
 
@@ -122,6 +124,15 @@ absl::Status CheckAllowed(const Vm& vm, VmOp op) {
   return absl::FailedPreconditionError(
       absl::StrCat("cannot ", what, " VM ", vm.spec.name, ": it is ", VmStateName(s),
                    op == VmOp::kDelete && s != VmState::kCreating ? " (stop it first)" : ""));
+}
+
+std::string MachineId(const Vm& vm) {
+  crypto::Sha256 h;
+  h.Update(std::string_view("clawos machine id\0", 18));
+  h.Update(vm.spec.name);
+  h.Update(absl::StrCat("\0", absl::ToUnixNanos(vm.create_time)));
+  crypto::Sha256Digest d = h.Final();
+  return crypto::HexEncode(std::span<const uint8_t>(d.data(), 16));
 }
 
 }  // namespace clawos::launcher

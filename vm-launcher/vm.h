@@ -57,6 +57,7 @@ struct Vm {
   std::string agent_version;  // from the guest's Hello in the current or last run
   int net_slot = -1;          // BRIDGE mode: the tap/address slot while it runs
   uint32_t jail_uid = 0;      // its VMM's own uid and gid (0: none allocated yet), for life
+  std::string template_id;    // the template the current or last run was restored from ("": booted)
   absl::Time create_time;
   absl::Time update_time;
   absl::Time start_time = absl::InfinitePast();  // the current or last run's
@@ -67,6 +68,11 @@ struct Vm {
 absl::Status ValidateVmName(const std::string& name);
 // INVALID_ARGUMENT naming the first bad field.
 absl::Status ValidateVmSpec(const VmSpec& spec, const VmLimits& limits);
+
+// The VM's machine id (Welcome.machine_id): 32 lower-case hex digits, the
+// same for the VM's whole life, different for every VM ever created (its
+// name and creation time hashed).
+std::string MachineId(const Vm& vm);
 
 // FAILED_PRECONDITION saying what the VM's state allows, when `op` is not legal.
 enum class VmOp { kStart, kStop, kDelete, kExec };

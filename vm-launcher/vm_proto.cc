@@ -36,6 +36,32 @@ absl::StatusOr<std::string> ImageIdFromName(const std::string& name) {
   return IdFromName(name, "images/");
 }
 
+absl::StatusOr<std::string> TemplateIdFromName(const std::string& name) {
+  const std::string prefix = "templates/";
+  std::string id = absl::StartsWith(name, prefix) ? name.substr(prefix.size()) : "";
+  if (id.size() != 16 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name \"", name.substr(0, 80), "\" is not of the form templates/<16 hex digits>"));
+  }
+  return id;
+}
+
+void TemplateToProto(const TemplateRecord& r, lpb::Template* out) {
+  out->set_name("templates/" + r.id);
+  out->set_image("images/" + r.key.image);
+  out->set_verity_root_hash(r.key.root_hash);
+  out->set_vcpus(r.key.vcpus);
+  out->set_memory_mib(r.key.memory_mib);
+  out->set_runtime_disk_mib(r.key.runtime_disk_mib);
+  out->set_workspace_disk_mib(r.key.workspace_disk_mib);
+  out->set_vmm(r.key.vmm);
+  *out->mutable_create_time() = ToProtoTime(r.create_time);
+  *out->mutable_build_time() = ToProtoDuration(r.build_time);
+  out->set_memory_bytes(r.ram_bytes);
+  out->set_stored_memory_bytes(r.ram_data_bytes);
+  out->set_device_state_bytes(r.state_bytes);
+}
+
 absl::StatusOr<VmSpec> SpecFromProto(const std::string& vm_id, const lpb::VmSpec& p) {
   VmSpec s;
   s.name = vm_id;
@@ -98,6 +124,7 @@ void VmToProto(const Vm& vm, const std::string& cgroup_path, bool with_env, lpb:
     out->set_stop_reason(ToValidUtf8(vm.reason));
   }
   out->set_jail_uid(vm.jail_uid);
+  if (!vm.template_id.empty()) out->set_template_id("templates/" + vm.template_id);
   out->set_backend(lpb::Vm::QEMU);
   if (vm.start_time != absl::InfinitePast()) out->set_accel(lpb::Vm::TCG);
   out->set_pid(static_cast<int32_t>(vm.pid));

@@ -17,6 +17,9 @@ namespace lpb = ::clawos::launcher::v1;
 // "vms/<id>" → id (validated); INVALID_ARGUMENT otherwise.
 absl::StatusOr<std::string> VmIdFromName(const std::string& name);
 absl::StatusOr<std::string> ImageIdFromName(const std::string& name);
+// "templates/<16 hex digits>" → the id.
+absl::StatusOr<std::string> TemplateIdFromName(const std::string& name);
+void TemplateToProto(const TemplateRecord& rec, lpb::Template* out);
 
 // Applies the documented defaults; INVALID_ARGUMENT for what cannot be.
 absl::StatusOr<VmSpec> SpecFromProto(const std::string& vm_id, const lpb::VmSpec& spec);

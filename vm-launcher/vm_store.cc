@@ -51,7 +51,7 @@ std::string RuntimeJson(const Vm& vm) {
       {"agent_version", vm.agent_version}, {"failure", static_cast<int>(vm.failure)},
       {"net_slot", vm.net_slot},           {"start_ms", Millis(vm.start_time)},
       {"jail_uid", vm.jail_uid},           {"ready_ms", Millis(vm.ready_time)},
-      {"stop_ms", Millis(vm.stop_time)}}
+      {"stop_ms", Millis(vm.stop_time)},   {"template", vm.template_id}}
       .dump();
 }
 
@@ -84,6 +84,7 @@ absl::StatusOr<Vm> FromRow(const sqlite::Statement& st) {
     vm.failure = static_cast<FailureKind>(r.value("failure", 0));
     vm.net_slot = r.value("net_slot", -1);
     vm.jail_uid = r.value("jail_uid", uint32_t{0});
+    vm.template_id = r.value("template", std::string());
     vm.start_time = FromMillis(r.value("start_ms", int64_t{0}));
     vm.ready_time = FromMillis(r.value("ready_ms", int64_t{0}));
     vm.stop_time = FromMillis(r.value("stop_ms", int64_t{0}));

@@ -45,6 +45,10 @@ class Vmm {
   // What the VMM said about its own exit (its stderr's end, safe text), or
   // "" when it said nothing.
   virtual std::string ExitMessage() const = 0;
+  // For a template's VMM (VmmRequest::ram_shared): pauses the guest and
+  // writes its device state to `fd`; its RAM is already in the shared file.
+  // The VMM stays paused until stopped.
+  virtual absl::Status SaveState(int fd) = 0;
 };
 
 // One VM's VMM to start: host paths throughout.
@@ -63,11 +67,21 @@ struct VmmRequest {
   uint32_t jail_uid = 0;  // 0: unjailed (--jail off)
   // The cgroup.procs files the VMM joins before it executes.
   std::vector<std::string> cgroup_procs;
+  // Templates (the caller keeps these descriptors): guest RAM mapped from
+  // `ram_fd`, shared for a template's boot, else private copy-on-write; with
+  // `state_fd`, the VM is restored from that device state instead of booted.
+  int ram_fd = -1;
+  bool ram_shared = false;
+  int state_fd = -1;
 };
 
 class VmmBackend {
  public:
   virtual ~VmmBackend() = default;
+  // What a template made with this backend is bound to (the VMM binary's
+  // hash, the accelerator, what else shapes the guest's machine); "" when
+  // the backend makes no templates.
+  virtual std::string Identity() const = 0;
   virtual absl::StatusOr<std::unique_ptr<Vmm>> Launch(const VmmRequest& request) = 0;
   // Takes a VMM of an earlier launcher run back (pid and start time as
   // recorded, its run directory); NOT_FOUND when that process is gone.

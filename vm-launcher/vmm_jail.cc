@@ -94,6 +94,7 @@ absl::StatusOr<JailedVmm> JailVmm(const QemuConfig& host, const VmmJailOptions& 
   s.nproc = 512;
   s.hostname = "clawos-vmm";
   s.pid_file = o.vm_dir + "/vmm.pid";
+  if (host.ram_fd >= 0) s.keep_fds.push_back(host.ram_fd);
   s.argv = QemuArgv(in);
   RETURN_IF_ERROR(jail::ValidateJailSpec(s));
   return j;
