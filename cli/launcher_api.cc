@@ -135,7 +135,7 @@ class RestLauncherApi : public LauncherApi {
         req.start() ? absl::Minutes(10) + kRestMargin : kCallTimeout + kRestMargin);
   }
   absl::StatusOr<lpb::Vm> StartVm(const lpb::StartVmRequest& req, absl::Duration timeout) override {
-    return Proto<lpb::Vm>("POST", VmPath(req.name()) + ":start", nullptr, timeout);
+    return Proto<lpb::Vm>("POST", VmPath(req.name()) + ":start", &req, timeout);
   }
   absl::StatusOr<lpb::Vm> StopVm(const lpb::StopVmRequest& req, absl::Duration timeout) override {
     return Proto<lpb::Vm>("POST", VmPath(req.name()) + ":stop", &req, timeout);

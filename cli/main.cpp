@@ -8,6 +8,7 @@
 #include "cli/monitor_commands.h"
 #include "cli/proxy_commands.h"
 #include "cli/stack_commands.h"
+#include "cli/template_commands.h"
 #include "cli/vm_commands.h"
 #include "cli/workflow_commands.h"
 
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   clawos::cli::AddSecretCommands(app, ctx, rc);
   clawos::cli::AddImageCommands(app, ctx, rc);
   clawos::cli::AddImageLauncherCommands(*app.get_subcommand("image"), ctx, rc);
+  clawos::cli::AddTemplateCommands(*app.get_subcommand("image"), ctx, rc);
   clawos::cli::AddVmCommands(app, ctx, rc);
   clawos::cli::AddWorkflowCommands(app, ctx, rc);
   clawos::cli::AddProxyCommands(app, ctx, rc);

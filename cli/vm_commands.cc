@@ -59,6 +59,12 @@ void PrintVm(const lpb::Vm& vm) {
   if (vm.cgroup_id()) {
     std::cout << "cgroup:    " << vm.cgroup_path() << " (id " << vm.cgroup_id() << ")\n";
   }
+  if (vm.has_start_time()) {
+    std::cout << "boot:      "
+              << (vm.template_id().empty() ? std::string("booted")
+                                           : "restored from " + vm.template_id())
+              << "\n";
+  }
   if (!vm.agent_version().empty()) {
     std::cout << "agent:     " << TerminalSafeLine(vm.agent_version()) << "\n";
   }
@@ -115,6 +121,7 @@ struct StartFlags {
   int vcpus = 0, mem = 256, workspace_mib = 0;
   std::vector<std::string> env, labels;
   std::string network = "none";
+  bool cold = false;
   absl::Duration timeout = absl::Minutes(5);
 };
 
@@ -174,6 +181,7 @@ int Start(const Context& ctx, const StartFlags& f) {
   }
   lpb::StartVmRequest s;
   s.set_name(name);
+  s.set_cold(f.cold);
   auto vm = (*api)->StartVm(s, f.timeout);
   if (progress) progress->Finish(vm.ok() ? lpb::Vm::RUNNING : lpb::Vm::FAILED);
   progress.reset();
@@ -181,10 +189,11 @@ int Start(const Context& ctx, const StartFlags& f) {
   if (ctx.json()) {
     std::cout << ToJson(*vm) << "\n";
   } else {
-    std::cout << absl::StrFormat("%s RUNNING in %.1fs (agent %s, pid %d, %s)\n", name,
-                                 absl::ToDoubleSeconds(absl::Now() - t0),
-                                 TerminalSafeLine(vm->agent_version()), vm->pid(),
-                                 lpb::Vm::Accel_Name(vm->accel()));
+    std::cout << absl::StrFormat(
+        "%s RUNNING in %.1fs (agent %s, pid %d, %s, %s)\n", name,
+        absl::ToDoubleSeconds(absl::Now() - t0), TerminalSafeLine(vm->agent_version()), vm->pid(),
+        lpb::Vm::Accel_Name(vm->accel()),
+        vm->template_id().empty() ? "booted" : "restored from " + vm->template_id());
   }
   return 0;
 }
@@ -215,6 +224,8 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
                    "none (no NIC; inference via the agent channel) or bridge")
       ->check(CLI::IsMember({"none", "bridge"}))
       ->capture_default_str();
+  start->add_flag("--cold", start_flags->cold,
+                  "Boot the guest even where a template of its image and shape could restore it");
   clawos::AddDurationFlag(*start, "--timeout", &start_flags->timeout, "",
                           "How long to wait for RUNNING; past it the start is abandoned and the "
                           "VM left STOPPED");

@@ -116,17 +116,22 @@ absl::Status ToRequest(const RequestInput& in, lpb::DeleteVmRequest* out) {
   return absl::OkStatus();
 }
 
-absl::Status ToRequest(const RequestInput& in, lpb::StartVmRequest* out) {
-  out->set_name(Vm(in));
-  return absl::OkStatus();
-}
-
-absl::Status ToRequest(const RequestInput& in, lpb::StopVmRequest* out) {
+// An optional JSON body (the options), then the VM from the path.
+template <typename Req>
+absl::Status OptionsForVm(const RequestInput& in, Req* out) {
   if (!in.req.body.empty()) {
     if (auto s = FromJson(in.req.body, out); !s.ok()) return s;
   }
   out->set_name(Vm(in));
   return absl::OkStatus();
+}
+
+absl::Status ToRequest(const RequestInput& in, lpb::StartVmRequest* out) {
+  return OptionsForVm(in, out);
+}
+
+absl::Status ToRequest(const RequestInput& in, lpb::StopVmRequest* out) {
+  return OptionsForVm(in, out);
 }
 
 absl::Status ToRequest(const RequestInput& in, lpb::ExecVmRequest* out) {
