@@ -1,15 +1,18 @@
 // bench_vm_start: how long `start` takes to reach RUNNING (the guest agent's
 // handshake done) through the launcher, against a bare QEMU boot of the same
 // image with the same command line to the same ready marker, interleaved in
-// one run, each start once with the VMM jailed (the default) and once
-// unjailed (--jail off). Then five concurrent jailed starts (total time) and
-// the VMM RSS per VM in both modes.
+// one run:
+//   - a cold boot, jailed (the default VMM) and unjailed (--jail off);
+//   - a restore from the VM shape's template (docs/vm-launcher.md), jailed;
+// then N concurrent starts, cold and from the template (all RUNNING after),
+// and with N idle VMs of each kind running: the VMM's RSS and PSS per VM and
+// its idle CPU.
 //
-//   build/bench/bench_vm_start [--image build/guest-image] [--boots 5] [--concurrent 5]
-// Needs root (cgroups, the jail). The ratio launcher/bare is the launcher's
-// own cost (signature and digest checks, cgroup, jail, SQLite, the state
-// machine) on top of the boot itself; goal <= 1.10. The ratio jailed/unjailed
-// is the jail's; goal <= 1.05.
+//   build/bench/bench_vm_start [--image build/guest-image] [--boots 5] [--concurrent 10]
+// Needs root (cgroups, the jail). Ratios: cold launcher/bare is the
+// launcher's own cost (goal <= 1.10); jailed/unjailed the jail's (goal <=
+// 1.05); cold/template the templates' gain (goal >= 5, template median <=
+// 0.5 s, 10 concurrent template starts <= 3 s, PSS per idle VM <= 40 MiB).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -44,16 +48,40 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-int64_t RssKib(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+// A field of /proc/<pid>/status or smaps_rollup ("VmRSS:", "Pss:"), KiB.
+int64_t ProcKib(pid_t pid, const char* file, const char* key) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/", file));
   std::string k;
   int64_t v;
   std::string unit;
   while (f >> k) {
-    if (k == "VmRSS:" && f >> v >> unit) return v;
+    if (k == key && f >> v >> unit) return v;
     std::getline(f, unit);
   }
   return 0;
+}
+
+int64_t RssKib(pid_t pid) { return ProcKib(pid, "status", "VmRSS:"); }
+int64_t PssKib(pid_t pid) { return ProcKib(pid, "smaps_rollup", "Pss:"); }
+
+// utime + stime of `pid`, clock ticks.
+int64_t CpuTicks(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(f, line);
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  int64_t ut = 0, st = 0;
+  for (int i = 3; rest >> field; ++i) {
+    if (i == 14) ut = std::atoll(field.c_str());
+    if (i == 15) {
+      st = std::atoll(field.c_str());
+      break;
+    }
+  }
+  return ut + st;
 }
 
 // One bare QEMU boot: spawn, wait for the agent's handshake, kill. Seconds.
@@ -81,11 +109,77 @@ double BareBoot(const clawos::image::Manifest& m, const std::string& image,
   return s;
 }
 
+// One timed start -> RUNNING (cold or from the template), the VMM's RSS,
+// then a forced stop.
+void TimedStart(Launcher& on, bool cold, std::vector<double>* times, int64_t* rss) {
+  StartOptions o;
+  o.cold = cold;
+  auto t0 = absl::Now();
+  auto vm = on.StartVm("seq", o);
+  times->push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+  if (!vm.ok() || vm->template_id.empty() != cold) {
+    std::fprintf(
+        stderr, "start: %s\n",
+        vm.ok() ? "restored/booted unlike asked" : std::string(vm.status().message()).c_str());
+    std::exit(1);
+  }
+  *rss = std::max(*rss, RssKib(static_cast<pid_t>(vm->pid)));
+  on.StopVm("seq", absl::ZeroDuration(), true).IgnoreError();
+}
+
+// N VMs started at once; prints when all run and, once they idle, their
+// VMMs' RSS, PSS and CPU; then deletes them.
+void Concurrent(Launcher& l, int n, bool cold) {
+  const char* kind = cold ? "cold" : "template";
+  VmSpec spec;
+  spec.image = "agent";
+  std::vector<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    spec.name = absl::StrCat(cold ? "c" : "t", i);
+    l.CreateVm(spec).IgnoreError();
+    names.push_back(spec.name);
+  }
+  StartOptions o;
+  o.cold = cold;
+  auto t0 = absl::Now();
+  std::vector<std::future<absl::StatusOr<Vm>>> starts;
+  for (const auto& name : names) {
+    starts.push_back(std::async(std::launch::async, [&l, name, o] { return l.StartVm(name, o); }));
+  }
+  std::vector<pid_t> pids;
+  for (auto& f : starts) {
+    auto vm = f.get();
+    if (!vm.ok()) {
+      std::fprintf(stderr, "concurrent start: %s\n", std::string(vm.status().message()).c_str());
+      std::exit(1);
+    }
+    pids.push_back(static_cast<pid_t>(vm->pid));
+  }
+  double total = absl::ToDoubleSeconds(absl::Now() - t0);
+  absl::SleepFor(absl::Seconds(5));  // let them settle into idle
+  int64_t rss = 0, pss = 0, ticks0 = 0, ticks1 = 0;
+  for (pid_t p : pids) ticks0 += CpuTicks(p);
+  absl::SleepFor(absl::Seconds(10));
+  for (pid_t p : pids) {
+    ticks1 += CpuTicks(p);
+    rss += RssKib(p);
+    pss += PssKib(p);
+  }
+  double per = static_cast<double>(pids.size());
+  double cpu = static_cast<double>(ticks1 - ticks0) / static_cast<double>(sysconf(_SC_CLK_TCK)) /
+               10.0 / per * 100.0;
+  std::printf("\n%d concurrent %s starts: all RUNNING after %.2fs\n", n, kind, total);
+  std::printf("  with %d idle %s VMs: VMM RSS %.0f MiB, PSS %.0f MiB, CPU %.1f %% per VM\n", n,
+              kind, static_cast<double>(rss) / per / 1024.0,
+              static_cast<double>(pss) / per / 1024.0, cpu);
+  for (const auto& name : names) l.DeleteVm(name, true).IgnoreError();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string image = "build/guest-image";
-  int boots = 5, concurrent = 5;
+  int boots = 5, concurrent = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--image")) image = argv[i + 1];
     if (!std::strcmp(argv[i], "--boots")) boots = std::atoi(argv[i + 1]);
@@ -134,71 +228,50 @@ int main(int argc, char** argv) {
   spec.name = "seq";
   l.CreateVm(spec).IgnoreError();
   plain_launcher->CreateVm(spec).IgnoreError();
+  auto made = l.MakeTemplate("agent", spec);
+  if (!made.ok()) {
+    std::fprintf(stderr, "template: %s\n", std::string(made.status().message()).c_str());
+    return 1;
+  }
+  std::printf("template %s made in %.2fs (%lld MiB of guest memory stored)\n", made->id.c_str(),
+              absl::ToDoubleSeconds(made->build_time),
+              static_cast<long long>(made->ram_data_bytes >> 20));
 
-  // One timed start → RUNNING, the VMM's RSS, then a forced stop.
-  auto start = [](Launcher& on, std::vector<double>* times, int64_t* rss) {
-    auto t0 = absl::Now();
-    auto vm = on.StartVm("seq");
-    times->push_back(absl::ToDoubleSeconds(absl::Now() - t0));
-    if (!vm.ok()) {
-      std::fprintf(stderr, "start: %s\n", std::string(vm.status().message()).c_str());
-      std::exit(1);
-    }
-    *rss = std::max(*rss, RssKib(static_cast<pid_t>(vm->pid)));
-    on.StopVm("seq", absl::ZeroDuration(), true).IgnoreError();
-  };
-  std::vector<double> bare, launched, plain;
-  int64_t jailed_rss = 0, plain_rss = 0;
+  std::vector<double> bare, cold, plain, restored;
+  int64_t jailed_rss = 0, plain_rss = 0, restored_rss = 0;
   BareBoot(*manifest, image, bare_dir);  // warm the page cache for all
   for (int i = 0; i < boots; ++i) {
     bare.push_back(BareBoot(*manifest, image, bare_dir));
-    start(*plain_launcher, &plain, &plain_rss);
-    start(l, &launched, &jailed_rss);
-    std::printf("boot %d: bare %.2fs, launcher unjailed %.2fs, jailed %.2fs\n", i + 1, bare.back(),
-                plain.back(), launched.back());
+    TimedStart(*plain_launcher, true, &plain, &plain_rss);
+    TimedStart(l, true, &cold, &jailed_rss);
+    TimedStart(l, false, &restored, &restored_rss);
+    std::printf("start %d: bare %.2fs, cold unjailed %.2fs, cold jailed %.2fs, template %.2fs\n",
+                i + 1, bare.back(), plain.back(), cold.back(), restored.back());
   }
-  double bm = Percentile(bare, 0.5), lm = Percentile(launched, 0.5), pm = Percentile(plain, 0.5);
-  std::printf("\nstart -> RUNNING over %d boots (TCG, 1 vCPU, 256 MiB):\n", boots);
-  std::printf("  bare QEMU boot            median %.2fs  p90 %.2fs\n", bm, Percentile(bare, 0.9));
-  std::printf("  launcher start, unjailed  median %.2fs  p90 %.2fs\n", pm, Percentile(plain, 0.9));
-  std::printf("  launcher start, jailed    median %.2fs  p90 %.2fs\n", lm,
-              Percentile(launched, 0.9));
-  std::printf("  ratio launcher (jailed)/bare, median   %.3f  (goal <= 1.10)\n", lm / bm);
-  std::printf("  ratio jailed/unjailed start, median    %.3f  (goal <= 1.05)\n", lm / pm);
-  std::printf("  VMM RSS: jailed %.0f MiB, unjailed %.0f MiB\n", jailed_rss / 1024.0,
-              plain_rss / 1024.0);
+  double bm = Percentile(bare, 0.5), cm = Percentile(cold, 0.5), pm = Percentile(plain, 0.5),
+         tm = Percentile(restored, 0.5);
+  std::printf("\nstart -> RUNNING over %d starts (TCG, 1 vCPU, 256 MiB):\n", boots);
+  std::printf("  bare QEMU boot                 median %.2fs  p90 %.2fs\n", bm,
+              Percentile(bare, 0.9));
+  std::printf("  launcher cold boot, unjailed   median %.2fs  p90 %.2fs\n", pm,
+              Percentile(plain, 0.9));
+  std::printf("  launcher cold boot, jailed     median %.2fs  p90 %.2fs\n", cm,
+              Percentile(cold, 0.9));
+  std::printf("  launcher template restore      median %.2fs  p90 %.2fs  (goal <= 0.5s)\n", tm,
+              Percentile(restored, 0.9));
+  std::printf("  ratio cold launcher (jailed)/bare, median  %.3f  (goal <= 1.10)\n", cm / bm);
+  std::printf("  ratio jailed/unjailed cold boot, median    %.3f  (goal <= 1.05)\n", cm / pm);
+  std::printf("  speedup cold/template, median              %.1fx  (goal >= 5)\n", cm / tm);
+  std::printf(
+      "  VMM RSS just after RUNNING: cold jailed %.0f MiB, unjailed %.0f MiB, template "
+      "%.0f MiB\n",
+      jailed_rss / 1024.0, plain_rss / 1024.0, restored_rss / 1024.0);
   plain_launcher->DeleteVm("seq", true).IgnoreError();
   plain_launcher.reset();
-
-  std::vector<std::string> names;
-  for (int i = 0; i < concurrent; ++i) {
-    spec.name = absl::StrCat("c", i);
-    l.CreateVm(spec).IgnoreError();
-    names.push_back(spec.name);
-  }
-  auto t0 = absl::Now();
-  std::vector<std::future<absl::StatusOr<Vm>>> starts;
-  for (const auto& n : names) {
-    starts.push_back(std::async(std::launch::async, [&l, n] { return l.StartVm(n); }));
-  }
-  std::vector<pid_t> pids;
-  for (auto& f : starts) {
-    auto vm = f.get();
-    if (!vm.ok()) {
-      std::fprintf(stderr, "concurrent start: %s\n", std::string(vm.status().message()).c_str());
-      return 1;
-    }
-    pids.push_back(static_cast<pid_t>(vm->pid));
-  }
-  double total = absl::ToDoubleSeconds(absl::Now() - t0);
-  int64_t rss = 0;
-  for (pid_t p : pids) rss += RssKib(p);
-  std::printf("\n%d concurrent starts: all RUNNING after %.2fs (%.2fs per VM on this host)\n",
-              concurrent, total, total / concurrent);
-  std::printf("VMM RSS: %.0f MiB per VM on average (guest memory 256 MiB, TCG)\n",
-              static_cast<double>(rss) / static_cast<double>(pids.size()) / 1024.0);
-  for (const auto& n : names) l.DeleteVm(n, true).IgnoreError();
   l.DeleteVm("seq", true).IgnoreError();
+
+  Concurrent(l, concurrent, false);
+  Concurrent(l, concurrent, true);
   jailed_launcher.reset();
   std::filesystem::remove_all(dir);
   for (const char* sub : {"jailed", "plain"}) {
