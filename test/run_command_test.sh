@@ -21,8 +21,8 @@ out=$(CLAWOS_SKIP_SETUP=1 CLAWOS_STATE_DIR="$tmp/state" CLAWOS_PORT_OFFSET="$off
       bash "$src/scripts/run.sh" --once 2>&1) || { echo "$out"; exit 1; }
 echo "$out"
 grep -q '^valid: sub=agents/demo aud=clawos-inference-proxy' <<<"$out"
-grep -q '^vms/demo RUNNING in' <<<"$out"
-grep -q '^hello from clawos: .*cloud-amd64, /workspace on ext4$' <<<"$out"
+grep -q '^vms/demo RUNNING in .*restored from templates/' <<<"$out"  # the first start makes the template
+grep -q '^hello from demo: .*cloud-amd64, /workspace on ext4$' <<<"$out"  # the VM's own hostname
 # VM → tunnel (the VM's JWT) → proxy: authenticated (not 401), no provider key here → 503.
 grep -q 'no openai upstream is configured on this proxy' <<<"$out"
 grep -q '"subject":"agents/demo"' "$tmp/state/proxy/audit.jsonl"

@@ -29,6 +29,7 @@
 #include "vm-launcher/host_setup.h"
 #include "vm-launcher/network.h"
 #include "vm-launcher/template_store.h"
+#include "vm-launcher/verified_images.h"
 #include "vm-launcher/vm.h"
 #include "vm-launcher/vm_log.h"
 #include "vm-launcher/vm_store.h"
@@ -77,6 +78,9 @@ struct LauncherConfig {
   std::function<absl::Status(const std::string& vm, const std::string& cgroup_path,
                              uint64_t cgroup_id)>
       on_cgroup;
+  // Called when a cgroup on_cgroup was told of is gone for good without a VM
+  // being deleted (a template's build; a VM's goes with on_delete).
+  std::function<void(const std::string& name)> on_cgroup_gone;
   // Every VMM starts in its own jail (vmm_jail.h) as a uid of this range, one
   // per VM for its life. Off for debugging only: QEMU then runs as root.
   bool jail = true;
@@ -275,7 +279,8 @@ class Launcher {
   std::shared_ptr<Self> self_ = std::make_shared<Self>(this);
   std::shared_ptr<Slots> guest_stream_slots_;
   std::unique_ptr<TemplateStore> templates_;
-  std::mutex template_build_mu_;  // one build at a time; guards template_failed_
+  mutable VerifiedImages verified_images_;  // CheckBootImage's memory
+  std::mutex template_build_mu_;            // one build at a time; guards template_failed_
   std::map<std::string, absl::Time> template_failed_;
 };
 

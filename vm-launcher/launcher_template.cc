@@ -124,7 +124,10 @@ absl::Status Launcher::BootTemplate(const TemplateKey& key, const ImageRecord& i
   vm.spec.image = img.name;
   vm.spec.vcpus = key.vcpus;
   vm.spec.memory_mib = key.memory_mib;
-  undo.Push([this, name = vm.spec.name] { host_->DestroyCgroup(name); });
+  undo.Push([this, name = vm.spec.name] {
+    host_->DestroyCgroup(name);
+    if (config_.on_cgroup_gone) config_.on_cgroup_gone(name);
+  });
   ASSIGN_OR_RETURN(HostCgroup cgroup, host_->CreateCgroup(vm));
   VmmRequest r;
   r.vm = vm.spec.name;

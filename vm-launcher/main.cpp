@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
     config.on_cgroup = [registrar](const std::string& vm, const std::string& path, uint64_t id) {
       return registrar->Register(vm, path, id);
     };
+    config.on_cgroup_gone = [registrar](const std::string& name) { registrar->Unregister(name); };
   }
   config.on_delete = [tokens, registrar](const std::string& vm) {
     if (tokens) tokens->Revoke(vm);

@@ -125,6 +125,12 @@ absl::StatusOr<std::unique_ptr<TemplateRam>> TemplateRam::Load(const std::string
 TemplateRam::~TemplateRam() { ::close(fd_); }
 
 absl::Status TemplateRam::Seal() {
+  // Every page allocated first: a restored VM touching a page the template
+  // never did then finds it here, instead of adding it to the memfd (charged
+  // to that VM) on its fault.
+  if (::fallocate(fd_, 0, 0, bytes_) != 0) {
+    return ErrnoStatus(errno, "allocating the template's memory");
+  }
   if (::fcntl(fd_, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
     return ErrnoStatus(errno, "sealing the template's memory");
   }

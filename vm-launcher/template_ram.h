@@ -31,7 +31,10 @@ class TemplateRam {
 
   int fd() const { return fd_; }
   int64_t bytes() const { return bytes_; }
-  // Seals it for good (fails while a writable shared mapping exists).
+  // Allocates all of it (zeros where the guest wrote nothing) and seals it
+  // for good (fails while a writable shared mapping exists). The memfd then
+  // holds the guest's whole memory size, once per template, and VMs
+  // restored from it never add pages to it.
   absl::Status Seal();
   // Writes the data regions (SEEK_DATA/SEEK_HOLE) to a new sparse file
   // `path` (0600, synced); returns the hex SHA-256 of the whole content.
