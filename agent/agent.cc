@@ -103,6 +103,7 @@ bool Agent::Serve() {
   h->set_protocol_version(kProtocolVersion);
   h->set_agent_version(kAgentVersion);
   h->set_kernel_release(KernelRelease());
+  h->add_features("quiesce");
   int64_t boot_ms = UptimeMs();
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
@@ -226,7 +227,13 @@ void Agent::OnWelcome(const pb::Welcome& w) {
   welcomed_ = true;
   env_.clear();
   for (const auto& [k, v] : w.env()) env_[k] = v;
-  if (!MountDisks(&error)) Log("error", error);
+  if (!MountDisks(&error)) {
+    // A disk of the VM that is there and does not mount: the VM must not
+    // run on its read-only root as if all were well.
+    Log("error", error);
+    Send(ErrorFrame(0, kInternal, error));
+    return;
+  }
   std::string ws = MountedType("/workspace");
   if (ws == "none") Log("warn", "/workspace is not mounted; commands run on the root");
   Log("info", "welcomed as " + w.vm() + " (release " + release_ + ", /workspace " + ws + ")");

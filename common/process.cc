@@ -96,7 +96,7 @@ absl::StatusOr<pid_t> ForkIntoCgroups(std::vector<std::string> argv,
     // The report pipe too goes above the descriptors passed on.
     const int n = static_cast<int>(pass_fds.size());
     int rep = fcntl(report[1], F_DUPFD_CLOEXEC, 3 + n);
-    if (rep < 0) rep = report[1];
+    if (rep < 0) _exit(124);  // never write a report into a descriptor passed on
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) dup2(devnull, 0);  // the dup has no close-on-exec
     dup2(log_fd, 1);

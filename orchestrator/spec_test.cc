@@ -258,7 +258,7 @@ TEST(SpecTest, TheJsonSchemaHasTheParsersFields) {
   EXPECT_EQ(keys(resolve(agent)["properties"]["limits"]), SpecFields().at("limits"));
   EXPECT_EQ(keys(step), SpecFields().at("step"));
   // And the examples in docs/ parse.
-  for (const char* example : {"/docs/examples/fan-in.yaml"}) {
+  for (const char* example : {"/docs/examples/fan-in.yaml", "/docs/examples/fan-out.yaml"}) {
     std::ifstream f(std::string(CLAWOS_SOURCE_DIR) + example);
     std::string text((std::istreambuf_iterator<char>(f)), {});
     auto spec = ParseSpec(text, example);

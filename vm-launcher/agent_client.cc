@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -313,6 +314,12 @@ absl::Status AgentClient::Quiesce(const std::string& socket, absl::Time deadline
   };
   apb::Hello hello;
   RETURN_IF_ERROR(OpenChannel(conn, socket, deadline, alive, on_log, &hello));
+  const auto& f = hello.features();
+  if (std::find(f.begin(), f.end(), "quiesce") == f.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the image's agent (", ToSafeText(hello.agent_version(), 40),
+                     ") cannot be quiesced for a template: rebuild the image"));
+  }
   apb::Frame quiesce;
   quiesce.mutable_quiesce();
   RETURN_IF_ERROR(conn.Write(quiesce));

@@ -273,10 +273,16 @@ absl::Status Launcher::DeleteImage(const std::string& name) {
           absl::StrCat("image ", name, " is used by VM ", vm.spec.name, " (delete the VM first)"));
     }
   }
-  std::lock_guard db_lock(images_db_->mutex());
-  ASSIGN_OR_RETURN(auto st, images_db_->Prepare("DELETE FROM images WHERE name = ?"));
-  st.Bind(1, name);
-  return st.Run();
+  {
+    std::lock_guard db_lock(images_db_->mutex());
+    ASSIGN_OR_RETURN(auto st, images_db_->Prepare("DELETE FROM images WHERE name = ?"));
+    st.Bind(1, name);
+    RETURN_IF_ERROR(st.Run());
+  }
+  for (const TemplateRecord& t : templates_->List()) {  // its templates go with it
+    if (t.key.image == name) templates_->Delete(t.id).IgnoreError();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Vm> Launcher::CreateVm(const VmSpec& spec) {

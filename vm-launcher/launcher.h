@@ -242,16 +242,27 @@ class Launcher {
   // making or loading it failed (said in the VM's log; a failed key is not
   // tried again for 10 minutes).
   std::optional<Restore> FindRestore(const Vm& vm, const ImageRecord& image,
-                                     const image::Manifest& manifest, const StartOptions& options);
+                                     const image::Manifest& manifest, const StartOptions& options,
+                                     const std::atomic<bool>& abort);
+  // OK when template builds have their uid (jailed: the range's last, held
+  // by no VM).
+  absl::Status TemplateUidFree() const;
+  // Who waits for a build: it ends early at `deadline` or once `gone`.
+  struct BuildCaller {
+    absl::Time deadline = absl::InfiniteFuture();
+    std::function<bool()> gone;
+  };
   // Makes the template for `key` (the caller holds template_build_mu_):
   // BootTemplate into its build directory, then the store takes it in.
   // BootTemplate boots the guest with its RAM shared in `ram_fd`, quiesces
   // it and saves its device state to DIR/state; the guest and its host part
   // are gone when it returns.
   absl::StatusOr<TemplateRecord> BuildTemplate(const TemplateKey& key, const ImageRecord& image,
-                                               const image::Manifest& manifest);
+                                               const image::Manifest& manifest,
+                                               const BuildCaller& caller);
   absl::Status BootTemplate(const TemplateKey& key, const ImageRecord& image,
-                            const image::Manifest& manifest, const std::string& dir, int ram_fd);
+                            const image::Manifest& manifest, const std::string& dir, int ram_fd,
+                            const BuildCaller& caller);
   // Cgroup, sockets and tap of a VM without a VMM.
   void CleanUp(const std::string& name, int net_slot = -1);
   // Adopts the VMM of `vm` (RUNNING) or ends what is left of it.

@@ -171,11 +171,16 @@ absl::StatusOr<std::unique_ptr<Vmm>> Launcher::Launch(Vm& vm, VmmRequest request
       vm.template_id = restore->record.id;
       return restored;
     }
-    // A template that does not restore is not trusted again; this start boots.
+    // This start boots. A template whose state did not load (not a busy
+    // host: a timeout, no descriptors) is not trusted again.
     log::Warn("restore failed: booting", {{"vm", vm.spec.name},
                                           {"template", restore->record.id},
                                           {"error", restored.status().ToString()}});
-    templates_->Delete(restore->record.id).IgnoreError();
+    absl::StatusCode code = restored.status().code();
+    if (code == absl::StatusCode::kInternal || code == absl::StatusCode::kDataLoss ||
+        code == absl::StatusCode::kFailedPrecondition) {
+      templates_->Delete(restore->record.id, restore->record.ram_sha256).IgnoreError();
+    }
     request.ram_fd = request.state_fd = -1;
   }
   return backend_->Launch(request);
@@ -214,7 +219,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
     return failed(FailureKind::kHostSetup, ready);
   }
   if (auto log = Logs(name); log.ok()) (*log)->ResetConsole();
-  auto launched = Launch(vm, request, FindRestore(vm, img, manifest, options));
+  auto launched = Launch(vm, request, FindRestore(vm, img, manifest, options, *abort));
   if (!launched.ok()) return failed(FailureKind::kVmmExited, launched.status());
   std::shared_ptr<Vmm> vmm = std::move(*launched);
   undo.Push([vmm] {

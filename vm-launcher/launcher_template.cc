@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -41,6 +43,7 @@ TemplateKey Launcher::KeyFor(const VmSpec& shape, const ImageRecord& image,
   k.image = image.name;
   k.root_hash = image.root_hash;
   k.cmdline = manifest.cmdline;
+  k.kernel = manifest.vmlinux.sha256 + ":" + manifest.initramfs.sha256;
   k.vmm = backend_->Identity();
   k.vcpus = shape.vcpus;
   k.memory_mib = shape.memory_mib;
@@ -62,10 +65,7 @@ absl::StatusOr<TemplateRecord> Launcher::MakeTemplate(const std::string& image_n
   if (backend_->Identity().empty()) {
     return absl::FailedPreconditionError("this launcher's VMM makes no templates");
   }
-  if (config_.jail && config_.jail_uid_first >= config_.jail_uid_last) {
-    return absl::FailedPreconditionError(
-        "templates need two uids or more in --jail-uid-range (the last is the builds')");
-  }
+  RETURN_IF_ERROR(TemplateUidFree());
   VmSpec s = shape;
   s.name = "template";
   s.image = image_name;
@@ -75,17 +75,33 @@ absl::StatusOr<TemplateRecord> Launcher::MakeTemplate(const std::string& image_n
   probe.spec = s;
   ASSIGN_OR_RETURN(const image::Manifest manifest, CheckBootImage(probe, &img));
   std::lock_guard build(template_build_mu_);
-  auto made = BuildTemplate(KeyFor(s, img, manifest), img, manifest);
+  auto made = BuildTemplate(KeyFor(s, img, manifest), img, manifest, {});
   if (made.ok()) template_failed_.erase(made->id);
   return made;
 }
 
+absl::Status Launcher::TemplateUidFree() const {
+  if (!config_.jail) return absl::OkStatus();
+  if (config_.jail_uid_first >= config_.jail_uid_last) {
+    return absl::FailedPreconditionError(
+        "templates need two uids or more in --jail-uid-range (the last is the builds')");
+  }
+  for (const Vm& vm : store_->List()) {
+    if (vm.jail_uid == config_.jail_uid_last) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "VM ", vm.spec.name, " holds uid ", vm.jail_uid,
+          ", the template builds' (the last of --jail-uid-range): delete it or widen the range"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::optional<Launcher::Restore> Launcher::FindRestore(const Vm& vm, const ImageRecord& img,
                                                        const image::Manifest& manifest,
-                                                       const StartOptions& options) {
+                                                       const StartOptions& options,
+                                                       const std::atomic<bool>& abort) {
   if (!config_.templates || options.cold || vm.spec.network != "none" ||
-      backend_->Identity().empty() ||
-      (config_.jail && config_.jail_uid_first >= config_.jail_uid_last)) {
+      backend_->Identity().empty() || !TemplateUidFree().ok()) {
     return std::nullopt;
   }
   const TemplateKey key = KeyFor(vm.spec, img, manifest);
@@ -99,7 +115,10 @@ std::optional<Launcher::Restore> Launcher::FindRestore(const Vm& vm, const Image
           it != template_failed_.end() && absl::Now() - it->second < kRetryFailedTemplate) {
         return std::nullopt;
       }
-      found = BuildTemplate(key, img, manifest);
+      BuildCaller caller{options.deadline, [&abort, cancelled = options.cancelled] {
+                           return abort || (cancelled && cancelled());
+                         }};
+      found = BuildTemplate(key, img, manifest, caller);
       if (!found.ok()) template_failed_[id] = absl::Now();
     }
   }
@@ -109,7 +128,9 @@ std::optional<Launcher::Restore> Launcher::FindRestore(const Vm& vm, const Image
     auto state = ram.ok() ? templates_->OpenState(*found) : absl::StatusOr<int>(ram.status());
     if (state.ok()) return Restore{*found, *ram, *state};
     why = state.status();
-    if (why.code() == absl::StatusCode::kDataLoss) templates_->Delete(id).IgnoreError();
+    if (why.code() == absl::StatusCode::kDataLoss) {
+      templates_->Delete(id, found->ram_sha256).IgnoreError();
+    }
   }
   log::Warn("template not used: booting", {{"vm", vm.spec.name}, {"error", why.ToString()}});
   return std::nullopt;
@@ -117,7 +138,7 @@ std::optional<Launcher::Restore> Launcher::FindRestore(const Vm& vm, const Image
 
 absl::Status Launcher::BootTemplate(const TemplateKey& key, const ImageRecord& img,
                                     const image::Manifest& manifest, const std::string& dir,
-                                    int ram_fd) {
+                                    int ram_fd, const BuildCaller& caller) {
   Rollback undo;  // whatever happens, the guest and its host part go
   Vm vm;          // the template's guest, as the host's part sees a VM
   vm.spec.name = "_template-" + key.Id();
@@ -145,13 +166,14 @@ absl::Status Launcher::BootTemplate(const TemplateKey& key, const ImageRecord& i
   r.ram_shared = true;
   RETURN_IF_ERROR(SparseFile(r.runtime_disk, key.runtime_disk_mib));
   RETURN_IF_ERROR(SparseFile(r.workspace_disk, key.workspace_disk_mib));
-  undo.Push([this, &r] { host_->ReleaseFiles(r.vm_dir, r.run_dir); });
+  undo.Push(
+      [this, vm_dir = r.vm_dir, run_dir = r.run_dir] { host_->ReleaseFiles(vm_dir, run_dir); });
   RETURN_IF_ERROR(host_->PrepareFiles(r));
   ASSIGN_OR_RETURN(std::shared_ptr<Vmm> vmm, backend_->Launch(r));
   undo.Push([vmm] { vmm->Stop(absl::ZeroDuration()).IgnoreError(); });
   absl::Status done = AgentClient::Quiesce(
-      vmm->AgentSocket(), absl::Now() + config_.ready_timeout, [vmm] { return vmm->Running(); },
-      nullptr);
+      vmm->AgentSocket(), std::min(absl::Now() + config_.ready_timeout, caller.deadline),
+      [vmm, gone = caller.gone] { return vmm->Running() && !(gone && gone()); }, nullptr);
   if (done.ok()) {
     const std::string state = dir + "/state";
     int fd = ::open(state.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -166,17 +188,23 @@ absl::Status Launcher::BootTemplate(const TemplateKey& key, const ImageRecord& i
 
 absl::StatusOr<TemplateRecord> Launcher::BuildTemplate(const TemplateKey& key,
                                                        const ImageRecord& img,
-                                                       const image::Manifest& manifest) {
+                                                       const image::Manifest& manifest,
+                                                       const BuildCaller& caller) {
   const absl::Time began = absl::Now();
+  VmSpec shape;  // the template's guest takes memory as a VM of its shape does
+  shape.name = "_template-" + key.Id();
+  shape.memory_mib = key.memory_mib;
+  RETURN_IF_ERROR(CheckMemory(shape));
   TemplateRecord record;
   record.id = key.Id();
   record.key = key;
   ASSIGN_OR_RETURN(const std::string dir, templates_->BeginBuild(record.id));
   auto ram = TemplateRam::Create("clawos-template-" + record.id, int64_t{key.memory_mib} << 20);
   absl::Status built =
-      ram.ok() ? BootTemplate(key, img, manifest, dir, (*ram)->fd()) : ram.status();
+      ram.ok() ? BootTemplate(key, img, manifest, dir, (*ram)->fd(), caller) : ram.status();
   if (built.ok()) {
-    for (const char* scratch : {"/runtime.img", "/workspace.img", "/qemu.log"}) {
+    for (const char* scratch :
+         {"/runtime.img", "/workspace.img", "/qemu.log", "/run/console.log"}) {
       ::unlink((dir + scratch).c_str());
     }
     ::rmdir((dir + "/run").c_str());

@@ -1,5 +1,6 @@
 #include "vm-launcher/qemu_backend.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -21,14 +22,6 @@ absl::StatusOr<std::unique_ptr<QemuBackend>> QemuBackend::Create(QemuBackendOpti
   std::unique_ptr<QemuBackend> b(new QemuBackend(std::move(options)));
   QemuBackendOptions& o = b->options_;
   b->runtime_ = FindQemuRuntime();
-  if (b->runtime_.ok()) {
-    auto sum = crypto::Sha256File(b->runtime_->binary);
-    if (sum.ok()) {
-      b->identity_ =
-          absl::StrCat("qemu-system-x86_64 sha256:", crypto::HexEncode(*sum), " accel=", o.accel);
-      if (o.accel == "tcg") absl::StrAppend(&b->identity_, " tsc_khz=", HostTscKhz());
-    }
-  }
   if (!o.jail) return b;
   if (::geteuid() != 0) {
     return absl::FailedPreconditionError(
@@ -48,6 +41,24 @@ absl::StatusOr<std::unique_ptr<QemuBackend>> QemuBackend::Create(QemuBackendOpti
     log::Warn("QEMU not found", {{"error", b->runtime_.status().ToString()}});
   }
   return b;
+}
+
+std::string QemuBackend::Identity() const {
+  if (!runtime_.ok()) return "";
+  struct stat st {};
+  if (::stat(runtime_->binary.c_str(), &st) != 0) return "";
+  std::string of =
+      absl::StrCat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                   st.st_mtim.tv_nsec, ":", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec);
+  std::lock_guard lock(identity_mu_);
+  if (of == identity_of_) return identity_;
+  auto sum = crypto::Sha256File(runtime_->binary);
+  if (!sum.ok()) return "";
+  identity_ = absl::StrCat("qemu-system-x86_64 sha256:", crypto::HexEncode(*sum),
+                           " accel=", options_.accel);
+  if (options_.accel == "tcg") absl::StrAppend(&identity_, " tsc_khz=", HostTscKhz());
+  identity_of_ = of;
+  return identity_;
 }
 
 absl::StatusOr<std::unique_ptr<Vmm>> QemuBackend::Launch(const VmmRequest& r) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,7 +32,8 @@ class QemuBackend : public VmmBackend {
 
   // "qemu-system-x86_64 sha256:<binary's> accel=<a>[ tsc_khz=<n>]"; "" when
   // QEMU was not found.
-  std::string Identity() const override { return identity_; }
+  // Computed again when the binary's file changed (an upgrade in place).
+  std::string Identity() const override;
   absl::StatusOr<std::unique_ptr<Vmm>> Launch(const VmmRequest& request) override;
   absl::StatusOr<std::unique_ptr<Vmm>> Adopt(pid_t pid, uint64_t start_time,
                                              const std::string& vm_dir,
@@ -43,7 +45,9 @@ class QemuBackend : public VmmBackend {
   explicit QemuBackend(QemuBackendOptions o) : options_(std::move(o)) {}
   QemuBackendOptions options_;
   absl::StatusOr<QemuRuntime> runtime_ = absl::UnknownError("not looked for");
-  std::string identity_;
+  mutable std::mutex identity_mu_;
+  mutable std::string identity_;
+  mutable std::string identity_of_;  // the binary's stat fingerprint it was computed for
 };
 
 }  // namespace clawos::launcher

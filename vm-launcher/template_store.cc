@@ -20,6 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Changes whenever what a template holds or how a guest is quiesced changes:
+// every id changes with it, so no template of an older launcher is restored.
+constexpr char kTemplateFormat[] = "clawos-template/1";
 constexpr char kRecord[] = "template.json";
 constexpr char kRam[] = "ram";
 constexpr char kState[] = "state";
@@ -37,6 +40,7 @@ nlohmann::json ToJson(const TemplateRecord& r) {
           {"image", k.image},
           {"root_hash", k.root_hash},
           {"cmdline", k.cmdline},
+          {"kernel", k.kernel},
           {"vmm", k.vmm},
           {"vcpus", k.vcpus},
           {"memory_mib", k.memory_mib},
@@ -61,6 +65,7 @@ absl::StatusOr<TemplateRecord> FromJson(const std::string& text, const std::stri
     k.image = j.at("image").get<std::string>();
     k.root_hash = j.at("root_hash").get<std::string>();
     k.cmdline = j.at("cmdline").get<std::string>();
+    k.kernel = j.at("kernel").get<std::string>();
     k.vmm = j.at("vmm").get<std::string>();
     k.vcpus = j.at("vcpus").get<int>();
     k.memory_mib = j.at("memory_mib").get<int>();
@@ -87,9 +92,9 @@ absl::StatusOr<TemplateRecord> FromJson(const std::string& text, const std::stri
 std::string TemplateKey::Id() const {
   crypto::Sha256 h;
   // Length-prefixed fields: no two keys hash alike by shifting a separator.
-  for (const std::string& f :
-       {image, root_hash, cmdline, vmm, absl::StrCat(vcpus), absl::StrCat(memory_mib),
-        absl::StrCat(runtime_disk_mib), absl::StrCat(workspace_disk_mib)}) {
+  for (const std::string& f : {std::string(kTemplateFormat), image, root_hash, cmdline, kernel, vmm,
+                               absl::StrCat(vcpus), absl::StrCat(memory_mib),
+                               absl::StrCat(runtime_disk_mib), absl::StrCat(workspace_disk_mib)}) {
     h.Update(absl::StrCat(f.size(), ":"));
     h.Update(f);
   }
@@ -129,12 +134,13 @@ std::vector<TemplateRecord> TemplateStore::List() const {
   return out;
 }
 
-absl::Status TemplateStore::Delete(const std::string& id) {
-  RETURN_IF_ERROR(Find(id).status());
-  {
-    std::lock_guard lock(mu_);
-    loaded_.erase(id);
+absl::Status TemplateStore::Delete(const std::string& id, const std::string& only_if_ram_sha256) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(TemplateRecord r, Find(id));
+  if (!only_if_ram_sha256.empty() && r.ram_sha256 != only_if_ram_sha256) {
+    return absl::AbortedError(absl::StrCat("template ", id, " was made again meanwhile"));
   }
+  loaded_.erase(id);
   std::error_code ec;
   fs::remove_all(Dir(id), ec);
   if (ec) return absl::InternalError(absl::StrCat("removing template ", id, ": ", ec.message()));
@@ -171,23 +177,38 @@ absl::Status TemplateStore::Commit(TemplateRecord& r, std::unique_ptr<TemplateRa
   r.state_bytes = static_cast<int64_t>(fs::file_size(build + "/" + kState));
   RETURN_IF_ERROR(WriteFileAtomic(build + "/" + kRecord, ToJson(r).dump(2) + "\n", 0600));
   RETURN_IF_ERROR(ram->Seal());
+  std::lock_guard lock(mu_);
   std::error_code ec;
-  fs::remove_all(Dir(r.id), ec);  // a template of the same key made meanwhile
+  fs::remove_all(Dir(r.id), ec);  // a template of the same key made before
   fs::rename(build, Dir(r.id), ec);
   if (ec) return absl::InternalError(absl::StrCat("storing template ", r.id, ": ", ec.message()));
-  std::lock_guard lock(mu_);
-  loaded_[r.id] = std::shared_ptr<TemplateRam>(std::move(ram));
+  KeepLoaded(r.id, {std::shared_ptr<TemplateRam>(std::move(ram)), r.ram_sha256});
   return absl::OkStatus();
+}
+
+void TemplateStore::KeepLoaded(const std::string& id, Loaded loaded) {
+  loaded.last_use = ++uses_;
+  loaded_[id] = std::move(loaded);
+  while (loaded_.size() > kMaxLoaded) {
+    auto oldest = loaded_.begin();
+    for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    }
+    loaded_.erase(oldest);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<TemplateRam>> TemplateStore::Ram(const TemplateRecord& r) {
   std::lock_guard lock(mu_);  // one load at a time: concurrent restores wait for it
-  if (auto it = loaded_.find(r.id); it != loaded_.end()) return it->second;
+  if (auto it = loaded_.find(r.id); it != loaded_.end() && it->second.ram_sha256 == r.ram_sha256) {
+    it->second.last_use = ++uses_;
+    return it->second.ram;
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<TemplateRam> ram,
                    TemplateRam::Load("clawos-template-" + r.id, Dir(r.id) + "/" + kRam, r.ram_bytes,
                                      r.ram_sha256));
   auto shared = std::shared_ptr<TemplateRam>(std::move(ram));
-  loaded_[r.id] = shared;
+  KeepLoaded(r.id, {shared, r.ram_sha256});
   return shared;
 }
 

@@ -28,12 +28,14 @@ struct TemplateKey {
   std::string image;      // the imported image's name
   std::string root_hash;  // its dm-verity root hash (verified before the build)
   std::string cmdline;    // its kernel command line
+  std::string kernel;     // its kernel's and initramfs' SHA-256 (from the signed manifest)
   std::string vmm;        // VmmBackend::Identity()
   int vcpus = 1;
   int memory_mib = 256;
   int64_t runtime_disk_mib = 256;
   int64_t workspace_disk_mib = 1024;
-  // 16 lower-case hex digits: SHA-256 of every field above.
+  // 16 lower-case hex digits: SHA-256 of every field above and of the
+  // template format's version.
   std::string Id() const;
 };
 
@@ -57,8 +59,9 @@ class TemplateStore {
   absl::StatusOr<TemplateRecord> Find(const std::string& id) const;  // NOT_FOUND
   std::vector<TemplateRecord> List() const;                          // oldest first
   // Removes it from disk and forgets its loaded memory (VMs restored from it
-  // keep their own mapping).
-  absl::Status Delete(const std::string& id);
+  // keep their own mapping). With `only_if_ram_sha256`, only while the
+  // record on disk is still that one (not a rebuild made meanwhile).
+  absl::Status Delete(const std::string& id, const std::string& only_if_ram_sha256 = "");
 
   // A build's scratch directory <dir>/.build-<id>, made empty (0700).
   absl::StatusOr<std::string> BeginBuild(const std::string& id);
@@ -70,8 +73,10 @@ class TemplateStore {
                       const std::string& state_file);
   void AbandonBuild(const std::string& id);
 
-  // A template's sealed memory: loaded once per launcher run (its SHA-256
-  // checked), then shared by every restore.
+  // A template's sealed memory: loaded once (its SHA-256 checked), then
+  // shared by every restore. At most kMaxLoaded stay loaded, the least
+  // recently used let go first (VMs restored from it keep their mapping).
+  static constexpr size_t kMaxLoaded = 4;
   absl::StatusOr<std::shared_ptr<TemplateRam>> Ram(const TemplateRecord& record);
   // The device state, checked against its SHA-256, in a new memfd at offset
   // 0 (the caller closes it).
@@ -80,9 +85,16 @@ class TemplateStore {
  private:
   explicit TemplateStore(std::string dir) : dir_(std::move(dir)) {}
   std::string Dir(const std::string& id) const { return dir_ + "/" + id; }
+  struct Loaded {
+    std::shared_ptr<TemplateRam> ram;
+    std::string ram_sha256;  // of the record it was loaded for
+    uint64_t last_use = 0;
+  };
+  void KeepLoaded(const std::string& id, Loaded loaded);  // holds mu_
   const std::string dir_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<TemplateRam>> loaded_;
+  mutable std::mutex mu_;  // the loaded memory; commits and deletes
+  std::map<std::string, Loaded> loaded_;
+  uint64_t uses_ = 0;
 };
 
 }  // namespace clawos::launcher

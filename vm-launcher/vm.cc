@@ -130,7 +130,8 @@ std::string MachineId(const Vm& vm) {
   crypto::Sha256 h;
   h.Update(std::string_view("clawos machine id\0", 18));
   h.Update(vm.spec.name);
-  h.Update(absl::StrCat("\0", absl::ToUnixNanos(vm.create_time)));
+  h.Update(std::string_view("\0", 1));
+  h.Update(absl::StrCat(absl::ToUnixNanos(vm.create_time)));
   crypto::Sha256Digest d = h.Final();
   return crypto::HexEncode(std::span<const uint8_t>(d.data(), 16));
 }
