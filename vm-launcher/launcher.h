@@ -49,7 +49,7 @@ struct LauncherConfig {
   std::string accel = "tcg";
   crypto::Ed25519PublicKey signing_pubkey{};  // CLAWOS_SIGNING_PUBKEY
   VmLimits limits;
-  int max_vms = 8;
+  int max_vms = 16;
   absl::Duration ready_timeout = absl::Seconds(120);
   absl::Duration stop_grace = absl::Seconds(20);
   // Memory-pressure gate: refuse a start that would leave less than this

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -288,6 +289,7 @@ bool EndToEndBench(const std::string& dir, const std::string& image, int rounds)
     Stack cold(dir + "/cold", image, {"--templates", "off"});
     if (!cold.ok()) return false;
     off = EndToEnd(cold, "cold", rounds);
+    if (off.empty()) return false;
   }
   {
     Stack warm(dir + "/templates", image, {"--templates", "on"});
@@ -298,7 +300,7 @@ bool EndToEndBench(const std::string& dir, const std::string& image, int rounds)
                 "templates", first);
     on = EndToEnd(warm, "templates", rounds);
   }
-  if (off.empty() || on.empty()) return false;
+  if (on.empty()) return false;
   for (const auto& [file, secs] : off) {
     std::printf("%-14s cold / templates = %.2f (%.2f s -> %.2f s)\n", file.c_str(), secs / on[file],
                 secs, on[file]);
@@ -320,6 +322,10 @@ int main(int argc, char** argv) {
   if (geteuid() != 0) {
     std::fprintf(stderr, "bench_orchestrator: needs root (VM cgroups)\n");
     return 1;
+  }
+  if (char* abs = realpath(image.c_str(), nullptr)) {  // the launcher takes absolute paths
+    image = abs;
+    free(abs);
   }
   char tmpl[] = "/tmp/clawos-bench-orch-XXXXXX";
   std::string dir = mkdtemp(tmpl);

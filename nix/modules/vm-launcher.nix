@@ -23,7 +23,7 @@ in
     };
     maxVms = mkOption {
       type = types.ints.between 1 4096;
-      default = 8;
+      default = 16;
       description = "VMs at once (--max-vms).";
     };
     minAvailableMiB = mkOption {
