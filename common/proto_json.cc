@@ -29,9 +29,9 @@ std::string ToJson(const google::protobuf::Message& m, JsonStyle style) {
   return "";
 }
 
-absl::Status FromJson(std::string_view json, google::protobuf::Message* m) {
+absl::Status FromJson(std::string_view json, google::protobuf::Message* m, bool ignore_unknown) {
   google::protobuf::util::JsonParseOptions o;
-  o.ignore_unknown_fields = false;
+  o.ignore_unknown_fields = ignore_unknown;
   auto s = google::protobuf::util::JsonStringToMessage(std::string(json), m, o);
   if (!s.ok()) {
     // protobuf quotes the input, which may not be UTF-8.

@@ -25,7 +25,9 @@ absl::StatusOr<std::string> TryToJson(const google::protobuf::Message& m, JsonSt
 // that is not is logged and gives "" (an answer to a client uses TryToJson).
 std::string ToJson(const google::protobuf::Message& m, JsonStyle style = {});
 // INVALID_ARGUMENT naming what is wrong (unknown field, wrong type, bad JSON),
-// in valid UTF-8 whatever the input.
-absl::Status FromJson(std::string_view json, google::protobuf::Message* m);
+// in valid UTF-8 whatever the input. With `ignore_unknown`, fields the
+// message does not have are skipped (a client reading a newer server).
+absl::Status FromJson(std::string_view json, google::protobuf::Message* m,
+                      bool ignore_unknown = false);
 
 }  // namespace clawos

@@ -11,15 +11,17 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/grpc_client.h"
+#include "common/grpc_generic.h"
 #include "common/grpc_status.h"
 #include "common/http/http1.h"
 #include "common/http/query.h"
 #include "common/log.h"
 #include "common/proto_json.h"
 #include "common/request_id.h"
+#include "common/rest/transcode.h"
 #include "controlplane/api_call.h"
 #include "controlplane/errors.h"
-#include "controlplane/requests.h"
+#include "controlplane/rest_services.h"
 
 namespace clawos::controlplane {
 
@@ -31,39 +33,54 @@ namespace opb = ::clawos::orchestrator::v1;
 
 namespace {
 
-template <typename Stub, typename Req, typename Resp>
-absl::Status Unary(const char* daemon, Stub* stub,
-                   grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-                   const Req& req, Resp* resp, absl::Duration timeout) {
-  if (!stub) return absl::UnavailableError(absl::StrCat(daemon, " is not configured"));
-  absl::Status s = CallStub(*stub, method, req, resp, timeout);
-  if (s.code() == absl::StatusCode::kUnavailable) {
-    return absl::UnavailableError(absl::StrCat(daemon, " is unavailable: ", s.message()));
+Access ToAccess(api::v1::Access a) {
+  switch (a) {
+    case api::v1::PUBLIC:
+      return Access::kPublic;
+    case api::v1::VIEWER:
+      return Access::kViewer;
+    default:
+      return Access::kAdmin;
   }
-  return s;
 }
 
-// One unary call: the request from the REST call (requests.h), the
-// daemon's answer as JSON.
+// The built-in routes: not methods of a daemon.
+struct BuiltInRoute {
+  const char* path;
+  Access access;
+};
+constexpr BuiltInRoute kBuiltIns[] = {{"/healthz", Access::kPublic},
+                                      {"/readyz", Access::kPublic},
+                                      {"/metrics", Access::kLocal},
+                                      {"/v1/openapi.json", Access::kPublic}};
+
 template <typename Stub, typename Req, typename Resp>
-void Forward(Api::Call& c, const char* daemon, Stub* stub,
-             grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-             absl::Duration timeout) {
-  Req req;
-  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
-  Resp resp;
-  c.Reply(Unary(daemon, stub, method, req, &resp, timeout), resp);
+absl::Status Ping(const char* daemon, Stub* stub,
+                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                  const Req& req, Resp* resp) {
+  if (!stub) return absl::UnavailableError(absl::StrCat(daemon, " is not configured"));
+  return CallStub(*stub, method, req, resp, absl::Seconds(3));
 }
 
 }  // namespace
 
-Api::Api(Backends& backends, OperatorAuth& auth, EventHub& hub, RotatingFile* audit,
-         prometheus::Registry* registry, ApiOptions options)
+absl::StatusOr<std::unique_ptr<Api>> Api::Create(Backends& backends, OperatorAuth& auth,
+                                                 RotatingFile* audit,
+                                                 prometheus::Registry* registry,
+                                                 ApiOptions options) {
+  auto bindings = rest::BindingsOf(RestServices());
+  if (!bindings.ok()) return absl::InternalError(bindings.status().message());
+  return std::unique_ptr<Api>(
+      new Api(backends, auth, audit, registry, std::move(options), *std::move(bindings)));
+}
+
+Api::Api(Backends& backends, OperatorAuth& auth, RotatingFile* audit,
+         prometheus::Registry* registry, ApiOptions options, std::vector<rest::Binding> bindings)
     : b_(backends),
       auth_(auth),
-      hub_(hub),
       audit_(audit),
       options_(std::move(options)),
+      routes_(std::move(bindings)),
       slots_(options_.streams) {
   if (registry) {
     requests_ = &prometheus::BuildCounter()
@@ -83,14 +100,12 @@ void Api::Handle(const http::Request& request, http::ResponseSink& sink) {
   ScopedRequestId scoped(rid);
   const absl::Time start = absl::Now();
   Call call(request, sink, rid);
-  std::string route = "unmatched";
   auto target = http::ParseTarget(request.target);
   if (!target.ok()) {
     call.Error(target.status());
-  } else {
-    call.target = *std::move(target);
+  } else if (call.target = *std::move(target); !BuiltIn(call, call.target.path)) {
     std::vector<std::string> allowed;
-    auto m = MatchRoute(request.method, call.target.path, &allowed);
+    auto m = routes_.Find(request.method, call.target.path, &allowed);
     if (!m) {
       if (!allowed.empty()) {
         call.ErrorWithStatus(405,
@@ -102,28 +117,61 @@ void Api::Handle(const http::Request& request, http::ResponseSink& sink) {
       }
     } else {
       call.match = *std::move(m);
-      route = call.match.route->pattern;
-      auto caller = auth_.Check(request, call.match.route->access, &call.caller);
+      std::vector<std::pair<std::string, const rest::PathTemplate::Variable*>> params;
+      call.route = call.binding().path.OpenApiPath(&params);
+      call.access = ToAccess(call.binding().access);
+      auto caller = auth_.Check(request, call.access, &call.caller);
       if (!caller.ok()) {
         call.Error(caller.status());
       } else {
         call.caller = *std::move(caller);
-        Dispatch(call);
+        Serve(call);
       }
       // Calls by a verified caller (allowed or refused for its role); calls
       // without a valid token are only counted, so they cannot flush the log.
-      if (call.match.route->access == Access::kAdmin && !call.caller.subject.empty()) {
-        Audit(call, call.status);
-      }
+      if (call.access == Access::kAdmin && !call.caller.subject.empty()) Audit(call, call.status);
     }
   }
   if (requests_) {
-    requests_->Add({{"route", route}, {"code", std::to_string(call.status)}}).Increment();
+    requests_->Add({{"route", call.route}, {"code", std::to_string(call.status)}}).Increment();
     latency_
-        ->Add({{"route", route}},
+        ->Add({{"route", call.route}},
               prometheus::Histogram::BucketBoundaries{0.005, 0.025, 0.1, 0.5, 2.5, 10, 60})
         .Observe(absl::ToDoubleSeconds(absl::Now() - start));
   }
+}
+
+bool Api::BuiltIn(Call& c, const std::string& path) {
+  const BuiltInRoute* route = nullptr;
+  for (const auto& r : kBuiltIns) {
+    if (path == r.path) route = &r;
+  }
+  if (!route) return false;
+  c.route = route->path;
+  if (c.req.method != "GET") {
+    c.ErrorWithStatus(
+        405, absl::UnimplementedError(absl::StrCat(c.req.method, " is not allowed on ", path)),
+        {{"allow", "GET"}});
+    return true;
+  }
+  auto caller = auth_.Check(c.req, route->access, &c.caller);
+  if (!caller.ok()) {
+    c.Error(caller.status());
+    return true;
+  }
+  if (path == "/healthz") {
+    c.ReplyJson(200, R"({"status":"ok"})");
+  } else if (path == "/readyz") {
+    auto unready = Unready();
+    nlohmann::json j = {{"ready", unready.empty()}, {"unready", unready}};
+    c.ReplyJson(unready.empty() ? 200 : 503, j.dump());
+  } else if (path == "/metrics") {
+    c.ReplyText(200, options_.metrics_text ? options_.metrics_text() : "",
+                "text/plain; version=0.0.4");
+  } else {
+    c.ReplyJson(200, options_.openapi_json);
+  }
+  return true;
 }
 
 void Api::Audit(const Call& call, int status) {
@@ -135,89 +183,55 @@ void Api::Audit(const Call& call, int status) {
       {"role", call.caller.role},
       {"method", call.req.method},
       {"path", call.target.path},
-      {"route", call.match.route ? call.match.route->pattern : ""},
+      {"route", call.route},
+      {"rpc", call.match.binding ? call.binding().method->full_name() : ""},
       {"status", status}};
   auto s = audit_->Append(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (!s.ok()) log::Error("audit log write failed", {{"error", std::string(s.message())}});
 }
 
-void Api::Dispatch(Call& c) {
-  const absl::Duration t = options_.call_timeout;
-  const absl::Duration long_t = options_.start_timeout;
-  using L = lpb::LauncherService::Stub;
-  using P = ppb::ProxyAdminService::Stub;
-  using O = opb::OrchestratorService::Stub;
-  auto* launcher = b_.launcher.get();
-  auto* proxy = b_.proxy.get();
-  auto* orch = b_.orchestrator.get();
-  switch (c.match.route->op) {
-    case Op::kListVms:
-      return Forward(c, "launcher", launcher, &L::ListVms, t);
-    case Op::kCreateVm: {
-      lpb::CreateVmRequest req;
-      if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
-      lpb::Vm resp;
-      return c.Reply(
-          Unary("launcher", launcher, &L::CreateVm, req, &resp, req.start() ? long_t : t), resp);
-    }
-    case Op::kGetVm:
-      return Forward(c, "launcher", launcher, &L::GetVm, t);
-    case Op::kDeleteVm:
-      return Forward(c, "launcher", launcher, &L::DeleteVm, t);
-    case Op::kStartVm:
-      return Forward(c, "launcher", launcher, &L::StartVm, long_t);
-    case Op::kStopVm:
-      return Forward(c, "launcher", launcher, &L::StopVm, long_t);
-    case Op::kExecVm:
-      return ExecVm(c);
-    case Op::kVmLogs:
-      return VmLogs(c);
-    case Op::kListImages:
-      return Forward(c, "launcher", launcher, &L::ListImages, t);
-    case Op::kImportImage:
-      return Forward(c, "launcher", launcher, &L::ImportImage, long_t);
-    case Op::kGetUsage:
-      return Forward(c, "inference proxy", proxy, &P::QueryUsage, t);
-    case Op::kGetLimits:
-      return Forward(c, "inference proxy", proxy, &P::GetLimit, t);
-    case Op::kPutLimits:
-      return Forward(c, "inference proxy", proxy, &P::UpdateLimit, t);
-    case Op::kCreateToken:
-      return Forward(c, "identity", b_.identity.get(), &ipb::IdentityService::Stub::IssueToken, t);
-    case Op::kEvents:
-      return Events(c);
-    case Op::kListWorkflows:
-      return Forward(c, "orchestrator", orch, &O::ListWorkflows, t);
-    case Op::kSubmitWorkflow:
-      return Forward(c, "orchestrator", orch, &O::SubmitWorkflow, t);
-    case Op::kGetWorkflow: {
-      opb::GetWorkflowRequest req;
-      if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
-      opb::Workflow resp;
-      absl::Status s = Unary("orchestrator", orch, &O::GetWorkflow, req, &resp, t);
-      // The spec holds prompts and env values: operators only.
-      if (!c.caller.admin()) resp.clear_spec();
-      return c.Reply(s, resp);
-    }
-    case Op::kCancelWorkflow:
-      return Forward(c, "orchestrator", orch, &O::CancelWorkflow, t);
-    case Op::kWorkflowEvents:
-      return WorkflowEvents(c);
-    case Op::kStepOutput:
-      return Forward(c, "orchestrator", orch, &O::GetStepOutput, t);
-    case Op::kHealthz:
-      return c.ReplyJson(200, R"({"status":"ok"})");
-    case Op::kReadyz: {
-      auto unready = Unready();
-      nlohmann::json j = {{"ready", unready.empty()}, {"unready", unready}};
-      return c.ReplyJson(unready.empty() ? 200 : 503, j.dump());
-    }
-    case Op::kMetrics:
-      return c.ReplyText(200, options_.metrics_text ? options_.metrics_text() : "",
-                         "text/plain; version=0.0.4");
-    case Op::kOpenApi:
-      return c.ReplyJson(200, options_.openapi_json);
+bool Api::MakeRequest(Call& c, google::protobuf::Message* req) {
+  std::string last_event_id = c.req.Header("last-event-id");
+  absl::Status s = rest::RequestFromHttp(c.binding(), c.match.values,
+                                         {c.req.body, &c.target.query, last_event_id}, req);
+  if (!s.ok()) c.Error(s);
+  return s.ok();
+}
+
+std::shared_ptr<grpc::Channel> Api::ChannelFor(Call& c) {
+  const auto* service = c.binding().method->service();
+  auto it = b_.channels.find(service->full_name());
+  if (it == b_.channels.end() || !it->second) {
+    c.Error(absl::UnavailableError(absl::StrCat(DaemonName(service), " is not configured")));
+    return nullptr;
   }
+  return it->second;
+}
+
+void Api::Serve(Call& c) {
+  if (c.binding().method->server_streaming()) return ServeStream(c);
+  ServeUnary(c);
+}
+
+void Api::ServeUnary(Call& c) {
+  const rest::Binding& b = c.binding();
+  auto req = NewMessage(b.method->input_type());
+  if (!MakeRequest(c, req.get())) return;
+  auto channel = ChannelFor(c);
+  if (!channel) return;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + b.timeout));
+  ctx.AddMetadata(kRequestIdHeader, c.request_id);
+  auto resp = NewMessage(b.method->output_type());
+  absl::Status s = CallUnary(channel, b.method, &ctx, *req, resp.get());
+  if (s.code() == absl::StatusCode::kUnavailable) {
+    s = absl::UnavailableError(
+        absl::StrCat(DaemonName(b.method->service()), " is unavailable: ", s.message()));
+  }
+  if (!s.ok()) return c.Error(s);
+  auto json = rest::ResponseToJson(b, c.visible(), resp.get());
+  if (!json.ok()) return c.Error(json.status());  // 500, never an empty 200
+  c.ReplyJson(200, *json);
 }
 
 Api::ActiveCall::ActiveCall(Api& a, grpc::ClientContext* c) : api(a), ctx(c) {
@@ -237,7 +251,7 @@ void Api::Shutdown() {
   for (auto* ctx : active_) ctx->TryCancel();
 }
 
-bool Api::StillAllowed(const Call& c) { return auth_.Check(c.req, c.match.route->access).ok(); }
+bool Api::StillAllowed(const Call& c) { return auth_.Check(c.req, c.access).ok(); }
 
 bool Api::TakeSlot(Call& c, StreamSlots::Slot* slot) {
   auto s = slots_.Acquire(!c.caller.admin(), c.caller.subject);
@@ -250,7 +264,6 @@ bool Api::TakeSlot(Call& c, StreamSlots::Slot* slot) {
 }
 
 std::vector<std::string> Api::Unready() {
-  const absl::Duration t = absl::Seconds(3);
   std::vector<std::string> out;
   auto check = [&](const char* name, absl::Status s) {
     if (!s.ok()) out.push_back(absl::StrCat(name, ": ", s.ToString()));
@@ -258,35 +271,35 @@ std::vector<std::string> Api::Unready() {
   {
     ipb::GetJwksRequest req;
     ipb::Jwks resp;
-    check("identity", Unary("identity", b_.identity.get(), &ipb::IdentityService::Stub::GetJwks,
-                            req, &resp, t));
+    check("identity",
+          Ping("identity", b_.identity.get(), &ipb::IdentityService::Stub::GetJwks, req, &resp));
   }
   {
     lpb::ListImagesRequest req;
     req.set_page_size(1);
     lpb::ListImagesResponse resp;
-    check("launcher", Unary("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::ListImages,
-                            req, &resp, t));
+    check("launcher",
+          Ping("launcher", b_.launcher.get(), &lpb::LauncherService::Stub::ListImages, req, &resp));
   }
   {
     ppb::ListLimitsRequest req;
     req.set_page_size(1);
     ppb::ListLimitsResponse resp;
-    check("inference-proxy", Unary("inference proxy", b_.proxy.get(),
-                                   &ppb::ProxyAdminService::Stub::ListLimits, req, &resp, t));
+    check("inference-proxy", Ping("inference proxy", b_.proxy.get(),
+                                  &ppb::ProxyAdminService::Stub::ListLimits, req, &resp));
   }
   if (b_.orchestrator) {
     opb::ListWorkflowsRequest req;
     req.set_page_size(1);
     opb::ListWorkflowsResponse resp;
-    check("orchestrator", Unary("orchestrator", b_.orchestrator.get(),
-                                &opb::OrchestratorService::Stub::ListWorkflows, req, &resp, t));
+    check("orchestrator", Ping("orchestrator", b_.orchestrator.get(),
+                               &opb::OrchestratorService::Stub::ListWorkflows, req, &resp));
   }
   if (b_.monitor) {
     mpb::ListSinksRequest req;
     mpb::ListSinksResponse resp;
     check("monitor",
-          Unary("monitor", b_.monitor.get(), &mpb::MonitorService::Stub::ListSinks, req, &resp, t));
+          Ping("monitor", b_.monitor.get(), &mpb::MonitorService::Stub::ListSinks, req, &resp));
   }
   return out;
 }

@@ -1,5 +1,6 @@
-// One REST request in progress: its parsed target, route and caller, and
-// the ways to answer it (JSON, an error in the API's shape, a stream).
+// One REST request in progress: its parsed target, the method it is bound
+// to and the caller, and the ways to answer it (JSON, an error in the API's
+// shape, a stream).
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -16,7 +17,6 @@
 #include "common/proto_json.h"
 #include "controlplane/api.h"
 #include "controlplane/errors.h"
-#include "controlplane/requests.h"
 
 namespace clawos::controlplane {
 
@@ -30,12 +30,19 @@ struct Api::Call {
   http::ResponseSink& sink;
   std::string request_id;
   http::Target target;
-  RouteMatch match;
+  rest::RouteTable::Match match;    // binding is null for the built-in routes
+  std::string route = "unmatched";  // the route's OpenAPI path (metrics, audit)
+  Access access = Access::kPublic;
   Caller caller;
   int status = 0;  // what was answered
 
-  // What the daemon's request is made of (requests.h).
-  RequestInput input() const { return {req, target, match, absl::Now()}; }
+  const rest::Binding& binding() const { return *match.binding; }
+  // What the caller may see of answers (visible_to).
+  api::v1::Access visible() const {
+    return caller.admin()           ? api::v1::ADMIN
+           : caller.subject.empty() ? api::v1::PUBLIC
+                                    : api::v1::VIEWER;
+  }
 
   Headers BaseHeaders(const std::string& type) const {
     return {{"content-type", type},
@@ -58,12 +65,6 @@ struct Api::Call {
     ReplyText(code, ErrorBody(s), "application/json", extra);
   }
   void Error(const absl::Status& s) { ErrorWithStatus(HttpStatus(s.code()), s); }
-  void Reply(const absl::Status& s, const google::protobuf::Message& m) {
-    if (!s.ok()) return Error(s);
-    auto json = TryToJson(m, {.defaults = false});
-    if (!json.ok()) return Error(json.status());  // 500, never an empty 200
-    ReplyJson(200, *json);
-  }
   // Starts a streamed answer (chunked).
   bool StartStream(const std::string& type) {
     status = 200;

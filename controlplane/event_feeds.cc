@@ -3,14 +3,13 @@
 #include <grpcpp/client_context.h>
 
 #include "common/log.h"
-#include "common/proto_json.h"
 
 namespace clawos::controlplane {
 
 namespace lpb = ::clawos::launcher::v1;
 namespace mpb = ::clawos::monitor::v1;
 
-EventFeeds::EventFeeds(Backends& backends, EventHub& hub) : b_(backends), hub_(hub) {
+EventFeeds::EventFeeds(Backends& backends, FleetHub& hub) : b_(backends), hub_(hub) {
   threads_.emplace_back([this] {
     Run("launcher", [this](grpc::ClientContext* ctx) {
       lpb::WatchVmsRequest req;
@@ -18,7 +17,9 @@ EventFeeds::EventFeeds(Backends& backends, EventHub& hub) : b_(backends), hub_(h
       lpb::VmEvent e;
       bool any = false;
       while (reader->Read(&e)) {
-        hub_.Publish("vm", ToJson(e));
+        cpb::Event out;
+        *out.mutable_vm() = std::move(e);
+        hub_.Publish(std::move(out));
         any = true;
       }
       reader->Finish();
@@ -34,7 +35,9 @@ EventFeeds::EventFeeds(Backends& backends, EventHub& hub) : b_(backends), hub_(h
         mpb::Event e;
         bool any = false;
         while (reader->Read(&e)) {
-          hub_.Publish("alert", ToJson(e));
+          cpb::Event out;
+          *out.mutable_alert() = std::move(e);
+          hub_.Publish(std::move(out));
           any = true;
         }
         reader->Finish();

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "controlplane/api.h"
-#include "controlplane/event_hub.h"
+#include "controlplane/events_service.h"
 
 namespace grpc {
 class ClientContext;
@@ -21,7 +21,7 @@ namespace clawos::controlplane {
 
 class EventFeeds {
  public:
-  EventFeeds(Backends& backends, EventHub& hub);
+  EventFeeds(Backends& backends, FleetHub& hub);
   ~EventFeeds();
   EventFeeds(const EventFeeds&) = delete;
 
@@ -30,7 +30,7 @@ class EventFeeds {
   bool Sleep(absl::Duration d);  // false when stopping
 
   Backends& b_;
-  EventHub& hub_;
+  FleetHub& hub_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -4,6 +4,8 @@
 // docs/controlplane.md.
 #include <thread>
 
+#include <grpcpp/server_builder.h>
+
 #include "common/addresses.h"
 #include "common/config.h"
 #include "common/files.h"
@@ -14,6 +16,7 @@
 #include "controlplane/api.h"
 #include "controlplane/bootstrap_token.h"
 #include "controlplane/event_feeds.h"
+#include "controlplane/events_service.h"
 #include "controlplane/openapi.h"
 
 namespace {
@@ -119,15 +122,20 @@ int main(int argc, char** argv) {
   b.launcher = clawos::launcher::v1::LauncherService::NewStub(*lc);
   b.identity = clawos::identity::v1::IdentityService::NewStub(*ic);
   b.proxy = clawos::proxy::v1::ProxyAdminService::NewStub(*pc);
+  b.channels["clawos.launcher.v1.LauncherService"] = *lc;
+  b.channels["clawos.identity.v1.IdentityService"] = *ic;
+  b.channels["clawos.proxy.v1.ProxyAdminService"] = *pc;
   if (!monitor_addr.empty() && monitor_addr != "off") {
     auto mc = channel(monitor_addr);
     if (!mc.ok()) return Fail(std::string(mc.status().message()));
     b.monitor = clawos::monitor::v1::MonitorService::NewStub(*mc);
+    b.channels["clawos.monitor.v1.MonitorService"] = *mc;
   }
   if (!orchestrator_addr.empty() && orchestrator_addr != "off") {
     auto oc = channel(orchestrator_addr);
     if (!oc.ok()) return Fail(std::string(oc.status().message()));
     b.orchestrator = clawos::orchestrator::v1::OrchestratorService::NewStub(*oc);
+    b.channels["clawos.orchestrator.v1.OrchestratorService"] = *oc;
   }
 
   clawos::identity::VerifierConfig verifier;
@@ -147,14 +155,24 @@ int main(int argc, char** argv) {
   api.openapi_json = OpenApiJson();
   clawos::Metrics* m = metrics->get();
   api.metrics_text = [m] { return m->Text(); };
-  EventHub hub;
+  // What the control plane serves itself (the fleet's events), in process,
+  // reached through the same transcoder as the daemons.
+  FleetHub hub;
+  EventsService events(hub);
+  grpc::ServerBuilder own;
+  own.RegisterService(&events);
+  std::unique_ptr<grpc::Server> own_server = own.BuildAndStart();
+  if (!own_server) return Fail("cannot start the in-process gRPC server");
+  b.channels["clawos.controlplane.v1.ControlPlaneService"] =
+      own_server->InProcessChannel(grpc::ChannelArguments());
   OperatorAuth auth(tokens, IsLoopbackHost(o.host));
-  Api handler(b, auth, hub, audit->get(), &m->registry(), api);
+  auto handler = Api::Create(b, auth, audit->get(), &m->registry(), api);
+  if (!handler.ok()) return Fail(std::string(handler.status().message()));
   EventFeeds feeds(b, hub);
 
   o.max_body_bytes = max_body;
   o.io_timeout = absl::Minutes(10);  // long :start and :exec calls
-  auto server = clawos::http::Server::Start(o, handler);
+  auto server = clawos::http::Server::Start(o, **handler);
   if (!server.ok()) return Fail(std::string(server.status().message()));
 
   // Renews the bootstrap token while it runs (identity caps lifetimes).
@@ -180,8 +198,9 @@ int main(int argc, char** argv) {
   clawos::log::Info("draining", {{"signal", sig}});
   stop = true;
   hub.Close();
-  handler.Shutdown();
+  (*handler)->Shutdown();
   (*server)->Stop();
+  own_server->Shutdown();
   renew.join();
   clawos::log::Info("stopped");
   return 0;

@@ -1,5 +1,5 @@
-// The OpenAPI 3 document of the REST API (controlplane/openapi.json, kept by
-// hand and embedded at build time; a test checks it against the routes).
+// The OpenAPI 3 document of the REST API, generated at build time from the
+// protos (openapi_doc.h, clawos-openapi-gen) and embedded.
 #pragma once
 
 #include <string>

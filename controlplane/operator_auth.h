@@ -11,12 +11,18 @@
 
 #include "absl/status/statusor.h"
 #include "common/http/server.h"
-#include "controlplane/routes.h"
 #include "identity/remote_verifier.h"
 
 namespace clawos::controlplane {
 
 inline constexpr char kAudience[] = "clawos-controlplane";
+
+// kPublic: no token (health, the API document). kLocal (metrics): no token
+// for a direct caller on a loopback listener, else as kViewer. kViewer: any
+// operator token. kAdmin: role admin (or operator); every such call is
+// audited. A method's (clawos.api.v1.access) is one of kPublic, kViewer and
+// kAdmin.
+enum class Access { kPublic, kLocal, kViewer, kAdmin };
 
 struct Caller {
   std::string subject;

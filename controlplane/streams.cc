@@ -1,5 +1,6 @@
-// The streamed answers: exec output (NDJSON), VM logs and the event feeds
-// (SSE). Each holds a stream slot (stream_slots.h) while it lasts, re-checks
+// The streamed answers: a daemon's server stream as NDJSON or SSE, as its
+// method's (clawos.api.v1.stream) says (exec output, VM logs, the fleet's and
+// a workflow's events). Each holds a stream slot (stream_slots.h) while it lasts, re-checks
 // the caller's token every --stream-recheck whether or not it is busy (a
 // token revoked or expired ends it with a last error), and writes keep-alives
 // while idle so that it notices a client that went away.
@@ -12,16 +13,15 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/grpc_client.h"
+#include "common/grpc_generic.h"
 #include "common/grpc_status.h"
+#include "common/proto_json.h"
 #include "common/request_id.h"
+#include "common/rest/transcode.h"
 #include "controlplane/api.h"
 #include "controlplane/api_call.h"
 
 namespace clawos::controlplane {
-
-namespace lpb = ::clawos::launcher::v1;
-namespace opb = ::clawos::orchestrator::v1;
 
 namespace {
 
@@ -146,161 +146,107 @@ std::string Sse(const std::string& id, const std::string& event, const std::stri
 
 }  // namespace
 
-void Api::ExecVm(Call& c) {
+namespace {
+
+// One message as an SSE event: its id (id_field, when set and not 0), its
+// name (the stream's `event`, or the set field of `event_oneof`) and its data
+// (the message, or that field).
+absl::StatusOr<std::string> SseOf(const rest::Binding& b, const google::protobuf::Message& m) {
+  const auto& opt = b.stream;
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  std::string id;
+  if (const auto* f = d->FindFieldByName(opt.id_field()); f && !f->is_repeated()) {
+    int64_t v = 0;
+    switch (f->cpp_type()) {
+      case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
+        v = r->GetInt64(m, f);
+        break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_UINT64:
+        v = static_cast<int64_t>(r->GetUInt64(m, f));
+        break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_INT32:
+        v = r->GetInt32(m, f);
+        break;
+      default:
+        break;
+    }
+    if (v != 0) id = std::to_string(v);
+  }
+  if (opt.event_oneof().empty()) {
+    auto json = TryToJson(m);
+    if (!json.ok()) return json.status();
+    return Sse(id, opt.event().empty() ? "message" : opt.event(), *json);
+  }
+  const auto* oneof = d->FindOneofByName(opt.event_oneof());
+  const auto* set = oneof ? r->GetOneofFieldDescriptor(m, oneof) : nullptr;
+  if (!set || set->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+    return absl::InternalError("a stream message with no event set");
+  }
+  auto json = TryToJson(r->GetMessage(m, set));
+  if (!json.ok()) return json.status();
+  return Sse(id, set->name(), *json);
+}
+
+}  // namespace
+
+// A daemon's server stream as NDJSON or SSE. The stream's answer begins when
+// the daemon accepted the call (AcceptStream) or sent its first message, so
+// that a call that fails at once (an unknown name, a bad state) is a plain
+// error answer, not a stream. Then: SSE's `retry:`, one line or event per
+// message, keep-alives that re-check the caller's token, and, when the
+// daemon's stream fails, a last error line or event.
+void Api::ServeStream(Call& c) {
   StreamSlots::Slot slot;
   if (!TakeSlot(c, &slot)) return;
-  lpb::ExecVmRequest req;
-  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
-  grpc::ClientContext ctx;  // no deadline: the command's own timeout bounds it
+  const rest::Binding& b = c.binding();
+  auto req = NewMessage(b.method->input_type());
+  if (!MakeRequest(c, req.get())) return;
+  auto channel = ChannelFor(c);
+  if (!channel) return;
+  grpc::ClientContext ctx;  // no deadline: the stream ends with its client or its daemon
   ctx.AddMetadata(kRequestIdHeader, c.request_id);
   ActiveCall active(*this, &ctx);
-  auto reader = b_.launcher->ExecVm(&ctx, req);
-  lpb::ExecVmResponse msg;
-  // The first message decides between an error answer and a stream.
-  if (!reader->Read(&msg)) {
-    absl::Status s = FromGrpcStatus(reader->Finish());
-    return c.Error(s.ok() ? absl::InternalError("the launcher ended the exec without an answer")
-                          : s);
+  ServerStream stream(channel, b.method, &ctx, *req);
+  auto msg = NewMessage(b.method->output_type());
+  bool first = false;
+  if (!stream.WaitAccepted()) {
+    first = stream.Next(msg.get());
+    if (!first) {
+      absl::Status end = stream.Finish();
+      if (!end.ok()) return c.Error(end);
+    }
   }
-  if (!c.StartStream("application/x-ndjson")) {
+  const bool sse = b.stream.format() == api::v1::RestStream::SSE;
+  if (!c.StartStream(sse ? "text/event-stream" : "application/x-ndjson")) {
     ctx.TryCancel();
-    reader->Finish();
     return;
   }
   StreamWriter w(c.sink, &ctx);
-  bool ok = w.Write(ToJson(msg) + "\n");
+  auto error = [&](const absl::Status& s) {
+    return sse ? Sse("", "error", ErrorBody(s)) : absl::StrCat("{\"error\":", ErrorBody(s), "}\n");
+  };
+  const api::v1::Access visible = c.visible();
+  auto write = [&](google::protobuf::Message& m) {
+    rest::ClearHidden(visible, &m);
+    auto text = sse ? SseOf(b, m) : TryToJson(m);
+    if (!text.ok()) {
+      w.Stop(error(text.status()));
+      return false;
+    }
+    return w.Write(sse ? *text : *text + "\n");
+  };
+  bool ok = !sse || w.Write("retry: 3000\n\n");
+  if (ok && first) ok = write(*msg);
   {
-    // Blank lines (NDJSON readers skip them) while the command is silent.
+    // NDJSON readers skip blank lines; SSE readers skip comments.
     KeepAlive ka(
-        w, StreamClock(options_.keepalive, options_.recheck), "\n", [&] { return StillAllowed(c); },
-        absl::StrCat("{\"error\":", ErrorBody(kDenied), "}\n"));
-    while (ok && reader->Read(&msg)) ok = w.Write(ToJson(msg) + "\n");
+        w, StreamClock(options_.keepalive, options_.recheck), sse ? ": keep-alive\n\n" : "\n",
+        [&] { return StillAllowed(c); }, error(kDenied));
+    while (ok && stream.Next(msg.get())) ok = write(*msg);
   }
-  absl::Status end = FromGrpcStatus(reader->Finish());
-  if (ok && !end.ok()) {
-    // grpc-gateway's way to end a stream with an error: one last line.
-    w.Write(absl::StrCat("{\"error\":", ErrorBody(end), "}\n"));
-  }
-  w.End();
-}
-
-void Api::VmLogs(Call& c) {
-  StreamSlots::Slot slot;
-  if (!TakeSlot(c, &slot)) return;
-  lpb::StreamVmLogsRequest req;
-  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
-  // An unknown VM is a plain 404, before the stream begins (which may then
-  // wait long for its first line).
-  {
-    lpb::GetVmRequest get;
-    get.set_name(req.name());
-    lpb::Vm vm;
-    absl::Status s =
-        CallStub(*b_.launcher, &lpb::LauncherService::Stub::GetVm, get, &vm, options_.call_timeout);
-    if (!s.ok()) return c.Error(s);
-  }
-  StreamSse<lpb::LogEntry>(
-      c, [&](grpc::ClientContext* ctx) { return b_.launcher->StreamVmLogs(ctx, req); },
-      [](const lpb::LogEntry& e) { return Sse(std::to_string(e.sequence()), "log", ToJson(e)); });
-}
-
-template <typename Msg>
-void Api::StreamSse(
-    Call& c,
-    const std::function<std::unique_ptr<grpc::ClientReader<Msg>>(grpc::ClientContext*)>& open,
-    const std::function<std::string(const Msg&)>& event, bool first_decides) {
-  grpc::ClientContext ctx;
-  ctx.AddMetadata(kRequestIdHeader, c.request_id);
-  ActiveCall active(*this, &ctx);
-  std::unique_ptr<grpc::ClientReader<Msg>> reader;
-  Msg first;
-  if (first_decides) {
-    reader = open(&ctx);
-    if (!reader->Read(&first)) {
-      absl::Status end = FromGrpcStatus(reader->Finish());
-      return c.Error(end.ok() ? absl::InternalError("the stream ended before its first message")
-                              : end);
-    }
-  }
-  if (!c.StartStream("text/event-stream")) return;
-  StreamWriter w(c.sink, &ctx);
-  bool ok = w.Write("retry: 3000\n\n");
-  if (first_decides) {
-    ok = ok && w.Write(event(first));
-  } else {
-    reader = open(&ctx);
-  }
-  {
-    KeepAlive ka(
-        w, StreamClock(options_.keepalive, options_.recheck), ": keep-alive\n\n",
-        [&] { return StillAllowed(c); }, Sse("", "error", ErrorBody(kDenied)));
-    Msg m;
-    while (ok && reader->Read(&m)) ok = w.Write(event(m));
-  }
-  absl::Status end = FromGrpcStatus(reader->Finish());
-  if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) {
-    w.Write(Sse("", "error", ErrorBody(end)));
-  }
-  w.End();
-}
-
-// GET /v1/workflows/{workflow}/events: the orchestrator's WatchWorkflow as
-// SSE "workflow" events (the workflow now, then one per change); the stream
-// ends after the workflow's final event.
-void Api::WorkflowEvents(Call& c) {
-  StreamSlots::Slot slot;
-  if (!TakeSlot(c, &slot)) return;
-  opb::WatchWorkflowRequest req;
-  if (auto s = ToRequest(c.input(), &req); !s.ok()) return c.Error(s);
-  if (!b_.orchestrator) return c.Error(absl::UnavailableError("orchestrator is not configured"));
-  // WatchWorkflow sends the workflow at once: an unknown one is a plain 404.
-  StreamSse<opb::WorkflowEvent>(
-      c, [&](grpc::ClientContext* ctx) { return b_.orchestrator->WatchWorkflow(ctx, req); },
-      [](const opb::WorkflowEvent& e) { return Sse("", "workflow", ToJson(e)); },
-      /*first_decides=*/true);
-}
-
-void Api::Events(Call& c) {
-  auto given = EventsAfter(c.input());
-  if (!given.ok()) return c.Error(given.status());
-  StreamSlots::Slot slot;
-  if (!TakeSlot(c, &slot)) return;
-  const int64_t newest = hub_.Last();
-  // A new client gets what happens from now on.
-  int64_t after = given->has_value() ? **given : newest;
-  if (!c.StartStream("text/event-stream")) return;
-  StreamWriter w(c.sink, nullptr);
-  if (!w.Write("retry: 3000\n\n")) return;
-  if (after > newest) {  // an id from the future (a clock that went back): start afresh
-    if (!w.Write(Sse("", "gap", R"({"message":"the Last-Event-ID is unknown here"})"))) return;
-    after = newest;
-  }
-  // Busy or idle, the token is re-checked on the clock between batches.
-  StreamClock clock(options_.keepalive, options_.recheck);
-  for (;;) {
-    EventHub::Batch b = hub_.Since(after, clock.UntilNext());
-    if (b.gap) {
-      if (!w.Write(Sse("", "gap",
-                       absl::StrCat(R"({"message":"events after id )", after,
-                                    R"( were dropped before this client came back"})")))) {
-        return;
-      }
-    }
-    for (const auto& e : b.events) {
-      if (!w.Write(Sse(std::to_string(e.id), e.type, e.json))) return;
-      after = e.id;
-    }
-    if (!b.events.empty()) clock.Wrote();
-    if (b.closed) break;
-    if (clock.CheckDue() && !StillAllowed(c)) {
-      w.Stop(Sse("", "error", ErrorBody(kDenied)));
-      break;
-    }
-    if (clock.KeepAliveDue()) {
-      if (!w.Write(": keep-alive\n\n")) return;
-      clock.Wrote();
-    }
-  }
+  absl::Status end = stream.Finish();
+  if (ok && !end.ok() && end.code() != absl::StatusCode::kCancelled) w.Write(error(end));
   w.End();
 }
 

@@ -16,13 +16,16 @@ grpc::Status Invalid(const std::string& m) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, m);
 }
 
-// "limits/default" → "default"; "limits/agents/x" → "agents/x".
+// "limits/default" → "default"; "limits/agents/x" → "agents/x"; the REST
+// API's form of the same, "agents/x/limits" (GET /v1/agents/x/limits), too.
 absl::StatusOr<std::string> SubjectOf(const std::string& name) {
-  if (!absl::StartsWith(name, "limits/") || name.size() == 7) {
-    return absl::InvalidArgumentError(absl::StrCat("name \"", name.substr(0, 80),
-                                                   "\" is not limits/<subject> or limits/default"));
+  if (absl::StartsWith(name, "limits/") && name.size() > 7) return name.substr(7);
+  if (absl::EndsWith(name, "/limits") && name.size() > 7 && !absl::StartsWith(name, "/")) {
+    return name.substr(0, name.size() - 7);
   }
-  return name.substr(7);
+  return absl::InvalidArgumentError(
+      absl::StrCat("name \"", name.substr(0, 80),
+                   "\" is not limits/<subject>, <subject>/limits or limits/default"));
 }
 
 }  // namespace
@@ -117,7 +120,10 @@ grpc::Status ProxyAdminService::UpdateLimit(Ctx* ctx, const ppb::UpdateLimitRequ
     } else if (p == "budget_micro_usd") {
       return Invalid("budget_micro_usd is not enforced by this proxy; use budget_tokens");
     } else {
-      return Invalid(absl::StrCat("unknown update_mask path \"", p, "\""));
+      return Invalid(absl::StrCat("\"", p,
+                                  "\" cannot be set; settable: requests_per_minute, "
+                                  "tokens_per_minute, budget_tokens, budget_micro_usd, "
+                                  "budget_window"));
     }
   }
   for (const auto* v : {&o.requests_per_minute, &o.tokens_per_minute, &o.budget_tokens}) {
@@ -157,9 +163,10 @@ grpc::Status ProxyAdminService::QueryUsage(Ctx* ctx, const ppb::QueryUsageReques
                                            ppb::QueryUsageResponse* resp) {
   ScopedRequestId rid(ctx);
   if (!IsTrustedPeer(*ctx)) return UntrustedDenied("QueryUsage");
-  if (!req->has_start_time()) return Invalid("start_time is required");
-  absl::Time start = FromProtoTime(req->start_time());
-  absl::Time end = req->has_end_time() ? FromProtoTime(req->end_time()) : absl::Now();
+  const absl::Time now = absl::Now();
+  absl::Time end = req->has_end_time() ? FromProtoTime(req->end_time()) : now;
+  absl::Time start =
+      req->has_start_time() ? FromProtoTime(req->start_time()) : end - absl::Hours(24 * 30);
   if (start >= end) return Invalid("start_time must be before end_time");
   if (req->group_by_size() > 0 || !req->model().empty()) {
     return grpc::Status(

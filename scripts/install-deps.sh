@@ -9,6 +9,7 @@ PACKAGES=(
   clang clang-format libclang-rt-14-dev
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  golang-github-gogo-googleapis-dev  # google/api/{http,annotations}.proto (issue 19)
   libabsl-dev libssl-dev libsqlite3-dev sqlite3
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   prometheus-cpp-dev libtomlplusplus-dev

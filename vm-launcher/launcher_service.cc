@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_generic.h"
 #include "common/grpc_server.h"
 #include "common/grpc_status.h"
 #include "common/grpc_util.h"
@@ -435,6 +436,7 @@ grpc::Status LauncherService::StreamVmLogs(Ctx* ctx, const lpb::StreamVmLogsRequ
   }
   auto log = l_.Logs(*id);
   if (!log.ok()) return Err(log.status());
+  AcceptStream(ctx, writer);  // a known VM: the stream is open, lines or not
   LogQuery q;
   if (req->sources_size() > 0) {
     q.console = q.agent = false;

@@ -27,6 +27,7 @@
 , pkgsStatic
 , linuxPackages
 , linuxHeaders
+, python3Packages
 }:
 
 stdenv.mkDerivation {
@@ -53,6 +54,9 @@ stdenv.mkDerivation {
     # kernel's will do); the build sandbox has no /sys/kernel/btf.
     "-DCLAWOS_KERNEL_BTF=${linuxPackages.kernel.dev}/vmlinux"
     "-DCLAWOS_UNISTD=${linuxHeaders}/include/asm/unistd_64.h"
+    # google/api/{http,annotations}.proto: the googleapis-common-protos
+    # package ships them beside its Python modules.
+    "-DGOOGLEAPIS_PROTO_DIR=${python3Packages.googleapis-common-protos}/${python3Packages.python.sitePackages}"
   ];
 
   # The tests boot VMs and load BPF programs: they run in CI (scripts/test.sh),

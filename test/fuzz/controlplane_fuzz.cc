@@ -1,9 +1,10 @@
 // libFuzzer target for the control plane's reading of a REST call, as
 // controlplane/api.cc runs it before any daemon is called: the request
-// target (common/http/query.h), the route (controlplane/routes.h), and the
-// daemon request made from the route's parameters, the query, the
-// Last-Event-ID header and the JSON body (controlplane/requests.h, protobuf's
-// JSON mapping); errors as the API answers them (controlplane/errors.h).
+// target (common/http/query.h), the route among the bindings the protos
+// declare (common/rest/binding.h), and the method's request made from the
+// path's values, the query, the Last-Event-ID header and the JSON body
+// (common/rest/transcode.h, protobuf's JSON mapping); errors as the API
+// answers them (controlplane/errors.h).
 //
 // Input: byte 0 is ignored (room for modes), then
 //   METHOD SP TARGET "\n" *(NAME ": " VALUE "\n") "\n" BODY
@@ -11,15 +12,14 @@
 // - a target that does not parse, a refused call: INVALID_ARGUMENT with a
 //   valid UTF-8 message, answered 400 with a valid UTF-8 JSON error body
 //   {"code": 3, "message": ..., "details": []};
-// - a route matched is of that method, its parameters are the pattern's
-//   names, each 1-128 of [A-Za-z0-9._-], and put back into the pattern they
-//   give the path; when only the method is wrong every method offered in
-//   `allow` matches the path;
-// - a request made is one the daemon can read: it serialises and parses back
-//   equal (its strings are valid UTF-8), its JSON is valid UTF-8 and reads
-//   back equal; resource names are the route's parameters under their
-//   collection; page sizes are within 0..1000; a limits update names only
-//   settable fields.
+// - a route matched is of that method; each value of its path is made of
+//   segments of 1-128 of [A-Za-z0-9._-] and, put back into the template
+//   (the CLI's way), gives the path; when only the method is wrong every
+//   method offered in `allow` matches the path;
+// - a request made is one the daemon can read: it serialises and parses
+//   back equal (its strings are valid UTF-8), its JSON is valid UTF-8 and
+//   reads back equal; the fields the path binds hold the path's values; and
+//   the CLI's mapping of that request gives the same path back.
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/field_comparator.h>
 #include <google/protobuf/util/message_differencer.h>
@@ -35,18 +35,24 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
+#include "clawos/identity/v1/identity.pb.h"
+#include "clawos/launcher/v1/launcher.pb.h"
+#include "clawos/orchestrator/v1/orchestrator.pb.h"
+#include "clawos/proxy/v1/proxy_admin.pb.h"
 #include "common/http/http1.h"
+#include "common/http/query.h"
+#include "common/http/server.h"
 #include "common/proto_json.h"
+#include "common/rest/binding.h"
+#include "common/rest/transcode.h"
 #include "common/utf8.h"
 #include "controlplane/errors.h"
-#include "controlplane/requests.h"
-#include "controlplane/routes.h"
 #include "test/fuzz/require.h"
 
 namespace {
 
 using namespace clawos;
-using namespace clawos::controlplane;
+using namespace clawos::controlplane;  // NOLINT
 using google::protobuf::Message;
 
 using clawos::fuzz::Require;
@@ -63,48 +69,28 @@ void CheckRefusal(const absl::Status& s) {
           j["details"].empty());
 }
 
-bool ValidParam(const std::string& v) {
-  if (v.empty() || v.size() > 128) return false;
-  for (char c : v) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return false;
+// The REST services, from the generated pool (messages only: no gRPC here).
+const rest::RouteTable& Routes() {
+  static const rest::RouteTable* routes = [] {
+    // Referencing a message links its file, and with it its services.
+    (void)launcher::v1::Vm::descriptor();
+    (void)identity::v1::IssueTokenRequest::descriptor();
+    (void)orchestrator::v1::Workflow::descriptor();
+    (void)proxy::v1::Limit::descriptor();
+    const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+    std::vector<const google::protobuf::ServiceDescriptor*> services;
+    for (const char* name :
+         {"clawos.launcher.v1.LauncherService", "clawos.identity.v1.IdentityService",
+          "clawos.orchestrator.v1.OrchestratorService", "clawos.proxy.v1.ProxyAdminService"}) {
+      const auto* s = pool->FindServiceByName(name);
+      Require(s != nullptr);
+      services.push_back(s);
     }
-  }
-  return true;
-}
-
-// The pattern with its {names} replaced by the parameters.
-std::string Fill(const std::string& pattern, const std::map<std::string, std::string>& params,
-                 std::set<std::string>* names) {
-  std::string out;
-  for (size_t i = 0; i < pattern.size();) {
-    if (pattern[i] != '{') {
-      out += pattern[i++];
-      continue;
-    }
-    size_t close = pattern.find('}', i);
-    std::string name = pattern.substr(i + 1, close - i - 1);
-    names->insert(name);
-    auto it = params.find(name);
-    Require(it != params.end());
-    out += it->second;
-    i = close + 1;
-  }
-  return out;
-}
-
-void CheckRoute(const std::string& method, const std::string& path) {
-  std::vector<std::string> allowed;
-  auto m = MatchRoute(method, path, &allowed);
-  if (!m) {
-    for (const auto& a : allowed) Require(a != method && MatchRoute(a, path).has_value());
-    return;
-  }
-  Require(m->route->method == method);
-  std::set<std::string> names;
-  Require(Fill(m->route->pattern, m->params, &names) == path);
-  Require(names.size() == m->params.size());
-  for (const auto& [k, v] : m->params) Require(names.count(k) && ValidParam(v));
+    auto b = rest::BindingsOf(services);
+    Require(b.ok());
+    return new rest::RouteTable(*std::move(b));
+  }();
+  return *routes;
 }
 
 // What the daemon would get: it reads the bytes and the JSON back the same.
@@ -121,102 +107,35 @@ void CheckMessage(const Message& m) {
   Require(FromJson(json, back.get()).ok() && diff.Compare(m, *back));
 }
 
-template <typename Req>
-void Check(const RequestInput& in, const std::function<void(const Req&)>& extra = nullptr) {
-  Req req;
-  absl::Status s = ToRequest(in, &req);
-  if (!s.ok()) return CheckRefusal(s);
-  CheckMessage(req);
-  if (extra) extra(req);
-}
-
-std::string P(const RequestInput& in, const std::string& name) { return in.match.params.at(name); }
-
-void CheckPageSize(int32_t size) { Require(size >= 0 && size <= 1000); }
-
-void CheckLimits(const RequestInput& in, const ppb::UpdateLimitRequest& r) {
-  static const std::set<std::string> kSettable = {"requests_per_minute", "tokens_per_minute",
-                                                  "budget_tokens", "budget_micro_usd",
-                                                  "budget_window"};
-  Require(r.limit().name() == "limits/agents/" + P(in, "id") && r.allow_missing());
-  Require(r.update_mask().paths_size() > 0);
-  for (const auto& p : r.update_mask().paths()) Require(kSettable.count(p) == 1);
-}
-
-void CheckOp(Op op, const RequestInput& in) {
-  auto vm = [&](const std::string& name) { Require(name == "vms/" + P(in, "name")); };
-  auto wf = [&](const std::string& name) { Require(name == "workflows/" + P(in, "workflow")); };
-  switch (op) {
-    case Op::kListVms:
-      return Check<lpb::ListVmsRequest>(in, [](const auto& r) { CheckPageSize(r.page_size()); });
-    case Op::kCreateVm:
-      return Check<lpb::CreateVmRequest>(in);
-    case Op::kGetVm:
-      return Check<lpb::GetVmRequest>(in, [&](const auto& r) { vm(r.name()); });
-    case Op::kDeleteVm:
-      return Check<lpb::DeleteVmRequest>(in, [&](const auto& r) { vm(r.name()); });
-    case Op::kStartVm:
-      return Check<lpb::StartVmRequest>(in, [&](const auto& r) { vm(r.name()); });
-    case Op::kStopVm:
-      return Check<lpb::StopVmRequest>(in, [&](const auto& r) { vm(r.name()); });
-    case Op::kExecVm:
-      return Check<lpb::ExecVmRequest>(in, [&](const auto& r) {
-        vm(r.name());
-        Require(r.argv_size() > 0);
-      });
-    case Op::kVmLogs:
-      return Check<lpb::StreamVmLogsRequest>(in, [&](const auto& r) { vm(r.name()); });
-    case Op::kListImages:
-      return Check<lpb::ListImagesRequest>(in, [](const auto& r) { CheckPageSize(r.page_size()); });
-    case Op::kImportImage:
-      return Check<lpb::ImportImageRequest>(in);
-    case Op::kGetUsage:
-      return Check<ppb::QueryUsageRequest>(
-          in, [&](const auto& r) { Require(r.subject() == "agents/" + P(in, "id")); });
-    case Op::kGetLimits:
-      return Check<ppb::GetLimitRequest>(
-          in, [&](const auto& r) { Require(r.name() == "limits/agents/" + P(in, "id")); });
-    case Op::kPutLimits:
-      return Check<ppb::UpdateLimitRequest>(in, [&](const auto& r) { CheckLimits(in, r); });
-    case Op::kCreateToken:
-      return Check<ipb::IssueTokenRequest>(in);
-    case Op::kListWorkflows:
-      return Check<opb::ListWorkflowsRequest>(in,
-                                              [](const auto& r) { CheckPageSize(r.page_size()); });
-    case Op::kSubmitWorkflow:
-      return Check<opb::SubmitWorkflowRequest>(in);
-    case Op::kGetWorkflow:
-      return Check<opb::GetWorkflowRequest>(in, [&](const auto& r) { wf(r.name()); });
-    case Op::kCancelWorkflow:
-      return Check<opb::CancelWorkflowRequest>(in, [&](const auto& r) { wf(r.name()); });
-    case Op::kWorkflowEvents:
-      return Check<opb::WatchWorkflowRequest>(in, [&](const auto& r) { wf(r.name()); });
-    case Op::kStepOutput:
-      return Check<opb::GetStepOutputRequest>(in, [&](const auto& r) {
-        wf(r.workflow());
-        Require(r.step() == P(in, "step"));
-      });
-    case Op::kEvents: {
-      auto after = EventsAfter(in);
-      if (!after.ok()) CheckRefusal(after.status());
-      return;
-    }
-    case Op::kHealthz:
-    case Op::kReadyz:
-    case Op::kMetrics:
-    case Op::kOpenApi:
-      return;  // no request of a daemon
-  }
+std::unique_ptr<Message> NewRequest(const google::protobuf::Descriptor* d) {
+  return std::unique_ptr<Message>(
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(d)->New());
 }
 
 void Run(const http::Request& req) {
   auto target = http::ParseTarget(req.target);
   if (!target.ok()) return CheckRefusal(target.status());
-  CheckRoute(req.method, target->path);
-  auto m = MatchRoute(req.method, target->path);
-  if (!m) return;
-  RequestInput in{req, *target, *m, absl::FromUnixSeconds(1'800'000'000)};
-  CheckOp(m->route->op, in);
+  std::vector<std::string> allowed;
+  auto m = Routes().Find(req.method, target->path, &allowed);
+  if (!m) {
+    for (const auto& a : allowed) Require(a != req.method && Routes().Find(a, target->path));
+    return;
+  }
+  const rest::Binding& b = *m->binding;
+  Require(b.verb == req.method);
+  for (const auto& [field, value] : m->values) {
+    for (absl::string_view seg : absl::StrSplit(value, '/')) Require(rest::ValidPathValue(seg));
+  }
+  auto again = b.path.Expand(m->values);
+  Require(again.ok() && *again == target->path);
+  auto msg = NewRequest(b.method->input_type());
+  absl::Status s = rest::RequestFromHttp(
+      b, m->values, {req.body, &target->query, req.Header("last-event-id")}, msg.get());
+  if (!s.ok()) return CheckRefusal(s);
+  CheckMessage(*msg);
+  // The CLI's side gives the same path for this request.
+  auto call = rest::RequestToHttp(b, *msg);
+  Require(call.ok() && call->path == target->path && call->verb == req.method);
 }
 
 }  // namespace
