@@ -48,6 +48,7 @@ class EventHub {
   struct Batch {
     std::vector<std::pair<int64_t, T>> events;  // id, event; oldest first
     bool gap = false;                           // events after `after` were already dropped
+    uint64_t dropped = 0;                       // how many (when gap)
     bool closed = false;                        // the hub is shutting down
   };
 
@@ -61,6 +62,7 @@ class EventHub {
     b.closed = closed_;
     if (ring_.empty()) return b;
     b.gap = after > 0 && after < ring_.front().first - 1;
+    if (b.gap) b.dropped = static_cast<uint64_t>(ring_.front().first - 1 - after);
     for (const auto& e : ring_) {
       if (e.first <= after) continue;
       if (b.events.size() == max) break;

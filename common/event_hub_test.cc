@@ -28,6 +28,7 @@ TEST(EventHubTest, ASlowReaderGetsAGapNotMemory) {
   for (int i = 0; i < 5; ++i) hub.Publish(i);  // ids 1..5; 4 and 5 kept
   auto b = hub.Since(1, absl::ZeroDuration());
   EXPECT_TRUE(b.gap) << "2 and 3 were dropped";
+  EXPECT_EQ(b.dropped, 2u);
   ASSERT_EQ(b.events.size(), 2u);
   EXPECT_EQ(b.events[0].first, 4);
   EXPECT_FALSE(hub.Since(3, absl::ZeroDuration()).gap) << "nothing after 3 was dropped";

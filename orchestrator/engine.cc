@@ -58,7 +58,7 @@ absl::Status Engine::StartRun(const WorkflowRow& wf) {
   ASSIGN_OR_RETURN(WorkflowSpec spec, ParseSpec(wf.spec, wf.source));
   ASSIGN_OR_RETURN(auto steps, store_.Steps(wf.id));
   ASSIGN_OR_RETURN(auto vms, store_.AgentVms(wf.id));
-  auto hub = std::make_shared<EventHub>();
+  auto hub = std::make_shared<WorkflowHub>(kWorkflowEventsKept, 1);
   hubs_[wf.id] = hub;
   auto run = std::make_unique<WorkflowRun>(RunDeps{&store_, &launcher_, limits_, metrics_}, wf,
                                            std::move(spec), std::move(steps), std::move(vms), hub);
@@ -213,26 +213,28 @@ absl::Status Engine::Watch(const std::string& name,
                            const std::function<bool(const pb::WorkflowEvent&)>& send,
                            const std::function<bool()>& cancelled) {
   ASSIGN_OR_RETURN(std::string id, ParseName(name));
-  std::shared_ptr<EventHub> hub;
+  std::shared_ptr<WorkflowHub> hub;
   {
     std::lock_guard lock(mu_);
     auto it = hubs_.find(id);
     if (it != hubs_.end()) hub = it->second;
   }
-  uint64_t seen = hub ? hub->last() : 0;
+  int64_t seen = hub ? hub->Last() : 0;
   ASSIGN_OR_RETURN(auto wf, Get(name, false));
   pb::WorkflowEvent first;
   *first.mutable_workflow() = wf;
   *first.mutable_event_time() = ToProtoTime(absl::Now());
   if (!send(first)) return absl::CancelledError("the watcher left");
   if (IsFinished(wf.state()) || !hub) return absl::OkStatus();
+  // A watcher that fell behind the ring (a gap) loses nothing it needs:
+  // every event holds the whole workflow.
   while (true) {
-    bool closed = false;
-    auto events = hub->Wait(&seen, absl::Seconds(1), &closed);
-    for (const auto& e : events) {
+    WorkflowHub::Batch b = hub->Since(seen, absl::Seconds(1));
+    for (const auto& [id, e] : b.events) {
       if (!send(e)) return absl::CancelledError("the watcher left");
+      seen = id;
     }
-    if (closed) return absl::OkStatus();
+    if (b.closed && b.events.empty()) return absl::OkStatus();
     if (cancelled()) return absl::CancelledError("the watcher left");
   }
 }

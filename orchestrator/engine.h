@@ -10,10 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "orchestrator/agent_limits.h"
-#include "orchestrator/event_hub.h"
 #include "orchestrator/launcher_ops.h"
 #include "orchestrator/store.h"
 #include "orchestrator/vm_names.h"
+#include "orchestrator/workflow_hub.h"
 #include "orchestrator/workflow_proto.h"
 #include "orchestrator/workflow_run.h"
 
@@ -62,7 +62,7 @@ class Engine {
   EngineOptions options_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<WorkflowRun>> runs_;
-  std::map<std::string, std::shared_ptr<EventHub>> hubs_;
+  std::map<std::string, std::shared_ptr<WorkflowHub>> hubs_;
   bool shut_down_ = false;
 };
 

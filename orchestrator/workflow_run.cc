@@ -43,7 +43,7 @@ struct WorkflowRun::Work {
 
 WorkflowRun::WorkflowRun(RunDeps deps, WorkflowRow wf, WorkflowSpec spec,
                          std::vector<StepRow> steps, std::vector<AgentVmRow> vms,
-                         std::shared_ptr<EventHub> hub)
+                         std::shared_ptr<WorkflowHub> hub)
     : deps_(deps),
       wf_(std::move(wf)),
       spec_(std::move(spec)),

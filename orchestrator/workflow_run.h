@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "orchestrator/agent_limits.h"
-#include "orchestrator/event_hub.h"
 #include "orchestrator/launcher_ops.h"
 #include "orchestrator/orchestrator_metrics.h"
 #include "orchestrator/spec.h"
 #include "orchestrator/store.h"
 #include "orchestrator/template.h"
+#include "orchestrator/workflow_hub.h"
 #include "orchestrator/workflow_proto.h"
 
 namespace clawos::orchestrator {
@@ -35,7 +35,7 @@ struct RunDeps {
 class WorkflowRun {
  public:
   WorkflowRun(RunDeps deps, WorkflowRow wf, WorkflowSpec spec, std::vector<StepRow> steps,
-              std::vector<AgentVmRow> vms, std::shared_ptr<EventHub> hub);
+              std::vector<AgentVmRow> vms, std::shared_ptr<WorkflowHub> hub);
   ~WorkflowRun();  // Stop()
 
   void Start();
@@ -80,7 +80,7 @@ class WorkflowRun {
   WorkflowSpec spec_;
   std::vector<StepRow> steps_;
   std::vector<AgentVmRow> vms_;
-  std::shared_ptr<EventHub> hub_;
+  std::shared_ptr<WorkflowHub> hub_;
 
   std::mutex mu_;
   std::condition_variable cv_;

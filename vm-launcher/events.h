@@ -3,14 +3,8 @@
 // told so, rather than slowing the launcher down.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <memory>
-#include <mutex>
-#include <vector>
-
-#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/event_hub.h"
 #include "vm-launcher/vm.h"
 
 namespace clawos::launcher {
@@ -23,28 +17,10 @@ struct VmChange {
   absl::Time time;
 };
 
-class VmEvents {
- public:
-  class Subscription {
-   public:
-    // The next change; DEADLINE_EXCEEDED at `deadline`; ABORTED when this
-    // watcher fell behind and missed changes.
-    absl::StatusOr<VmChange> Next(absl::Time deadline);
-
-   private:
-    friend class VmEvents;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<VmChange> queue_;
-    bool overflowed_ = false;
-  };
-
-  std::shared_ptr<Subscription> Subscribe();
-  void Publish(const VmChange& change);
-
- private:
-  std::mutex mu_;
-  std::vector<std::weak_ptr<Subscription>> subs_;
-};
+// Watchers (WatchVms) read the changes from the one hub (common/event_hub.h)
+// after the id they started at; one that falls more than kVmEventsKept
+// changes behind gets a gap, which WatchVms answers with ABORTED.
+using VmEvents = EventHub<VmChange>;
+inline constexpr size_t kVmEventsKept = 1000;
 
 }  // namespace clawos::launcher

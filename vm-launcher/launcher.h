@@ -275,7 +275,7 @@ class Launcher {
   std::unique_ptr<HostSetup> host_;
   std::unique_ptr<sqlite::Db> images_db_;
   std::unique_ptr<VmStore> store_;
-  VmEvents events_;
+  VmEvents events_{kVmEventsKept};
   mutable std::mutex mu_;  // guards state transitions and the maps below
   std::map<std::string, Runtime> running_;
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> booting_;  // abort flags

@@ -149,7 +149,7 @@ grpc::Status LauncherService::WatchVms(Ctx* ctx, const lpb::WatchVmsRequest* req
   auto filter = VmFilter::Parse(req->filter());
   if (!filter.ok()) return Err(filter.status());
   bool trusted = IsTrustedPeer(*ctx);
-  auto sub = l_.events().Subscribe();  // before the snapshot: no change is missed
+  int64_t after = l_.events().Last();  // before the snapshot: no change is missed
   if (req->send_initial()) {
     for (const Vm& vm : l_.ListVms()) {
       if (!filter->Matches(vm)) continue;
@@ -161,22 +161,32 @@ grpc::Status LauncherService::WatchVms(Ctx* ctx, const lpb::WatchVmsRequest* req
     }
   }
   while (!ctx->IsCancelled()) {
-    auto c = sub->Next(absl::Now() + absl::Milliseconds(500));
-    if (c.status().code() == absl::StatusCode::kDeadlineExceeded) continue;
-    if (!c.ok()) return Err(c.status());
-    if (!filter->Matches(c->vm) && c->type != VmChange::Type::kDeleted) continue;
-    lpb::VmEvent e;
-    e.set_type(c->type == VmChange::Type::kCreated   ? lpb::VmEvent::CREATED
-               : c->type == VmChange::Type::kDeleted ? lpb::VmEvent::DELETED
-                                                     : lpb::VmEvent::STATE_CHANGED);
-    ToProto(c->vm, trusted, e.mutable_vm());
-    Vm before = c->vm;
-    before.state = c->previous;
-    e.set_previous_state(StateToProto(before));
-    *e.mutable_event_time() = ToProtoTime(c->time);
-    if (!writer->Write(e)) break;
+    VmEvents::Batch b = l_.events().Since(after, absl::Milliseconds(500));
+    if (b.gap) {
+      return grpc::Status(grpc::StatusCode::ABORTED,
+                          "the watcher fell more than 1000 changes behind; watch again");
+    }
+    for (const auto& [id, change] : b.events) {
+      after = id;
+      if (!WriteChange(change, *filter, trusted, writer)) return grpc::Status::OK;
+    }
   }
   return grpc::Status::OK;
+}
+
+bool LauncherService::WriteChange(const VmChange& c, const VmFilter& filter, bool trusted,
+                                  grpc::ServerWriter<lpb::VmEvent>* writer) {
+  if (!filter.Matches(c.vm) && c.type != VmChange::Type::kDeleted) return true;
+  lpb::VmEvent e;
+  e.set_type(c.type == VmChange::Type::kCreated   ? lpb::VmEvent::CREATED
+             : c.type == VmChange::Type::kDeleted ? lpb::VmEvent::DELETED
+                                                  : lpb::VmEvent::STATE_CHANGED);
+  ToProto(c.vm, trusted, e.mutable_vm());
+  Vm before = c.vm;
+  before.state = c.previous;
+  e.set_previous_state(StateToProto(before));
+  *e.mutable_event_time() = ToProtoTime(c.time);
+  return writer->Write(e);
 }
 
 grpc::Status LauncherService::ImportImage(Ctx* ctx, const lpb::ImportImageRequest* req,

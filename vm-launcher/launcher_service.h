@@ -5,6 +5,7 @@
 
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
 #include "vm-launcher/launcher.h"
+#include "vm-launcher/vm_proto.h"
 
 namespace clawos::launcher {
 
@@ -42,6 +43,9 @@ class LauncherService final : public lpb::LauncherService::Service {
 
  private:
   void ToProto(const Vm& vm, bool trusted, lpb::Vm* out) const;
+  // One change as a VmEvent, when it matches; false when the watcher left.
+  bool WriteChange(const VmChange& change, const VmFilter& filter, bool trusted,
+                   grpc::ServerWriter<lpb::VmEvent>* writer);
   Launcher& l_;
 };
 

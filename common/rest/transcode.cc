@@ -34,24 +34,36 @@ bool IsWellKnownScalar(const gp::Descriptor* d) {
 
 // The field at a dotted path (proto or JSON names) and the message holding
 // it, made on the way when `create`. nullptr when the path names no field.
+// The fields along a dotted path (proto or JSON names) of `d`; empty when
+// the path names no field, or passes through a repeated or scalar one.
+std::vector<const FD*> FieldsAlong(const gp::Descriptor* d, absl::string_view path) {
+  std::vector<const FD*> out;
+  for (absl::string_view part : absl::StrSplit(path, '.')) {
+    if (!d) return {};
+    const FD* f = d->FindFieldByName(std::string(part));
+    if (!f) f = d->FindFieldByCamelcaseName(std::string(part));
+    if (!f) return {};
+    out.push_back(f);
+    const bool message = !f->is_repeated() && f->cpp_type() == FD::CPPTYPE_MESSAGE &&
+                         !IsWellKnownScalar(f->message_type());
+    d = message ? f->message_type() : nullptr;
+  }
+  return out;
+}
+
+// The field at a dotted path and the message holding it. With `create`, the
+// messages on the way are made, but only once the whole path is known to
+// name a field (an unknown parameter leaves the request as it was); without,
+// nullptr when one of them is not set.
 const FD* Resolve(gp::Message* m, absl::string_view path, bool create, gp::Message** holder) {
-  const FD* f = nullptr;
-  std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const gp::Descriptor* d = m->GetDescriptor();
-    f = d->FindFieldByName(std::string(parts[i]));
-    if (!f) f = d->FindFieldByCamelcaseName(std::string(parts[i]));
-    if (!f) return nullptr;
-    if (i + 1 == parts.size()) break;
-    if (f->is_repeated() || f->cpp_type() != FD::CPPTYPE_MESSAGE ||
-        IsWellKnownScalar(f->message_type())) {
-      return nullptr;
-    }
-    if (!create && !m->GetReflection()->HasField(*m, f)) return nullptr;
-    m = m->GetReflection()->MutableMessage(m, f);
+  std::vector<const FD*> fields = FieldsAlong(m->GetDescriptor(), path);
+  if (fields.empty()) return nullptr;
+  for (size_t i = 0; i + 1 < fields.size(); ++i) {
+    if (!create && !m->GetReflection()->HasField(*m, fields[i])) return nullptr;
+    m = m->GetReflection()->MutableMessage(m, fields[i]);
   }
   *holder = m;
-  return f;
+  return fields.back();
 }
 
 // Sets a scalar (or well-known scalar message) field from its text form.
