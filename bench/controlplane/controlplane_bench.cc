@@ -157,26 +157,6 @@ class Stack {
   }
 };
 
-bool PortIsFree(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
-
-// A port p with p+1 and p+363 free too (the nginx ports `clawos up` derives).
-int StackPort() {
-  for (int i = 0; i < 200; ++i) {
-    int p = clawos::testing::FreeLoopbackPort();
-    if (p > 8080 && p + 363 < 65536 && PortIsFree(p + 1) && PortIsFree(p + 363)) return p;
-  }
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,7 +180,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     Stack s(dir, image);
-    const int port = StackPort();
+    const int port = clawos::testing::FreeStackPort();
     if (!s.ok() || port == 0 || !s.StartControlPlane(port)) return 1;
     // The image and one VM, through the launcher.
     auto ch = clawos::MakeChannel("unix:" + dir + "/launcher.sock");

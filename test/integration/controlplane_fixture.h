@@ -189,24 +189,7 @@ class ControlPlaneTest : public ::testing::Test {
   }
   // A port for the control plane such that `clawos up`'s nginx ports at the
   // same offset (8081 and 8443 for 8080) are free too.
-  static int StackPort() {
-    auto free = [](int port) {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(port);
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-      close(fd);
-      return ok;
-    };
-    int port = 0;
-    for (int i = 0; i < 100; ++i) {
-      port = testing::FreeLoopbackPort();
-      if (port > 8080 && port + 363 < 65536 && free(port + 1) && free(port + 363)) break;
-    }
-    return port;
-  }
+  static int StackPort() { return testing::FreeStackPort(); }
   static void StartProxy() {
     proxy_ = new Daemon({kBin + "/clawos-inference-proxy", "--listen", "127.0.0.1:0", "--state-dir",
                          Sub("proxy"), "--identity", "unix:" + Sub("id.sock"), "--admin-listen",
