@@ -249,13 +249,18 @@ absl::Status ApplyQuery(const Binding& b, const std::map<std::string, std::strin
 absl::Status ApplyDefaults(const Binding& b, absl::string_view body,
                            const std::set<std::string>& given, gp::Message* out) {
   const gp::Descriptor* d = out->GetDescriptor();
+  // The body's keys are read (a second parse) only for a request that has a
+  // field with a REST default.
   std::set<std::string> in_body;
-  if (b.body == "*" && !body.empty()) {
-    auto keys = BodyKeys(body, d);
-    if (keys.ok()) in_body.insert(keys->begin(), keys->end());
-  }
+  bool read_keys = false;
   for (int i = 0; i < d->field_count(); ++i) {
     const FD* f = d->field(i);
+    if (!read_keys && b.body == "*" && !body.empty() &&
+        !f->options().GetExtension(api::v1::rest_default).empty()) {
+      read_keys = true;
+      auto keys = BodyKeys(body, d);
+      if (keys.ok()) in_body.insert(keys->begin(), keys->end());
+    }
     const std::string& def = f->options().GetExtension(api::v1::rest_default);
     if (def.empty() || given.count(f->name()) || in_body.count(f->name()) || !Unset(*out, f)) {
       continue;
@@ -304,6 +309,7 @@ absl::Status RequestFromHttp(const Binding& b, const PathTemplate::Bindings& val
 }
 
 void ClearHidden(api::v1::Access access, gp::Message* m) {
+  if (access >= api::v1::ADMIN) return;  // nothing is hidden from admins: no walk
   const gp::Reflection* r = m->GetReflection();
   std::vector<const FD*> fields;
   r->ListFields(*m, &fields);
