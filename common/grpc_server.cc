@@ -48,7 +48,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(const Se
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
-    const ServerOptions& options, const std::vector<grpc::Service*>& services, Metrics* metrics) {
+    const ServerOptions& options, const std::vector<ServedService>& services, Metrics* metrics) {
   if (options.listen.empty()) return absl::InvalidArgumentError("no --listen address given");
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -92,12 +92,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
       builder.AddListeningPort(addr, *tcp_creds, ports.back().get());
     }
   }
-  for (grpc::Service* s : services) builder.RegisterService(s);
-  if (metrics) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
-    f.push_back(metrics->InterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(f));
-  }
+  auto guarded = GuardedServices(services);
+  if (!guarded.ok()) return guarded.status();
+  out->guarded_ = std::move(*guarded);
+  for (auto& s : out->guarded_) builder.RegisterService(s.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
+  f.push_back(CallInterceptorFactory(metrics));
+  builder.experimental().SetInterceptorCreators(std::move(f));
   // Sockets are created under a tight umask, then set to the asked mode.
   mode_t old_umask = ::umask(0177);
   out->server_ = builder.BuildAndStart();

@@ -1,5 +1,6 @@
 // gRPC server bootstrap shared by every daemon: unix-socket and TCP listeners,
-// grpc.health.v1.Health, reflection, optional TLS/mTLS, metrics interceptor,
+// grpc.health.v1.Health, reflection, optional TLS/mTLS, the interceptors of
+// grpc_interceptors.h (request id, trusted transport, metrics, audit),
 // and graceful drain on SIGTERM/SIGINT.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc_interceptors.h"
 #include "common/metrics.h"
 
 namespace clawos {
@@ -31,9 +33,10 @@ struct ServerOptions {
 
 class GrpcServer {
  public:
-  // Builds and starts the server. `metrics` may be null.
+  // Builds and starts the server with each service behind the interceptors
+  // of grpc_interceptors.h. `metrics` may be null.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const ServerOptions& options, const std::vector<grpc::Service*>& services, Metrics* metrics);
+      const ServerOptions& options, const std::vector<ServedService>& services, Metrics* metrics);
   ~GrpcServer();
 
   // The address each TCP listener bound to, e.g. "127.0.0.1:41234", in the
@@ -44,6 +47,7 @@ class GrpcServer {
   grpc::Server* server() { return server_.get(); }
 
  private:
+  std::vector<std::unique_ptr<grpc::Service>> guarded_;  // outlive server_
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> bound_;
   std::vector<std::string> unix_paths_;

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "grpcpp/support/status.h"
 
 namespace clawos {
 namespace {
@@ -75,59 +75,6 @@ class ProcessCollector : public prometheus::Collectable {
   }
 };
 
-class RpcInterceptor : public grpc::experimental::Interceptor {
- public:
-  RpcInterceptor(Metrics* m, std::string method)
-      : metrics_(m), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      metrics_->RecordRpc(method_, methods->GetSendStatus().error_code(), secs);
-    }
-    methods->Proceed();
-  }
-
- private:
-  Metrics* metrics_;
-  std::string method_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-class RpcInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit RpcInterceptorFactory(Metrics* m) : metrics_(m) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    return new RpcInterceptor(metrics_, info->method());
-  }
-
- private:
-  Metrics* metrics_;
-};
-
-const char* CodeName(int code) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
@@ -173,13 +120,11 @@ void Metrics::AddCollectable(std::shared_ptr<prometheus::Collectable> c) {
   if (exposer_) exposer_->RegisterCollectable(c);
 }
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-Metrics::InterceptorFactory() {
-  return std::make_unique<RpcInterceptorFactory>(this);
-}
-
 void Metrics::RecordRpc(const std::string& method, int code, double seconds) {
-  handled_->Add({{"grpc_method", method}, {"grpc_code", CodeName(code)}}).Increment();
+  handled_
+      ->Add({{"grpc_method", method},
+             {"grpc_code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}})
+      .Increment();
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5};
   latency_->Add({{"grpc_method", method}}, kBuckets).Observe(seconds);

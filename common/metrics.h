@@ -12,8 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/support/server_interceptor.h>
-
 #include "absl/status/statusor.h"
 
 namespace clawos {
@@ -27,10 +25,8 @@ class Metrics {
   prometheus::Registry& registry() { return *registry_; }
   // The bound port, or 0 when not serving.
   int port() const { return port_; }
-  // Interceptor factory that records grpc_server_handled_total{grpc_method,grpc_code}
-  // and grpc_server_handling_seconds{grpc_method}.
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
-
+  // grpc_server_handled_total{grpc_method,grpc_code} and
+  // grpc_server_handling_seconds{grpc_method} (grpc_interceptors.h calls it).
   void RecordRpc(const std::string& method, int code, double seconds);
   // Everything in the Prometheus text format (for a daemon that serves
   // /metrics on its own HTTP listener).

@@ -17,8 +17,6 @@ google::protobuf::Timestamp Ts(absl::Time t) {
   return ToProtoTime(absl::FromUnixSeconds(absl::ToUnixSeconds(t)));
 }
 
-grpc::Status Denied(const char* method) { return UntrustedDenied(method); }
-
 // "secrets/<id>" → id.
 absl::StatusOr<std::string> SecretId(const std::string& name) {
   if (!absl::StartsWith(name, "secrets/")) {
@@ -72,8 +70,6 @@ void ToProto(const SigningKeyInfo& k, pb::SigningKey* out) {
 
 grpc::Status IdentityService::IssueToken(grpc::ServerContext* ctx, const pb::IssueTokenRequest* req,
                                          pb::IssueTokenResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("IssueToken");
   IssueRequest r;
   r.subject = req->subject();
   r.audience = req->audience();
@@ -91,7 +87,6 @@ grpc::Status IdentityService::IssueToken(grpc::ServerContext* ctx, const pb::Iss
 grpc::Status IdentityService::VerifyToken(grpc::ServerContext* ctx,
                                           const pb::VerifyTokenRequest* req,
                                           pb::VerifyTokenResponse* resp) {
-  ScopedRequestId rid(ctx);
   auto c = m_.Verify(req->token(), req->audience());
   if (!c.ok()) {
     log::Info("token verification failed", {{"reason", std::string(c.status().message())}});
@@ -114,8 +109,6 @@ grpc::Status IdentityService::VerifyToken(grpc::ServerContext* ctx,
 grpc::Status IdentityService::CreateRevocation(grpc::ServerContext* ctx,
                                                const pb::CreateRevocationRequest* req,
                                                pb::Revocation* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("CreateRevocation");
   absl::StatusOr<RevocationRecord> r;
   switch (req->target_case()) {
     case pb::CreateRevocationRequest::kJti:
@@ -135,8 +128,6 @@ grpc::Status IdentityService::CreateRevocation(grpc::ServerContext* ctx,
 grpc::Status IdentityService::ListRevocations(grpc::ServerContext* ctx,
                                               const pb::ListRevocationsRequest* req,
                                               pb::ListRevocationsResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("ListRevocations");
   auto size = PageSize(req->page_size());
   if (!size.ok()) return ToGrpcStatus(size.status());
   size_t offset = 0;
@@ -156,7 +147,6 @@ grpc::Status IdentityService::ListRevocations(grpc::ServerContext* ctx,
 
 grpc::Status IdentityService::GetJwks(grpc::ServerContext* ctx, const pb::GetJwksRequest*,
                                       pb::Jwks* resp) {
-  ScopedRequestId rid(ctx);
   nlohmann::json jwks = m_.signing_keys().Jwks();
   for (const auto& k : jwks["keys"]) {
     auto* out = resp->add_keys();
@@ -174,8 +164,6 @@ grpc::Status IdentityService::GetJwks(grpc::ServerContext* ctx, const pb::GetJwk
 grpc::Status IdentityService::ListSigningKeys(grpc::ServerContext* ctx,
                                               const pb::ListSigningKeysRequest*,
                                               pb::ListSigningKeysResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("ListSigningKeys");
   for (const auto& k : m_.signing_keys().List()) ToProto(k, resp->add_signing_keys());
   return grpc::Status::OK;
 }
@@ -183,8 +171,6 @@ grpc::Status IdentityService::ListSigningKeys(grpc::ServerContext* ctx,
 grpc::Status IdentityService::RotateSigningKey(grpc::ServerContext* ctx,
                                                const pb::RotateSigningKeyRequest*,
                                                pb::SigningKey* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("RotateSigningKey");
   auto k = m_.signing_keys().Rotate();
   if (!k.ok()) return ToGrpcStatus(k.status());
   ToProto(*k, resp);
@@ -194,7 +180,6 @@ grpc::Status IdentityService::RotateSigningKey(grpc::ServerContext* ctx,
 grpc::Status IdentityService::ExchangeOidcToken(grpc::ServerContext* ctx,
                                                 const pb::ExchangeOidcTokenRequest* req,
                                                 pb::IssueTokenResponse* resp) {
-  ScopedRequestId rid(ctx);
   absl::Duration ttl = req->has_ttl() ? FromProtoDuration(req->ttl()) : absl::ZeroDuration();
   if (req->has_ttl() && ttl <= absl::ZeroDuration()) {
     return ToGrpcStatus(absl::InvalidArgumentError("ttl must be positive"));
@@ -207,8 +192,6 @@ grpc::Status IdentityService::ExchangeOidcToken(grpc::ServerContext* ctx,
 
 grpc::Status IdentityService::CreateSecret(grpc::ServerContext* ctx,
                                            const pb::CreateSecretRequest* req, pb::Secret* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("CreateSecret");
   auto s = m_.secrets().Create(req->secret_id(), crypto::AsBytes(req->value()));
   if (!s.ok()) return ToGrpcStatus(s.status());
   ToProto(*s, resp);
@@ -217,8 +200,6 @@ grpc::Status IdentityService::CreateSecret(grpc::ServerContext* ctx,
 
 grpc::Status IdentityService::UpdateSecret(grpc::ServerContext* ctx,
                                            const pb::UpdateSecretRequest* req, pb::Secret* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("UpdateSecret");
   auto id = SecretId(req->name());
   if (!id.ok()) return ToGrpcStatus(id.status());
   auto s = m_.secrets().Update(*id, crypto::AsBytes(req->value()), req->allow_missing());
@@ -229,8 +210,6 @@ grpc::Status IdentityService::UpdateSecret(grpc::ServerContext* ctx,
 
 grpc::Status IdentityService::GetSecret(grpc::ServerContext* ctx, const pb::GetSecretRequest* req,
                                         pb::Secret* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("GetSecret");
   auto id = SecretId(req->name());
   if (!id.ok()) return ToGrpcStatus(id.status());
   auto s = m_.secrets().Get(*id);
@@ -242,8 +221,6 @@ grpc::Status IdentityService::GetSecret(grpc::ServerContext* ctx, const pb::GetS
 grpc::Status IdentityService::AccessSecret(grpc::ServerContext* ctx,
                                            const pb::AccessSecretRequest* req,
                                            pb::AccessSecretResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("AccessSecret");
   auto id = SecretId(req->name());
   if (!id.ok()) return ToGrpcStatus(id.status());
   auto v = m_.secrets().Access(*id);
@@ -257,8 +234,6 @@ grpc::Status IdentityService::AccessSecret(grpc::ServerContext* ctx,
 grpc::Status IdentityService::ListSecrets(grpc::ServerContext* ctx,
                                           const pb::ListSecretsRequest* req,
                                           pb::ListSecretsResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("ListSecrets");
   auto size = PageSize(req->page_size());
   if (!size.ok()) return ToGrpcStatus(size.status());
   std::string after;
@@ -282,8 +257,6 @@ grpc::Status IdentityService::ListSecrets(grpc::ServerContext* ctx,
 grpc::Status IdentityService::DeleteSecret(grpc::ServerContext* ctx,
                                            const pb::DeleteSecretRequest* req,
                                            google::protobuf::Empty*) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("DeleteSecret");
   auto id = SecretId(req->name());
   if (!id.ok()) return ToGrpcStatus(id.status());
   return ToGrpcStatus(m_.secrets().Delete(*id));
@@ -292,8 +265,6 @@ grpc::Status IdentityService::DeleteSecret(grpc::ServerContext* ctx,
 grpc::Status IdentityService::RotateMasterKey(grpc::ServerContext* ctx,
                                               const pb::RotateMasterKeyRequest*,
                                               pb::RotateMasterKeyResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return Denied("RotateMasterKey");
   auto n = m_.RotateMasterKey();
   if (!n.ok()) return ToGrpcStatus(n.status());
   resp->set_resealed_records(*n);

@@ -93,7 +93,9 @@ int main(int argc, char** argv) {
   auto metrics = clawos::Metrics::Start(daemon.metrics_listen);
   if (!metrics.ok()) return Fail(metrics.status());
   clawos::identity::IdentityService service(**manager);
-  auto server = clawos::GrpcServer::Start(daemon.server, {&service}, metrics->get());
+  auto server = clawos::GrpcServer::Start(
+      daemon.server, {clawos::Serve<clawos::identity::v1::IdentityService>(&service)},
+      metrics->get());
   if (!server.ok()) return Fail(server.status());
   clawos::log::Info("serving", {{"listen", (*server)->bound()},
                                 {"metrics_port", (*metrics)->port()},

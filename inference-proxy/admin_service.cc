@@ -55,8 +55,6 @@ void ProxyAdminService::Fill(const std::string& subject, const LimitOverride* ow
 
 grpc::Status ProxyAdminService::GetLimit(Ctx* ctx, const ppb::GetLimitRequest* req,
                                          ppb::Limit* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("GetLimit");
   auto subject = SubjectOf(req->name());
   if (!subject.ok()) return ToGrpcStatus(subject.status());
   auto all = store_.Load();
@@ -73,8 +71,6 @@ grpc::Status ProxyAdminService::GetLimit(Ctx* ctx, const ppb::GetLimitRequest* r
 
 grpc::Status ProxyAdminService::ListLimits(Ctx* ctx, const ppb::ListLimitsRequest* req,
                                            ppb::ListLimitsResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("ListLimits");
   auto all = store_.Load();
   if (!all.ok()) return ToGrpcStatus(all.status());
   Fill(kDefaultSubject, nullptr, resp->add_limits());
@@ -86,8 +82,6 @@ grpc::Status ProxyAdminService::ListLimits(Ctx* ctx, const ppb::ListLimitsReques
 
 grpc::Status ProxyAdminService::UpdateLimit(Ctx* ctx, const ppb::UpdateLimitRequest* req,
                                             ppb::Limit* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("UpdateLimit");
   const ppb::Limit& l = req->limit();
   auto subject = SubjectOf(l.name());
   if (!subject.ok()) return ToGrpcStatus(subject.status());
@@ -145,8 +139,6 @@ grpc::Status ProxyAdminService::UpdateLimit(Ctx* ctx, const ppb::UpdateLimitRequ
 
 grpc::Status ProxyAdminService::DeleteLimit(Ctx* ctx, const ppb::DeleteLimitRequest* req,
                                             google::protobuf::Empty*) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteLimit");
   auto subject = SubjectOf(req->name());
   if (!subject.ok()) return ToGrpcStatus(subject.status());
   if (*subject == kDefaultSubject) {
@@ -161,8 +153,6 @@ grpc::Status ProxyAdminService::DeleteLimit(Ctx* ctx, const ppb::DeleteLimitRequ
 
 grpc::Status ProxyAdminService::QueryUsage(Ctx* ctx, const ppb::QueryUsageRequest* req,
                                            ppb::QueryUsageResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("QueryUsage");
   const absl::Time now = absl::Now();
   absl::Time end = req->has_end_time() ? FromProtoTime(req->end_time()) : now;
   absl::Time start =
@@ -188,8 +178,6 @@ grpc::Status ProxyAdminService::QueryUsage(Ctx* ctx, const ppb::QueryUsageReques
 
 grpc::Status ProxyAdminService::ListAuditRecords(Ctx* ctx, const ppb::ListAuditRecordsRequest* req,
                                                  ppb::ListAuditRecordsResponse* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("ListAuditRecords");
   auto size = PageSize(req->page_size());
   if (!size.ok()) return ToGrpcStatus(size.status());
   std::string subject, outcome, request_id;

@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
   ProxyAdminService admin(limiter, **limit_store, **ledger);
   clawos::ServerOptions so = admin_tls;
   so.listen = admin_listen;
-  auto admin_server = clawos::GrpcServer::Start(so, {&admin}, metrics->get());
+  auto admin_server = clawos::GrpcServer::Start(
+      so, {clawos::Serve<clawos::proxy::v1::ProxyAdminService>(&admin)}, metrics->get());
   if (!admin_server.ok()) return Fail(std::string(admin_server.status().message()));
   clawos::log::Info("serving", {{"listen", o.host + ":" + std::to_string((*server)->port())},
                                 {"admin", (*admin_server)->bound()},

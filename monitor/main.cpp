@@ -110,7 +110,9 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
   (*metrics)->AddCollectable(std::make_shared<clawos::monitor::MonitorCollector>(**monitor));
   clawos::monitor::MonitorService service(**monitor);
-  auto server = clawos::GrpcServer::Start(daemon.server, {&service}, metrics->get());
+  auto server = clawos::GrpcServer::Start(
+      daemon.server, {clawos::Serve<clawos::monitor::v1::MonitorService>(&service)},
+      metrics->get());
   if (!server.ok()) return Fail(std::string(server.status().message()));
   clawos::log::Info("serving", {{"listen", (*server)->bound()},
                                 {"metrics_port", (*metrics)->port()},

@@ -15,8 +15,6 @@ grpc::Status Err(const absl::Status& s) { return ToGrpcStatus(s); }
 
 grpc::Status MonitorService::CreateTarget(Ctx* ctx, const v1::CreateTargetRequest* req,
                                           v1::Target* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("CreateTarget");
   auto t = m_.CreateTarget(*req);
   if (!t.ok()) return Err(t.status());
   *resp = *t;
@@ -25,7 +23,6 @@ grpc::Status MonitorService::CreateTarget(Ctx* ctx, const v1::CreateTargetReques
 
 grpc::Status MonitorService::GetTarget(Ctx* ctx, const v1::GetTargetRequest* req,
                                        v1::Target* resp) {
-  ScopedRequestId rid(ctx);
   auto t = m_.GetTarget(req->name());
   if (!t.ok()) return Err(t.status());
   *resp = *t;
@@ -34,7 +31,6 @@ grpc::Status MonitorService::GetTarget(Ctx* ctx, const v1::GetTargetRequest* req
 
 grpc::Status MonitorService::ListTargets(Ctx* ctx, const v1::ListTargetsRequest* req,
                                          v1::ListTargetsResponse* resp) {
-  ScopedRequestId rid(ctx);
   auto size = PageSize(req->page_size());
   if (!size.ok()) return Err(size.status());
   std::string after;
@@ -56,15 +52,11 @@ grpc::Status MonitorService::ListTargets(Ctx* ctx, const v1::ListTargetsRequest*
 
 grpc::Status MonitorService::DeleteTarget(Ctx* ctx, const v1::DeleteTargetRequest* req,
                                           google::protobuf::Empty*) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteTarget");
   return Err(m_.DeleteTarget(req->name()));
 }
 
 grpc::Status MonitorService::StreamEvents(Ctx* ctx, const v1::StreamEventsRequest* req,
                                           grpc::ServerWriter<v1::Event>* writer) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StreamEvents");
   auto stream = m_.Subscribe(req->filter());
   if (!stream.ok()) return Err(stream.status());
   while (!ctx->IsCancelled()) {
@@ -77,7 +69,6 @@ grpc::Status MonitorService::StreamEvents(Ctx* ctx, const v1::StreamEventsReques
 }
 
 grpc::Status MonitorService::GetStats(Ctx* ctx, const v1::GetStatsRequest* req, v1::Stats* resp) {
-  ScopedRequestId rid(ctx);
   auto s = m_.GetStats({req->targets().begin(), req->targets().end()});
   if (!s.ok()) return Err(s.status());
   *resp = *s;
@@ -86,15 +77,12 @@ grpc::Status MonitorService::GetStats(Ctx* ctx, const v1::GetStatsRequest* req, 
 
 grpc::Status MonitorService::ListSinks(Ctx* ctx, const v1::ListSinksRequest*,
                                        v1::ListSinksResponse* resp) {
-  ScopedRequestId rid(ctx);
   for (auto& s : m_.Sinks()) *resp->add_sinks() = std::move(s);
   return grpc::Status::OK;
 }
 
 grpc::Status MonitorService::ReportLlmRequest(Ctx* ctx, const v1::ReportLlmRequestRequest* req,
                                               google::protobuf::Empty*) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("ReportLlmRequest");
   if (req->phase() == v1::ReportLlmRequestRequest::PHASE_UNSPECIFIED) {
     return Err(absl::InvalidArgumentError("phase: BEGIN or END"));
   }

@@ -73,7 +73,9 @@ int main(int argc, char** argv) {
   if (auto s = engine.Resume(); !s.ok()) return Fail(s);
 
   OrchestratorService service(engine);
-  auto server = clawos::GrpcServer::Start(daemon.server, {&service}, metrics->get());
+  auto server = clawos::GrpcServer::Start(
+      daemon.server, {clawos::Serve<clawos::orchestrator::v1::OrchestratorService>(&service)},
+      metrics->get());
   if (!server.ok()) return Fail(server.status());
   clawos::log::Info("serving", {{"listen", (*server)->bound()},
                                 {"metrics_port", (*metrics)->port()},

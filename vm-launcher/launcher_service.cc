@@ -53,8 +53,6 @@ void LauncherService::ToProto(const Vm& vm, bool trusted, lpb::Vm* out) const {
 }
 
 grpc::Status LauncherService::CreateVm(Ctx* ctx, const lpb::CreateVmRequest* req, lpb::Vm* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("CreateVm");
   if (auto s = ValidateVmName(req->vm_id()); !s.ok()) return Err(Annotate(s, "vm_id"));
   auto spec = SpecFromProto(req->vm_id(), req->spec());
   if (!spec.ok()) return Err(spec.status());
@@ -69,7 +67,6 @@ grpc::Status LauncherService::CreateVm(Ctx* ctx, const lpb::CreateVmRequest* req
 }
 
 grpc::Status LauncherService::GetVm(Ctx* ctx, const lpb::GetVmRequest* req, lpb::Vm* resp) {
-  ScopedRequestId rid(ctx);
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   auto vm = l_.GetVm(*id);
@@ -80,7 +77,6 @@ grpc::Status LauncherService::GetVm(Ctx* ctx, const lpb::GetVmRequest* req, lpb:
 
 grpc::Status LauncherService::ListVms(Ctx* ctx, const lpb::ListVmsRequest* req,
                                       lpb::ListVmsResponse* resp) {
-  ScopedRequestId rid(ctx);
   auto size = PageSize(req->page_size());
   if (!size.ok()) return Err(size.status());
   auto filter = VmFilter::Parse(req->filter());
@@ -105,16 +101,12 @@ grpc::Status LauncherService::ListVms(Ctx* ctx, const lpb::ListVmsRequest* req,
 
 grpc::Status LauncherService::DeleteVm(Ctx* ctx, const lpb::DeleteVmRequest* req,
                                        google::protobuf::Empty*) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteVm");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   return Err(l_.DeleteVm(*id, req->force()));
 }
 
 grpc::Status LauncherService::StartVm(Ctx* ctx, const lpb::StartVmRequest* req, lpb::Vm* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StartVm");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   StartOptions options = CallerOf(ctx);
@@ -126,8 +118,6 @@ grpc::Status LauncherService::StartVm(Ctx* ctx, const lpb::StartVmRequest* req, 
 }
 
 grpc::Status LauncherService::StopVm(Ctx* ctx, const lpb::StopVmRequest* req, lpb::Vm* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StopVm");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   absl::Duration grace = absl::Seconds(30);
@@ -145,7 +135,6 @@ grpc::Status LauncherService::StopVm(Ctx* ctx, const lpb::StopVmRequest* req, lp
 
 grpc::Status LauncherService::WatchVms(Ctx* ctx, const lpb::WatchVmsRequest* req,
                                        grpc::ServerWriter<lpb::VmEvent>* writer) {
-  ScopedRequestId rid(ctx);
   auto filter = VmFilter::Parse(req->filter());
   if (!filter.ok()) return Err(filter.status());
   bool trusted = IsTrustedPeer(*ctx);
@@ -191,8 +180,6 @@ bool LauncherService::WriteChange(const VmChange& c, const VmFilter& filter, boo
 
 grpc::Status LauncherService::ImportImage(Ctx* ctx, const lpb::ImportImageRequest* req,
                                           lpb::Image* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("ImportImage");
   if (auto s = ValidateVmName(req->image_id()); !s.ok()) return Err(Annotate(s, "image_id"));
   if (req->source_dir().empty() || req->source_dir()[0] != '/') {
     return Invalid("source_dir must be an absolute path on the launcher host");
@@ -216,7 +203,6 @@ grpc::Status LauncherService::ImportImage(Ctx* ctx, const lpb::ImportImageReques
 
 grpc::Status LauncherService::GetImage(Ctx* ctx, const lpb::GetImageRequest* req,
                                        lpb::Image* resp) {
-  ScopedRequestId rid(ctx);
   auto id = ImageIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   auto rec = l_.GetImage(*id);
@@ -226,7 +212,6 @@ grpc::Status LauncherService::GetImage(Ctx* ctx, const lpb::GetImageRequest* req
 
 grpc::Status LauncherService::ListImages(Ctx* ctx, const lpb::ListImagesRequest* req,
                                          lpb::ListImagesResponse* resp) {
-  ScopedRequestId rid(ctx);
   auto size = PageSize(req->page_size());
   if (!size.ok()) return Err(size.status());
   std::string after;
@@ -248,8 +233,6 @@ grpc::Status LauncherService::ListImages(Ctx* ctx, const lpb::ListImagesRequest*
 
 grpc::Status LauncherService::DeleteImage(Ctx* ctx, const lpb::DeleteImageRequest* req,
                                           google::protobuf::Empty*) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteImage");
   auto id = ImageIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   return Err(l_.DeleteImage(*id));
@@ -257,15 +240,12 @@ grpc::Status LauncherService::DeleteImage(Ctx* ctx, const lpb::DeleteImageReques
 
 grpc::Status LauncherService::ListTemplates(Ctx* ctx, const lpb::ListTemplatesRequest*,
                                             lpb::ListTemplatesResponse* resp) {
-  ScopedRequestId rid(ctx);
   for (const TemplateRecord& r : l_.ListTemplates()) TemplateToProto(r, resp->add_templates());
   return grpc::Status::OK;
 }
 
 grpc::Status LauncherService::CreateTemplate(Ctx* ctx, const lpb::CreateTemplateRequest* req,
                                              lpb::Template* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("CreateTemplate");
   auto image = ImageIdFromName(req->image());
   if (!image.ok()) return Err(image.status());
   if (req->vcpus() < 0 || req->memory_mib() < 0 || req->runtime_disk_mib() < 0 ||
@@ -285,8 +265,6 @@ grpc::Status LauncherService::CreateTemplate(Ctx* ctx, const lpb::CreateTemplate
 
 grpc::Status LauncherService::DeleteTemplate(Ctx* ctx, const lpb::DeleteTemplateRequest* req,
                                              google::protobuf::Empty*) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("DeleteTemplate");
   auto id = TemplateIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   return Err(l_.DeleteTemplate(*id));
@@ -294,8 +272,6 @@ grpc::Status LauncherService::DeleteTemplate(Ctx* ctx, const lpb::DeleteTemplate
 
 grpc::Status LauncherService::ExecVm(Ctx* ctx, const lpb::ExecVmRequest* req,
                                      grpc::ServerWriter<lpb::ExecVmResponse>* writer) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("ExecVm");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   if (req->argv().empty()) return Invalid("argv is required");
@@ -341,8 +317,6 @@ grpc::Status LauncherService::ExecVm(Ctx* ctx, const lpb::ExecVmRequest* req,
 
 grpc::Status LauncherService::PutVmFile(Ctx* ctx, grpc::ServerReader<lpb::PutVmFileRequest>* reader,
                                         lpb::VmFile* resp) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("PutVmFile");
   lpb::PutVmFileRequest first;
   if (!reader->Read(&first) || !first.has_header()) {
     return Invalid("the first message must be a header");
@@ -394,8 +368,6 @@ grpc::Status LauncherService::PutVmFile(Ctx* ctx, grpc::ServerReader<lpb::PutVmF
 
 grpc::Status LauncherService::GetVmFile(Ctx* ctx, const lpb::GetVmFileRequest* req,
                                         grpc::ServerWriter<lpb::GetVmFileResponse>* writer) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("GetVmFile");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   if (req->path().empty() || req->path()[0] != '/') return Invalid("path must be absolute");
@@ -437,8 +409,6 @@ grpc::Status LauncherService::GetVmFile(Ctx* ctx, const lpb::GetVmFileRequest* r
 
 grpc::Status LauncherService::StreamVmLogs(Ctx* ctx, const lpb::StreamVmLogsRequest* req,
                                            grpc::ServerWriter<lpb::LogEntry>* writer) {
-  ScopedRequestId rid(ctx);
-  if (!IsTrustedPeer(*ctx)) return UntrustedDenied("StreamVmLogs");
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());
   if (req->tail_lines() < 0 || req->after_sequence() < 0) {

@@ -197,7 +197,9 @@ int main(int argc, char** argv) {
   auto metrics = clawos::Metrics::Start(daemon.metrics_listen);
   if (!metrics.ok()) return Fail(std::string(metrics.status().message()));
   clawos::launcher::LauncherService service(**launcher);
-  auto server = clawos::GrpcServer::Start(daemon.server, {&service}, metrics->get());
+  auto server = clawos::GrpcServer::Start(
+      daemon.server, {clawos::Serve<clawos::launcher::v1::LauncherService>(&service)},
+      metrics->get());
   if (!server.ok()) return Fail(std::string(server.status().message()));
   clawos::log::Info("serving", {{"listen", (*server)->bound()},
                                 {"metrics_port", (*metrics)->port()},
