@@ -81,8 +81,7 @@ Monitor::~Monitor() {
   stop_ = true;
   if (reader_.joinable()) reader_.join();
   if (jsonl_) jsonl_->Flush();
-  std::lock_guard lock(mu_);
-  for (auto& s : streams_) s->Close();
+  events_.Close();
 }
 
 absl::Status Monitor::Activate(Live& t) {
@@ -267,19 +266,28 @@ std::vector<pb::Sink> Monitor::Sinks() {
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<EventStream>> Monitor::Subscribe(const pb::EventFilter& filter) {
-  auto s = EventStream::Create(filter);
-  if (!s.ok()) return s.status();
-  std::shared_ptr<EventStream> shared = std::move(*s);
-  std::lock_guard lock(mu_);
-  streams_.push_back(shared);
-  return shared;
-}
-
-void Monitor::Unsubscribe(const std::shared_ptr<EventStream>& stream) {
-  stream->Close();
-  std::lock_guard lock(mu_);
-  streams_.erase(std::remove(streams_.begin(), streams_.end(), stream), streams_.end());
+absl::Status Monitor::Watch(const pb::EventFilter& filter,
+                            const std::function<bool(const pb::Event&)>& write,
+                            const std::function<bool()>& cancelled) {
+  auto match = EventFilter::Create(filter);
+  if (!match.ok()) return match.status();
+  int64_t after = events_.Last();
+  uint64_t lost = 0;
+  while (!cancelled()) {
+    auto batch = events_.Since(after, absl::Milliseconds(500));
+    if (batch.closed) return absl::UnavailableError("the monitor is shutting down");
+    if (batch.gap) {
+      lost += batch.dropped;
+      stream_drops_ += batch.dropped;
+    }
+    for (auto& [id, e] : batch.events) {
+      after = id;
+      if (!match->Matches(e)) continue;
+      if (lost) e.set_dropped_before(std::exchange(lost, 0));
+      if (!write(e)) return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Monitor::ReportLlmRequest(const std::string& vm, const std::string& request_id,
@@ -325,7 +333,6 @@ void Monitor::Flush() {
 void Monitor::Handle(const clawos_event& raw) {
   TargetNames names;
   std::string target_id, llm_id;
-  std::vector<std::shared_ptr<EventStream>> streams;
   {
     std::lock_guard lock(mu_);
     const Live* t = raw.target < kMaxTargets ? by_row_[raw.target] : nullptr;
@@ -334,7 +341,6 @@ void Monitor::Handle(const clawos_event& raw) {
     names = {kTargetPrefix + t->record.id, t->record.vm, t->record.agent_subject};
     auto it = llm_requests_.find(t->record.vm);
     if (it != llm_requests_.end() && it->second.size() == 1) llm_id = *it->second.begin();
-    streams = streams_;
   }
   pb::Event e = Decode(raw, names);
   bool kill = options_.policy.Apply(target_id, &e);
@@ -349,12 +355,7 @@ void Monitor::Handle(const clawos_event& raw) {
   e.set_sequence(++sequence_);
   if (jsonl_) jsonl_->Write(e);
   if (siem_) siem_->Send(e);
-  for (const auto& s : streams) {
-    if (!s->Matches(e)) continue;
-    uint64_t before = s->dropped();
-    s->Push(e);
-    stream_drops_ += s->dropped() - before;
-  }
+  events_.Publish(std::move(e));
 }
 
 }  // namespace clawos::monitor

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,8 +18,9 @@
 
 #include "absl/status/statusor.h"
 #include "clawos/monitor/v1/monitor.pb.h"
+#include "common/event_hub.h"
 #include "monitor/bpf_monitor.h"
-#include "monitor/event_stream.h"
+#include "monitor/event_filter.h"
 #include "monitor/jsonl_sink.h"
 #include "monitor/policy.h"
 #include "monitor/siem_sink.h"
@@ -53,9 +55,13 @@ class Monitor {
   absl::StatusOr<::clawos::monitor::v1::Stats> GetStats(const std::vector<std::string>& names);
   std::vector<::clawos::monitor::v1::Sink> Sinks();
 
-  absl::StatusOr<std::shared_ptr<EventStream>> Subscribe(
-      const ::clawos::monitor::v1::EventFilter& filter);
-  void Unsubscribe(const std::shared_ptr<EventStream>& stream);
+  // Events from now on that match `filter`, each given to `write` (false:
+  // the client is gone), until `cancelled` or the monitor closes. A reader
+  // slower than the events loses the oldest (the hub's rule): the next event
+  // it gets says how many in `dropped_before`, and GetStats counts them.
+  absl::Status Watch(const ::clawos::monitor::v1::EventFilter& filter,
+                     const std::function<bool(const ::clawos::monitor::v1::Event&)>& write,
+                     const std::function<bool()>& cancelled);
 
   absl::Status ReportLlmRequest(const std::string& vm, const std::string& request_id, bool begin);
 
@@ -83,12 +89,13 @@ class Monitor {
   std::unique_ptr<SiemSink> siem_;
   absl::Time start_time_;
 
-  std::mutex mu_;                        // targets, rows, streams, llm requests
+  std::mutex mu_;                        // targets, rows, llm requests
   std::map<std::string, Live> targets_;  // by id
   std::array<const Live*, kMaxTargets> by_row_{};
-  std::vector<std::shared_ptr<EventStream>> streams_;
   std::map<std::string, std::set<std::string>> llm_requests_;  // by vm
 
+  // Every event, for StreamEvents; 8192 kept (about 3 MiB).
+  EventHub<::clawos::monitor::v1::Event> events_{8192, 1};
   std::atomic<uint64_t> sequence_{0};
   std::atomic<uint64_t> handled_{0};
   std::atomic<uint64_t> stream_drops_{0};

@@ -57,15 +57,9 @@ grpc::Status MonitorService::DeleteTarget(Ctx* ctx, const v1::DeleteTargetReques
 
 grpc::Status MonitorService::StreamEvents(Ctx* ctx, const v1::StreamEventsRequest* req,
                                           grpc::ServerWriter<v1::Event>* writer) {
-  auto stream = m_.Subscribe(req->filter());
-  if (!stream.ok()) return Err(stream.status());
-  while (!ctx->IsCancelled()) {
-    auto e = (*stream)->Next(absl::Milliseconds(500));
-    if (!e) continue;
-    if (!writer->Write(*e)) break;
-  }
-  m_.Unsubscribe(*stream);
-  return grpc::Status::OK;
+  return Err(m_.Watch(
+      req->filter(), [&](const v1::Event& e) { return writer->Write(e); },
+      [&] { return ctx->IsCancelled(); }));
 }
 
 grpc::Status MonitorService::GetStats(Ctx* ctx, const v1::GetStatsRequest* req, v1::Stats* resp) {

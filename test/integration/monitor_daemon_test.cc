@@ -20,7 +20,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "clawos/monitor/v1/monitor.grpc.pb.h"
 #include "common/files.h"
+#include "common/grpc_client.h"
 #include "common/tcp_socket.h"
 #include "common/testing/eventually.h"
 #include "common/testing/ports.h"
@@ -386,6 +388,42 @@ TEST_F(MonitorDaemonTest, TailStreamsLiveEventsThroughTheFilter) {
   auto bad = Cli({"monitor", "tail", "--syscall", "nosuch"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("not an x86-64 system call"), std::string::npos) << bad.err;
+}
+
+// A client that stops reading loses the oldest events, is told how many on
+// the next one it gets, and neither slows nor grows the monitor.
+TEST_F(MonitorDaemonTest, ASlowStreamLosesTheOldestAndIsToldHowMany) {
+  StartRsyslog();
+  StartMonitor(absl::StrCat("udp://127.0.0.1:", udp_port_));
+  ASSERT_EQ(
+      Cli({"monitor", "target", "add", "t1", "--vm", "vms/v1", "--cgroup", cgroup_}).exit_code, 0);
+  auto channel = MakeChannel("unix:" + dir_.Sub("m.sock"), {});
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto stub = ::clawos::monitor::v1::MonitorService::NewStub(*channel);
+  grpc::ClientContext ctx;
+  ::clawos::monitor::v1::StreamEventsRequest req;
+  req.mutable_filter()->add_vms("vms/v1");
+  auto reader = stub->StreamEvents(&ctx, req);
+  absl::SleepFor(absl::Milliseconds(500));  // subscribed; now it reads nothing
+  // Far more events than the ring (8192) and the stream's flow-control
+  // window hold; the shell's redirections are openat calls.
+  ASSERT_EQ(
+      InCgroup("i=0; while [ $i -lt 30000 ]; do : </etc/hostname; i=$((i+1)); done").exit_code, 0);
+  ::clawos::monitor::v1::Event e;
+  uint64_t dropped = 0;
+  int read = 0;
+  while (dropped == 0 && read < 40000 && reader->Read(&e)) {
+    ++read;
+    dropped += e.dropped_before();
+  }
+  EXPECT_GT(dropped, 0u) << "after " << read << " events";
+  ctx.TryCancel();
+  reader->Finish();
+  auto stats = Cli({"-o", "json", "monitor", "stats"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  auto j = json::parse(stats.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << stats.out;
+  EXPECT_GE(std::stoull(j.value("stream_drops", std::string("0"))), dropped) << stats.out;
 }
 
 TEST_F(MonitorDaemonTest, PolicyAlertsAndKills) {
