@@ -85,7 +85,11 @@ int RunLoop(int argc, char** argv) {
     }
     return Usage("unknown or incomplete argument \"" + a + "\"");
   }
-  if (o.model.empty()) return Usage("--model is required");
+  if (o.model.empty()) {
+    const char* vm_model = std::getenv("CLAWOS_MODEL");  // the VM's model (vm start --model)
+    if (vm_model) o.model = vm_model;
+  }
+  if (o.model.empty()) return Usage("--model is required (or the VM's model, CLAWOS_MODEL)");
   std::string prompt;
   if (!o.prompt_file.empty()) {
     std::ifstream in(o.prompt_file, std::ios::binary);

@@ -1,5 +1,7 @@
 #include "cli/identity_commands.h"
 
+#include "cli/api_client.h"
+
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/ascii.h"
@@ -15,29 +17,15 @@ namespace {
 namespace pb = ::clawos::identity::v1;
 using google::protobuf::util::TimeUtil;
 
-absl::StatusOr<std::unique_ptr<pb::IdentityService::Stub>> Stub(const Context& ctx) {
-  auto ch = MakeChannel(ctx.identity_addr, ctx.tls);
-  if (!ch.ok()) return ch.status();
-  return pb::IdentityService::NewStub(*ch);
-}
-
 // Runs one unary call against the identity daemon; returns the exit code.
-template <typename Req, typename Resp, typename Fn, typename Ok>
-int Call(const Context& ctx, const char* what, Fn method, const Req& req, Ok on_ok) {
-  auto stub = Stub(ctx);
-  if (!stub.ok()) return ReportError(what, stub.status());
-  Resp resp;
-  auto cctx = MakeClientContext();
-  grpc::Status s = ((*stub).get()->*method)(cctx.get(), req, &resp);
-  if (!s.ok()) {
-    absl::Status st = FromGrpcStatus(s);
-    if (st.code() == absl::StatusCode::kUnavailable) {
-      st = absl::UnavailableError(std::string(st.message()) + " (is clawos-identity running at " +
-                                  ctx.identity_addr + "? set --identity or CLAWOS_IDENTITY_ADDR)");
-    }
-    return ReportError(what, st);
-  }
-  on_ok(resp);
+// (The identity daemon's commands speak to it directly, on its trusted transport.)
+template <typename Req, typename Resp, typename Ok>
+int Call(const Context& ctx, const char* what, const char* method, const Req& req, Ok on_ok) {
+  auto api = MakeDirectApiClient(ctx);
+  if (!api.ok()) return ReportError(what, api.status());
+  auto resp = (*api)->Call<Resp>(absl::StrCat("clawos.identity.v1.IdentityService.", method), req);
+  if (!resp.ok()) return ReportError(what, resp.status());
+  on_ok(*resp);
   return 0;
 }
 
@@ -111,7 +99,7 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
     if (!issue_args->ttl.empty())
       *req.mutable_ttl() = ProtoDuration(*ParseDuration(issue_args->ttl));
     rc = Call<pb::IssueTokenRequest, pb::IssueTokenResponse>(
-        ctx, "token issue", &pb::IdentityService::Stub::IssueToken, req,
+        ctx, "token issue", "IssueToken", req,
         [&](const pb::IssueTokenResponse& r) { PrintIssued(ctx, r); });
   });
 
@@ -124,8 +112,7 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_token(TrimToken(ReadStdin()));
     req.set_audience(*audience);
     rc = Call<pb::VerifyTokenRequest, pb::VerifyTokenResponse>(
-        ctx, "token verify", &pb::IdentityService::Stub::VerifyToken, req,
-        [&](const pb::VerifyTokenResponse& r) {
+        ctx, "token verify", "VerifyToken", req, [&](const pb::VerifyTokenResponse& r) {
           if (ctx.json()) {
             PrintJson(ClaimsJson(r.claims()));
           } else {
@@ -157,8 +144,7 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
     if (*sub_opt) req.set_subject(rv->subject);
     req.set_reason(rv->reason);
     rc = Call<pb::CreateRevocationRequest, pb::Revocation>(
-        ctx, "token revoke", &pb::IdentityService::Stub::CreateRevocation, req,
-        [&](const pb::Revocation& r) {
+        ctx, "token revoke", "CreateRevocation", req, [&](const pb::Revocation& r) {
           if (ctx.json()) {
             PrintJson({{"name", r.name()}, {"create_time", Time(r.create_time())}});
           } else {
@@ -170,8 +156,8 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
   auto* rotate = token->add_subcommand("rotate", "Make a new signing key current");
   rotate->callback([&ctx, &rc] {
     rc = Call<pb::RotateSigningKeyRequest, pb::SigningKey>(
-        ctx, "token rotate", &pb::IdentityService::Stub::RotateSigningKey,
-        pb::RotateSigningKeyRequest(), [&](const pb::SigningKey& k) {
+        ctx, "token rotate", "RotateSigningKey", pb::RotateSigningKeyRequest(),
+        [&](const pb::SigningKey& k) {
           if (ctx.json()) {
             PrintJson({{"kid", k.kid()}, {"create_time", Time(k.create_time())}});
           } else {
@@ -183,15 +169,15 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
   auto* jwks = token->add_subcommand("jwks", "Print the JWKS (public keys) as JSON");
   jwks->callback([&ctx, &rc] {
     rc = Call<pb::GetJwksRequest, pb::Jwks>(
-        ctx, "token jwks", &pb::IdentityService::Stub::GetJwks, pb::GetJwksRequest(),
+        ctx, "token jwks", "GetJwks", pb::GetJwksRequest(),
         [&](const pb::Jwks& j) { PrintJson(nlohmann::json::parse(j.json())); });
   });
 
   auto* keys = token->add_subcommand("keys", "List signing keys (current and retired)");
   keys->callback([&ctx, &rc] {
     rc = Call<pb::ListSigningKeysRequest, pb::ListSigningKeysResponse>(
-        ctx, "token keys", &pb::IdentityService::Stub::ListSigningKeys,
-        pb::ListSigningKeysRequest(), [&](const pb::ListSigningKeysResponse& r) {
+        ctx, "token keys", "ListSigningKeys", pb::ListSigningKeysRequest(),
+        [&](const pb::ListSigningKeysResponse& r) {
           nlohmann::json out = nlohmann::json::array();
           for (const auto& k : r.signing_keys()) {
             std::string state = k.state() == pb::SigningKey::CURRENT ? "current" : "retired";
@@ -213,7 +199,7 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_id_token(TrimToken(ReadStdin()));
     if (!ex_ttl->empty()) *req.mutable_ttl() = ProtoDuration(*ParseDuration(*ex_ttl));
     rc = Call<pb::ExchangeOidcTokenRequest, pb::IssueTokenResponse>(
-        ctx, "token exchange-oidc", &pb::IdentityService::Stub::ExchangeOidcToken, req,
+        ctx, "token exchange-oidc", "ExchangeOidcToken", req,
         [&](const pb::IssueTokenResponse& r) { PrintIssued(ctx, r); });
   });
 }
@@ -237,7 +223,7 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_value(value);
     req.set_allow_missing(true);
     rc = Call<pb::UpdateSecretRequest, pb::Secret>(
-        ctx, "secret put", &pb::IdentityService::Stub::UpdateSecret, req, [&](const pb::Secret& s) {
+        ctx, "secret put", "UpdateSecret", req, [&](const pb::Secret& s) {
           if (ctx.json()) {
             PrintJson({{"name", s.name()},
                        {"size_bytes", s.size_bytes()},
@@ -254,8 +240,7 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
     pb::AccessSecretRequest req;
     req.set_name("secrets/" + *name);
     rc = Call<pb::AccessSecretRequest, pb::AccessSecretResponse>(
-        ctx, "secret get", &pb::IdentityService::Stub::AccessSecret, req,
-        [&](const pb::AccessSecretResponse& r) {
+        ctx, "secret get", "AccessSecret", req, [&](const pb::AccessSecretResponse& r) {
           if (ctx.json()) {
             // Binary values go out as base64url so the JSON stays valid.
             if (IsValidUtf8(r.value())) {
@@ -281,8 +266,7 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
       req.set_page_token(token);
       token.clear();
       rc = Call<pb::ListSecretsRequest, pb::ListSecretsResponse>(
-          ctx, "secret list", &pb::IdentityService::Stub::ListSecrets, req,
-          [&](const pb::ListSecretsResponse& r) {
+          ctx, "secret list", "ListSecrets", req, [&](const pb::ListSecretsResponse& r) {
             for (const auto& s : r.secrets()) {
               all.push_back({{"name", s.name()},
                              {"size_bytes", s.size_bytes()},
@@ -308,8 +292,7 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
     pb::DeleteSecretRequest req;
     req.set_name("secrets/" + *name);
     rc = Call<pb::DeleteSecretRequest, google::protobuf::Empty>(
-        ctx, "secret delete", &pb::IdentityService::Stub::DeleteSecret, req,
-        [&](const google::protobuf::Empty&) {
+        ctx, "secret delete", "DeleteSecret", req, [&](const google::protobuf::Empty&) {
           if (!ctx.json()) std::cout << "deleted secrets/" << *name << "\n";
         });
   });
@@ -318,8 +301,8 @@ void AddSecretCommands(CLI::App& app, Context& ctx, int& rc) {
       "rotate-master-key", "Re-seal every secret and signing key under a fresh master key");
   rotate->callback([&ctx, &rc] {
     rc = Call<pb::RotateMasterKeyRequest, pb::RotateMasterKeyResponse>(
-        ctx, "secret rotate-master-key", &pb::IdentityService::Stub::RotateMasterKey,
-        pb::RotateMasterKeyRequest(), [&](const pb::RotateMasterKeyResponse& r) {
+        ctx, "secret rotate-master-key", "RotateMasterKey", pb::RotateMasterKeyRequest(),
+        [&](const pb::RotateMasterKeyResponse& r) {
           if (ctx.json()) {
             PrintJson({{"resealed_records", r.resealed_records()}});
           } else {

@@ -1,20 +1,18 @@
-// The CLI's connection to clawos-vm-launcher and what the vm commands share.
+// What the vm and image commands share: the launcher's messages, resource
+// names and ages.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "absl/status/statusor.h"
-#include "clawos/launcher/v1/launcher.grpc.pb.h"
-#include "cli/context.h"
+#include <google/protobuf/timestamp.pb.h>
+
+#include "clawos/launcher/v1/launcher.pb.h"
 
 namespace clawos::cli {
 
 namespace lpb = ::clawos::launcher::v1;
 
-absl::StatusOr<std::unique_ptr<lpb::LauncherService::Stub>> LauncherStub(const Context& ctx);
-// A failed call's status, with a hint when the launcher cannot be reached.
-absl::Status LauncherError(const Context& ctx, const grpc::Status& s);
 // "web" → "vms/web"; "vms/web" stays.
 std::string VmName(const std::string& id);
 std::string ImageName(const std::string& id);

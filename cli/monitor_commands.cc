@@ -1,7 +1,5 @@
 #include "cli/monitor_commands.h"
 
-#include "cli/rpc.h"
-
 #include <algorithm>
 #include <iostream>
 
@@ -11,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "clawos/monitor/v1/monitor.grpc.pb.h"
+#include "cli/api_client.h"
 #include "common/grpc_client.h"
 #include "common/grpc_status.h"
 #include "common/grpc_util.h"
@@ -21,15 +20,16 @@ namespace {
 
 namespace mpb = ::clawos::monitor::v1;
 
-absl::StatusOr<std::unique_ptr<mpb::MonitorService::Stub>> Stub(const Context& ctx) {
-  auto ch = MakeChannel(ctx.monitor_addr, ctx.tls);
-  if (!ch.ok()) return ch.status();
-  return mpb::MonitorService::NewStub(*ch);
+std::string Method(const char* name) {
+  return absl::StrCat("clawos.monitor.v1.MonitorService.", name);
 }
 
-template <typename Req, typename Resp, typename Fn>
-absl::StatusOr<Resp> Call(const Context& ctx, Fn method, const Req& req) {
-  return CallUnary<mpb::MonitorService, Resp>(ctx.monitor_addr, ctx.tls, method, req);
+// The monitor's commands speak to it directly (its trusted transport).
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> Call(const Context& ctx, const char* method, const Req& req) {
+  auto api = MakeDirectApiClient(ctx);
+  if (!api.ok()) return api.status();
+  return (*api)->Call<Resp>(Method(method), req);
 }
 
 std::string Name(const std::string& t) { return t.rfind("targets/", 0) == 0 ? t : "targets/" + t; }
@@ -86,8 +86,7 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
   targets->callback([&ctx, &rc] {
     mpb::ListTargetsRequest req;
     req.set_page_size(1000);
-    auto r = Call<mpb::ListTargetsRequest, mpb::ListTargetsResponse>(
-        ctx, &mpb::MonitorService::Stub::ListTargets, req);
+    auto r = Call<mpb::ListTargetsRequest, mpb::ListTargetsResponse>(ctx, "ListTargets", req);
     if (!r.ok()) {
       rc = ReportError("monitor targets", r.status());
       return;
@@ -124,8 +123,7 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_cgroup_path(af->cgroup);
     req.set_cgroup_id(af->cgroup_id);
     req.set_agent_subject(af->agent);
-    auto r = Call<mpb::CreateTargetRequest, mpb::Target>(
-        ctx, &mpb::MonitorService::Stub::CreateTarget, req);
+    auto r = Call<mpb::CreateTargetRequest, mpb::Target>(ctx, "CreateTarget", req);
     if (!r.ok()) {
       rc = ReportError("monitor target add", r.status());
       return;
@@ -140,8 +138,7 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
   del->callback([&ctx, &rc, del_id] {
     mpb::DeleteTargetRequest req;
     req.set_name(Name(*del_id));
-    auto r = Call<mpb::DeleteTargetRequest, google::protobuf::Empty>(
-        ctx, &mpb::MonitorService::Stub::DeleteTarget, req);
+    auto r = Call<mpb::DeleteTargetRequest, google::protobuf::Empty>(ctx, "DeleteTarget", req);
     if (!r.ok()) rc = ReportError("monitor target delete", r.status());
   });
 
@@ -171,38 +168,33 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
     if (!tf->target.empty()) {
       mpb::GetTargetRequest g;
       g.set_name(Name(tf->target));
-      auto t =
-          Call<mpb::GetTargetRequest, mpb::Target>(ctx, &mpb::MonitorService::Stub::GetTarget, g);
+      auto t = Call<mpb::GetTargetRequest, mpb::Target>(ctx, "GetTarget", g);
       if (!t.ok()) {
         rc = ReportError("monitor tail", t.status());
         return;
       }
       f->add_vms(t->vm());
     }
-    auto stub = Stub(ctx);
-    if (!stub.ok()) {
-      rc = ReportError("monitor tail", stub.status());
+    auto api = MakeDirectApiClient(ctx);
+    if (!api.ok()) {
+      rc = ReportError("monitor tail", api.status());
       return;
     }
-    grpc::ClientContext cctx;  // a stream: no deadline
-    auto reader = (*stub)->StreamEvents(&cctx, req);
-    mpb::Event e;
+    Canceller enough;  // -n N ends the stream after N events
     int seen = 0;
-    while (reader->Read(&e)) {
-      if (ctx.json()) {  // one event per line (JSON Lines)
-        std::cout << clawos::ToJson(e) << std::endl;
-      } else {
-        PrintEvent(e);
-      }
-      if (tf->count > 0 && ++seen >= tf->count) {
-        cctx.TryCancel();
-        break;
-      }
-    }
-    grpc::Status s = reader->Finish();
-    if (!s.ok() && s.error_code() != grpc::StatusCode::CANCELLED) {
-      rc = ReportError("monitor tail", FromGrpcStatus(s));
-    }
+    absl::Status s = (*api)->Each<mpb::Event>(
+        Method("StreamEvents"), req,
+        [&](const mpb::Event& e) {
+          if (ctx.json()) {  // one event per line (JSON Lines)
+            std::cout << clawos::ToJson(e) << std::endl;
+          } else {
+            PrintEvent(e);
+          }
+          if (tf->count > 0 && ++seen >= tf->count) enough.Cancel();
+          return absl::OkStatus();
+        },
+        &enough);
+    if (!s.ok() && !absl::IsCancelled(s)) rc = ReportError("monitor tail", s);
   });
 
   struct StatsFlags {
@@ -217,7 +209,7 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
   stats->callback([&ctx, &rc, sf] {
     mpb::GetStatsRequest req;
     for (const auto& t : sf->targets) req.add_targets(Name(t));
-    auto r = Call<mpb::GetStatsRequest, mpb::Stats>(ctx, &mpb::MonitorService::Stub::GetStats, req);
+    auto r = Call<mpb::GetStatsRequest, mpb::Stats>(ctx, "GetStats", req);
     if (!r.ok()) {
       rc = ReportError("monitor stats", r.status());
       return;
@@ -249,8 +241,8 @@ void AddMonitorCommands(CLI::App& app, Context& ctx, int& rc) {
 
   auto* sinks = mon->add_subcommand("sinks", "Where events go, and how that goes");
   sinks->callback([&ctx, &rc] {
-    auto r = Call<mpb::ListSinksRequest, mpb::ListSinksResponse>(
-        ctx, &mpb::MonitorService::Stub::ListSinks, mpb::ListSinksRequest{});
+    auto r = Call<mpb::ListSinksRequest, mpb::ListSinksResponse>(ctx, "ListSinks",
+                                                                 mpb::ListSinksRequest{});
     if (!r.ok()) {
       rc = ReportError("monitor sinks", r.status());
       return;

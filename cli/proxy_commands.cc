@@ -1,10 +1,9 @@
 #include "cli/proxy_commands.h"
 
-#include "cli/rpc.h"
-
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
+#include "cli/api_client.h"
 #include "common/duration.h"
 #include "common/grpc_client.h"
 #include "common/grpc_status.h"
@@ -15,9 +14,12 @@ namespace {
 
 namespace ppb = ::clawos::proxy::v1;
 
-template <typename Req, typename Resp, typename Fn>
-absl::StatusOr<Resp> Call(const Context& ctx, Fn method, const Req& req) {
-  return CallUnary<ppb::ProxyAdminService, Resp>(ctx.proxy_admin_addr, ctx.tls, method, req);
+// The proxy's commands speak to its admin API directly (its trusted transport).
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> Call(const Context& ctx, const char* method, const Req& req) {
+  auto api = MakeDirectApiClient(ctx);
+  if (!api.ok()) return api.status();
+  return (*api)->Call<Resp>(absl::StrCat("clawos.proxy.v1.ProxyAdminService.", method), req);
 }
 
 std::string Opt(bool has, int64_t v) { return has ? std::to_string(v) : "default"; }
@@ -44,8 +46,8 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
 
   auto* list = limits->add_subcommand("list", "The default and every agent's own limit");
   list->callback([&ctx, &rc] {
-    auto r = Call<ppb::ListLimitsRequest, ppb::ListLimitsResponse>(
-        ctx, &ppb::ProxyAdminService::Stub::ListLimits, ppb::ListLimitsRequest{});
+    auto r = Call<ppb::ListLimitsRequest, ppb::ListLimitsResponse>(ctx, "ListLimits",
+                                                                   ppb::ListLimitsRequest{});
     if (!r.ok()) {
       rc = ReportError("proxy limits list", r.status());
       return;
@@ -103,8 +105,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
                                                   "--budget-tokens, --budget-window"));
       return;
     }
-    auto r = Call<ppb::UpdateLimitRequest, ppb::Limit>(
-        ctx, &ppb::ProxyAdminService::Stub::UpdateLimit, req);
+    auto r = Call<ppb::UpdateLimitRequest, ppb::Limit>(ctx, "UpdateLimit", req);
     if (!r.ok()) {
       rc = ReportError("proxy limits set", r.status());
       return;
@@ -122,8 +123,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
   del->callback([&ctx, &rc, subject] {
     ppb::DeleteLimitRequest req;
     req.set_name("limits/" + *subject);
-    auto r = Call<ppb::DeleteLimitRequest, google::protobuf::Empty>(
-        ctx, &ppb::ProxyAdminService::Stub::DeleteLimit, req);
+    auto r = Call<ppb::DeleteLimitRequest, google::protobuf::Empty>(ctx, "DeleteLimit", req);
     if (!r.ok()) rc = ReportError("proxy limits delete", r.status());
   });
 
@@ -141,8 +141,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
     ppb::QueryUsageRequest req;
     req.set_subject(*who);
     *req.mutable_start_time() = ToProtoTime(absl::Now() - *d);
-    auto r = Call<ppb::QueryUsageRequest, ppb::QueryUsageResponse>(
-        ctx, &ppb::ProxyAdminService::Stub::QueryUsage, req);
+    auto r = Call<ppb::QueryUsageRequest, ppb::QueryUsageResponse>(ctx, "QueryUsage", req);
     if (!r.ok()) {
       rc = ReportError("proxy usage", r.status());
       return;
@@ -167,7 +166,7 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_filter(*filter);
     req.set_page_size(50);
     auto r = Call<ppb::ListAuditRecordsRequest, ppb::ListAuditRecordsResponse>(
-        ctx, &ppb::ProxyAdminService::Stub::ListAuditRecords, req);
+        ctx, "ListAuditRecords", req);
     if (!r.ok()) {
       rc = ReportError("proxy audit", r.status());
       return;

@@ -16,12 +16,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
+#include "cli/api_client.h"
 #include "cli/stack_nginx.h"
 #include "common/files.h"
 #include "common/grpc_client.h"
 #include "common/grpc_status.h"
 #include "common/http/client.h"
 #include "common/process.h"
+#include "common/status.h"
 
 namespace clawos::cli {
 
@@ -118,34 +120,41 @@ absl::Status EnsureImage(const StackOptions& o, const StackPaths& p, std::ostrea
   return RunVisible({clawos, "image", "sign", "--key", keys + "/signing.key", p.image_dir});
 }
 
+// The stack's own launcher, over its unix socket.
+absl::StatusOr<std::unique_ptr<ApiClient>> Launcher(const StackPaths& p) {
+  Context ctx;
+  ctx.launcher_addr = p.Sock("launcher", "launcher.sock");
+  return MakeDirectApiClient(ctx);
+}
+
+std::string LauncherMethod(const char* name) {
+  return absl::StrCat("clawos.launcher.v1.LauncherService.", name);
+}
+
 absl::Status ImportImage(const StackPaths& p) {
-  auto ch = MakeChannel(p.Sock("launcher", "launcher.sock"));
-  if (!ch.ok()) return ch.status();
-  auto stub = lpb::LauncherService::NewStub(*ch);
+  ASSIGN_OR_RETURN(auto api, Launcher(p));
   lpb::GetImageRequest get;
   get.set_name("images/agent");
-  lpb::Image img;
-  absl::Status got = CallStub(*stub, &lpb::LauncherService::Stub::GetImage, get, &img);
+  absl::Status got = api->Call<lpb::Image>(LauncherMethod("GetImage"), get).status();
   if (got.ok()) return got;
   if (!absl::IsNotFound(got)) return got;
   lpb::ImportImageRequest req;
   req.set_image_id("agent");
   req.set_source_dir(p.image_dir);
-  return CallStub(*stub, &lpb::LauncherService::Stub::ImportImage, req, &img, absl::Minutes(10));
+  return api->Call<lpb::Image>(LauncherMethod("ImportImage"), req).status();
 }
 
 // Stops every running VM (the launcher leaves VMs running when it exits).
 void StopVms(const StackPaths& p, std::ostream& out) {
-  auto ch = MakeChannel(p.Sock("launcher", "launcher.sock"));
-  if (!ch.ok()) return;
-  auto stub = lpb::LauncherService::NewStub(*ch);
+  auto api = Launcher(p);
+  if (!api.ok()) return;
   std::vector<lpb::Vm> vms;
   lpb::ListVmsRequest req;
   do {
-    lpb::ListVmsResponse resp;
-    if (!CallStub(*stub, &lpb::LauncherService::Stub::ListVms, req, &resp).ok()) break;
-    vms.insert(vms.end(), resp.vms().begin(), resp.vms().end());
-    req.set_page_token(resp.next_page_token());
+    auto resp = (*api)->Call<lpb::ListVmsResponse>(LauncherMethod("ListVms"), req);
+    if (!resp.ok()) break;
+    vms.insert(vms.end(), resp->vms().begin(), resp->vms().end());
+    req.set_page_token(resp->next_page_token());
   } while (!req.page_token().empty());
   for (const auto& vm : vms) {
     if (vm.state() != lpb::Vm::RUNNING && vm.state() != lpb::Vm::STARTING) continue;
@@ -153,9 +162,8 @@ void StopVms(const StackPaths& p, std::ostream& out) {
     stop.set_name(vm.name());
     stop.mutable_timeout()->set_seconds(10);
     stop.set_force(true);
-    lpb::Vm after;
     absl::Status s =
-        CallStub(*stub, &lpb::LauncherService::Stub::StopVm, stop, &after, absl::Minutes(1));
+        (*api)->Call<lpb::Vm>(LauncherMethod("StopVm"), stop, absl::Minutes(1)).status();
     out << "  " << vm.name()
         << (s.ok() ? " stopped" : " could not be stopped: " + std::string(s.message())) << "\n";
   }

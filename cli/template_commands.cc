@@ -3,18 +3,24 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "clawos/launcher/v1/launcher.grpc.pb.h"
+#include "cli/api_client.h"
 #include "cli/launcher_client.h"
-#include "cli/rpc.h"
 #include "cli/terminal_text.h"
 
 namespace clawos::cli {
 namespace {
 
 namespace lpb = ::clawos::launcher::v1;
-using Stub = lpb::LauncherService::Stub;
+template <typename Resp, typename Req>
+absl::StatusOr<Resp> Call(const Context& ctx, const char* method, const Req& req) {
+  auto api = MakeApiClient(ctx);
+  if (!api.ok()) return api.status();
+  return (*api)->Call<Resp>(absl::StrCat("clawos.launcher.v1.LauncherService.", method), req);
+}
 
 struct MakeFlags {
   std::string image;
@@ -37,8 +43,7 @@ void PrintTemplates(const lpb::ListTemplatesResponse& r) {
 }
 
 int List(const Context& ctx) {
-  auto r = CallUnary<lpb::LauncherService, lpb::ListTemplatesResponse>(
-      ctx.launcher_addr, ctx.tls, &Stub::ListTemplates, lpb::ListTemplatesRequest());
+  auto r = Call<lpb::ListTemplatesResponse>(ctx, "ListTemplates", lpb::ListTemplatesRequest());
   if (!r.ok()) return ReportError("image templates", r.status());
   if (ctx.json()) {
     std::cout << ToJson(*r) << "\n";
@@ -56,8 +61,7 @@ int Make(const Context& ctx, const MakeFlags& f) {
   req.set_workspace_disk_mib(f.workspace_mib);
   req.set_runtime_disk_mib(f.runtime_mib);
   if (!ctx.json()) std::cerr << "making a template of " << req.image() << " (boots a guest)\n";
-  auto t = CallUnary<lpb::LauncherService, lpb::Template>(
-      ctx.launcher_addr, ctx.tls, &Stub::CreateTemplate, req, absl::Minutes(5));
+  auto t = Call<lpb::Template>(ctx, "CreateTemplate", req);
   if (!t.ok()) return ReportError("image templates make", t.status());
   if (ctx.json()) {
     std::cout << ToJson(*t) << "\n";
@@ -72,8 +76,7 @@ int Make(const Context& ctx, const MakeFlags& f) {
 int Delete(const Context& ctx, const std::string& id) {
   lpb::DeleteTemplateRequest req;
   req.set_name(id.rfind("templates/", 0) == 0 ? id : "templates/" + id);
-  auto r = CallUnary<lpb::LauncherService, google::protobuf::Empty>(ctx.launcher_addr, ctx.tls,
-                                                                    &Stub::DeleteTemplate, req);
+  auto r = Call<google::protobuf::Empty>(ctx, "DeleteTemplate", req);
   if (!r.ok()) return ReportError("image templates delete", r.status());
   if (!ctx.json()) std::cout << "deleted " << req.name() << "\n";
   return 0;
@@ -85,7 +88,7 @@ void AddTemplateCommands(CLI::App& image, Context& ctx, int& rc) {
   auto* templates = image.add_subcommand(
       "templates",
       "The launcher's VM templates: VMs of a template's image and shape are restored from it "
-      "instead of booted (gRPC to clawos-vm-launcher at --launcher)");
+      "instead of booted (through the control plane; --direct: gRPC to the launcher)");
   templates->require_subcommand(0, 1);
   auto flags = std::make_shared<MakeFlags>();
   auto* make = templates->add_subcommand(

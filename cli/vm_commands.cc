@@ -2,22 +2,23 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <thread>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "cli/launcher_api.h"
+#include "cli/api_client.h"
+#include "cli/interrupt.h"
 #include "cli/launcher_client.h"
 #include "cli/terminal_text.h"
 #include "cli/vm_io_commands.h"
 #include "common/config.h"
 #include "common/duration.h"
 #include "common/grpc_util.h"
+#include "common/status.h"
 
 namespace clawos::cli {
 namespace {
@@ -82,42 +83,11 @@ void PrintVm(const lpb::Vm& vm) {
   for (const auto& [k, v] : vm.spec().labels()) std::cout << "label:     " << k << "=" << v << "\n";
 }
 
-// Prints the VM's state changes on stderr while a start runs.
-class Progress {
- public:
-  Progress(LauncherApi& api, const std::string& name) {
-    thread_ = std::thread([this, &api, name] {
-      (void)api.WatchVms(
-          [this, &name](const lpb::VmEvent& e) {
-            if (e.vm().name() != name || e.type() != lpb::VmEvent::STATE_CHANGED) return;
-            std::cerr << absl::StrFormat("  %6.1fs  %s\n",
-                                         absl::ToDoubleSeconds(absl::Now() - start_),
-                                         lpb::Vm::State_Name(e.vm().state()));
-            last_ = e.vm().state();
-          },
-          &cancel_);
-    });
-    // The watch is under way before the start is asked for, so no change is missed.
-    cancel_.WaitStarted(absl::Seconds(5));
-  }
-  // Lets the final state's event arrive (up to a second) before the watch ends.
-  void Finish(lpb::Vm::State final_state) {
-    for (int i = 0; i < 100 && last_ != final_state; ++i) absl::SleepFor(absl::Milliseconds(10));
-  }
-  ~Progress() {
-    cancel_.Cancel();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  absl::Time start_ = absl::Now();
-  std::atomic<int> last_{lpb::Vm::STATE_UNSPECIFIED};
-  Canceller cancel_;
-  std::thread thread_;
-};
+constexpr char kLauncher[] = "clawos.launcher.v1.LauncherService.";
+std::string Method(const char* name) { return absl::StrCat(kLauncher, name); }
 
 struct StartFlags {
-  std::string name, image;
+  std::string name, image, model;
   int vcpus = 0, mem = 256, workspace_mib = 0;
   std::vector<std::string> env, labels;
   std::string network = "none";
@@ -125,75 +95,68 @@ struct StartFlags {
   absl::Duration timeout = absl::Minutes(5);
 };
 
-absl::StatusOr<std::string> DefaultImage(LauncherApi& api) {
-  lpb::ListImagesRequest req;
-  auto list = api.ListImages(req);
-  if (!list.ok()) return list.status();
-  if (list->images_size() == 1) return list->images(0).name();
-  return absl::InvalidArgumentError(
-      absl::StrCat("give --image: the launcher holds ", list->images_size(),
-                   " images (import one with `clawos image import DIR`)"));
+absl::StatusOr<lpb::LaunchVmRequest> LaunchRequest(const StartFlags& f) {
+  lpb::LaunchVmRequest req;
+  req.set_name(VmName(f.name));
+  auto* spec = req.mutable_spec();
+  if (!f.image.empty()) spec->set_image(ImageName(f.image));
+  spec->set_vcpus(f.vcpus);
+  spec->set_memory_mib(f.mem);
+  spec->set_workspace_disk_mib(f.workspace_mib);
+  spec->set_model(f.model);
+  spec->mutable_network()->set_mode(f.network == "bridge" ? lpb::NetworkSpec::BRIDGE
+                                                          : lpb::NetworkSpec::NONE);
+  RETURN_IF_ERROR(ParsePairs(f.env, "--env", spec->mutable_env()));
+  RETURN_IF_ERROR(ParsePairs(f.labels, "--label", spec->mutable_labels()));
+  req.set_cold(f.cold);
+  *req.mutable_timeout() = ToProtoDuration(f.timeout);
+  return req;
 }
 
+// One LaunchVm call: its progress on stderr, the VM at the end. Ctrl-C
+// cancels it; the launcher then aborts the boot and deletes a VM the call
+// created.
 int Start(const Context& ctx, const StartFlags& f) {
-  auto api = MakeLauncherApi(ctx);
+  auto req = LaunchRequest(f);
+  if (!req.ok()) return ReportError("vm start", req.status());
+  auto api = MakeApiClient(ctx);
   if (!api.ok()) return ReportError("vm start", api.status());
-  std::string name = VmName(f.name);
-  lpb::GetVmRequest get;
-  get.set_name(name);
-  auto existing = (*api)->GetVm(get);
-  if (!existing.ok() && existing.status().code() != absl::StatusCode::kNotFound) {
-    return ReportError("vm start", existing.status());
+  if (!ctx.json()) std::cerr << "starting " << req->name() << "\n";
+  Canceller cancel;
+  CancelOnInterrupt interrupt(&cancel);
+  std::optional<lpb::Vm> running;
+  absl::Duration took;
+  absl::Status s = (*api)->Each<lpb::LaunchVmEvent>(
+      Method("LaunchVm"), *req,
+      [&](const lpb::LaunchVmEvent& e) {
+        took = FromProtoDuration(e.elapsed());
+        if (e.phase() == lpb::LaunchVmEvent::RUNNING) running = e.vm();
+        if (!ctx.json() && e.phase() != lpb::LaunchVmEvent::FAILED) {
+          std::cerr << absl::StrFormat(
+              "  %6.1fs  %s%s\n", absl::ToDoubleSeconds(took),
+              lpb::LaunchVmEvent::Phase_Name(e.phase()),
+              e.detail().empty() ? "" : " (" + TerminalSafeLine(e.detail()) + ")");
+        }
+        return absl::OkStatus();
+      },
+      &cancel);
+  if (interrupt.interrupted()) {
+    ReportError("vm start", absl::CancelledError("interrupted: the launcher aborts the start and "
+                                                 "deletes the VM if this start created it"));
+    return 130;
   }
-  if (!existing.ok()) {
-    lpb::CreateVmRequest c;
-    c.set_vm_id(name.substr(4));
-    std::string image = f.image;
-    if (image.empty()) {
-      auto d = DefaultImage(**api);
-      if (!d.ok()) return ReportError("vm start", d.status());
-      image = *d;
-    }
-    c.mutable_spec()->set_image(ImageName(image));
-    c.mutable_spec()->set_vcpus(f.vcpus);
-    c.mutable_spec()->set_memory_mib(f.mem);
-    c.mutable_spec()->set_workspace_disk_mib(f.workspace_mib);
-    c.mutable_spec()->mutable_network()->set_mode(f.network == "bridge" ? lpb::NetworkSpec::BRIDGE
-                                                                        : lpb::NetworkSpec::NONE);
-    if (auto s = ParsePairs(f.env, "--env", c.mutable_spec()->mutable_env()); !s.ok())
-      return ReportError("vm start", s);
-    if (auto s = ParsePairs(f.labels, "--label", c.mutable_spec()->mutable_labels()); !s.ok())
-      return ReportError("vm start", s);
-    auto made = (*api)->CreateVm(c);
-    if (!made.ok()) return ReportError("vm start", made.status());
-    if (!ctx.json()) std::cerr << "created " << name << " from " << c.spec().image() << "\n";
-  } else if (!f.image.empty() && existing->spec().image() != ImageName(f.image)) {
-    return ReportError("vm start", absl::FailedPreconditionError(
-                                       absl::StrCat(name, " exists with ", existing->spec().image(),
-                                                    "; delete it to use another image")));
+  if (!s.ok()) return ReportError("vm start", s);
+  if (!running) {
+    return ReportError("vm start", absl::UnavailableError("the start ended without the VM"));
   }
-  absl::Time t0 = absl::Now();
-  std::unique_ptr<Progress> progress;
-  if (!ctx.json()) {
-    std::cerr << "starting " << name << " (checking the image signature, booting, waiting for "
-              << "the agent)\n";
-    progress = std::make_unique<Progress>(**api, name);
-  }
-  lpb::StartVmRequest s;
-  s.set_name(name);
-  s.set_cold(f.cold);
-  auto vm = (*api)->StartVm(s, f.timeout);
-  if (progress) progress->Finish(vm.ok() ? lpb::Vm::RUNNING : lpb::Vm::FAILED);
-  progress.reset();
-  if (!vm.ok()) return ReportError("vm start", vm.status());
+  const lpb::Vm& vm = *running;
   if (ctx.json()) {
-    std::cout << ToJson(*vm) << "\n";
+    std::cout << ToJson(vm) << "\n";
   } else {
     std::cout << absl::StrFormat(
-        "%s RUNNING in %.1fs (agent %s, pid %d, %s, %s)\n", name,
-        absl::ToDoubleSeconds(absl::Now() - t0), TerminalSafeLine(vm->agent_version()), vm->pid(),
-        lpb::Vm::Accel_Name(vm->accel()),
-        vm->template_id().empty() ? "booted" : "restored from " + vm->template_id());
+        "%s RUNNING in %.1fs (agent %s, pid %d, %s, %s)\n", vm.name(), absl::ToDoubleSeconds(took),
+        TerminalSafeLine(vm.agent_version()), vm.pid(), lpb::Vm::Accel_Name(vm.accel()),
+        vm.template_id().empty() ? "booted" : "restored from " + vm.template_id());
   }
   return 0;
 }
@@ -212,6 +175,9 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   start->add_option("name", start_flags->name, "VM id, e.g. agent-1")->required();
   start->add_option("--image", start_flags->image,
                     "Image to create the VM from (default: the only imported image)");
+  start->add_option("--model", start_flags->model,
+                    "The agent's LLM model: its default, and the only one its token may use "
+                    "(unless its limits allow more)");
   start->add_option("--vcpus", start_flags->vcpus, "vCPUs (default 1)");
   start->add_option("--mem", start_flags->mem, "Memory in MiB")->capture_default_str();
   start->add_option("--workspace-mib", start_flags->workspace_mib,
@@ -235,7 +201,7 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   auto filter = std::make_shared<std::string>();
   list->add_option("--filter", *filter, "e.g. state=RUNNING AND labels.team=x");
   list->callback([&ctx, &rc, filter] {
-    auto api = MakeLauncherApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("vm list", api.status());
       return;
@@ -243,7 +209,7 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
     lpb::ListVmsRequest req;
     req.set_filter(*filter);
     req.set_page_size(1000);
-    auto r = (*api)->ListVms(req);
+    auto r = (*api)->Call<lpb::ListVmsResponse>(Method("ListVms"), req);
     if (!r.ok()) {
       rc = ReportError("vm list", r.status());
       return;
@@ -266,14 +232,14 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   auto* status = vm->add_subcommand("status", "Show one VM");
   status->add_option("name", *name, "VM id")->required();
   status->callback([&ctx, &rc, name] {
-    auto api = MakeLauncherApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("vm status", api.status());
       return;
     }
     lpb::GetVmRequest req;
     req.set_name(VmName(*name));
-    auto r = (*api)->GetVm(req);
+    auto r = (*api)->Call<lpb::Vm>(Method("GetVm"), req);
     if (!r.ok()) {
       rc = ReportError("vm status", r.status());
       return;
@@ -293,7 +259,7 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
                           "How long the guest gets before QEMU is killed");
   stop->add_flag("--force", *force, "Kill the VMM at once");
   stop->callback([&ctx, &rc, name, stop_timeout, force] {
-    auto api = MakeLauncherApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("vm stop", api.status());
       return;
@@ -302,7 +268,7 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
     req.set_name(VmName(*name));
     *req.mutable_timeout() = ToProtoDuration(*stop_timeout);
     req.set_force(*force);
-    auto r = (*api)->StopVm(req, *stop_timeout + absl::Seconds(30));
+    auto r = (*api)->Call<lpb::Vm>(Method("StopVm"), req, *stop_timeout + absl::Seconds(30));
     if (!r.ok()) {
       rc = ReportError("vm stop", r.status());
       return;
@@ -318,7 +284,7 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   del->add_option("name", *name, "VM id")->required();
   del->add_flag("--force", *force, "Stop it first if it runs");
   del->callback([&ctx, &rc, name, force] {
-    auto api = MakeLauncherApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("vm delete", api.status());
       return;
@@ -326,7 +292,7 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
     lpb::DeleteVmRequest req;
     req.set_name(VmName(*name));
     req.set_force(*force);
-    if (auto s = (*api)->DeleteVm(req); !s.ok()) {
+    if (auto s = (*api)->Call<google::protobuf::Empty>(Method("DeleteVm"), req).status(); !s.ok()) {
       rc = ReportError("vm delete", s);
       return;
     }
@@ -347,7 +313,7 @@ void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
       ->required();
   imp->add_option("--name", *id, "Image id in the launcher")->capture_default_str();
   imp->callback([&ctx, &rc, dir, id] {
-    auto api = MakeLauncherApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("image import", api.status());
       return;
@@ -356,7 +322,7 @@ void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
     req.set_image_id(*id);
     std::error_code ec;
     req.set_source_dir(std::filesystem::absolute(*dir, ec).lexically_normal().string());
-    auto r = (*api)->ImportImage(req);
+    auto r = (*api)->Call<lpb::Image>(Method("ImportImage"), req);
     if (!r.ok()) {
       rc = ReportError("image import", r.status());
       return;
@@ -371,14 +337,14 @@ void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
 
   auto* list = image.add_subcommand("list", "List the launcher's images");
   list->callback([&ctx, &rc] {
-    auto api = MakeLauncherApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("image list", api.status());
       return;
     }
     lpb::ListImagesRequest req;
     req.set_page_size(1000);
-    auto r = (*api)->ListImages(req);
+    auto r = (*api)->Call<lpb::ListImagesResponse>(Method("ListImages"), req);
     if (!r.ok()) {
       rc = ReportError("image list", r.status());
       return;
@@ -396,20 +362,19 @@ void AddImageLauncherCommands(CLI::App& image, Context& ctx, int& rc) {
     }
   });
 
-  auto* del = image.add_subcommand(
-      "delete",
-      "Remove an image from the launcher (always gRPC to clawos-vm-launcher at --launcher: the "
-      "control plane has no route for it)");
+  auto* del = image.add_subcommand("delete",
+                                   "Remove an image from the launcher (its templates go with it)");
   del->add_option("name", *id, "Image id")->required();
   del->callback([&ctx, &rc, id] {
-    auto api = MakeGrpcLauncherApi(ctx);  // the control plane has no route for it
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("image delete", api.status());
       return;
     }
     lpb::DeleteImageRequest req;
     req.set_name(ImageName(*id));
-    if (auto s = (*api)->DeleteImage(req); !s.ok()) {
+    if (auto s = (*api)->Call<google::protobuf::Empty>(Method("DeleteImage"), req).status();
+        !s.ok()) {
       rc = ReportError("image delete", s);
       return;
     }

@@ -8,21 +8,24 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "cli/api_client.h"
 #include "cli/guest_file.h"
-#include "cli/launcher_api.h"
 #include "cli/launcher_client.h"
 #include "cli/terminal_text.h"
 #include "common/crypto/encoding.h"
 #include "common/crypto/sha256.h"
 #include "common/duration.h"
 #include "common/files.h"
-#include "common/grpc_client.h"
 #include "common/grpc_util.h"
 
 namespace clawos::cli {
 namespace {
 
 constexpr size_t kChunk = 512 << 10;
+constexpr char kExecVm[] = "clawos.launcher.v1.LauncherService.ExecVm";
+constexpr char kStreamVmLogs[] = "clawos.launcher.v1.LauncherService.StreamVmLogs";
+constexpr char kPutVmFile[] = "clawos.launcher.v1.LauncherService.PutVmFile";
+constexpr char kGetVmFile[] = "clawos.launcher.v1.LauncherService.GetVmFile";
 
 struct ExecFlags {
   std::string name, workdir;
@@ -54,27 +57,29 @@ int Exec(const Context& ctx, const ExecFlags& f) {
     if (!d.ok()) return ReportError("vm exec", d.status());
     *req.mutable_timeout() = ToProtoDuration(*d);
   }
-  auto api = MakeLauncherApi(ctx);
+  auto api = MakeApiClient(ctx);
   if (!api.ok()) return ReportError("vm exec", api.status());
   if (f.stdin_data) req.set_stdin_data(ReadStdin());
   int code = 0;
   bool exited = false;
-  absl::Status s = (*api)->ExecVm(req, [&](const lpb::ExecVmResponse& m) {
-    if (m.has_stdout_chunk()) WriteOut(stdout, m.stdout_chunk());
-    if (m.has_stderr_chunk()) WriteOut(stderr, m.stderr_chunk());
-    if (m.has_exit()) {
-      exited = true;
-      const auto& e = m.exit();
-      if (e.timed_out()) {
-        std::cerr << "clawos: vm exec: the command ran past its timeout and was killed\n";
-        code = 124;
-      } else if (e.signal() != 0) {
-        code = 128 + e.signal();
-      } else {
-        code = e.exit_code();
-      }
-    }
-  });
+  absl::Status s =
+      (*api)->Each<lpb::ExecVmResponse>(kExecVm, req, [&](const lpb::ExecVmResponse& m) {
+        if (m.has_stdout_chunk()) WriteOut(stdout, m.stdout_chunk());
+        if (m.has_stderr_chunk()) WriteOut(stderr, m.stderr_chunk());
+        if (m.has_exit()) {
+          exited = true;
+          const auto& e = m.exit();
+          if (e.timed_out()) {
+            std::cerr << "clawos: vm exec: the command ran past its timeout and was killed\n";
+            code = 124;
+          } else if (e.signal() != 0) {
+            code = 128 + e.signal();
+          } else {
+            code = e.exit_code();
+          }
+        }
+        return absl::OkStatus();
+      });
   if (!s.ok()) return ReportError("vm exec", s);
   if (!exited)
     return ReportError("vm exec", absl::UnavailableError("the stream ended without an exit"));
@@ -89,9 +94,9 @@ int Logs(const Context& ctx, const std::string& name, bool follow, int tail,
   req.set_tail_lines(tail);
   if (source == "console") req.add_sources(lpb::LOG_SOURCE_SERIAL_CONSOLE);
   if (source == "agent") req.add_sources(lpb::LOG_SOURCE_AGENT);
-  auto api = MakeLauncherApi(ctx);
+  auto api = MakeApiClient(ctx);
   if (!api.ok()) return ReportError("vm logs", api.status());
-  absl::Status s = (*api)->StreamVmLogs(req, [&ctx](const lpb::LogEntry& e) {
+  absl::Status s = (*api)->Each<lpb::LogEntry>(kStreamVmLogs, req, [&ctx](const lpb::LogEntry& e) {
     if (ctx.json()) {
       std::string j = ToJson(e);
       j.erase(std::remove(j.begin(), j.end(), '\n'), j.end());
@@ -102,6 +107,7 @@ int Logs(const Context& ctx, const std::string& name, bool follow, int tail,
     } else {
       std::cout << TerminalSafe(e.text()) << std::endl;
     }
+    return absl::OkStatus();
   });
   if (!s.ok()) return ReportError("vm logs", s);
   return 0;
@@ -120,11 +126,8 @@ int CopyIn(const Context& ctx, const std::string& local, const std::string& vm,
   auto content =
       local == "-" ? absl::StatusOr<std::string>(ReadStdin()) : ReadFile(local, size_t{1} << 30);
   if (!content.ok()) return ReportError("vm cp", content.status());
-  auto stub = LauncherStub(ctx);
-  if (!stub.ok()) return ReportError("vm cp", stub.status());
-  auto cctx = MakeClientContext(absl::Hours(1));
-  lpb::VmFile resp;
-  auto writer = (*stub)->PutVmFile(cctx.get(), &resp);
+  auto api = MakeDirectApiClient(ctx);  // client streams have no REST route yet
+  if (!api.ok()) return ReportError("vm cp", api.status());
   lpb::PutVmFileRequest h;
   auto* hdr = h.mutable_header();
   hdr->set_name(VmName(vm));
@@ -136,15 +139,22 @@ int CopyIn(const Context& ctx, const std::string& local, const std::string& vm,
     struct stat st {};
     if (::stat(local.c_str(), &st) == 0) hdr->set_mode(st.st_mode & 0777);
   }
-  bool ok = writer->Write(h);
-  for (size_t off = 0; ok && off < content->size(); off += kChunk) {
-    lpb::PutVmFileRequest d;
-    d.set_data(content->substr(off, kChunk));
-    ok = writer->Write(d);
-  }
-  writer->WritesDone();
-  grpc::Status s = writer->Finish();
-  if (!s.ok()) return ReportError("vm cp", LauncherError(ctx, s));
+  bool header_sent = false;
+  size_t off = 0;
+  auto sent = (*api)->Send<lpb::VmFile, lpb::PutVmFileRequest>(
+      kPutVmFile, [&](lpb::PutVmFileRequest* next) -> absl::StatusOr<bool> {
+        if (!header_sent) {
+          header_sent = true;
+          *next = h;
+          return true;
+        }
+        if (off >= content->size()) return false;
+        next->set_data(content->substr(off, kChunk));
+        off += kChunk;
+        return true;
+      });
+  if (!sent.ok()) return ReportError("vm cp", sent.status());
+  const lpb::VmFile& resp = *sent;
   if (!ctx.json()) {
     std::cerr << "copied " << resp.size_bytes() << " bytes to " << vm << ":" << resp.path()
               << " (sha256 " << resp.sha256().substr(0, 16) << "..)\n";
@@ -173,24 +183,15 @@ int CopyOut(const Context& ctx, const std::string& vm, const std::string& path,
     if (!made.ok()) return ReportError("vm cp", made.status());
     w = *std::move(made);
   }
-  auto stub = LauncherStub(ctx);
-  if (!stub.ok()) return ReportError("vm cp", stub.status());
+  auto api = MakeDirectApiClient(ctx);  // the file routes are gRPC only
+  if (!api.ok()) return ReportError("vm cp", api.status());
   lpb::GetVmFileRequest req;
   req.set_name(VmName(vm));
   req.set_path(path);
-  auto cctx = MakeClientContext(absl::Hours(1));
-  auto reader = (*stub)->GetVmFile(cctx.get(), req);
-  lpb::GetVmFileResponse m;
-  absl::Status refused;
-  while (refused.ok() && reader->Read(&m)) refused = Receive(m, *w);
-  if (!refused.ok()) {
-    cctx->TryCancel();  // stop the guest's transfer; what is in flight is dropped
-    while (reader->Read(&m)) {
-    }
-  }
-  grpc::Status s = reader->Finish();
-  if (!refused.ok()) return ReportError("vm cp", refused);
-  if (!s.ok()) return ReportError("vm cp", LauncherError(ctx, s));
+  // A refusal by the writer cancels the stream: the guest's transfer stops.
+  absl::Status s = (*api)->Each<lpb::GetVmFileResponse>(
+      kGetVmFile, req, [&](const lpb::GetVmFileResponse& m) { return Receive(m, *w); });
+  if (!s.ok()) return ReportError("vm cp", s);
   if (auto f = w->Finish(); !f.ok()) return ReportError("vm cp", f);
   if (local != "-" && !ctx.json()) {
     std::cerr << "copied " << w->received() << " bytes from " << TerminalSafeLine(vm) << ":"

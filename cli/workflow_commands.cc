@@ -7,13 +7,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "clawos/orchestrator/v1/orchestrator.pb.h"
+#include "cli/api_client.h"
 #include "cli/launcher_client.h"
 #include "cli/terminal_text.h"
-#include "cli/workflow_api.h"
 #include "common/files.h"
 #include "orchestrator/states.h"
 
 namespace clawos::cli {
+
+namespace opb = ::clawos::orchestrator::v1;
 namespace {
 
 std::string WorkflowName(const std::string& id) {
@@ -74,16 +77,32 @@ class ProgressPrinter {
   std::map<std::string, std::string> seen_;
 };
 
+std::string Method(const char* name) {
+  return absl::StrCat("clawos.orchestrator.v1.OrchestratorService.", name);
+}
+
+absl::StatusOr<opb::Workflow> GetWorkflow(ApiClient& api, const std::string& name) {
+  opb::GetWorkflowRequest req;
+  req.set_name(name);
+  return api.Call<opb::Workflow>(Method("GetWorkflow"), req);
+}
+
 // Follows a workflow to its end; prints progress (text) and the final state.
-int Follow(const Context& ctx, WorkflowApi& api, const std::string& name, const char* what) {
+int Follow(const Context& ctx, ApiClient& api, const std::string& name, const char* what) {
   ProgressPrinter progress(ctx.json());
   absl::StatusOr<opb::Workflow> wf;
   // A watch cut short (the orchestrator or control plane restarting) is
   // watched again until the workflow is finished.
   for (int cuts = 0;; ++cuts) {
-    absl::Status s = api.Watch(name, [&](const opb::WorkflowEvent& e) { progress.On(e); });
+    opb::WatchWorkflowRequest watch;
+    watch.set_name(name);
+    absl::Status s = api.Each<opb::WorkflowEvent>(Method("WatchWorkflow"), watch,
+                                                  [&](const opb::WorkflowEvent& e) {
+                                                    progress.On(e);
+                                                    return absl::OkStatus();
+                                                  });
     if (!s.ok() && !(absl::IsUnavailable(s) && cuts < 30)) return ReportError(what, s);
-    wf = api.Get(name);
+    wf = GetWorkflow(api, name);
     if (!wf.ok() && !(absl::IsUnavailable(wf.status()) && cuts < 30))
       return ReportError(what, wf.status());
     if (wf.ok() && orchestrator::IsFinished(wf->state())) break;
@@ -129,12 +148,12 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
       req.set_source_name(std::filesystem::path(*file).filename().string());
     }
     req.set_workflow_id(*id);
-    auto api = MakeWorkflowApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("workflow submit", api.status());
       return;
     }
-    auto w = (*api)->Submit(req);
+    auto w = (*api)->Call<opb::Workflow>(Method("SubmitWorkflow"), req);
     if (!w.ok()) {
       rc = ReportError("workflow submit", w.status());
       return;
@@ -155,7 +174,7 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
   auto state = std::make_shared<std::string>();
   list->add_option("--state", *state, "Only this state, e.g. RUNNING");
   list->callback([&ctx, &rc, state] {
-    auto api = MakeWorkflowApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("workflow list", api.status());
       return;
@@ -163,7 +182,7 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
     opb::ListWorkflowsRequest req;
     req.set_page_size(1000);
     if (!state->empty()) req.set_filter("state=" + *state);
-    auto r = (*api)->List(req);
+    auto r = (*api)->Call<opb::ListWorkflowsResponse>(Method("ListWorkflows"), req);
     if (!r.ok()) {
       rc = ReportError("workflow list", r.status());
       return;
@@ -189,12 +208,12 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
   auto get_id = std::make_shared<std::string>();
   get->add_option("id", *get_id, "Workflow id")->required();
   get->callback([&ctx, &rc, get_id] {
-    auto api = MakeWorkflowApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("workflow get", api.status());
       return;
     }
-    auto w = (*api)->Get(WorkflowName(*get_id));
+    auto w = GetWorkflow(**api, WorkflowName(*get_id));
     if (!w.ok()) {
       rc = ReportError("workflow get", w.status());
       return;
@@ -211,7 +230,7 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
   auto watch_id = std::make_shared<std::string>();
   watch->add_option("id", *watch_id, "Workflow id")->required();
   watch->callback([&ctx, &rc, watch_id] {
-    auto api = MakeWorkflowApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("workflow watch", api.status());
       return;
@@ -224,12 +243,14 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
   auto cancel_id = std::make_shared<std::string>();
   cancel->add_option("id", *cancel_id, "Workflow id")->required();
   cancel->callback([&ctx, &rc, cancel_id] {
-    auto api = MakeWorkflowApi(ctx);
+    auto api = MakeApiClient(ctx);
     if (!api.ok()) {
       rc = ReportError("workflow cancel", api.status());
       return;
     }
-    auto w = (*api)->Cancel(WorkflowName(*cancel_id));
+    opb::CancelWorkflowRequest cancel;
+    cancel.set_name(WorkflowName(*cancel_id));
+    auto w = (*api)->Call<opb::Workflow>(Method("CancelWorkflow"), cancel);
     if (!w.ok()) {
       rc = ReportError("workflow cancel", w.status());
       return;
@@ -258,12 +279,15 @@ void AddWorkflowCommands(CLI::App& app, Context& ctx, int& rc) {
                    "Print a prompt step's agent transcript (JSONL)");
   output->callback(
       [&ctx, &rc, out_id, out_step, out_file, show_stderr, show_files, show_transcript] {
-        auto api = MakeWorkflowApi(ctx);
+        auto api = MakeApiClient(ctx);
         if (!api.ok()) {
           rc = ReportError("workflow output", api.status());
           return;
         }
-        auto o = (*api)->Output(WorkflowName(*out_id), *out_step);
+        opb::GetStepOutputRequest out;
+        out.set_workflow(WorkflowName(*out_id));
+        out.set_step(*out_step);
+        auto o = (*api)->Call<opb::StepOutput>(Method("GetStepOutput"), out);
         if (!o.ok()) {
           rc = ReportError("workflow output", o.status());
           return;

@@ -68,6 +68,59 @@ absl::Status CallUnary(const std::shared_ptr<grpc::Channel>& channel,
   return FromBuffer(resp, response);
 }
 
+absl::Status CallClientStream(
+    const std::shared_ptr<grpc::Channel>& channel, const google::protobuf::MethodDescriptor* method,
+    grpc::ClientContext* ctx,
+    const std::function<absl::StatusOr<bool>(google::protobuf::Message*)>& next,
+    google::protobuf::Message* response) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(ctx, MethodPath(method), &cq);
+  auto pump = [&cq](void* tag) {
+    void* got = nullptr;
+    bool ok = false;
+    while (cq.Next(&got, &ok)) {
+      if (got == tag) return ok;
+    }
+    return false;
+  };
+  int tag = 0;
+  call->StartCall(&tag);
+  bool open = pump(&tag);
+  absl::Status failed;
+  auto msg = NewMessage(method->input_type());
+  while (open) {
+    msg->Clear();
+    absl::StatusOr<bool> more = next(msg.get());
+    if (!more.ok()) {
+      failed = more.status();
+      ctx->TryCancel();
+      break;
+    }
+    if (!*more) {
+      call->WritesDone(&tag);
+      pump(&tag);
+      break;
+    }
+    call->Write(ToBuffer(*msg), &tag);
+    open = pump(&tag);  // false: the call ended early; Finish says why
+  }
+  grpc::ByteBuffer resp;
+  bool got_response = false;
+  if (failed.ok()) {
+    call->Read(&resp, &tag);
+    got_response = pump(&tag);
+  }
+  grpc::Status st;
+  call->Finish(&st, &tag);
+  pump(&tag);
+  Drain(cq);
+  if (!failed.ok()) return failed;
+  if (!st.ok()) return FromGrpcStatus(st);
+  if (!got_response) return absl::InternalError("the daemon sent no answer");
+  return FromBuffer(resp, response);
+}
+
 ServerStream::ServerStream(const std::shared_ptr<grpc::Channel>& channel,
                            const google::protobuf::MethodDescriptor* method,
                            grpc::ClientContext* ctx, const google::protobuf::Message& request)

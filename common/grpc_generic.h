@@ -10,10 +10,12 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace clawos {
 
@@ -39,6 +41,15 @@ absl::Status CallUnary(const std::shared_ptr<grpc::Channel>& channel,
                        const google::protobuf::MethodDescriptor* method, grpc::ClientContext* ctx,
                        const google::protobuf::Message& request,
                        google::protobuf::Message* response);
+
+// A client stream: `next` fills each request message in turn and says
+// whether there was one (false: the stream is complete; an error cancels
+// the call and is returned). The one response goes to `response`.
+absl::Status CallClientStream(
+    const std::shared_ptr<grpc::Channel>& channel, const google::protobuf::MethodDescriptor* method,
+    grpc::ClientContext* ctx,
+    const std::function<absl::StatusOr<bool>(google::protobuf::Message*)>& next,
+    google::protobuf::Message* response);
 
 class ServerStream {
  public:

@@ -21,7 +21,7 @@
 #include "common/rest/transcode.h"
 #include "controlplane/api_call.h"
 #include "controlplane/errors.h"
-#include "controlplane/rest_services.h"
+#include "common/rest/services.h"
 
 namespace clawos::controlplane {
 
@@ -68,7 +68,7 @@ absl::StatusOr<std::unique_ptr<Api>> Api::Create(Backends& backends, OperatorAut
                                                  RotatingFile* audit,
                                                  prometheus::Registry* registry,
                                                  ApiOptions options) {
-  auto bindings = rest::BindingsOf(RestServices());
+  auto bindings = rest::BindingsOf(rest::RestServices());
   if (!bindings.ok()) return absl::InternalError(bindings.status().message());
   return std::unique_ptr<Api>(
       new Api(backends, auth, audit, registry, std::move(options), *std::move(bindings)));
@@ -193,7 +193,7 @@ void Api::Audit(const Call& call, int status) {
 bool Api::MakeRequest(Call& c, google::protobuf::Message* req) {
   std::string last_event_id = c.req.Header("last-event-id");
   absl::Status s = rest::RequestFromHttp(c.binding(), c.match.values,
-                                         {c.req.body, &c.target.query, last_event_id}, req);
+                                         {c.req.body, &c.target.params, last_event_id}, req);
   if (!s.ok()) c.Error(s);
   return s.ok();
 }
@@ -202,7 +202,7 @@ std::shared_ptr<grpc::Channel> Api::ChannelFor(Call& c) {
   const auto* service = c.binding().method->service();
   auto it = b_.channels.find(service->full_name());
   if (it == b_.channels.end() || !it->second) {
-    c.Error(absl::UnavailableError(absl::StrCat(DaemonName(service), " is not configured")));
+    c.Error(absl::UnavailableError(absl::StrCat(rest::DaemonName(service), " is not configured")));
     return nullptr;
   }
   return it->second;
@@ -226,7 +226,7 @@ void Api::ServeUnary(Call& c) {
   absl::Status s = CallUnary(channel, b.method, &ctx, *req, resp.get());
   if (s.code() == absl::StatusCode::kUnavailable) {
     s = absl::UnavailableError(
-        absl::StrCat(DaemonName(b.method->service()), " is unavailable: ", s.message()));
+        absl::StrCat(rest::DaemonName(b.method->service()), " is unavailable: ", s.message()));
   }
   if (!s.ok()) return c.Error(s);
   auto json = rest::ResponseToJson(b, c.visible(), resp.get());

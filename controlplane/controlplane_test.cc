@@ -12,14 +12,14 @@
 #include "common/utf8.h"
 #include "controlplane/errors.h"
 #include "controlplane/operator_auth.h"
-#include "controlplane/rest_services.h"
+#include "common/rest/services.h"
 #include "controlplane/stream_slots.h"
 
 namespace clawos::controlplane {
 namespace {
 
 rest::RouteTable Routes() {
-  auto b = rest::BindingsOf(RestServices());
+  auto b = rest::BindingsOf(rest::RestServices());
   EXPECT_TRUE(b.ok()) << b.status();
   return rest::RouteTable(b.ok() ? *b : std::vector<rest::Binding>{});
 }

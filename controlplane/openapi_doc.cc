@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "controlplane/rest_services.h"
+#include "common/rest/services.h"
 
 namespace clawos::controlplane {
 namespace {
@@ -309,7 +309,7 @@ absl::StatusOr<std::string> OpenApiDocument(
     json t = {{"name", s->name()}};
     std::string desc = comments.Service(s);
     t["description"] =
-        desc.empty() ? absl::StrCat("The ", DaemonName(s), " (", s->full_name(), ")") : desc;
+        desc.empty() ? absl::StrCat("The ", rest::DaemonName(s), " (", s->full_name(), ")") : desc;
     tags.push_back(t);
   }
   json doc = {

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
-#include "controlplane/rest_services.h"
+#include "common/rest/services.h"
 
 namespace clawos::controlplane {
 namespace {
@@ -26,7 +26,7 @@ google::protobuf::FileDescriptorSet BuildSet() {
 }
 
 TEST(OpenApiDocTest, EveryAnnotatedMethodAndNothingElse) {
-  auto doc = OpenApiDocument(RestServices(), BuildSet());
+  auto doc = OpenApiDocument(rest::RestServices(), BuildSet());
   ASSERT_TRUE(doc.ok()) << doc.status();
   auto j = nlohmann::json::parse(*doc);
   EXPECT_EQ(j["openapi"], "3.0.3");
@@ -34,7 +34,7 @@ TEST(OpenApiDocTest, EveryAnnotatedMethodAndNothingElse) {
   for (const auto& [path, ops] : j["paths"].items()) {
     for (const auto& [verb, op] : ops.items()) documented.insert(op["operationId"]);
   }
-  auto bindings = rest::BindingsOf(RestServices());
+  auto bindings = rest::BindingsOf(rest::RestServices());
   ASSERT_TRUE(bindings.ok());
   for (const auto& b : *bindings) {
     bound.insert(b.method->service()->name() + "_" + b.method->name());
@@ -46,7 +46,7 @@ TEST(OpenApiDocTest, EveryAnnotatedMethodAndNothingElse) {
 }
 
 TEST(OpenApiDocTest, PathsParametersAndCommentsComeFromTheProtos) {
-  auto doc = OpenApiDocument(RestServices(), BuildSet());
+  auto doc = OpenApiDocument(rest::RestServices(), BuildSet());
   ASSERT_TRUE(doc.ok());
   auto j = nlohmann::json::parse(*doc);
   const auto& start = j["paths"]["/v1/vms/{name}:start"]["post"];

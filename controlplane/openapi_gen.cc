@@ -8,12 +8,12 @@
 #include <sstream>
 
 #include "controlplane/openapi_doc.h"
-#include "controlplane/rest_services.h"
+#include "common/rest/services.h"
 #include "google/api/annotations.pb.h"
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--operation-ids") {
-    for (const auto* s : clawos::controlplane::RestServices()) {
+    for (const auto* s : clawos::rest::RestServices()) {
       for (int i = 0; i < s->method_count(); ++i) {
         if (s->method(i)->options().HasExtension(google::api::http)) {
           std::cout << s->name() << "_" << s->method(i)->name() << "\n";
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     std::cerr << "clawos-openapi-gen: cannot read the descriptor set " << argv[1] << "\n";
     return 1;
   }
-  auto doc = clawos::controlplane::OpenApiDocument(clawos::controlplane::RestServices(), set);
+  auto doc = clawos::controlplane::OpenApiDocument(clawos::rest::RestServices(), set);
   if (!doc.ok()) {
     std::cerr << "clawos-openapi-gen: " << doc.status().message() << "\n";
     return 1;

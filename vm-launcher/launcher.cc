@@ -124,6 +124,7 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
   o.hostname = name;  // a VM name is a valid hostname
   if (auto vm = store_->Get(name); vm.ok()) {
     o.env = vm->spec.env;
+    if (!vm->spec.model.empty()) o.env["CLAWOS_MODEL"] = vm->spec.model;  // the agent's default
     o.machine_id = MachineId(*vm);
   }
   auto log = Logs(name);

@@ -98,12 +98,18 @@ struct LauncherConfig {
   bool housekeeping = true;
 };
 
+// Where a start is: LaunchVm's progress.
+enum class StartPhase { kCreating, kVerifyingImage, kBooting, kWaitingForAgent };
+
 // The caller of a start: it may stop waiting (a gRPC deadline, a cancel).
 struct StartOptions {
   absl::Time deadline =
       absl::InfiniteFuture();       // the wait ends at the earlier of this and ready_timeout
   std::function<bool()> cancelled;  // polled while the guest boots; may be empty
   bool cold = false;                // boot, even where a template could restore it
+  // Told as each phase begins, on the caller's thread; `detail` e.g.
+  // "restoring templates/<id>". May be empty.
+  std::function<void(StartPhase, const std::string& detail)> progress;
 };
 
 struct ImageRecord {
@@ -146,6 +152,12 @@ class Launcher {
   // caller's deadline passes or it cancels first, the start is aborted as a
   // stop would abort it: DEADLINE_EXCEEDED or CANCELLED, the VM STOPPED.
   absl::StatusOr<Vm> StartVm(const std::string& name, const StartOptions& options = {});
+  // StartVm for a VM that may not exist: created from `spec` first (its name
+  // is the VM's). A VM created here is deleted again when the caller went
+  // away before it ran (deadline, cancel): nothing is left behind. A VM that
+  // exists must have `spec.image` (FAILED_PRECONDITION otherwise); a running
+  // one is returned as it is.
+  absl::StatusOr<Vm> LaunchVm(const VmSpec& spec, const StartOptions& options);
   // Graceful: the agent is asked to shut down, QEMU is killed after `grace`.
   // `force` kills at once. A BOOTING VM's start is aborted.
   absl::StatusOr<Vm> StopVm(const std::string& name, absl::Duration grace, bool force = false);

@@ -117,6 +117,72 @@ grpc::Status LauncherService::StartVm(Ctx* ctx, const lpb::StartVmRequest* req, 
   return grpc::Status::OK;
 }
 
+// The spec LaunchVm creates from (or checks an existing VM against).
+absl::StatusOr<VmSpec> LauncherService::LaunchSpec(const std::string& id,
+                                                   const lpb::VmSpec& given) const {
+  RETURN_IF_ERROR(Annotate(ValidateVmName(id), "name"));
+  if (l_.GetVm(id).ok()) {  // only the image is checked
+    VmSpec s;
+    s.name = id;
+    if (!given.image().empty()) {
+      ASSIGN_OR_RETURN(s.image, ImageIdFromName(given.image()));
+    }
+    return s;
+  }
+  lpb::VmSpec p = given;
+  if (p.image().empty()) {
+    std::vector<ImageRecord> images = l_.ListImages();
+    if (images.size() != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("give spec.image: the launcher holds ", images.size(),
+                       " images (import one with `clawos image import DIR`)"));
+    }
+    p.set_image("images/" + images[0].name);
+  }
+  return SpecFromProto(id, p);
+}
+
+grpc::Status LauncherService::LaunchVm(Ctx* ctx, const lpb::LaunchVmRequest* req,
+                                       grpc::ServerWriter<lpb::LaunchVmEvent>* writer) {
+  const absl::Time t0 = absl::Now();
+  auto id = VmIdFromName(req->name());
+  if (!id.ok()) return Err(id.status());
+  auto spec = LaunchSpec(*id, req->spec());
+  if (!spec.ok()) return Err(spec.status());
+  StartOptions options = CallerOf(ctx);
+  options.cold = req->cold();
+  if (req->has_timeout()) {
+    absl::Duration d = FromProtoDuration(req->timeout());
+    if (d <= absl::ZeroDuration() || d > absl::Minutes(10)) {
+      return Invalid("timeout must be over 0 and at most 10m");
+    }
+    options.deadline = std::min(options.deadline, t0 + d);
+  }
+  auto send = [&](lpb::LaunchVmEvent::Phase phase, const std::string& detail, const Vm* vm) {
+    lpb::LaunchVmEvent e;
+    e.set_phase(phase);
+    *e.mutable_elapsed() = ToProtoDuration(absl::Now() - t0);
+    e.set_detail(detail);
+    if (vm) ToProto(*vm, true, e.mutable_vm());
+    writer->Write(e);  // a caller that went away is seen by the start itself
+  };
+  options.progress = [&](StartPhase phase, const std::string& detail) {
+    static constexpr lpb::LaunchVmEvent::Phase kPhases[] = {
+        lpb::LaunchVmEvent::CREATING, lpb::LaunchVmEvent::VERIFYING_IMAGE,
+        lpb::LaunchVmEvent::BOOTING, lpb::LaunchVmEvent::WAITING_FOR_AGENT};
+    send(kPhases[static_cast<int>(phase)], detail, nullptr);
+  };
+  auto vm = l_.LaunchVm(*spec, options);
+  if (!vm.ok()) {
+    auto now = l_.GetVm(*id);
+    send(lpb::LaunchVmEvent::FAILED, std::string(vm.status().message()),
+         now.ok() ? &*now : nullptr);
+    return Err(vm.status());
+  }
+  send(lpb::LaunchVmEvent::RUNNING, "", &*vm);
+  return grpc::Status::OK;
+}
+
 grpc::Status LauncherService::StopVm(Ctx* ctx, const lpb::StopVmRequest* req, lpb::Vm* resp) {
   auto id = VmIdFromName(req->name());
   if (!id.ok()) return Err(id.status());

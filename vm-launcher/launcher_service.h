@@ -21,6 +21,8 @@ class LauncherService final : public lpb::LauncherService::Service {
   grpc::Status ListVms(Ctx*, const lpb::ListVmsRequest*, lpb::ListVmsResponse*) override;
   grpc::Status DeleteVm(Ctx*, const lpb::DeleteVmRequest*, google::protobuf::Empty*) override;
   grpc::Status StartVm(Ctx*, const lpb::StartVmRequest*, lpb::Vm*) override;
+  grpc::Status LaunchVm(Ctx*, const lpb::LaunchVmRequest*,
+                        grpc::ServerWriter<lpb::LaunchVmEvent>*) override;
   grpc::Status StopVm(Ctx*, const lpb::StopVmRequest*, lpb::Vm*) override;
   grpc::Status WatchVms(Ctx*, const lpb::WatchVmsRequest*,
                         grpc::ServerWriter<lpb::VmEvent>*) override;
@@ -42,6 +44,7 @@ class LauncherService final : public lpb::LauncherService::Service {
                             grpc::ServerWriter<lpb::LogEntry>*) override;
 
  private:
+  absl::StatusOr<VmSpec> LaunchSpec(const std::string& id, const lpb::VmSpec& given) const;
   void ToProto(const Vm& vm, bool trusted, lpb::Vm* out) const;
   // One change as a VmEvent, when it matches; false when the watcher left.
   bool WriteChange(const VmChange& change, const VmFilter& filter, bool trusted,

@@ -190,6 +190,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
   ASSIGN_OR_RETURN(Vm vm, store_->Get(name));
   RETURN_IF_ERROR(CheckAllowed(vm, VmOp::kStart));
   ImageRecord img;
+  if (options.progress) options.progress(StartPhase::kVerifyingImage, "");
   ASSIGN_OR_RETURN(const image::Manifest manifest, CheckBootImage(vm, &img));
   auto abort = std::make_shared<std::atomic<bool>>(false);
   ASSIGN_OR_RETURN(vm, BeginStart(name, abort));
@@ -219,7 +220,12 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
     return failed(FailureKind::kHostSetup, ready);
   }
   if (auto log = Logs(name); log.ok()) (*log)->ResetConsole();
-  auto launched = Launch(vm, request, FindRestore(vm, img, manifest, options, *abort));
+  std::optional<Restore> restore = FindRestore(vm, img, manifest, options, *abort);
+  if (options.progress) {
+    options.progress(StartPhase::kBooting,
+                     restore ? "restoring templates/" + restore->record.id : "booting");
+  }
+  auto launched = Launch(vm, request, std::move(restore));
   if (!launched.ok()) return failed(FailureKind::kVmmExited, launched.status());
   std::shared_ptr<Vmm> vmm = std::move(*launched);
   undo.Push([vmm] {
@@ -232,6 +238,7 @@ absl::StatusOr<Vm> Launcher::StartVm(const std::string& name, const StartOptions
     if (recorded.ok()) vm = *recorded;
     store_->Update(vm).IgnoreError();  // same state: no event
   }
+  if (options.progress) options.progress(StartPhase::kWaitingForAgent, "");
   auto agent =
       ConnectAgent(name, vmm, std::min(absl::Now() + config_.ready_timeout, options.deadline),
                    abort, options.cancelled);

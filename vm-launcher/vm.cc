@@ -1,6 +1,7 @@
 #include "vm-launcher/vm.h"
 
 #include <cctype>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/encoding.h"
@@ -89,6 +90,13 @@ absl::Status ValidateVmSpec(const VmSpec& s, const VmLimits& l) {
     }
     if (v.size() > 63) {
       return absl::InvalidArgumentError(absl::StrCat("label ", k, ": value over 63 characters"));
+    }
+  }
+  if (s.model.size() > 128) return absl::InvalidArgumentError("model is over 128 characters");
+  for (char c : s.model) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && !std::strchr("._:/@-", c)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model \"", s.model.substr(0, 80), "\" must be of [A-Za-z0-9._:/@-]"));
     }
   }
   if (s.network != "none" && s.network != "bridge") {

@@ -27,6 +27,7 @@ struct VmSpec {
   std::string network = "none";               // "none" or "bridge"
   std::map<std::string, std::string> env;     // the guest agent's and its commands'
   std::map<std::string, std::string> labels;  // for filtering
+  std::string model;                          // the agent's LLM model, in its token; "" for any
 };
 
 struct VmLimits {

@@ -81,6 +81,7 @@ absl::StatusOr<VmSpec> SpecFromProto(const std::string& vm_id, const lpb::VmSpec
   if (p.network().mode() == lpb::NetworkSpec::BRIDGE) s.network = "bridge";
   for (const auto& [k, v] : p.env()) s.env[k] = v;
   for (const auto& [k, v] : p.labels()) s.labels[k] = v;
+  s.model = p.model();
   return s;
 }
 
@@ -114,6 +115,7 @@ void VmToProto(const Vm& vm, const std::string& cgroup_path, bool with_env, lpb:
                                                              : lpb::NetworkSpec::NONE);
   for (const auto& [k, v] : vm.spec.env) (*s->mutable_env())[k] = with_env ? v : "";
   for (const auto& [k, v] : vm.spec.labels) (*s->mutable_labels())[k] = v;
+  s->set_model(vm.spec.model);
   out->set_state(StateToProto(vm));
   if (vm.state == VmState::kFailed) {
     out->mutable_failure()->set_reason(static_cast<lpb::Failure::Reason>(vm.failure));

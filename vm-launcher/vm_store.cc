@@ -37,7 +37,8 @@ std::string SpecJson(const VmSpec& s) {
                         {"workspace_disk_mib", s.workspace_disk_mib},
                         {"network", s.network},
                         {"env", s.env},
-                        {"labels", s.labels}}
+                        {"labels", s.labels},
+                        {"model", s.model}}
       .dump();
 }
 
@@ -68,6 +69,7 @@ absl::StatusOr<Vm> FromRow(const sqlite::Statement& st) {
   vm.spec.workspace_disk_mib = j.value("workspace_disk_mib", int64_t{1024});
   vm.spec.network = j.value("network", "none");
   vm.spec.env = j.value("env", std::map<std::string, std::string>{});
+  vm.spec.model = j.value("model", "");
   vm.spec.labels = j.value("labels", std::map<std::string, std::string>{});
   if (!ParseVmState(st.Text(2), &vm.state)) {
     return absl::DataLossError(absl::StrCat("VM ", vm.spec.name, ": unknown state ", st.Text(2)));

@@ -64,6 +64,7 @@ absl::StatusOr<Target> ParseTarget(std::string_view target) {
       if (!dv.ok()) return dv.status();
       v = *std::move(dv);
     }
+    t.params.emplace_back(*k, v);
     t.query[*k] = std::move(v);
   }
   return t;

@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -13,6 +15,8 @@ namespace clawos::http {
 struct Target {
   std::string path;
   std::map<std::string, std::string> query;  // the last value of a repeated name wins
+  // Every parameter in order, repeated names included (a repeated field's values).
+  std::vector<std::pair<std::string, std::string>> params;
 };
 
 absl::StatusOr<Target> ParseTarget(std::string_view target);

@@ -13,6 +13,9 @@ TEST(ParseTargetTest, PathAndDecodedQuery) {
   EXPECT_EQ(t->query.at("page_size"), "10");
   EXPECT_EQ(t->query.at("flag"), "");
   EXPECT_EQ(t->query.at("x"), "last") << "the last value wins";
+  ASSERT_EQ(t->params.size(), 5u) << "every parameter, in order";
+  EXPECT_EQ(t->params[2], std::make_pair(std::string("x"), std::string("a b")));
+  EXPECT_EQ(t->params[4].second, "last");
 }
 
 TEST(ParseTargetTest, PlusIsASpaceOnlyInTheQuery) {

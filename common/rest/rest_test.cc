@@ -128,7 +128,7 @@ TEST(Bindings, TheProtosDeclareTheRoutes) {
 
 TEST(Transcode, PathQueryAndBodyMakeTheRequest) {
   RouteTable routes(Launcher());
-  std::map<std::string, std::string> q = {{"force", "true"}, {"colour", "red"}};
+  std::vector<std::pair<std::string, std::string>> q = {{"force", "true"}, {"colour", "red"}};
   auto del = routes.Find("DELETE", "/v1/vms/c1");
   ASSERT_TRUE(del);
   lpb::DeleteVmRequest dr;
@@ -138,11 +138,11 @@ TEST(Transcode, PathQueryAndBodyMakeTheRequest) {
 
   auto list = routes.Find("GET", "/v1/vms");
   lpb::ListVmsRequest lr;
-  std::map<std::string, std::string> bad = {{"page_size", "lots"}};
+  std::vector<std::pair<std::string, std::string>> bad = {{"page_size", "lots"}};
   absl::Status s = RequestFromHttp(*list->binding, list->values, {"", &bad, ""}, &lr);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "query parameter page_size must be an integer");
-  std::map<std::string, std::string> notutf8 = {{"filter", "\xff"}};
+  std::vector<std::pair<std::string, std::string>> notutf8 = {{"filter", "\xff"}};
   EXPECT_FALSE(RequestFromHttp(*list->binding, list->values, {"", &notutf8, ""}, &lr).ok());
 
   auto start = routes.Find("POST", "/v1/vms/c1:start");
@@ -189,7 +189,7 @@ TEST(Transcode, ABodyFieldGivesTheUpdateMaskAndDefaultsApply) {
                             {R"({"name":"agents/b2/limits"})", nullptr, ""}, &named)
                 .message(),
             "the body's name \"agents/b2/limits\" is not agents/a1/limits");
-  std::map<std::string, std::string> q = {{"allow_missing", "false"}};
+  std::vector<std::pair<std::string, std::string>> q = {{"allow_missing", "false"}};
   ppb::UpdateLimitRequest strict;
   ASSERT_TRUE(
       RequestFromHttp(*put->binding, put->values, {R"({"budget_tokens":"1"})", &q, ""}, &strict)
@@ -198,12 +198,13 @@ TEST(Transcode, ABodyFieldGivesTheUpdateMaskAndDefaultsApply) {
 
   auto usage = routes.Find("GET", "/v1/agents/a1/usage");
   ASSERT_TRUE(usage);
-  std::map<std::string, std::string> window = {{"start_time", "2026-01-01T00:00:00Z"}};
+  std::vector<std::pair<std::string, std::string>> window = {
+      {"start_time", "2026-01-01T00:00:00Z"}};
   ppb::QueryUsageRequest u;
   ASSERT_TRUE(RequestFromHttp(*usage->binding, usage->values, {"", &window, ""}, &u).ok());
   EXPECT_EQ(u.subject(), "agents/a1");
   EXPECT_EQ(u.start_time().seconds(), 1767225600);
-  std::map<std::string, std::string> yesterday = {{"start_time", "yesterday"}};
+  std::vector<std::pair<std::string, std::string>> yesterday = {{"start_time", "yesterday"}};
   EXPECT_EQ(RequestFromHttp(*usage->binding, usage->values, {"", &yesterday, ""}, &u).message(),
             "query parameter start_time must be a Timestamp (RFC 3339)");
 }
@@ -237,6 +238,30 @@ TEST(Transcode, TheClientSideMapsBack) {
   EXPECT_EQ(lc->path, "/v1/vms");
   EXPECT_EQ(lc->query, "filter=state%3DRUNNING&page_size=5");
   EXPECT_TRUE(lc->body.empty());
+
+  // A repeated field goes out as a repeated parameter and comes back whole;
+  // a singular one repeated takes the last value.
+  lpb::StreamVmLogsRequest logs;
+  logs.set_name("vms/a");
+  logs.add_sources(lpb::LOG_SOURCE_AGENT);
+  logs.add_sources(lpb::LOG_SOURCE_SERIAL_CONSOLE);
+  const Binding* lb =
+      FindBinding(routes.bindings(), LauncherService()->FindMethodByName("StreamVmLogs"));
+  auto out = RequestToHttp(*lb, logs);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->query, "sources=LOG_SOURCE_AGENT&sources=LOG_SOURCE_SERIAL_CONSOLE");
+  auto found = routes.Find("GET", out->path);
+  ASSERT_TRUE(found);
+  std::vector<std::pair<std::string, std::string>> params = {
+      {"sources", "LOG_SOURCE_AGENT"},
+      {"tail_lines", "1"},
+      {"sources", "LOG_SOURCE_SERIAL_CONSOLE"},
+      {"tail_lines", "7"}};
+  lpb::StreamVmLogsRequest logs_back;
+  ASSERT_TRUE(RequestFromHttp(*found->binding, found->values, {"", &params, ""}, &logs_back).ok());
+  EXPECT_EQ(logs_back.sources_size(), 2);
+  EXPECT_EQ(logs_back.sources(1), lpb::LOG_SOURCE_SERIAL_CONSOLE);
+  EXPECT_EQ(logs_back.tail_lines(), 7);
 
   lpb::GetVmRequest bad;
   bad.set_name("images/x");

@@ -227,7 +227,8 @@ bool BoundByPath(const Binding& b, absl::string_view path) {
   return false;
 }
 
-absl::Status ApplyQuery(const Binding& b, const std::map<std::string, std::string>& query,
+absl::Status ApplyQuery(const Binding& b,
+                        const std::vector<std::pair<std::string, std::string>>& query,
                         gp::Message* out, std::set<std::string>* given) {
   if (b.body == "*") return absl::OkStatus();  // everything came in the body
   for (const auto& [key, value] : query) {

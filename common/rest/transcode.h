@@ -32,7 +32,9 @@ namespace clawos::rest {
 
 struct HttpRequest {
   absl::string_view body;
-  const std::map<std::string, std::string>* query = nullptr;
+  // The query's parameters in order: a singular field takes the last value
+  // of its name, a repeated field each one.
+  const std::vector<std::pair<std::string, std::string>>* query = nullptr;
   absl::string_view last_event_id;
 };
 

@@ -130,7 +130,7 @@ void Run(const http::Request& req) {
   Require(again.ok() && *again == target->path);
   auto msg = NewRequest(b.method->input_type());
   absl::Status s = rest::RequestFromHttp(
-      b, m->values, {req.body, &target->query, req.Header("last-event-id")}, msg.get());
+      b, m->values, {req.body, &target->params, req.Header("last-event-id")}, msg.get());
   if (!s.ok()) return CheckRefusal(s);
   CheckMessage(*msg);
   // The CLI's side gives the same path for this request.

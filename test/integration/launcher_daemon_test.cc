@@ -325,12 +325,21 @@ TEST_F(LauncherDaemonTest, EveryVmIsWatchedByTheMonitorFromItsStart) {
       << refused.err << refused.out;
 }
 
-// The launcher gives up a start with its caller: a start whose gRPC deadline
-// passes ends STOPPED (before, the boot went on to RUNNING unasked).
+// The launcher gives up a start with its caller. A VM the start created
+// goes with it; one that existed is left STOPPED (before, the boot went on
+// to RUNNING unasked).
 TEST_F(LauncherDaemonTest, AStartPastItsCallersDeadlineIsAbandoned) {
   RunResult start = Cli({"vm", "start", "hasty", "--image", "agent", "--timeout", "1s"});
   EXPECT_NE(start.exit_code, 0) << start.out;
   EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(start.err), "deadline")) << start.err;
+  EXPECT_TRUE(testing::Eventually([&] { return Status("hasty").empty(); }))
+      << "the VM this start created is deleted: " << Status("hasty").dump();
+  EXPECT_FALSE(PathExists(state() + "/vms/hasty"));
+
+  ASSERT_EQ(Cli({"vm", "start", "hasty", "--image", "agent"}, absl::Minutes(5)).exit_code, 0);
+  ASSERT_EQ(Cli({"vm", "stop", "hasty"}).exit_code, 0);
+  RunResult cut = Cli({"vm", "start", "hasty", "--cold", "--timeout", "1s"});
+  EXPECT_NE(cut.exit_code, 0) << cut.out;
   std::string state;
   EXPECT_TRUE(testing::Eventually([&] {
     state = Status("hasty").value("state", "");
@@ -343,6 +352,38 @@ TEST_F(LauncherDaemonTest, AStartPastItsCallersDeadlineIsAbandoned) {
   EXPECT_GE(st.value("jail_uid", 0u), 200000u) << "a uid of the jail range: " << st.dump();
   RunResult again = Cli({"vm", "start", "hasty"}, absl::Minutes(5));
   EXPECT_EQ(again.exit_code, 0) << again.err << ": a start after it works";
+}
+
+// `vm start NAME --model M` (the seed's own example) is one LaunchVm call:
+// its phases are shown, the model is the VM's and the agent's default.
+// Ctrl-C during the boot aborts it and deletes the VM the start created.
+TEST_F(LauncherDaemonTest, VmStartIsOneCallWithItsModelAndCtrlCRollsItBack) {
+  const std::string model = "claude-haiku-4-5-20251001";
+  RunResult start = Cli({"vm", "start", "m1", "--model", model, "--mem", "256"}, absl::Minutes(5));
+  ASSERT_EQ(start.exit_code, 0) << start.err << daemon_->Log();
+  size_t at = 0;
+  for (const char* phase :
+       {"CREATING", "VERIFYING_IMAGE", "BOOTING", "WAITING_FOR_AGENT", "RUNNING"}) {
+    size_t found = start.err.find(phase, at);
+    EXPECT_NE(found, std::string::npos) << phase << " in order: " << start.err;
+    if (found != std::string::npos) at = found;
+  }
+  EXPECT_EQ(Status("m1")["spec"].value("model", ""), model);
+  RunResult env = Cli({"vm", "exec", "m1", "--", "sh", "-c", "echo $CLAWOS_MODEL"});
+  EXPECT_EQ(env.out, model + "\n") << env.err;
+  RunResult bad = Cli({"vm", "start", "m9", "--model", "no spaces allowed"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(bad.err, "INVALID_ARGUMENT")) << bad.err;
+
+  Daemon cli({kBin + "/clawos", "vm", "start", "m2", "--cold"}, dir_.Sub("cli.log"),
+             {{"CLAWOS_LAUNCHER_ADDR", "unix:" + sock()}, {"CLAWOS_DIRECT", "1"}});
+  ASSERT_TRUE(cli.WaitForLog("BOOTING", 0, absl::Minutes(2))) << cli.Log();
+  EXPECT_EQ(cli.Stop(SIGINT), 130);
+  EXPECT_TRUE(absl::StrContains(cli.Log(), "interrupted")) << cli.Log();
+  EXPECT_TRUE(testing::Eventually([&] { return Status("m2").empty(); }, absl::Seconds(60)))
+      << "the interrupted start's VM is deleted: " << Status("m2").dump();
+  EXPECT_FALSE(PathExists(state() + "/vms/m2"));
+  EXPECT_EQ(Status("m1").value("state", ""), "RUNNING") << "other VMs are untouched";
 }
 
 TEST_F(LauncherDaemonTest, BadRequestsGetClearCodes) {

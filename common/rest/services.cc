@@ -1,4 +1,4 @@
-#include "controlplane/rest_services.h"
+#include "common/rest/services.h"
 
 #include <map>
 
@@ -9,19 +9,19 @@
 #include "clawos/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 
-namespace clawos::controlplane {
+namespace clawos::rest {
 
 std::vector<const google::protobuf::ServiceDescriptor*> RestServices() {
   // Each service from its file (the generated stubs have no descriptor()).
   auto of = [](const google::protobuf::Descriptor* any, const char* service) {
     return any->file()->FindServiceByName(service);
   };
-  return {of(launcher::v1::Vm::descriptor(), "LauncherService"),
-          of(orchestrator::v1::Workflow::descriptor(), "OrchestratorService"),
-          of(proxy::v1::Limit::descriptor(), "ProxyAdminService"),
-          of(identity::v1::IssueTokenRequest::descriptor(), "IdentityService"),
-          of(monitor::v1::Event::descriptor(), "MonitorService"),
-          of(controlplane::v1::Event::descriptor(), "ControlPlaneService")};
+  return {of(::clawos::launcher::v1::Vm::descriptor(), "LauncherService"),
+          of(::clawos::orchestrator::v1::Workflow::descriptor(), "OrchestratorService"),
+          of(::clawos::proxy::v1::Limit::descriptor(), "ProxyAdminService"),
+          of(::clawos::identity::v1::IssueTokenRequest::descriptor(), "IdentityService"),
+          of(::clawos::monitor::v1::Event::descriptor(), "MonitorService"),
+          of(::clawos::controlplane::v1::Event::descriptor(), "ControlPlaneService")};
 }
 
 std::string DaemonName(const google::protobuf::ServiceDescriptor* s) {
@@ -36,4 +36,4 @@ std::string DaemonName(const google::protobuf::ServiceDescriptor* s) {
   return it == kNames.end() ? s->name() : it->second;
 }
 
-}  // namespace clawos::controlplane
+}  // namespace clawos::rest
