@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "common/grpc_client.h"
 #include "common/grpc_generic.h"
 #include "common/http/sse.h"
+#include "common/proto_json.h"
 #include "common/rest/binding.h"
 #include "common/rest/services.h"
 #include "common/rest/transcode.h"
@@ -25,6 +27,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr absl::Duration kRestMargin = absl::Seconds(15);
 constexpr absl::Duration kForever = absl::Hours(24 * 365);
+// The control plane's request limit (common/http/server.h's default).
+constexpr size_t kMaxUploadBody = 8 << 20;
 
 std::string FieldText(const gp::Message& m, const gp::FieldDescriptor* f) {
   const auto* r = m.GetReflection();
@@ -77,10 +81,31 @@ class RestApiClient : public ApiClient {
     return Ndjson(*b, call, msg.get(), on_message, cancel);
   }
 
-  // grpc-gateway would take a client stream as an NDJSON body; the REST API
-  // has no client-streaming route yet, so this names --direct.
-  absl::Status Upload(const gp::MethodDescriptor* m, const NextMessage&, gp::Message*) override {
-    return Binding(m).status();
+  // A client stream goes as one NDJSON body (grpc-gateway's form), which
+  // the control plane holds whole: at most its request limit.
+  absl::Status Upload(const gp::MethodDescriptor* m, const NextMessage& next,
+                      gp::Message* resp) override {
+    ASSIGN_OR_RETURN(const rest::Binding* b, Binding(m));
+    std::string body;
+    auto msg = NewMessage(m->input_type());
+    for (;;) {
+      msg->Clear();
+      ASSIGN_OR_RETURN(bool more, next(msg.get()));
+      if (!more) break;
+      ASSIGN_OR_RETURN(std::string line, TryToJson(*msg));
+      line.erase(std::remove(line.begin(), line.end(), '\n'), line.end());
+      absl::StrAppend(&body, line, "\n");
+      if (body.size() > kMaxUploadBody) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("over ", kMaxUploadBody >> 20,
+                         " MiB through the control plane (its request limit): call the daemon "
+                         "directly (--direct) for more"));
+      }
+    }
+    ASSIGN_OR_RETURN(rest::HttpCall call, rest::RequestToHttp(*b, *msg));
+    ASSIGN_OR_RETURN(std::string answer,
+                     rest_->Call(call.verb, call.path, body, DefaultTimeout(m) + kRestMargin));
+    return rest::ResponseFromJson(*b, answer.empty() ? std::string("{}") : answer, resp);
   }
 
  private:

@@ -80,7 +80,7 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
       app.add_subcommand("token", "Issue, verify and revoke agent tokens")->require_subcommand(1);
 
   struct IssueArgs {
-    std::string subject, audience, ttl, role = "agent";
+    std::string subject, audience, ttl, role = "agent", model;
   };
   auto issue_args = std::make_shared<IssueArgs>();
   auto* issue = token->add_subcommand("issue", "Issue a token; prints it on stdout");
@@ -91,11 +91,14 @@ void AddTokenCommands(CLI::App& app, Context& ctx, int& rc) {
   AddTtl(issue, &issue_args->ttl);
   issue->add_option("--role", issue_args->role, "agent, admin (= operator) or viewer")
       ->capture_default_str();
+  issue->add_option("--model", issue_args->model,
+                    "clawos_model claim: the only LLM model the proxy serves the token");
   issue->callback([&ctx, &rc, issue_args] {
     pb::IssueTokenRequest req;
     req.set_subject(issue_args->subject);
     req.set_audience(issue_args->audience);
     req.set_role(issue_args->role);
+    req.set_model(issue_args->model);
     if (!issue_args->ttl.empty())
       *req.mutable_ttl() = ProtoDuration(*ParseDuration(issue_args->ttl));
     rc = Call<pb::IssueTokenRequest, pb::IssueTokenResponse>(

@@ -1,6 +1,7 @@
 #include "cli/proxy_commands.h"
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "clawos/proxy/v1/proxy_admin.grpc.pb.h"
 #include "cli/api_client.h"
@@ -35,6 +36,9 @@ void PrintLimit(const ppb::Limit& l) {
                             : "default",
       l.usage().requests_last_minute(), l.usage().tokens_last_minute(),
       l.usage().budget_tokens_used());
+  if (l.allowed_models_size() > 0) {
+    std::cout << "  also allowed: " << absl::StrJoin(l.allowed_models(), ", ") << "\n";
+  }
 }
 
 }  // namespace
@@ -63,6 +67,8 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
     std::string subject;
     std::optional<int64_t> rpm, tpm, budget;
     std::string window;
+    std::vector<std::string> models;
+    bool reset_models = false;
   };
   auto sf = std::make_shared<SetFlags>();
   auto* set = limits->add_subcommand(
@@ -72,6 +78,10 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
   set->add_option("--tpm", sf->tpm, "Tokens per minute");
   set->add_option("--budget-tokens", sf->budget, "Token budget per window");
   set->add_option("--budget-window", sf->window, "The budget's sliding window, e.g. 24h");
+  set->add_option("--allow-model", sf->models,
+                  "A model the agent may use beside its VM's own (repeatable; * for any)");
+  set->add_flag("--only-vm-model", sf->reset_models,
+                "Forget the allowed models: only the VM's own model again");
   set->callback([&ctx, &rc, sf] {
     ppb::UpdateLimitRequest req;
     req.set_allow_missing(true);
@@ -99,10 +109,15 @@ void AddProxyCommands(CLI::App& app, Context& ctx, int& rc) {
       *l->mutable_budget_window() = ToProtoDuration(*d);
       mask->add_paths("budget_window");
     }
+    if (!sf->models.empty() || sf->reset_models) {
+      for (const auto& m : sf->models) l->add_allowed_models(m);
+      mask->add_paths("allowed_models");
+    }
     if (mask->paths_size() == 0) {
       rc = ReportError("proxy limits set",
                        absl::InvalidArgumentError("give at least one of --rpm, --tpm, "
-                                                  "--budget-tokens, --budget-window"));
+                                                  "--budget-tokens, --budget-window, "
+                                                  "--allow-model, --only-vm-model"));
       return;
     }
     auto r = Call<ppb::UpdateLimitRequest, ppb::Limit>(ctx, "UpdateLimit", req);

@@ -1,8 +1,7 @@
 // `clawos vm ...` and `clawos image import|list|delete`: the launcher's
-// commands, over REST through clawos-controlplane (--url / CLAWOS_URL) or,
-// with --direct, over gRPC to clawos-vm-launcher (--launcher /
-// CLAWOS_LAUNCHER_ADDR). `vm cp` and `image delete` have no REST route and
-// always use gRPC.
+// commands through the CLI's one client (api_client.h): REST through
+// clawos-controlplane (--url / CLAWOS_URL) or, with --direct, gRPC to
+// clawos-vm-launcher (--launcher / CLAWOS_LAUNCHER_ADDR).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -126,7 +126,7 @@ int CopyIn(const Context& ctx, const std::string& local, const std::string& vm,
   auto content =
       local == "-" ? absl::StatusOr<std::string>(ReadStdin()) : ReadFile(local, size_t{1} << 30);
   if (!content.ok()) return ReportError("vm cp", content.status());
-  auto api = MakeDirectApiClient(ctx);  // client streams have no REST route yet
+  auto api = MakeApiClient(ctx);
   if (!api.ok()) return ReportError("vm cp", api.status());
   lpb::PutVmFileRequest h;
   auto* hdr = h.mutable_header();
@@ -183,7 +183,7 @@ int CopyOut(const Context& ctx, const std::string& vm, const std::string& path,
     if (!made.ok()) return ReportError("vm cp", made.status());
     w = *std::move(made);
   }
-  auto api = MakeDirectApiClient(ctx);  // the file routes are gRPC only
+  auto api = MakeApiClient(ctx);
   if (!api.ok()) return ReportError("vm cp", api.status());
   lpb::GetVmFileRequest req;
   req.set_name(VmName(vm));
@@ -233,7 +233,7 @@ void AddVmIoCommands(CLI::App& vm, Context& ctx, int& rc) {
   auto* cp = vm.add_subcommand(
       "cp",
       "Copy a file into or out of a VM: `vm cp FILE NAME:/path` or `vm cp NAME:/path FILE` "
-      "(always gRPC to clawos-vm-launcher at --launcher: the control plane has no file route)");
+      "(uploads through the control plane up to about 6 MiB; --direct for bigger files)");
   cp->add_option("src", *src, "Source (a local path, - for stdin, or NAME:/path)")->required();
   cp->add_option("dst", *dst, "Destination (a local path, - for stdout, or NAME:/path)")
       ->required();

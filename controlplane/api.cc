@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/grpc_client.h"
 #include "common/grpc_generic.h"
@@ -18,10 +19,10 @@
 #include "common/log.h"
 #include "common/proto_json.h"
 #include "common/request_id.h"
+#include "common/rest/services.h"
 #include "common/rest/transcode.h"
 #include "controlplane/api_call.h"
 #include "controlplane/errors.h"
-#include "common/rest/services.h"
 
 namespace clawos::controlplane {
 
@@ -210,7 +211,49 @@ std::shared_ptr<grpc::Channel> Api::ChannelFor(Call& c) {
 
 void Api::Serve(Call& c) {
   if (c.binding().method->server_streaming()) return ServeStream(c);
+  if (c.binding().method->client_streaming()) return ServeUpload(c);
   ServeUnary(c);
+}
+
+// A client stream from an NDJSON body: each line one request message, sent
+// in order; the one response as JSON.
+void Api::ServeUpload(Call& c) {
+  const rest::Binding& b = c.binding();
+  std::vector<absl::string_view> lines = absl::StrSplit(
+      absl::string_view(c.req.body.data(), c.req.body.size()), '\n', absl::SkipWhitespace());
+  if (lines.empty()) {
+    return c.Error(absl::InvalidArgumentError(
+        absl::StrCat("the body holds no ", b.method->input_type()->name(),
+                     ": send JSON lines, one request message per line")));
+  }
+  auto channel = ChannelFor(c);
+  if (!channel) return;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + b.timeout));
+  ctx.AddMetadata(kRequestIdHeader, c.request_id);
+  size_t next_line = 0;
+  auto resp = NewMessage(b.method->output_type());
+  absl::Status s = CallClientStream(
+      channel, b.method, &ctx,
+      [&](google::protobuf::Message* next) -> absl::StatusOr<bool> {
+        if (next_line == lines.size()) return false;
+        absl::string_view line = lines[next_line++];
+        absl::Status parsed = FromJson(std::string_view(line.data(), line.size()), next);
+        if (!parsed.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("line ", next_line, " of the body: ", parsed.message()));
+        }
+        return true;
+      },
+      resp.get());
+  if (s.code() == absl::StatusCode::kUnavailable) {
+    s = absl::UnavailableError(
+        absl::StrCat(rest::DaemonName(b.method->service()), " is unavailable: ", s.message()));
+  }
+  if (!s.ok()) return c.Error(s);
+  auto json = rest::ResponseToJson(b, c.visible(), resp.get());
+  if (!json.ok()) return c.Error(json.status());
+  c.ReplyJson(200, *json);
 }
 
 void Api::ServeUnary(Call& c) {

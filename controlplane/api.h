@@ -101,6 +101,7 @@ class Api : public http::RequestHandler {
   std::shared_ptr<grpc::Channel> ChannelFor(Call& call);
   void Serve(Call& call);
   void ServeUnary(Call& call);
+  void ServeUpload(Call& call);
   void ServeStream(Call& call);  // streams.cc
   void Audit(const Call& call, int status);
 

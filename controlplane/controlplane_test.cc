@@ -9,10 +9,10 @@
 #include <thread>
 
 #include "common/rest/binding.h"
+#include "common/rest/services.h"
 #include "common/utf8.h"
 #include "controlplane/errors.h"
 #include "controlplane/operator_auth.h"
-#include "common/rest/services.h"
 #include "controlplane/stream_slots.h"
 
 namespace clawos::controlplane {

@@ -242,8 +242,15 @@ json Operation(const rest::Binding& b, const Comments& comments, Builder& builde
   if (!b.body.empty()) {
     const gp::Descriptor* body =
         b.body == "*" ? m->input_type() : m->input_type()->FindFieldByName(b.body)->message_type();
-    op["requestBody"] = {{"required", false},
-                         {"content", {{"application/json", {{"schema", builder.Ref(body)}}}}}};
+    if (m->client_streaming()) {
+      op["requestBody"] = {
+          {"required", true},
+          {"description", "JSON lines (NDJSON): one request message per line, in order"},
+          {"content", {{"application/x-ndjson", {{"schema", builder.Ref(body)}}}}}};
+    } else {
+      op["requestBody"] = {{"required", false},
+                           {"content", {{"application/json", {{"schema", builder.Ref(body)}}}}}};
+    }
   }
   const gp::Descriptor* out = m->output_type();
   if (!b.response_body.empty()) out = out->FindFieldByName(b.response_body)->message_type();

@@ -7,8 +7,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "controlplane/openapi_doc.h"
 #include "common/rest/services.h"
+#include "controlplane/openapi_doc.h"
 #include "google/api/annotations.pb.h"
 
 int main(int argc, char** argv) {

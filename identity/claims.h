@@ -17,6 +17,7 @@ struct Claims {
   std::string jti;
   std::string role;               // "agent", "operator"/"admin" or "viewer"
   std::string identity_provider;  // set for tokens from an OIDC exchange
+  std::string model;              // clawos_model: the one LLM model it may use; "" for any
   std::string kid;
 };
 

@@ -78,6 +78,7 @@ grpc::Status IdentityService::IssueToken(grpc::ServerContext* ctx, const pb::Iss
     return ToGrpcStatus(absl::InvalidArgumentError("ttl must be positive"));
   }
   if (!req->role().empty()) r.role = req->role();
+  r.model = req->model();
   auto t = m_.Issue(r);
   if (!t.ok()) return ToGrpcStatus(t.status());
   ToProto(*t, resp);
@@ -102,6 +103,7 @@ grpc::Status IdentityService::VerifyToken(grpc::ServerContext* ctx,
   out->set_jti(c->jti);
   out->set_role(c->role);
   out->set_identity_provider(c->identity_provider);
+  out->set_model(c->model);
   resp->set_kid(c->kid);
   return grpc::Status::OK;
 }

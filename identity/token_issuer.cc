@@ -16,6 +16,7 @@ absl::StatusOr<IssuedToken> TokenIssuer::Issue(const IssueRequest& r) const {
     return absl::InvalidArgumentError(absl::StrCat(
         "role \"", r.role.substr(0, 32), "\" is not one of agent, operator, admin, viewer"));
   }
+  if (!r.model.empty()) RETURN_IF_ERROR(ValidateName("model", r.model));
   absl::Duration ttl = r.ttl == absl::ZeroDuration() ? config_.default_ttl : r.ttl;
   if (ttl < absl::Seconds(1)) return absl::InvalidArgumentError("ttl must be at least 1s");
   if (ttl > config_.max_ttl) {
@@ -27,8 +28,8 @@ absl::StatusOr<IssuedToken> TokenIssuer::Issue(const IssueRequest& r) const {
   if (!current.key) return absl::UnavailableError("no signing key loaded");
   ASSIGN_OR_RETURN(std::string jti, crypto::RandomId(16));
   absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()));
-  Claims c{config_.issuer, r.subject,           r.audience, now, now, now + ttl, jti,
-           r.role,         r.identity_provider, current.kid};
+  Claims c{config_.issuer, r.subject,           r.audience, now,        now, now + ttl, jti,
+           r.role,         r.identity_provider, r.model,    current.kid};
   nlohmann::json header = {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", current.kid}};
   nlohmann::json payload = {{"iss", c.issuer},
                             {"sub", c.subject},
@@ -39,6 +40,7 @@ absl::StatusOr<IssuedToken> TokenIssuer::Issue(const IssueRequest& r) const {
                             {"jti", c.jti},
                             {"role", c.role}};
   if (!c.identity_provider.empty()) payload["idp"] = c.identity_provider;
+  if (!c.model.empty()) payload["clawos_model"] = c.model;
   std::string input = SigningInput(header, payload);
   ASSIGN_OR_RETURN(auto sig, current.key->Sign(crypto::AsBytes(input)));
   return IssuedToken{CompactJws(input, std::vector<uint8_t>(sig.begin(), sig.end())), c};

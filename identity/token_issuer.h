@@ -25,6 +25,7 @@ struct IssueRequest {
   absl::Duration ttl = absl::ZeroDuration();  // zero: default
   std::string role = "agent";
   std::string identity_provider;
+  std::string model;  // the clawos_model claim; "" for none
 };
 
 struct IssuedToken {

@@ -123,6 +123,10 @@ absl::StatusOr<Claims> TokenVerifier::Verify(std::string_view token,
   if (now + config_.leeway < *iat) return Reject("token issued in the future");
   if (auto role = p.find("role"); role != p.end() && role->is_string()) c.role = *role;
   if (auto idp = p.find("idp"); idp != p.end() && idp->is_string()) c.identity_provider = *idp;
+  if (auto m = p.find("clawos_model"); m != p.end()) {
+    if (!m->is_string() || m->get<std::string>().empty()) return Reject("malformed clawos_model");
+    c.model = *m;
+  }
 
   // 4. Revocation.
   if (deps_.token_revoked && deps_.token_revoked(c.jti)) return Reject("token has been revoked");

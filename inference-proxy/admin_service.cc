@@ -39,6 +39,7 @@ void ProxyAdminService::Fill(const std::string& subject, const LimitOverride* ow
     out->set_tokens_per_minute(d.tokens_per_minute);
     out->set_budget_tokens(d.budget_tokens);
     *out->mutable_budget_window() = ToProtoDuration(d.budget_window);
+    for (const auto& m : d.allowed_models) out->add_allowed_models(m);
     return;
   }
   if (own) {
@@ -46,6 +47,9 @@ void ProxyAdminService::Fill(const std::string& subject, const LimitOverride* ow
     if (own->tokens_per_minute) out->set_tokens_per_minute(*own->tokens_per_minute);
     if (own->budget_tokens) out->set_budget_tokens(*own->budget_tokens);
     if (own->budget_window) *out->mutable_budget_window() = ToProtoDuration(*own->budget_window);
+    if (own->allowed_models) {
+      for (const auto& m : *own->allowed_models) out->add_allowed_models(m);
+    }
   }
   Usage u = limiter_.Current(subject);
   out->mutable_usage()->set_requests_last_minute(u.requests_last_minute);
@@ -88,7 +92,8 @@ grpc::Status ProxyAdminService::UpdateLimit(Ctx* ctx, const ppb::UpdateLimitRequ
   std::vector<std::string> paths(req->update_mask().paths().begin(),
                                  req->update_mask().paths().end());
   if (paths.empty()) {
-    paths = {"requests_per_minute", "tokens_per_minute", "budget_tokens", "budget_window"};
+    paths = {"requests_per_minute", "tokens_per_minute", "budget_tokens", "budget_window",
+             "allowed_models"};
   }
   std::lock_guard lock(mu_);
   auto all = store_.Load();
@@ -111,13 +116,21 @@ grpc::Status ProxyAdminService::UpdateLimit(Ctx* ctx, const ppb::UpdateLimitRequ
     } else if (p == "budget_window") {
       o.budget_window = l.has_budget_window() ? std::optional(FromProtoDuration(l.budget_window()))
                                               : std::nullopt;
+    } else if (p == "allowed_models") {
+      if (l.allowed_models_size() > 64) return Invalid("allowed_models: at most 64");
+      std::vector<std::string> models;
+      for (const std::string& m : l.allowed_models()) {
+        if (m.empty() || m.size() > 128) return Invalid("allowed_models: 1-128 characters each");
+        models.push_back(m);
+      }
+      o.allowed_models = models.empty() ? std::nullopt : std::optional(std::move(models));
     } else if (p == "budget_micro_usd") {
       return Invalid("budget_micro_usd is not enforced by this proxy; use budget_tokens");
     } else {
       return Invalid(absl::StrCat("\"", p,
                                   "\" cannot be set; settable: requests_per_minute, "
                                   "tokens_per_minute, budget_tokens, budget_micro_usd, "
-                                  "budget_window"));
+                                  "budget_window, allowed_models"));
     }
   }
   for (const auto* v : {&o.requests_per_minute, &o.tokens_per_minute, &o.budget_tokens}) {

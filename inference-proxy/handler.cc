@@ -11,6 +11,7 @@
 #include "common/http/sse.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/utf8.h"
 
 namespace clawos::proxy {
 namespace {
@@ -46,6 +47,7 @@ bool FindRoute(const std::string& method, const std::string& path, Route* r) {
 // The provider's own error shape, so its SDKs report the reason.
 std::string ErrorBody(Provider p, int status, const std::string& message) {
   std::string type = status == 401   ? "authentication_error"
+                     : status == 403 ? "permission_error"
                      : status == 429 ? "rate_limit_error"
                      : status == 400 ? "invalid_request_error"
                      : status == 404 ? "not_found_error"
@@ -149,6 +151,13 @@ void ProxyHandler::Handle(const http::Request& req, http::ResponseSink& sink) {
     facts = *f;
     row.model = facts.model;
     row.streamed = facts.stream;
+    if (!ModelAllowed(limiter_.Effective(row.subject), claims->model, facts.model)) {
+      return refuse(Outcome::kForbidden, 403,
+                    absl::StrCat("model \"", ToValidUtf8(facts.model.substr(0, 128)),
+                                 "\" is not this agent's: its VM runs ", claims->model,
+                                 " (an operator may allow more: clawos proxy limits set ",
+                                 row.subject, " --allow-model MODEL)"));
+    }
     for (const auto& [prefix, p] : config_.model_prefixes) {
       if (absl::StartsWith(facts.model, prefix)) provider = p;
     }

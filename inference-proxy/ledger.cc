@@ -74,6 +74,8 @@ const char* OutcomeName(Outcome o) {
       return "UPSTREAM_ERROR";
     case Outcome::kClientCancelled:
       return "CLIENT_CANCELLED";
+    case Outcome::kForbidden:
+      return "FORBIDDEN";
   }
   return "OUTCOME_UNSPECIFIED";
 }

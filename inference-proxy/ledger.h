@@ -23,6 +23,7 @@ enum class Outcome {
   kBadRequest = 5,
   kUpstreamError = 6,
   kClientCancelled = 7,
+  kForbidden = 8,
 };
 const char* OutcomeName(Outcome o);  // "SUCCESS", ...
 

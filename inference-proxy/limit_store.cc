@@ -24,6 +24,7 @@ std::string ToJson(const LimitOverride& o) {
   if (o.tokens_per_minute) j["tokens_per_minute"] = *o.tokens_per_minute;
   if (o.budget_tokens) j["budget_tokens"] = *o.budget_tokens;
   if (o.budget_window) j["budget_window_s"] = absl::ToInt64Seconds(*o.budget_window);
+  if (o.allowed_models) j["allowed_models"] = *o.allowed_models;
   return j.dump();
 }
 
@@ -37,6 +38,13 @@ LimitOverride FromJson(const std::string& text) {
   if (j.contains("budget_tokens")) o.budget_tokens = j["budget_tokens"].get<int64_t>();
   if (j.contains("budget_window_s"))
     o.budget_window = absl::Seconds(j["budget_window_s"].get<int64_t>());
+  if (j.contains("allowed_models") && j["allowed_models"].is_array()) {
+    std::vector<std::string> models;
+    for (const auto& m : j["allowed_models"]) {
+      if (m.is_string()) models.push_back(m.get<std::string>());
+    }
+    o.allowed_models = std::move(models);
+  }
   return o;
 }
 
@@ -47,6 +55,7 @@ LimitValues Merge(LimitValues v, const LimitOverride& o) {
   if (o.tokens_per_minute) v.tokens_per_minute = *o.tokens_per_minute;
   if (o.budget_tokens) v.budget_tokens = *o.budget_tokens;
   if (o.budget_window) v.budget_window = *o.budget_window;
+  if (o.allowed_models) v.allowed_models = *o.allowed_models;
   return v;
 }
 

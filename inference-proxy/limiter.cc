@@ -40,7 +40,16 @@ LimitValues Limiter::EffectiveLocked(const std::string& subject) const {
   if (o.tokens_per_minute) v.tokens_per_minute = *o.tokens_per_minute;
   if (o.budget_tokens) v.budget_tokens = *o.budget_tokens;
   if (o.budget_window) v.budget_window = *o.budget_window;
+  if (o.allowed_models) v.allowed_models = *o.allowed_models;
   return v;
+}
+
+bool ModelAllowed(const LimitValues& v, const std::string& token_model, const std::string& model) {
+  if (token_model.empty() || model == token_model) return true;
+  for (const std::string& m : v.allowed_models) {
+    if (m == "*" || m == model) return true;
+  }
+  return false;
 }
 
 LimitValues Limiter::Effective(const std::string& subject) const {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -25,7 +26,13 @@ struct LimitValues {
   int64_t tokens_per_minute = 0;
   int64_t budget_tokens = 0;
   absl::Duration budget_window = absl::Hours(24);
+  // Models a token bound to another model may still ask for; "*": any.
+  std::vector<std::string> allowed_models;
 };
+
+// Whether `model` is the token's own (`token_model`, "" for an unbound
+// token) or one the limits allow.
+bool ModelAllowed(const LimitValues& v, const std::string& token_model, const std::string& model);
 
 // A subject's own limit: each unset field falls back to the default's.
 struct LimitOverride {
@@ -33,6 +40,7 @@ struct LimitOverride {
   std::optional<int64_t> tokens_per_minute;
   std::optional<int64_t> budget_tokens;
   std::optional<absl::Duration> budget_window;
+  std::optional<std::vector<std::string>> allowed_models;
 };
 
 struct Reservation {

@@ -10,12 +10,12 @@ namespace clawos::launcher {
 
 namespace ipb = ::clawos::identity::v1;
 
-absl::StatusOr<std::string> AgentTokens::Get(const std::string& vm) {
+absl::StatusOr<std::string> AgentTokens::Get(const std::string& vm, const std::string& model) {
   std::lock_guard lock(mu_);
   absl::Time now = absl::Now();
   if (auto it = cache_.find(vm); it != cache_.end()) {
     const Cached& c = it->second;
-    if (now < c.expires - (c.expires - c.issued) / 3) return c.token;
+    if (c.model == model && now < c.expires - (c.expires - c.issued) / 3) return c.token;
   }
   auto ch = MakeChannel(addr_, {});
   if (!ch.ok()) return ch.status();
@@ -24,11 +24,12 @@ absl::StatusOr<std::string> AgentTokens::Get(const std::string& vm) {
   req.set_subject("agents/" + vm);
   req.set_audience(kInferenceAudience);
   *req.mutable_ttl() = ToProtoDuration(ttl_);
+  req.set_model(model);
   ipb::IssueTokenResponse resp;
   auto ctx = MakeClientContext(absl::Seconds(10));
   grpc::Status s = stub->IssueToken(ctx.get(), req, &resp);
   if (!s.ok()) return FromGrpcStatus(s);
-  cache_[vm] = {resp.token(), now, FromProtoTime(resp.expire_time())};
+  cache_[vm] = {resp.token(), model, now, FromProtoTime(resp.expire_time())};
   return resp.token();
 }
 

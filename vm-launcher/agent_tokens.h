@@ -18,13 +18,15 @@ class AgentTokens {
  public:
   AgentTokens(std::string identity_addr, absl::Duration ttl)
       : addr_(std::move(identity_addr)), ttl_(ttl) {}
-  absl::StatusOr<std::string> Get(const std::string& vm);
+  // A token bound to `model` (the clawos_model claim; "" for none).
+  absl::StatusOr<std::string> Get(const std::string& vm, const std::string& model);
   // Forgets the VM's token and revokes its subject (on delete).
   void Revoke(const std::string& vm);
 
  private:
   struct Cached {
     std::string token;
+    std::string model;
     absl::Time issued;
     absl::Time expires;
   };

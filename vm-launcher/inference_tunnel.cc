@@ -72,11 +72,11 @@ absl::StatusOr<std::shared_ptr<InferenceTunnel>> InferenceTunnel::Create(TunnelC
   return t;
 }
 
-void InferenceTunnel::Handle(const std::string& vm, std::unique_ptr<AgentStream> stream,
-                             apb::Frame first) {
+void InferenceTunnel::Handle(const std::string& vm, const std::string& model,
+                             std::unique_ptr<AgentStream> stream, apb::Frame first) {
   absl::Status s =
       first.has_inference_request()
-          ? Forward(vm, *stream, first.inference_request())
+          ? Forward(vm, model, *stream, first.inference_request())
           : absl::InvalidArgumentError("a guest stream must open with an inference request");
   if (!s.ok()) {
     log::Warn("inference tunnel", {{"vm", vm},
@@ -87,11 +87,11 @@ void InferenceTunnel::Handle(const std::string& vm, std::unique_ptr<AgentStream>
   stream->End();
 }
 
-absl::Status InferenceTunnel::Forward(const std::string& vm, AgentStream& s,
-                                      const apb::InferenceRequest& req) {
+absl::Status InferenceTunnel::Forward(const std::string& vm, const std::string& model,
+                                      AgentStream& s, const apb::InferenceRequest& req) {
   const std::string request_id = TunnelRequestId(req);
   RETURN_IF_ERROR(CheckGuestRequest(req));  // before a token is asked for
-  auto token = config_.token(vm);
+  auto token = config_.token(vm, model);
   if (!token.ok()) {
     return absl::UnavailableError(
         absl::StrCat("no token for this VM from clawos-identity: ", token.status().message()));

@@ -21,8 +21,9 @@ namespace clawos::launcher {
 
 struct TunnelConfig {
   std::string proxy_url;  // "http://127.0.0.1:11435" (optionally with a path prefix)
-  // The VM's bearer token; called per request (cache inside).
-  std::function<absl::StatusOr<std::string>(const std::string& vm)> token;
+  // The VM's bearer token, bound to its model ("" for any); called per
+  // request (cache inside).
+  std::function<absl::StatusOr<std::string>(const std::string& vm, const std::string& model)> token;
   absl::Duration timeout = absl::Minutes(10);  // the whole call
   absl::Duration body_timeout = absl::Seconds(60);
   size_t max_body_bytes = 8 << 20;
@@ -34,11 +35,13 @@ class InferenceTunnel {
   static absl::StatusOr<std::shared_ptr<InferenceTunnel>> Create(TunnelConfig config);
   // Serves one guest stream whose first frame is `first`; answers every
   // failure on the stream (UNAVAILABLE when the proxy or the token cannot be had).
-  void Handle(const std::string& vm, std::unique_ptr<AgentStream> stream, apb::Frame first);
+  void Handle(const std::string& vm, const std::string& model, std::unique_ptr<AgentStream> stream,
+              apb::Frame first);
 
  private:
   explicit InferenceTunnel(TunnelConfig c) : config_(std::move(c)) {}
-  absl::Status Forward(const std::string& vm, AgentStream& s, const apb::InferenceRequest& req);
+  absl::Status Forward(const std::string& vm, const std::string& model, AgentStream& s,
+                       const apb::InferenceRequest& req);
   // The guest's body frames, on to the proxy as chunks until eof.
   absl::Status SendBody(int fd, AgentStream& s);
   // The proxy's answer, back to the guest as frames.

@@ -122,7 +122,9 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
   o.guest_stream_slots = guest_stream_slots_;
   o.max_queued_bytes = config_.max_queued_bytes_per_vm;
   o.hostname = name;  // a VM name is a valid hostname
+  std::string model;
   if (auto vm = store_->Get(name); vm.ok()) {
+    model = vm->spec.model;
     o.env = vm->spec.env;
     if (!vm->spec.model.empty()) o.env["CLAWOS_MODEL"] = vm->spec.model;  // the agent's default
     o.machine_id = MachineId(*vm);
@@ -140,12 +142,13 @@ absl::StatusOr<std::shared_ptr<AgentClient>> Launcher::ConnectAgent(
     InferenceHandler h = config_.on_inference;
     // Handlers run on their own threads and may outlive this launcher: they
     // reach it only through `self_`, which the destructor empties.
-    o.on_guest_stream = [self = self_, h, name](std::unique_ptr<AgentStream> s, apb::Frame first) {
+    o.on_guest_stream = [self = self_, h, name, model](std::unique_ptr<AgentStream> s,
+                                                       apb::Frame first) {
       {
         std::lock_guard lock(self->mu);
         if (self->launcher) self->launcher->Touch(name);
       }
-      h(name, std::move(s), std::move(first));
+      h(name, model, std::move(s), std::move(first));
     };
   }
   std::string socket = vmm->AgentSocket();

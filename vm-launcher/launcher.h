@@ -38,9 +38,10 @@
 
 namespace clawos::launcher {
 
-// A guest-opened inference stream of VM `vm` (see inference_tunnel.h).
-using InferenceHandler =
-    std::function<void(const std::string& vm, std::unique_ptr<AgentStream>, apb::Frame first)>;
+// A guest-opened inference stream of VM `vm`, whose model (VmSpec.model,
+// "" for any) its token names (see inference_tunnel.h).
+using InferenceHandler = std::function<void(const std::string& vm, const std::string& model,
+                                            std::unique_ptr<AgentStream>, apb::Frame first)>;
 
 struct LauncherConfig {
   std::string state_dir = "/var/lib/clawos/launcher";

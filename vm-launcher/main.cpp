@@ -168,12 +168,14 @@ int main(int argc, char** argv) {
   if (!proxy_url.empty()) {
     tokens = std::make_shared<clawos::launcher::AgentTokens>(identity_addr, token_ttl);
     auto tunnel = clawos::launcher::InferenceTunnel::Create(
-        {proxy_url, [tokens](const std::string& vm) { return tokens->Get(vm); }});
+        {proxy_url, [tokens](const std::string& vm, const std::string& model) {
+           return tokens->Get(vm, model);
+         }});
     if (!tunnel.ok()) return Fail(std::string(tunnel.status().message()));
-    config.on_inference = [t = *tunnel](const std::string& vm,
+    config.on_inference = [t = *tunnel](const std::string& vm, const std::string& model,
                                         std::unique_ptr<clawos::launcher::AgentStream> s,
                                         clawos::launcher::apb::Frame f) {
-      t->Handle(vm, std::move(s), std::move(f));
+      t->Handle(vm, model, std::move(s), std::move(f));
     };
   }
   std::shared_ptr<clawos::launcher::MonitorRegistrar> registrar;

@@ -71,7 +71,11 @@ absl::StatusOr<Binding> FromRule(const gp::MethodDescriptor* m, const google::ap
   b.access = opts.GetExtension(api::v1::access);
   if (b.access == api::v1::ACCESS_UNSPECIFIED)
     return bad("an http rule needs (clawos.api.v1.access)");
-  if (m->client_streaming()) return bad("client-streaming methods have no REST binding");
+  // A client stream is one NDJSON body (grpc-gateway's form): no path
+  // variables, since there is no one request message to take them from.
+  if (m->client_streaming() && (b.body != "*" || !b.path.variables().empty())) {
+    return bad("a client-streaming method's rule needs body \"*\" and no path variables");
+  }
   if (int s = opts.GetExtension(api::v1::timeout_seconds); s > 0) b.timeout = absl::Seconds(s);
   b.stream = opts.GetExtension(api::v1::stream);
   if (m->server_streaming() && b.stream.format() == api::v1::RestStream::FORMAT_UNSPECIFIED) {

@@ -34,8 +34,9 @@ struct Binding {
 // Every binding of the methods of `services`. INVALID_ARGUMENT naming the
 // method when a rule is malformed: a bad path template, a variable or body
 // naming no field (or a variable that is not a string), an http rule without
-// an access, a client-streaming method with a rule, or two bindings with the
-// same verb and path.
+// an access, a client-streaming method whose rule has path variables or a
+// body other than "*" (its body is NDJSON, one request per line), or two
+// bindings with the same verb and path.
 absl::StatusOr<std::vector<Binding>> BindingsOf(
     const std::vector<const google::protobuf::ServiceDescriptor*>& services);
 

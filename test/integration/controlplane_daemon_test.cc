@@ -7,6 +7,7 @@
 // audit log and the metrics; a revoked token ending a busy stream; the
 // per-role stream caps; /metrics through the shipped nginx config (refused)
 // and on loopback (served).
+#include "absl/strings/str_join.h"
 #include "test/integration/controlplane_fixture.h"
 
 namespace clawos {
@@ -278,6 +279,61 @@ TEST_F(ControlPlaneTest, AVmThroughRestWithItsEventsAndLogs) {
   ASSERT_TRUE(events.WaitFor("\"state\":\"STOPPED\"")) << events.text();
   EXPECT_EQ(Send("DELETE", "/v1/vms/web", "", admin_).status, 200);
   EXPECT_EQ(Send("GET", "/v1/vms/web", "", admin_).status, 404);
+}
+
+// The CLI is one client with two ways to the daemons: REST through the
+// control plane and gRPC with --direct. The same commands give the same
+// output and the same exit codes both ways, successes and errors alike;
+// `vm start` (LaunchVm) and `vm cp` go through REST too.
+TEST_F(ControlPlaneTest, TheCliAnswersTheSameOverRestAndDirect) {
+  const std::map<std::string, std::string> rest = {
+      {"CLAWOS_URL", absl::StrCat("http://127.0.0.1:", port_)}, {"CLAWOS_TOKEN", admin_}};
+  const std::map<std::string, std::string> direct = {
+      {"CLAWOS_DIRECT", "1"},
+      {"CLAWOS_LAUNCHER_ADDR", "unix:" + Sub("launcher.sock")},
+      {"CLAWOS_ORCHESTRATOR_ADDR", "unix:" + Sub("orch.sock")}};
+  auto cli = [](const std::map<std::string, std::string>& env, std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/clawos");
+    return RunCommand(args, "", env, absl::Minutes(5));
+  };
+  ASSERT_EQ(cli(rest, {"image", "import", image_, "--name", "twin"}).exit_code, 0);
+  testing::RunResult start =
+      cli(rest, {"vm", "start", "twin", "--image", "twin", "--model", "gpt-4o-mini"});
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_TRUE(absl::StrContains(start.err, "WAITING_FOR_AGENT")) << start.err;
+  EXPECT_TRUE(absl::StrContains(start.out, "vms/twin RUNNING in ")) << start.out;
+  std::string local = Sub("twin.in");
+  ASSERT_TRUE(WriteFileAtomic(local, std::string(300000, 'x') + "end\n", 0644).ok());
+
+  const std::vector<std::vector<std::string>> same = {
+      {"vm", "status", "twin", "-o", "json"},
+      {"vm", "list", "-o", "json"},
+      {"image", "list", "-o", "json"},
+      {"image", "templates", "-o", "json"},
+      {"vm", "exec", "twin", "--", "sh", "-c", "echo out; echo err >&2; exit 5"},
+      {"vm", "cp", local, "twin:/workspace/in.txt"},
+      {"vm", "exec", "twin", "--", "sha256sum", "/workspace/in.txt"},
+      {"vm", "cp", "twin:/workspace/in.txt", "-"},
+      {"vm", "cp", "twin:/workspace/nope", "-"},
+      {"vm", "status", "nope"},
+      {"vm", "start", "twin", "--image", "other"},
+      {"vm", "delete", "twin"},
+      {"image", "delete", "nope"},
+      {"workflow", "get", "nope"},
+      {"workflow", "list", "-o", "json"},
+  };
+  for (const auto& args : same) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    testing::RunResult a = cli(rest, args), b = cli(direct, args);
+    EXPECT_EQ(a.exit_code, b.exit_code) << a.err << " | " << b.err;
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_EQ(a.err, b.err);
+  }
+  testing::RunResult five = cli(rest, {"vm", "exec", "twin", "--", "sh", "-c", "exit 5"});
+  EXPECT_EQ(five.exit_code, 5) << "the command's code, not a constant";
+  testing::RunResult copied = cli(rest, {"vm", "cp", "twin:/workspace/in.txt", "-"});
+  EXPECT_EQ(copied.out, std::string(300000, 'x') + "end\n");
+  EXPECT_EQ(cli(rest, {"vm", "delete", "--force", "twin"}).exit_code, 0);
 }
 
 TEST_F(ControlPlaneTest, MetricsCountRequestsByRouteAndStatus) {

@@ -171,6 +171,41 @@ class HostileGuestTest : public ::testing::Test {
   static inline int64_t idle_rss_kib_ = 0, idle_threads_ = 0;
 };
 
+// `clawos vm start NAME --model M`, as the seed's README writes it: the
+// agent's default model is M, and its token gets M and nothing else from
+// the proxy (403) until an operator allows more.
+TEST_F(HostileGuestTest, AVmsModelIsTheOnlyOneItsTokenMayUse) {
+  RunResult s =
+      Cli({"vm", "start", "bound", "--image", "agent", "--model", "gpt-4o-mini", "--mem", "256"},
+          absl::Minutes(5));
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  auto ask = [](const std::string& model) {
+    return InGuest("bound", "wget -q -O - --post-data '{\"model\":\"" + model +
+                                "\",\"max_tokens\":5}' http://127.0.0.1:11435/v1/chat/completions");
+  };
+  RunResult own = ask("gpt-4o-mini");
+  EXPECT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_NE(own.out.find("choices"), std::string::npos) << own.out;
+  RunResult other = ask("gpt-4o");
+  EXPECT_NE(other.exit_code, 0) << other.out;
+  EXPECT_NE(other.err.find("403"), std::string::npos) << other.err;
+  RunResult dflt = InGuest("bound", "echo $CLAWOS_MODEL");
+  EXPECT_EQ(dflt.out, "gpt-4o-mini\n") << "the agent's default model";
+  auto admin = [](std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/clawos");
+    return RunCommand(args, "", {{"CLAWOS_PROXY_ADMIN_ADDR", "unix:" + Sub("admin.sock")}});
+  };
+  RunResult audit = admin({"proxy", "audit", "--filter", "outcome=FORBIDDEN", "-o", "json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  EXPECT_NE(audit.out.find("agents/bound"), std::string::npos) << audit.out;
+  ASSERT_EQ(admin({"proxy", "limits", "set", "agents/bound", "--allow-model", "gpt-4o"}).exit_code,
+            0);
+  RunResult allowed = ask("gpt-4o");
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(Cli({"vm", "delete", "--force", "bound"}, absl::Minutes(1)).exit_code, 0);
+  ExpectHostIntact("a model outside the VM's");
+}
+
 TEST_F(HostileGuestTest, AFloodOfInferenceStreamsIsRefusedNotGivenThreads) {
   // 30 concurrent calls whose upstream stays silent: each would hold a host
   // thread for minutes. Only kMaxStreamsPerVm get one.

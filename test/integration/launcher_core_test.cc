@@ -286,15 +286,18 @@ TEST_F(LauncherCoreTest, InferenceFromTheGuestReachesTheHostWithTheVmsToken) {
        {"data: {\"delta\":\"hel\"}\n\n", "data: {\"delta\":\"lo\"}\n\n", "data: [DONE]\n\n"}});
   const std::string kToken = "eyJ.jwt-for-inf.s3cr3t-token-value";
   auto tunnel = InferenceTunnel::Create(
-      {proxy.url() + "/", [&](const std::string& vm) -> absl::StatusOr<std::string> {
+      {proxy.url() + "/",
+       [&](const std::string& vm, const std::string&) -> absl::StatusOr<std::string> {
          if (vm != "inf") return absl::NotFoundError("unknown vm");
          return kToken;
        }});
   ASSERT_TRUE(tunnel.ok()) << tunnel.status();
   launcher_.reset();
   LauncherConfig c = Config();
-  c.on_inference = [t = *tunnel](const std::string& vm, std::unique_ptr<AgentStream> s,
-                                 apb::Frame f) { t->Handle(vm, std::move(s), std::move(f)); };
+  c.on_inference = [t = *tunnel](const std::string& vm, const std::string& model,
+                                 std::unique_ptr<AgentStream> s, apb::Frame f) {
+    t->Handle(vm, model, std::move(s), std::move(f));
+  };
   launcher_ = Launcher::Open(c, RealClock::Get()).value();
   ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
   ASSERT_TRUE(launcher_->CreateVm(Spec("inf")).ok());
@@ -334,12 +337,16 @@ TEST_F(LauncherCoreTest, InferenceFromTheGuestReachesTheHostWithTheVmsToken) {
 TEST_F(LauncherCoreTest, InferenceWithoutAProxyAnswersAClearError) {
   auto tunnel = InferenceTunnel::Create(
       {"http://127.0.0.1:1",
-       [](const std::string&) -> absl::StatusOr<std::string> { return std::string("tok"); }});
+       [](const std::string&, const std::string&) -> absl::StatusOr<std::string> {
+         return std::string("tok");
+       }});
   ASSERT_TRUE(tunnel.ok());
   launcher_.reset();
   LauncherConfig c = Config();
-  c.on_inference = [t = *tunnel](const std::string& vm, std::unique_ptr<AgentStream> s,
-                                 apb::Frame f) { t->Handle(vm, std::move(s), std::move(f)); };
+  c.on_inference = [t = *tunnel](const std::string& vm, const std::string& model,
+                                 std::unique_ptr<AgentStream> s, apb::Frame f) {
+    t->Handle(vm, model, std::move(s), std::move(f));
+  };
   launcher_ = Launcher::Open(c, RealClock::Get()).value();
   ASSERT_TRUE(launcher_->ImportImage("agent", image_).ok());
   ASSERT_TRUE(launcher_->CreateVm(Spec("noproxy")).ok());

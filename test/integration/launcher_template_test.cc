@@ -40,7 +40,8 @@ TEST_F(LauncherTemplateTest, ClonesOfOneTemplateAreDifferentMachines) {
   auto seen = std::make_shared<std::pair<std::mutex, std::multiset<std::string>>>();
   launcher_.reset();
   LauncherConfig c = Config();
-  c.on_inference = [seen](const std::string& vm, std::unique_ptr<AgentStream> s, apb::Frame) {
+  c.on_inference = [seen](const std::string& vm, const std::string&, std::unique_ptr<AgentStream> s,
+                          apb::Frame) {
     {
       std::lock_guard lock(seen->first);
       seen->second.insert(vm);

@@ -90,10 +90,11 @@ class ProxyDaemonTest : public ::testing::Test {
     identity_.reset();
   }
   std::string Token(const std::string& sub, const std::string& aud = "clawos-inference-proxy",
-                    const std::string& ttl = "10m") {
-    auto r = RunCommand(
-        {kBin + "/clawos", "token", "issue", "--subject", sub, "--audience", aud, "--ttl", ttl}, "",
-        {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir_.Sub("id.sock")}});
+                    const std::string& ttl = "10m", const std::string& model = "") {
+    std::vector<std::string> argv = {kBin + "/clawos", "token", "issue", "--subject", sub,
+                                     "--audience",     aud,     "--ttl", ttl};
+    if (!model.empty()) argv.insert(argv.end(), {"--model", model});
+    auto r = RunCommand(argv, "", {{"CLAWOS_IDENTITY_ADDR", "unix:" + dir_.Sub("id.sock")}});
     return r.exit_code == 0 ? std::string(absl::StripTrailingAsciiWhitespace(r.out)) : "";
   }
   void StartProxy(std::vector<std::string> extra = {}) {
@@ -568,6 +569,54 @@ TEST_F(ProxyDaemonTest, AdminLimitsApplyAtOnceAndSurviveRestart) {
   EXPECT_TRUE(admin()->DeleteLimit(ctx.get(), del, &empty).ok());
   ctx = MakeClientContext();
   EXPECT_EQ(admin()->GetLimit(ctx.get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// A token bound to a model (a VM started with --model) gets that model and
+// a 403 in the provider's own error shape for any other, until the agent's
+// limits allow it.
+TEST_F(ProxyDaemonTest, ATokensModelIsTheOnlyOneServedUnlessTheLimitsAllowMore) {
+  StartProxy();
+  const std::string bound = Token("agents/p1", "clawos-inference-proxy", "10m", "gpt-4o-mini");
+  ASSERT_FALSE(bound.empty());
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o-mini","max_tokens":5})", bound).status,
+            200);
+  Answer other = Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})", bound);
+  EXPECT_EQ(other.status, 403);
+  auto oj = nlohmann::json::parse(other.body, nullptr, false);
+  ASSERT_TRUE(oj.is_object()) << other.body;
+  EXPECT_EQ(oj["error"]["type"], "permission_error") << other.body;
+  EXPECT_NE(oj["error"]["message"].get<std::string>().find("runs gpt-4o-mini"), std::string::npos)
+      << other.body;
+  Answer claude = Post(port_, "/v1/messages", R"({"model":"claude-haiku-4-5","max_tokens":5})",
+                       {{"x-api-key", bound}});
+  EXPECT_EQ(claude.status, 403);
+  auto cj = nlohmann::json::parse(claude.body, nullptr, false);
+  ASSERT_TRUE(cj.is_object()) << claude.body;
+  EXPECT_EQ(cj["type"], "error");
+  EXPECT_EQ(cj["error"]["type"], "permission_error") << claude.body;
+  auto rows = Rows(3);
+  ASSERT_GE(rows.size(), 3u);
+  EXPECT_EQ(proxy::OutcomeName(rows[0].outcome), std::string("FORBIDDEN"));
+  // An unbound token is not restricted.
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})").status, 200);
+
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/clawos");
+    return RunCommand(args, "", {{"CLAWOS_PROXY_ADMIN_ADDR", "unix:" + dir_.Sub("admin.sock")}});
+  };
+  auto allow = cli({"proxy", "limits", "set", "agents/p1", "--allow-model", "gpt-4o"});
+  ASSERT_EQ(allow.exit_code, 0) << allow.err;
+  EXPECT_NE(allow.out.find("also allowed: gpt-4o"), std::string::npos) << allow.out;
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})", bound).status,
+            200);
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4.1","max_tokens":5})", bound).status,
+            403);
+  StartProxy();  // the allowance survives a restart
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})", bound).status,
+            200);
+  ASSERT_EQ(cli({"proxy", "limits", "set", "agents/p1", "--only-vm-model"}).exit_code, 0);
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})", bound).status,
+            403);
 }
 
 TEST_F(ProxyDaemonTest, ClawosProxyCommands) {
