@@ -56,7 +56,8 @@ class GrpcServer {
 };
 
 // Call first in main(), before any thread starts: blocks SIGTERM/SIGINT in
-// all threads so WaitForShutdownSignal() receives them.
+// all threads so WaitForShutdownSignal() receives them, ignores SIGPIPE, and
+// turns off absl::Mutex's deadlock detection (a debug aid, costly per call).
 void BlockShutdownSignals();
 // Blocks until SIGTERM or SIGINT; returns the signal number.
 int WaitForShutdownSignal();
