@@ -27,8 +27,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr absl::Duration kRestMargin = absl::Seconds(15);
 constexpr absl::Duration kForever = absl::Hours(24 * 365);
-// The control plane's request limit (common/http/server.h's default).
-constexpr size_t kMaxUploadBody = 8 << 20;
+// The control plane's request limit (its --max-body default; nginx's
+// client_max_body_size in deploy/nginx/clawos.conf).
+constexpr size_t kMaxUploadBody = 1 << 20;
 
 std::string FieldText(const gp::Message& m, const gp::FieldDescriptor* f) {
   const auto* r = m.GetReflection();
@@ -97,9 +98,9 @@ class RestApiClient : public ApiClient {
       absl::StrAppend(&body, line, "\n");
       if (body.size() > kMaxUploadBody) {
         return absl::ResourceExhaustedError(
-            absl::StrCat("over ", kMaxUploadBody >> 20,
-                         " MiB through the control plane (its request limit): call the daemon "
-                         "directly (--direct) for more"));
+            absl::StrCat("over ", kMaxUploadBody >> 10,
+                         " KiB through the control plane (its request limit; about 750 KiB of "
+                         "file): call the daemon directly (--direct) for more"));
       }
     }
     ASSIGN_OR_RETURN(rest::HttpCall call, rest::RequestToHttp(*b, *msg));

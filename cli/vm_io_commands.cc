@@ -233,7 +233,7 @@ void AddVmIoCommands(CLI::App& vm, Context& ctx, int& rc) {
   auto* cp = vm.add_subcommand(
       "cp",
       "Copy a file into or out of a VM: `vm cp FILE NAME:/path` or `vm cp NAME:/path FILE` "
-      "(uploads through the control plane up to about 6 MiB; --direct for bigger files)");
+      "(uploads through the control plane up to about 750 KiB; --direct for bigger files)");
   cp->add_option("src", *src, "Source (a local path, - for stdin, or NAME:/path)")->required();
   cp->add_option("dst", *dst, "Destination (a local path, - for stdout, or NAME:/path)")
       ->required();

@@ -333,6 +333,15 @@ TEST_F(ControlPlaneTest, TheCliAnswersTheSameOverRestAndDirect) {
   EXPECT_EQ(five.exit_code, 5) << "the command's code, not a constant";
   testing::RunResult copied = cli(rest, {"vm", "cp", "twin:/workspace/in.txt", "-"});
   EXPECT_EQ(copied.out, std::string(300000, 'x') + "end\n");
+  // Over REST an upload is one body within the control plane's limit; the
+  // CLI says so before sending, and --direct streams it.
+  std::string big = Sub("big.bin");
+  ASSERT_TRUE(WriteFileAtomic(big, std::string(900000, 'y'), 0644).ok());
+  testing::RunResult over = cli(rest, {"vm", "cp", big, "twin:/workspace/big"});
+  EXPECT_EQ(over.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(over.err, "RESOURCE_EXHAUSTED")) << over.err;
+  EXPECT_TRUE(absl::StrContains(over.err, "--direct")) << over.err;
+  EXPECT_EQ(cli(direct, {"vm", "cp", big, "twin:/workspace/big"}).exit_code, 0);
   EXPECT_EQ(cli(rest, {"vm", "delete", "--force", "twin"}).exit_code, 0);
 }
 
