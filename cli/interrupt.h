@@ -22,7 +22,7 @@ class CancelOnInterrupt {
 
  private:
   Canceller* cancel_;
-  int pipe_[2] = {-1, -1};
+  int pipe_[2] = {-1, -1};  // the process's one pipe (never closed)
   std::atomic<bool> interrupted_{false};
   std::thread watcher_;
 };

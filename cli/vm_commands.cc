@@ -140,7 +140,8 @@ int Start(const Context& ctx, const StartFlags& f) {
         return absl::OkStatus();
       },
       &cancel);
-  if (interrupt.interrupted()) {
+  // A Ctrl-C after the VM ran changes nothing: the VM is there, say so.
+  if (interrupt.interrupted() && !(s.ok() && running)) {
     ReportError("vm start", absl::CancelledError("interrupted: the launcher aborts the start and "
                                                  "deletes the VM if this start created it"));
     return 130;
@@ -193,8 +194,8 @@ void AddVmCommands(CLI::App& app, Context& ctx, int& rc) {
   start->add_flag("--cold", start_flags->cold,
                   "Boot the guest even where a template of its image and shape could restore it");
   clawos::AddDurationFlag(*start, "--timeout", &start_flags->timeout, "",
-                          "How long to wait for RUNNING; past it the start is abandoned and the "
-                          "VM left STOPPED");
+                          "How long to wait for RUNNING; past it the start is abandoned: a VM it "
+                          "created is deleted, one that existed is left STOPPED");
   start->callback([&ctx, &rc, start_flags] { rc = Start(ctx, *start_flags); });
 
   auto* list = vm->add_subcommand("list", "List VMs");

@@ -63,10 +63,12 @@ class EventHub {
     if (ring_.empty()) return b;
     b.gap = after > 0 && after < ring_.front().first - 1;
     if (b.gap) b.dropped = static_cast<uint64_t>(ring_.front().first - 1 - after);
-    for (const auto& e : ring_) {
-      if (e.first <= after) continue;
-      if (b.events.size() == max) break;
-      b.events.push_back(e);
+    // Ids are consecutive: the first wanted one is found by arithmetic, so
+    // a reader holds the lock for what it copies, not for the whole ring.
+    const int64_t front = ring_.front().first;
+    size_t from = after < front ? 0 : static_cast<size_t>(after - front + 1);
+    for (size_t i = from; i < ring_.size() && b.events.size() < max; ++i) {
+      b.events.push_back(ring_[i]);
     }
     return b;
   }

@@ -62,9 +62,9 @@ class GuardHandler : public gi::MethodHandler {
     auto* ctx = static_cast<grpc::ServerContext*>(p.server_context);
     ScopedRequestId rid(ctx);
     if (p.status.ok() && trusted_only_ && !IsTrustedPeer(*ctx)) {
-      // The request was parsed into the call's arena; every request here is
-      // a protobuf message (single inheritance: the pointer is the Message).
-      if (p.request) static_cast<google::protobuf::Message*>(p.request)->~Message();
+      // The request was parsed into the call's arena; the generated
+      // handlers hand it over as their BaseRequestType, a protobuf message.
+      if (p.request) static_cast<google::protobuf::MessageLite*>(p.request)->~MessageLite();
       gi::ErrorMethodHandler<grpc::StatusCode::PERMISSION_DENIED> deny(
           UntrustedDenied(method_name_).error_message());
       deny.RunHandler(p);

@@ -226,23 +226,29 @@ void Api::ServeUpload(Call& c) {
         absl::StrCat("the body holds no ", b.method->input_type()->name(),
                      ": send JSON lines, one request message per line")));
   }
+  // Every line is parsed before the call starts: a bad line sends nothing.
+  std::vector<std::unique_ptr<google::protobuf::Message>> requests;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    requests.push_back(NewMessage(b.method->input_type()));
+    absl::Status parsed =
+        FromJson(std::string_view(lines[i].data(), lines[i].size()), requests.back().get());
+    if (!parsed.ok()) {
+      return c.Error(absl::InvalidArgumentError(
+          absl::StrCat("line ", i + 1, " of the body: ", parsed.message())));
+    }
+  }
   auto channel = ChannelFor(c);
   if (!channel) return;
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + b.timeout));
   ctx.AddMetadata(kRequestIdHeader, c.request_id);
-  size_t next_line = 0;
+  size_t sent = 0;
   auto resp = NewMessage(b.method->output_type());
   absl::Status s = CallClientStream(
       channel, b.method, &ctx,
       [&](google::protobuf::Message* next) -> absl::StatusOr<bool> {
-        if (next_line == lines.size()) return false;
-        absl::string_view line = lines[next_line++];
-        absl::Status parsed = FromJson(std::string_view(line.data(), line.size()), next);
-        if (!parsed.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("line ", next_line, " of the body: ", parsed.message()));
-        }
+        if (sent == requests.size()) return false;
+        next->CopyFrom(*requests[sent++]);
         return true;
       },
       resp.get());

@@ -91,6 +91,7 @@ grpc::Status ProxyAdminService::UpdateLimit(Ctx* ctx, const ppb::UpdateLimitRequ
   if (!subject.ok()) return ToGrpcStatus(subject.status());
   std::vector<std::string> paths(req->update_mask().paths().begin(),
                                  req->update_mask().paths().end());
+  const bool explicit_mask = !paths.empty();
   if (paths.empty()) {
     paths = {"requests_per_minute", "tokens_per_minute", "budget_tokens", "budget_window",
              "allowed_models"};
@@ -123,7 +124,11 @@ grpc::Status ProxyAdminService::UpdateLimit(Ctx* ctx, const ppb::UpdateLimitRequ
         if (m.empty() || m.size() > 128) return Invalid("allowed_models: 1-128 characters each");
         models.push_back(m);
       }
-      o.allowed_models = models.empty() ? std::nullopt : std::optional(std::move(models));
+      // Named in the caller's own mask, an empty list means none beyond the
+      // token's model (even where the default allows more); left to the
+      // default mask (a PUT without it), it falls back to the default's.
+      o.allowed_models =
+          models.empty() && !explicit_mask ? std::nullopt : std::optional(std::move(models));
     } else if (p == "budget_micro_usd") {
       return Invalid("budget_micro_usd is not enforced by this proxy; use budget_tokens");
     } else {

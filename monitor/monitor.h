@@ -95,7 +95,9 @@ class Monitor {
   std::map<std::string, std::set<std::string>> llm_requests_;  // by vm
 
   // Every event, for StreamEvents; 8192 kept (about 3 MiB).
-  EventHub<::clawos::monitor::v1::Event> events_{8192, 1};
+  // Ids from the clock (not 1): a reader that starts on an empty ring is
+  // then past id 0 and still sees the gap when it falls behind.
+  EventHub<::clawos::monitor::v1::Event> events_{8192};
   std::atomic<uint64_t> sequence_{0};
   std::atomic<uint64_t> handled_{0};
   std::atomic<uint64_t> stream_drops_{0};

@@ -19,8 +19,10 @@ absl::StatusOr<Vm> Launcher::LaunchVm(const VmSpec& spec, const StartOptions& op
     if (vm->state == VmState::kRunning) return vm;
   } else if (vm.status().code() == absl::StatusCode::kNotFound) {
     if (options.progress) options.progress(StartPhase::kCreating, "");
-    ASSIGN_OR_RETURN(Vm made, CreateVm(spec));
-    created = true;
+    absl::StatusOr<Vm> made = CreateVm(spec);
+    // Another launch of the same name won the race: start what it made.
+    if (!made.ok() && !absl::IsAlreadyExists(made.status())) return made.status();
+    created = made.ok();
   } else {
     return vm.status();
   }

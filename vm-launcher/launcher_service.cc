@@ -406,6 +406,9 @@ grpc::Status LauncherService::PutVmFile(Ctx* ctx, grpc::ServerReader<lpb::PutVmF
   ChunkSource next = [&](std::string* data, bool* eof) -> absl::Status {
     lpb::PutVmFileRequest m;
     if (!reader->Read(&m)) {
+      // The end of a cancelled or timed-out stream is not the end of the
+      // file: nothing half-sent may replace a file.
+      if (ctx->IsCancelled()) return absl::CancelledError("the upload was cancelled");
       *eof = true;
       return absl::OkStatus();
     }

@@ -617,6 +617,13 @@ TEST_F(ProxyDaemonTest, ATokensModelIsTheOnlyOneServedUnlessTheLimitsAllowMore) 
   ASSERT_EQ(cli({"proxy", "limits", "set", "agents/p1", "--only-vm-model"}).exit_code, 0);
   EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})", bound).status,
             403);
+  // The default may allow any model; an agent that was told "only its own"
+  // keeps to it, one without a list of its own inherits the default's.
+  ASSERT_EQ(cli({"proxy", "limits", "set", "default", "--allow-model", "*"}).exit_code, 0);
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})", bound).status,
+            403);
+  const std::string p2 = Token("agents/p2", "clawos-inference-proxy", "10m", "gpt-4o-mini");
+  EXPECT_EQ(Call("/v1/chat/completions", R"({"model":"gpt-4o","max_tokens":5})", p2).status, 200);
 }
 
 TEST_F(ProxyDaemonTest, ClawosProxyCommands) {
